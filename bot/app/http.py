@@ -1,0 +1,105 @@
+"""The HTTP side of ``serve``: one ASGI app for every endpoint of design.md.
+
+Routes from capabilities (Slack, webhooks, export) are added by their
+extensions through ``bot.routes``.  Handlers call the synchronous domain in a
+thread pool; every error becomes a 4xx with a sentence, never a 5xx page with
+a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from bot.app.bot import Bot
+from bot.app.metrics import render_metrics
+from bot.errors import IncidentBotError, NotFound, UserError
+from bot.incidents.service import ref_of
+from bot.slo.clocks import clocks
+
+log = logging.getLogger(__name__)
+
+
+def error_response(exc: Exception) -> JSONResponse:
+    if isinstance(exc, UserError):
+        return JSONResponse({"error": exc.message}, status_code=exc.http_status)
+    if isinstance(exc, IncidentBotError):
+        return JSONResponse({"error": exc.message}, status_code=503)
+    ref = uuid.uuid4().hex[:8]
+    log.exception("HTTP handler failed (ref %s)", ref)
+    return JSONResponse({"error": f"internal error, logged as {ref}"}, status_code=500)
+
+
+def incident_json(bot: Bot, incident: Any) -> dict[str, Any]:
+    now = bot.clock.now()
+    return {
+        "id": ref_of(incident.id),
+        "title": incident.title,
+        "state": incident.state,
+        "severity": incident.severity,
+        "cluster": incident.cluster,
+        "component": incident.component,
+        "root_cause": incident.root_cause,
+        "started_at": incident.started_at.isoformat() if incident.started_at else None,
+        "detected_at": incident.detected_at.isoformat() if incident.detected_at else None,
+        "notified_at": incident.notified_at.isoformat() if incident.notified_at else None,
+        "diagnosed_at": incident.diagnosed_at.isoformat() if incident.diagnosed_at else None,
+        "mitigated_at": incident.mitigated_at.isoformat() if incident.mitigated_at else None,
+        "resolved_at": incident.resolved_at.isoformat() if incident.resolved_at else None,
+        "clocks": [
+            {"stage": c.stage, "verdict": c.verdict, "budget_seconds": c.budget_seconds,
+             "elapsed_seconds": round(c.elapsed_seconds, 3), "deadline": c.deadline.isoformat()}
+            for c in clocks(incident, bot.settings.budgets, now)
+        ],
+    }
+
+
+def build_http_app(bot: Bot) -> Starlette:
+    async def healthz(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def readyz(request: Request) -> Response:
+        try:
+            await run_in_threadpool(bot.db.check)
+        except IncidentBotError as exc:
+            return PlainTextResponse(f"database: {exc.message}", status_code=503)
+        return PlainTextResponse("ok")
+
+    async def metrics(request: Request) -> Response:
+        text = await run_in_threadpool(render_metrics, bot)
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
+
+    async def list_incidents(request: Request) -> Response:
+        include_closed = request.query_params.get("all") in {"1", "true", "yes"}
+        try:
+            rows = await run_in_threadpool(bot.services.incidents.list, include_closed=include_closed)
+            return JSONResponse({"incidents": [incident_json(bot, r) for r in rows]})
+        except Exception as exc:
+            return error_response(exc)
+
+    async def get_incident(request: Request) -> Response:
+        try:
+            row = await run_in_threadpool(bot.services.incidents.get, request.path_params["ref"])
+            return JSONResponse(incident_json(bot, row))
+        except Exception as exc:
+            return error_response(exc)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return error_response(NotFound(f"no such endpoint: {request.method} {request.url.path}"))
+
+    routes = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+        Route("/api/incidents", list_incidents),
+        Route("/api/incidents/{ref}", get_incident),
+        *bot.routes,
+    ]
+    return Starlette(routes=routes, exception_handlers={404: not_found})

@@ -1,0 +1,29 @@
+"""``incident-bot serve``: the HTTP app, background workers, and (later) Slack."""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from bot.app.bot import build_bot
+from bot.app.http import build_http_app
+from bot.app.workers import WorkerRunner
+from bot.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+def serve(settings: Settings, *, host: str, port: int, socket_mode: bool = False) -> int:
+    bot = build_bot(settings)
+    app = build_http_app(bot)
+    runner = WorkerRunner(bot.workers)
+    for hook in bot.on_start:
+        hook()
+    runner.start()
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="off")
+    finally:
+        runner.stop()
+        bot.close()
+    return 0

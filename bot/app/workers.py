@@ -1,0 +1,40 @@
+"""Running background workers (watcher, outbox senders, prober) in ``serve``.
+
+A worker is anything with ``name``, ``interval`` (seconds) and ``tick()``.
+Tests never use this runner: they call ``tick()`` with a fake clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class WorkerRunner:
+    def __init__(self, workers: Iterable[Any]) -> None:
+        self.workers = list(workers)
+        self.stop_event = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for worker in self.workers:
+            thread = threading.Thread(target=self._loop, args=(worker,), name=worker.name, daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    def _loop(self, worker: Any) -> None:
+        while not self.stop_event.is_set():
+            try:
+                worker.tick()
+            except Exception:  # a worker must survive one bad tick
+                log.exception("worker %s failed a tick", worker.name)
+            self.stop_event.wait(worker.interval)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join(timeout)

@@ -1,0 +1,107 @@
+"""Draining the outbox into a chat system.
+
+A ``Deliverer`` knows one chat system (console, Slack, a test recorder) and
+delivers one message; ``OutboxSender`` claims pending messages, hands them
+over in order, completes or reschedules them, and tells the domain when the
+first notification of an incident got through (that moment is
+``notified_at``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from bot.chat.dispatcher import Services
+from bot.errors import IncidentBotError
+from bot.store import outbox
+from bot.store.models import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Delivered:
+    result: dict[str, Any]
+
+
+class RetryLater(Exception):
+    """The chat system refused for now (rate limit, 5xx, unreachable)."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class Deliverer(Protocol):
+    name: str
+
+    def deliver(self, message: OutboxMessage) -> dict[str, Any]:
+        """Deliver or raise RetryLater; the returned dict is stored as the result."""
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class OutboxSender:
+    """One tick drains what is due; run it in a loop (serve) or after each line (console)."""
+
+    name = "outbox-sender"
+
+    def __init__(self, services: Services, deliverer: Deliverer, *, channel: str = "chat",
+                 batch: int = 100, give_up_after: int | None = None) -> None:
+        self.services = services
+        self.deliverer = deliverer
+        self.channel = channel
+        self.batch = batch
+        self.give_up_after = give_up_after
+        self.worker = f"{worker_id()}:{deliverer.name}"
+
+    @property
+    def interval(self) -> float:
+        return self.services.settings.outbox_interval_seconds
+
+    def tick(self) -> int:
+        db, clock = self.services.db, self.services.clock
+        with db.session() as session:
+            messages = outbox.claim(session, channel=self.channel, worker=self.worker, now=clock.now(), limit=self.batch)
+        sent = 0
+        failed_incidents: set[int] = set()
+        for message in messages:
+            if message.incident_id is not None and message.incident_id in failed_incidents:
+                with db.session() as session:  # keep per-incident order: release, retry after the earlier one
+                    outbox.retry_later(session, message.id, now=clock.now(), error="an earlier message is waiting",
+                                       retry_after=0.0)
+                continue
+            try:
+                result = self.deliverer.deliver(message)
+            except RetryLater as exc:
+                if message.incident_id is not None:
+                    failed_incidents.add(message.incident_id)
+                with db.session() as session:
+                    outbox.retry_later(session, message.id, now=clock.now(), error=exc.reason,
+                                       retry_after=exc.retry_after, give_up_after=self.give_up_after)
+                continue
+            except Exception as exc:  # a bug in rendering must not lose the message
+                log.exception("delivering outbox message %s failed", message.id)
+                if message.incident_id is not None:
+                    failed_incidents.add(message.incident_id)
+                with db.session() as session:
+                    outbox.retry_later(session, message.id, now=clock.now(), error=repr(exc))
+                continue
+            delivered_at = clock.now()
+            with db.session() as session:
+                outbox.complete(session, message.id, now=delivered_at, result=result)
+            sent += 1
+            if message.payload.get("notifies") and message.incident_id is not None:
+                try:
+                    self.services.incidents.mark_notified(message.incident_id, at=delivered_at,
+                                                          via=f"{self.deliverer.name} {message.kind}")
+                except IncidentBotError:
+                    log.warning("could not stamp notified_at for incident %s", message.incident_id)
+        return sent

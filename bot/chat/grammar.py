@@ -1,0 +1,219 @@
+"""The chat grammar, declared once: parsing, usage lines and help come from here.
+
+The same words work in Slack (``/incident …``) and in the console.  A verb
+declares its positional arguments, its options and whether it takes an
+incident reference; the parser turns a line into a ``Command`` or raises
+``BadInput`` carrying the verb's usage line.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+
+from bot.errors import BadInput
+
+INC_RE = re.compile(r"^INC-\d+$", re.IGNORECASE)
+RUN_RE = re.compile(r"^(?:RUN-)?\d+$", re.IGNORECASE)
+MENTION_RE = re.compile(r"^<@([A-Z0-9]+)(?:\|[^>]*)?>$|^@([\w.\-]+)$")
+PARAM_RE = re.compile(r"^([A-Za-z_][\w.\-]*)=(.*)$")
+
+
+@dataclass(frozen=True)
+class Arg:
+    name: str
+    kind: str = "word"  # word | text (rest of the line) | user | params (k=v ...) | run
+    required: bool = True
+
+    def usage(self) -> str:
+        shown = {"text": f"<{self.name}>", "user": "<@user>", "params": "[k=v ...]", "run": "<RUN>"}.get(
+            self.kind, f"<{self.name}>"
+        )
+        if self.kind == "params":
+            return shown
+        return shown if self.required else f"[{shown.strip('<>')}]"
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    metavar: str
+    choices: tuple[str, ...] = ()
+
+    def usage(self) -> str:
+        return f"[--{self.name} {'|'.join(self.choices) if self.choices else self.metavar}]"
+
+
+@dataclass(frozen=True)
+class Verb:
+    name: str
+    summary: str
+    args: tuple[Arg, ...] = ()
+    options: tuple[Option, ...] = ()
+    takes_incident: bool = True
+    details: str = ""
+
+    def usage(self) -> str:
+        parts = [f"/incident {self.name}"]
+        parts += [a.usage() for a in self.args]
+        if self.takes_incident:
+            parts.append("[INC]")
+        parts += [o.usage() for o in self.options]
+        return " ".join(parts)
+
+
+SEVERITY = Option("severity", "SEV", ("sev1", "sev2", "sev3"))
+FORMAT = Option("format", "FMT", ("md", "json", "html"))
+
+VERBS: tuple[Verb, ...] = (
+    Verb("declare", "open an incident (pages the on-call commander)", (Arg("title", "text"),),
+         (SEVERITY, Option("cluster", "NAME")), takes_incident=False),
+    Verb("list", "active incidents", takes_incident=False),
+    Verb("status", "state, roles and the three clocks (time left, met, breached)"),
+    Verb("timeline", "everything that happened, in order"),
+    Verb("help", "this help, or one verb's usage", (Arg("verb", "word", required=False),), takes_incident=False),
+    Verb("ack", "take the incident: you become its commander"),
+    Verb("assign", "give someone a role", (Arg("role", "word"), Arg("user", "user")),
+         details="roles: commander, scribe, responder"),
+    Verb("note", "add a note to the timeline", (Arg("text", "text"),)),
+    Verb("cause", "record the root cause (-> diagnosed)", (Arg("text", "text"),)),
+    Verb("action", "add a post-incident action item (`action done N` closes one)", (Arg("text", "text"),)),
+    Verb("diagnose", "run (or re-run) the diagnosis procedures", options=(Option("sop", "NAME"),)),
+    Verb("plan", "dry-run a playbook: what would change", (Arg("playbook", "word"), Arg("params", "params", False))),
+    Verb("run", "plan a playbook and ask for approval", (Arg("playbook", "word"), Arg("params", "params", False))),
+    Verb("approve", "approve a planned run", (Arg("run", "run"),), takes_incident=False),
+    Verb("reject", "reject a planned run", (Arg("run", "run"), Arg("reason", "text", False)), takes_incident=False),
+    Verb("abort", "stop a running playbook at the next step boundary", (Arg("run", "run"),), takes_incident=False),
+    Verb("mitigated", "recovery verified (-> mitigated)", (Arg("text", "text", False),)),
+    Verb("resolve", "the incident is over (-> resolved)"),
+    Verb("reopen", "it came back (-> diagnosing)", (Arg("reason", "text", False),)),
+    Verb("cancel", "a false positive (-> cancelled)", (Arg("reason", "text", False),)),
+    Verb("close", "the review is done (-> closed)"),
+    Verb("export", "the post-mortem document", options=(FORMAT,)),
+    Verb("freeze", "global kill switch: refuse new playbook runs, halt running ones",
+         (Arg("reason", "text", False),), takes_incident=False),
+    Verb("unfreeze", "lift the freeze", takes_incident=False),
+)
+BY_NAME = {v.name: v for v in VERBS}
+
+
+@dataclass
+class Command:
+    verb: str
+    args: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    options: dict[str, str] = field(default_factory=dict)
+    incident: str | None = None
+    raw: str = ""
+
+
+def _tokens(text: str) -> list[str]:
+    try:
+        return shlex.split(text)
+    except ValueError:  # an unbalanced quote: fall back to plain words
+        return text.split()
+
+
+def strip_prefix(line: str) -> str:
+    line = line.strip()
+    if line.lower().startswith("/incident"):
+        line = line[len("/incident"):].strip()
+    return line
+
+
+def parse(line: str) -> Command:
+    """Parse one line of the grammar (with or without the ``/incident`` prefix)."""
+    text = strip_prefix(line)
+    tokens = _tokens(text)
+    if not tokens:
+        return Command("help", raw=line)
+    name = tokens[0].lower()
+    verb = BY_NAME.get(name)
+    if verb is None:
+        raise BadInput(f"unknown command `{tokens[0]}`. Try `/incident help`.", field="verb",
+                       usage="/incident help [VERB]")
+    rest = tokens[1:]
+    command = Command(verb.name, raw=line)
+
+    # options first (they may appear anywhere)
+    remaining: list[str] = []
+    i = 0
+    while i < len(rest):
+        tok = rest[i]
+        if tok.startswith("--") and len(tok) > 2:
+            key, _, inline = tok[2:].partition("=")
+            option = next((o for o in verb.options if o.name == key), None)
+            if option is None:
+                raise BadInput(f"`/incident {verb.name}` has no option `--{key}`.", field=key, usage=verb.usage())
+            if inline:
+                value = inline
+            elif i + 1 < len(rest):
+                value = rest[i + 1]
+                i += 1
+            else:
+                raise BadInput(f"`--{key}` needs a value.", field=key, usage=verb.usage())
+            if option.choices and value.lower() not in option.choices:
+                raise BadInput(f"`--{key}` must be one of {', '.join(option.choices)}, not `{value}`.",
+                               field=key, usage=verb.usage())
+            command.options[key] = value.lower() if option.choices else value
+        else:
+            remaining.append(tok)
+        i += 1
+
+    # an incident reference: first or last token
+    if verb.takes_incident and remaining:
+        if INC_RE.match(remaining[-1]):
+            command.incident = remaining.pop().upper()
+        elif INC_RE.match(remaining[0]):
+            command.incident = remaining.pop(0).upper()
+
+    for arg in verb.args:
+        if arg.kind == "text":
+            value = " ".join(remaining)
+            remaining = []
+            if not value and arg.required:
+                raise BadInput(f"`/incident {verb.name}` needs {arg.name}.", field=arg.name, usage=verb.usage())
+            if value:
+                command.args[arg.name] = value
+        elif arg.kind == "params":
+            for tok in remaining:
+                match = PARAM_RE.match(tok)
+                if not match:
+                    raise BadInput(f"`{tok}` is not a parameter; write key=value.", field="params", usage=verb.usage())
+                command.params[match.group(1)] = match.group(2)
+            remaining = []
+        else:
+            if not remaining:
+                if arg.required:
+                    raise BadInput(f"`/incident {verb.name}` needs {arg.usage()}.", field=arg.name, usage=verb.usage())
+                continue
+            tok = remaining.pop(0)
+            if arg.kind == "user":
+                match = MENTION_RE.match(tok)
+                if not match:
+                    raise BadInput(f"`{tok}` is not a person; write @name.", field=arg.name, usage=verb.usage())
+                tok = match.group(1) or match.group(2)
+            elif arg.kind == "run":
+                if not RUN_RE.match(tok):
+                    raise BadInput(f"`{tok}` is not a run; write RUN-<number>.", field=arg.name, usage=verb.usage())
+                tok = str(int(tok.upper().removeprefix("RUN-")))
+            command.args[arg.name] = tok
+    if remaining:
+        raise BadInput(f"unexpected `{' '.join(remaining)}`.", usage=verb.usage())
+    return command
+
+
+def help_lines(verb: str | None = None) -> list[str]:
+    if verb:
+        found = BY_NAME.get(verb.lower().lstrip("/"))
+        if found is None:
+            raise BadInput(f"unknown command `{verb}`. Try `/incident help`.", field="verb")
+        lines = [found.usage(), f"  {found.summary}"]
+        if found.details:
+            lines.append(f"  {found.details}")
+        if found.takes_incident:
+            lines.append("  INC is implicit inside an incident's channel or thread (or the console's current incident).")
+        return lines
+    width = max(len(v.name) for v in VERBS)
+    return [f"{v.name.ljust(width)}  {v.summary}" for v in VERBS]

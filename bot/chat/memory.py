@@ -1,0 +1,54 @@
+"""An in-memory chat adapter for tests: a transcript in, replies and deliveries out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.chat.delivery import OutboxSender
+from bot.chat.dispatcher import ChatContext, Dispatcher
+from bot.chat.messages import Reply
+from bot.chat.render_text import render
+from bot.store.models import OutboxMessage
+
+
+@dataclass
+class RecordingDeliverer:
+    """Records every delivered outbox message; can be told to refuse for a while."""
+
+    name: str = "memory"
+    delivered: list[OutboxMessage] = field(default_factory=list)
+    refuse: bool = False
+
+    def deliver(self, message: OutboxMessage) -> dict[str, Any]:
+        from bot.chat.delivery import RetryLater
+
+        if self.refuse:
+            raise RetryLater("refused by the test")
+        self.delivered.append(message)
+        return {"n": len(self.delivered)}
+
+    def kinds(self) -> list[str]:
+        return [m.kind for m in self.delivered]
+
+
+class MemoryChat:
+    """Say lines as people; read replies as text. Used by the chat-transcript tests."""
+
+    def __init__(self, dispatcher: Dispatcher, *, workers: list[Any] | None = None) -> None:
+        self.dispatcher = dispatcher
+        self.deliverer = RecordingDeliverer()
+        self.sender = OutboxSender(dispatcher.services, self.deliverer)
+        self.workers = workers or []
+        self.replies: list[Reply] = []
+
+    def say(self, user: str, line: str, *, incident: int | None = None) -> str:
+        reply = self.dispatcher.handle(ChatContext(user=user, adapter="memory", incident_id=incident), line)
+        self.replies.append(reply)
+        self.pump()
+        return render(reply)
+
+    def pump(self) -> int:
+        for worker in self.workers:
+            worker.tick()
+        return self.sender.tick()

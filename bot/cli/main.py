@@ -1,0 +1,169 @@
+"""The ``incident-bot`` command line.
+
+Every subcommand loads settings the same way and turns an
+``IncidentBotError`` into one line on stderr and exit status 2; anything else
+is logged with its traceback to the log (never shown as the answer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from bot.errors import IncidentBotError, NotAvailableYet
+
+log = logging.getLogger("incident-bot")
+
+# name -> (help, configure(parser), run(args) -> exit code); capabilities add theirs in bot/cli/commands_*.py
+Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
+
+
+def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from bot.config import load_settings
+
+    settings = load_settings(args.config)
+    if getattr(args, "database_url", None):
+        settings.database_url = args.database_url
+    return settings
+
+
+def _bot(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from bot.app.bot import build_bot
+
+    return build_bot(_settings(args))
+
+
+# ---------------------------------------------------------------- console
+def _console_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--user", default=None, help="who you are in the chat (default: $USER)")
+
+
+def _console(args: argparse.Namespace) -> int:
+    import getpass
+
+    from bot.chat.console import Console
+
+    bot = _bot(args)
+    try:
+        user = args.user or getpass.getuser() or "operator"
+        console = Console(bot.dispatcher, user=user, deliver=not bot.settings.slack.bot_token,
+                          workers=bot.workers)
+        if sys.stdin.isatty():
+            print("incident-bot console — type `/incident help`; `/as <user>` to speak as someone else; Ctrl-D to quit.")
+        return console.run(sys.stdin)
+    finally:
+        bot.close()
+
+
+# ---------------------------------------------------------------- serve
+def _serve_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--socket-mode", action="store_true", help="connect to Slack over Socket Mode (SLACK_APP_TOKEN)")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from bot.app.serve import serve
+
+    return serve(_settings(args), host=args.host, port=args.port, socket_mode=args.socket_mode)
+
+
+# ---------------------------------------------------------------- db
+def _db_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=["upgrade", "current"], help="upgrade: apply migrations; current: show revision")
+
+
+def _db(args: argparse.Namespace) -> int:
+    from bot.store import migrate
+    from bot.store.db import Database, redact_url
+
+    settings = _settings(args)
+    db = Database(settings.database_url)
+    db.check()
+    if args.action == "current":
+        print(f"{redact_url(settings.database_url)}: revision {migrate.current_revision(db) or 'none'} "
+              f"(head {migrate.head_revision()})")
+        return 0
+    before, after = migrate.upgrade(db)
+    print(f"{redact_url(settings.database_url)}: {before or 'empty'} -> {after}")
+    return 0
+
+
+COMMANDS: dict[str, Command] = {
+    "serve": ("run the service: HTTP endpoints, Slack, background workers", _serve_args, _serve),
+    "console": ("the bot with a terminal chat instead of Slack (reads stdin)", _console_args, _console),
+    "db": ("database migrations", _db_args, _db),
+}
+
+
+def _not_yet(name: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        raise NotAvailableYet(f"`incident-bot {name}` is not available yet in this build.")
+
+    return run
+
+
+def _load_extensions() -> None:
+    """Capabilities register their subcommands by adding to COMMANDS."""
+    import importlib
+
+    for module in ("bot.cli.commands_export", "bot.cli.commands_sop", "bot.cli.commands_playbooks",
+                   "bot.cli.commands_sandbox"):
+        try:
+            importlib.import_module(module).register(COMMANDS)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+    for name, summary in (("export", "export an incident's post-mortem (md, json, html)"),
+                          ("sop", "diagnosis procedures: list, validate, run"),
+                          ("playbooks", "remediation playbooks: list, show"),
+                          ("sandbox", "a local control plane to rehearse on"),
+                          ("drill", "inject a fault into the sandbox and score the 1-5-10")):
+        if name not in COMMANDS:
+            COMMANDS[name] = (summary + " (not available yet)", lambda p: p.add_argument("rest", nargs="*"), _not_yet(name))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    _load_extensions()
+    parser = argparse.ArgumentParser(
+        prog="incident-bot",
+        description="ChatOps incident response for large Kubernetes control planes, held to the 1-5-10 clock.",
+    )
+    parser.add_argument("--config", help="YAML settings file (or INCIDENT_BOT_CONFIG)")
+    parser.add_argument("--database-url", help="overrides INCIDENT_BOT_DATABASE_URL")
+    parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default), ERROR")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (summary, configure, run) in COMMANDS.items():
+        p = sub.add_parser(name, help=summary, description=summary)
+        configure(p)
+        p.set_defaults(run=run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = getattr(logging, str(args.log_level).upper(), None)
+    if not isinstance(level, int):
+        parser.error(f"--log-level: expected DEBUG, INFO, WARNING or ERROR, not {args.log_level!r}")
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except IncidentBotError as exc:
+        print(f"incident-bot: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception:
+        log.exception("unexpected failure")
+        print("incident-bot: unexpected failure; see the log above for details", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,219 @@
+"""Settings: one YAML file, every value overridable from the environment.
+
+Precedence: built-in defaults < YAML file (``--config`` or
+``INCIDENT_BOT_CONFIG``) < environment.  Any leaf setting can be set with
+``INCIDENT_BOT_<PATH>`` where the path is upper-cased and joined by ``__``
+(``INCIDENT_BOT_BUDGETS__SEV1__NOTIFY=30``); the well-known names of
+design.md (``SLACK_BOT_TOKEN``, ``PROMETHEUS_URL``, ...) are aliases.
+
+A bad value stops the bot at start with one line naming the setting and what
+was expected; secrets are ``SecretStr`` so they never appear in a repr or log.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from bot.errors import ConfigError
+
+SEVERITIES = ("sev1", "sev2", "sev3")
+STAGES = ("notify", "diagnose", "mitigate")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class StageBudgets(_Section):
+    """Seconds from T0 allowed for each stage of the 1-5-10 clock."""
+
+    notify: float = Field(60, gt=0)
+    diagnose: float = Field(300, gt=0)
+    mitigate: float = Field(600, gt=0)
+
+
+class Budgets(_Section):
+    default: StageBudgets = StageBudgets()
+    sev1: StageBudgets | None = None
+    sev2: StageBudgets | None = None
+    sev3: StageBudgets | None = None
+    warn_ratio: float = Field(0.8, gt=0, lt=1)
+
+    def for_severity(self, severity: str) -> StageBudgets:
+        return getattr(self, severity, None) or self.default
+
+
+class OnCall(_Section):
+    """The duty rota: who is paged first, and whom escalation pages next."""
+
+    rota: list[str] = Field(default_factory=list)
+    rotation_hours: float = Field(168, gt=0)
+    rotation_start: datetime = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
+    pager_webhook_url: str | None = None
+
+
+class Approvers(_Section):
+    """Who may approve playbook runs, besides the incident commander."""
+
+    users: list[str] = Field(default_factory=list)
+    groups: dict[str, list[str]] = Field(default_factory=dict)
+    allow_rota: bool = True
+    approval_ttl_seconds: float = Field(900, gt=0)
+
+
+class SlackSettings(_Section):
+    bot_token: SecretStr | None = None
+    signing_secret: SecretStr | None = None
+    app_token: SecretStr | None = None
+    api_url: str = "https://slack.com/api/"
+    home: Literal["channel", "thread"] = "channel"
+    incidents_channel: str | None = None
+    invite: list[str] = Field(default_factory=list)
+    card_min_interval_seconds: float = Field(3, ge=0)
+
+
+class AlertRule(_Section):
+    """Maps alert labels to incident fields; the first matching rule wins."""
+
+    match: dict[str, str] = Field(default_factory=dict)
+    match_re: dict[str, str] = Field(default_factory=dict)
+    severity: str | None = None
+    component: str | None = None
+    cluster: str | None = None
+    page: list[str] = Field(default_factory=list)
+
+
+class Alerting(_Section):
+    group_window_seconds: float = Field(600, gt=0)
+    cluster_label: str = "cluster"
+    component_label: str = "component"
+    default_cluster: str = "default"
+    default_severity: str = "sev2"
+    rules: list[AlertRule] = Field(default_factory=list)
+
+
+class Settings(_Section):
+    database_url: str = "sqlite:///incident-bot.db"
+    auto_migrate: bool = True
+    budgets: Budgets = Budgets()
+    oncall: OnCall = OnCall()
+    approvers: Approvers = Approvers()
+    slack: SlackSettings = SlackSettings()
+    alerting: Alerting = Alerting()
+    kubeconfig: str | None = None
+    prometheus_url: str | None = None
+    alertmanager_url: str | None = None
+    webhook_token: SecretStr | None = None
+    watcher_interval_seconds: float = Field(5, gt=0)
+    outbox_interval_seconds: float = Field(0.5, gt=0)
+    default_cluster: str = "default"
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("expected a sqlite:/// or postgresql:// URL")
+        return value
+
+
+# Names from design.md that map onto setting paths.
+ENV_ALIASES: dict[str, tuple[str, ...]] = {
+    "INCIDENT_BOT_DATABASE_URL": ("database_url",),
+    "SLACK_BOT_TOKEN": ("slack", "bot_token"),
+    "SLACK_SIGNING_SECRET": ("slack", "signing_secret"),
+    "SLACK_APP_TOKEN": ("slack", "app_token"),
+    "SLACK_API_URL": ("slack", "api_url"),
+    "KUBECONFIG": ("kubeconfig",),
+    "PROMETHEUS_URL": ("prometheus_url",),
+    "ALERTMANAGER_URL": ("alertmanager_url",),
+    "INCIDENT_BOT_WEBHOOK_TOKEN": ("webhook_token",),
+}
+ENV_PREFIX = "INCIDENT_BOT_"
+_NOT_SETTINGS = {"INCIDENT_BOT_CONFIG"}
+
+
+def _set_path(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    node = tree
+    for key in path[:-1]:
+        child = node.get(key)
+        if not isinstance(child, dict):
+            child = {}
+            node[key] = child
+        node = child
+    node[path[-1]] = value
+
+
+def _env_value(raw: str) -> Any:
+    """Environment values are read as YAML scalars/flow collections ("30", "[a, b]")."""
+    try:
+        return yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        return raw
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if name in ENV_ALIASES:
+            path = ENV_ALIASES[name]
+            value: Any = raw if path[-1] in {"database_url", "api_url"} or "token" in path[-1] or "secret" in path[-1] else _env_value(raw)
+            _set_path(tree, path, value)
+        elif name.startswith(ENV_PREFIX) and name not in _NOT_SETTINGS:
+            path = tuple(part.lower() for part in name[len(ENV_PREFIX):].split("__") if part)
+            if path:
+                _set_path(tree, path, _env_value(raw))
+    return tree
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _describe(error: dict[str, Any]) -> str:
+    path = ".".join(str(p) for p in error["loc"]) or "(top level)"
+    msg = error["msg"]
+    if error["type"] == "extra_forbidden":
+        msg = "unknown setting"
+    return f"{path}: {msg}"
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Read the YAML file (if any) and the environment into validated ``Settings``."""
+    environ = dict(os.environ if environ is None else environ)
+    path = path or environ.get("INCIDENT_BOT_CONFIG")
+    data: dict[str, Any] = {}
+    if path:
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError(f"config file {file}: not found")
+        try:
+            loaded = yaml.safe_load(file.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {file}: not valid YAML: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {file}: expected a mapping of settings at the top level")
+        data = loaded
+    data = _merge(data, _env_overrides(environ))
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        raise ConfigError(f"bad setting {_describe(first)}{more}") from None
+
+
+def secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None

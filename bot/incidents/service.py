@@ -1,0 +1,390 @@
+"""Incident operations: every verb of the grammar that changes an incident.
+
+Each operation is one transaction: it locks the incident row, checks who may
+act, moves the lifecycle, stamps timestamps, appends timeline events and
+queues the chat side effects (card update, pages) in the outbox.  Callers
+(chat, webhooks, the engine) never write these tables themselves.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from bot.clock import Clock, utc
+from bot.config import SEVERITIES, Settings
+from bot.errors import BadInput, NotFound, PermissionDenied
+from bot.incidents import lifecycle, timeline
+from bot.slo import rota, watcher
+from bot.slo.clocks import StageClock, clocks
+from bot.store import outbox
+from bot.store.db import Database
+from bot.store.models import ActionItem, Incident, Participant
+
+ROLES = ("commander", "scribe", "responder")
+REF = re.compile(r"^(?:INC-)?(\d+)$", re.IGNORECASE)
+COMMANDER_ONLY = {"mitigated", "resolve", "reopen", "cancel", "close"}
+
+
+def parse_ref(ref: str | int) -> int:
+    if isinstance(ref, int):
+        return ref
+    match = REF.match(ref.strip())
+    if not match:
+        raise BadInput(f"`{ref}` is not an incident reference; expected INC-<number>, e.g. INC-42.", field="incident")
+    return int(match.group(1))
+
+
+def ref_of(incident_id: int | None) -> str:
+    return f"INC-{incident_id}"
+
+
+@dataclass(frozen=True)
+class IncidentView:
+    """A consistent read of an incident for rendering (no lazy loads later)."""
+
+    incident: Incident
+    commander: str | None
+    roles: dict[str, list[str]]
+    clocks: list[StageClock]
+    open_actions: int
+
+
+class Incidents:
+    """The incident service; one per process, shared by every adapter."""
+
+    def __init__(self, db: Database, settings: Settings, clock: Clock) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+
+    # -- reading ------------------------------------------------------------
+    def get(self, ref: str | int) -> Incident:
+        with self.db.session() as session:
+            return self._load(session, ref)
+
+    def list(self, *, include_closed: bool = False, limit: int = 50) -> list[Incident]:
+        with self.db.session() as session:
+            query = select(Incident).order_by(Incident.id.desc()).limit(limit)  # type: ignore[union-attr]
+            if not include_closed:
+                query = query.where(Incident.state.in_(sorted(lifecycle.ACTIVE_STATES)))  # type: ignore[attr-defined]
+            return list(session.execute(query).scalars())
+
+    def view(self, ref: str | int) -> IncidentView:
+        with self.db.session() as session:
+            row = self._load(session, ref)
+            return self._view(session, row)
+
+    def _view(self, session: Session, row: Incident) -> IncidentView:
+        roles = self._roles(session, row.id)  # type: ignore[arg-type]
+        commander = roles.get("commander", [None])[0]
+        open_actions = len(
+            session.execute(
+                select(ActionItem.id).where(ActionItem.incident_id == row.id, ActionItem.done.is_(False))  # type: ignore[attr-defined]
+            ).all()
+        )
+        return IncidentView(row, commander, roles, clocks(row, self.settings.budgets, self.clock.now()), open_actions)
+
+    def timeline(self, ref: str | int) -> tuple[Incident, list[Any]]:
+        with self.db.session() as session:
+            row = self._load(session, ref)
+            return row, timeline.events(session, row.id)  # type: ignore[arg-type]
+
+    def actions(self, ref: str | int) -> list[ActionItem]:
+        with self.db.session() as session:
+            row = self._load(session, ref)
+            return list(
+                session.execute(select(ActionItem).where(ActionItem.incident_id == row.id).order_by(ActionItem.id)).scalars()  # type: ignore[arg-type]
+            )
+
+    # -- writing ------------------------------------------------------------
+    @contextmanager
+    def transaction(self, ref: str | int) -> Iterator[tuple[Session, Incident]]:
+        """Lock the incident row for a read-modify-write (FOR UPDATE on PostgreSQL)."""
+        with self.db.session() as session:
+            yield session, self._load(session, ref, lock=True)
+
+    def declare(
+        self,
+        title: str,
+        *,
+        actor: str,
+        source: str = "chat",
+        severity: str | None = None,
+        cluster: str | None = None,
+        component: str | None = None,
+        started_at: datetime | None = None,
+        is_drill: bool = False,
+        group_key: str | None = None,
+        extra: dict[str, Any] | None = None,
+        evidence: dict[str, Any] | None = None,
+        session: Session | None = None,
+    ) -> Incident:
+        """Open an incident, page the on-call commander and announce it."""
+        title = (title or "").strip()
+        if not title:
+            raise BadInput("an incident needs a title, e.g. `/incident declare apiserver 5xx in prod-1`.", field="title")
+        if len(title) > 200:
+            raise BadInput(f"the title is {len(title)} characters; keep it under 200.", field="title")
+        severity = (severity or self.settings.alerting.default_severity).lower()
+        if severity not in SEVERITIES:
+            raise BadInput(f"--severity must be one of {', '.join(SEVERITIES)}, not `{severity}`.", field="severity")
+        now = self.clock.now()
+        t0 = utc(started_at) if started_at else now
+        if t0 > now:
+            t0 = now
+        if session is None:
+            with self.db.session() as own:
+                return self.declare(title, actor=actor, source=source, severity=severity, cluster=cluster,
+                                    component=component, started_at=t0, is_drill=is_drill, group_key=group_key,
+                                    extra=extra, evidence=evidence, session=own)
+        row = Incident(
+            title=title,
+            severity=severity,
+            cluster=cluster or self.settings.default_cluster,
+            component=component,
+            state="detected",
+            source=source,
+            group_key=group_key,
+            is_drill=is_drill,
+            created_at=now,
+            started_at=t0,
+            detected_at=now,
+            updated_at=now,
+            extra=extra or {},
+        )
+        session.add(row)
+        session.flush()
+        assert row.id is not None
+        lag = (now - t0).total_seconds()
+        timeline.record(
+            session, row.id, "incident.declared" if source == "chat" else "incident.detected",
+            f"{ref_of(row.id)} opened by {actor}: {title} ({severity}, cluster {row.cluster})"
+            + (f"; fault began {lag:.0f}s before detection" if lag >= 1 else ""),
+            at=now, actor=actor, source=source,
+            data={"severity": severity, "cluster": row.cluster, "component": component,
+                  "started_at": t0.isoformat(), **({"evidence": evidence} if evidence else {})},
+            post=False,
+        )
+        self._queue_card(session, row, now, announce=True)
+        oncall = rota.primary(self.settings.oncall, now)
+        if oncall:
+            outbox.enqueue(
+                session, kind="page", incident_id=row.id, now=now,
+                payload={"user": oncall, "reason": f"{ref_of(row.id)} {title} ({severity})", "notifies": True, "level": 0},
+                dedupe_key=f"page:{row.id}:primary",
+            )
+            timeline.record(session, row.id, "page.queued", f"paging on-call commander @{oncall}", at=now,
+                            actor="system", source="system", data={"user": oncall}, post=False)
+        return row
+
+    def mark_notified(self, incident_id: int, *, at: datetime, via: str) -> bool:
+        """The first notification was delivered: stamp ``notified_at`` (once)."""
+        with self.transaction(incident_id) as (session, row):
+            if row.notified_at is not None:
+                return False
+            if row.state == "detected":
+                lifecycle.fire(row, "notify", now=at)
+            else:
+                row.notified_at = at
+            timeline.record(session, row.id, "incident.notified", f"announced via {via}", at=at,  # type: ignore[arg-type]
+                            actor="system", source="system", data={"via": via}, dedupe_key="notified",
+                            post=False)
+            self._after_move(session, row, at)
+            return True
+
+    def ack(self, ref: str | int, *, actor: str, source: str = "chat") -> Incident:
+        with self.transaction(ref) as (session, row):
+            current = self._commander(session, row.id)  # type: ignore[arg-type]
+            if current == actor:
+                raise BadInput(f"you are already the commander of {ref_of(row.id)}.")
+            if current is not None:
+                raise PermissionDenied(
+                    f"{ref_of(row.id)} already has a commander, @{current}; they can hand over with "
+                    f"`/incident assign commander @{actor}`."
+                )
+            self._set_role(session, row, "commander", actor, by=actor, source=source)
+            return row
+
+    def assign(self, ref: str | int, role: str, user: str, *, actor: str, source: str = "chat") -> Incident:
+        role = role.lower()
+        if role not in ROLES:
+            raise BadInput(f"role must be one of {', '.join(ROLES)}, not `{role}`.", field="role")
+        user = user.lstrip("@")
+        if not user:
+            raise BadInput("name the person to assign, e.g. `@alice`.", field="user")
+        with self.transaction(ref) as (session, row):
+            commander = self._commander(session, row.id)  # type: ignore[arg-type]
+            if commander is not None and actor != commander and role == "commander":
+                raise PermissionDenied(f"only the commander @{commander} can hand over {ref_of(row.id)}.")
+            self._set_role(session, row, role, user, by=actor, source=source)
+            return row
+
+    def note(self, ref: str | int, text: str, *, actor: str, source: str = "chat") -> Incident:
+        text = (text or "").strip()
+        if not text:
+            raise BadInput("a note needs text, e.g. `/incident note etcd fsync latency is high`.", field="text")
+        with self.transaction(ref) as (session, row):
+            now = self.clock.now()
+            timeline.record(session, row.id, "note", text, at=now, actor=actor, source=source)  # type: ignore[arg-type]
+            return row
+
+    def cause(self, ref: str | int, text: str, *, actor: str, source: str = "chat",
+              data: dict[str, Any] | None = None) -> Incident:
+        """Record the root cause; the first one stamps ``diagnosed_at``."""
+        text = (text or "").strip()
+        if not text:
+            raise BadInput("say what the cause is, e.g. `/incident cause etcd member 2 disk full`.", field="text")
+        with self.transaction(ref) as (session, row):
+            now = self.clock.now()
+            if row.state != "diagnosed":
+                self._move(session, row, "record_cause", actor=actor, source=source, now=now)
+            row.root_cause = text
+            timeline.record(session, row.id, "cause", f"root cause: {text}", at=now, actor=actor,  # type: ignore[arg-type]
+                            source=source, data=data or {})
+            self._after_move(session, row, now)
+            return row
+
+    def mitigated(self, ref: str | int, *, actor: str, source: str = "chat", text: str | None = None) -> Incident:
+        with self.transaction(ref) as (session, row):
+            self._require_commander(session, row, actor, "mitigated")
+            now = self.clock.now()
+            if text:
+                row.mitigation = text
+            self._move(session, row, "mark_mitigated", actor=actor, source=source, now=now, note=text)
+            return row
+
+    def resolve(self, ref: str | int, *, actor: str, source: str = "chat") -> Incident:
+        return self._simple(ref, "resolve", actor=actor, source=source)
+
+    def close(self, ref: str | int, *, actor: str, source: str = "chat") -> Incident:
+        return self._simple(ref, "close", actor=actor, source=source)
+
+    def reopen(self, ref: str | int, *, actor: str, source: str = "chat", reason: str | None = None) -> Incident:
+        return self._simple(ref, "reopen", actor=actor, source=source, note=reason)
+
+    def cancel(self, ref: str | int, *, actor: str, source: str = "chat", reason: str | None = None) -> Incident:
+        return self._simple(ref, "cancel", actor=actor, source=source, note=reason)
+
+    def add_action(self, ref: str | int, text: str, *, actor: str, source: str = "chat") -> ActionItem:
+        text = (text or "").strip()
+        if not text:
+            raise BadInput("an action item needs text, e.g. `/incident action add an alert on etcd fsync`.", field="text")
+        with self.transaction(ref) as (session, row):
+            now = self.clock.now()
+            item = ActionItem(incident_id=row.id, text=text, created_by=actor, created_at=now)  # type: ignore[arg-type]
+            session.add(item)
+            session.flush()
+            timeline.record(session, row.id, "action.added", f"action item #{item.id}: {text}", at=now,  # type: ignore[arg-type]
+                            actor=actor, source=source, data={"action_id": item.id})
+            return item
+
+    def complete_action(self, ref: str | int, item_id: int, *, actor: str, source: str = "chat") -> ActionItem:
+        with self.transaction(ref) as (session, row):
+            item = session.get(ActionItem, item_id)
+            if item is None or item.incident_id != row.id:
+                raise NotFound(f"{ref_of(row.id)} has no action item #{item_id}.")
+            if item.done:
+                raise BadInput(f"action item #{item_id} is already done.")
+            now = self.clock.now()
+            item.done, item.done_at, item.done_by = True, now, actor
+            session.add(item)
+            timeline.record(session, row.id, "action.done", f"action item #{item_id} done: {item.text}", at=now,  # type: ignore[arg-type]
+                            actor=actor, source=source, data={"action_id": item_id})
+            return item
+
+    def move(self, session: Session, row: Incident, trigger: str, *, actor: str, source: str,
+             note: str | None = None, facts: dict[str, Any] | None = None, data: dict[str, Any] | None = None) -> None:
+        """Fire a lifecycle trigger inside the caller's transaction (engine, diagnosis)."""
+        self._move(session, row, trigger, actor=actor, source=source, now=self.clock.now(), note=note,
+                   facts=facts, data=data)
+
+    # -- internals ----------------------------------------------------------
+    def _simple(self, ref: str | int, trigger: str, *, actor: str, source: str, note: str | None = None) -> Incident:
+        with self.transaction(ref) as (session, row):
+            verb = lifecycle.VERB_OF_TRIGGER[trigger]
+            self._require_commander(session, row, actor, verb)
+            self._move(session, row, trigger, actor=actor, source=source, now=self.clock.now(), note=note)
+            return row
+
+    def _move(self, session: Session, row: Incident, trigger: str, *, actor: str, source: str, now: datetime,
+              note: str | None = None, facts: dict[str, Any] | None = None, data: dict[str, Any] | None = None) -> None:
+        old = lifecycle.fire(row, trigger, now=now, facts=facts)
+        session.add(row)
+        text = f"{old} → {row.state} by {actor}" + (f": {note}" if note else "")
+        timeline.record(session, row.id, "state.changed", text, at=now, actor=actor, source=source,  # type: ignore[arg-type]
+                        data={"from": old, "to": row.state, "trigger": trigger, **({"reason": note} if note else {}),
+                              **(data or {})})
+        self._after_move(session, row, now)
+
+    def _after_move(self, session: Session, row: Incident, now: datetime) -> None:
+        session.add(row)
+        session.flush()
+        watcher.evaluate(session, row, self.settings, now)
+        self._queue_card(session, row, now)
+
+    def _queue_card(self, session: Session, row: Incident, now: datetime, announce: bool = False) -> None:
+        payload: dict[str, Any] = {"incident_id": row.id}
+        if announce:
+            payload["announce"] = True
+            payload["notifies"] = True
+        outbox.enqueue(session, kind="incident.card", incident_id=row.id, payload=payload,
+                       coalesce_key=f"card:{row.id}", now=now)
+
+    def _require_commander(self, session: Session, row: Incident, actor: str, verb: str) -> None:
+        commander = self._commander(session, row.id)  # type: ignore[arg-type]
+        if verb in COMMANDER_ONLY and commander is not None and commander != actor:
+            raise PermissionDenied(f"only the commander @{commander} can `{verb}` {ref_of(row.id)}.")
+
+    def _set_role(self, session: Session, row: Incident, role: str, user: str, *, by: str, source: str) -> None:
+        now = self.clock.now()
+        if role == "commander":
+            for old in session.execute(
+                select(Participant).where(Participant.incident_id == row.id, Participant.role == "commander",
+                                          Participant.active)
+            ).scalars():
+                old.active = False
+                session.add(old)
+        existing = session.execute(
+            select(Participant).where(Participant.incident_id == row.id, Participant.role == role,
+                                      Participant.user == user)
+        ).scalars().first()
+        if existing is not None:
+            existing.active, existing.assigned_by, existing.assigned_at = True, by, now
+            session.add(existing)
+        else:
+            session.add(Participant(incident_id=row.id, user=user, role=role, assigned_by=by, assigned_at=now))  # type: ignore[arg-type]
+        session.flush()
+        text = f"@{user} is now {role}" + ("" if by == user else f" (assigned by @{by})")
+        timeline.record(session, row.id, "role.assigned", text, at=now, actor=by, source=source,  # type: ignore[arg-type]
+                        data={"role": role, "user": user})
+        row.updated_at = now
+        self._queue_card(session, row, now)
+
+    def _commander(self, session: Session, incident_id: int) -> str | None:
+        return self._roles(session, incident_id).get("commander", [None])[0]
+
+    def _roles(self, session: Session, incident_id: int) -> dict[str, list[str]]:
+        roles: dict[str, list[str]] = {}
+        for p in session.execute(
+            select(Participant).where(Participant.incident_id == incident_id, Participant.active).order_by(Participant.id)  # type: ignore[arg-type]
+        ).scalars():
+            roles.setdefault(p.role, []).append(p.user)
+        return roles
+
+    def _load(self, session: Session, ref: str | int, *, lock: bool = False) -> Incident:
+        incident_id = parse_ref(ref)
+        query = select(Incident).where(Incident.id == incident_id)
+        if lock and not self.db.is_sqlite:
+            query = query.with_for_update()
+        row = session.execute(query).scalars().first()
+        if row is None:
+            raise NotFound(f"there is no incident {ref_of(incident_id)}.")
+        return row

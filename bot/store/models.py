@@ -1,0 +1,341 @@
+"""The persistent schema: everything the bot knows lives in these tables.
+
+The bot's own state never depends on the cluster it repairs, so every fact
+(stage timestamps, who approved what, which step of a run is done, which chat
+message is still to be sent) is a row here.  Tables are plain sqlmodel rows;
+behaviour lives in the domain modules that read and write them.
+
+Times are stored as timezone-aware UTC.  Free-form evidence and parameters go
+into JSON columns so that later capabilities add behaviour, not tables.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Optional
+
+from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+from bot.clock import utc
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC in, aware UTC out, on SQLite (which keeps no zone) as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        value = utc(value)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else utc(value)
+
+
+def _ts(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+def _json() -> Any:
+    return Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Incident(SQLModel, table=True):
+    __tablename__ = "incidents"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    title: str
+    severity: str = Field(default="sev2", index=True)
+    cluster: str = Field(default="default", index=True)
+    component: Optional[str] = Field(default=None, index=True)
+    state: str = Field(default="detected", index=True)
+    source: str = "chat"
+    group_key: Optional[str] = Field(default=None, index=True)
+    root_cause: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    mitigation: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    is_drill: bool = False
+    created_at: Optional[datetime] = _ts(nullable=False)
+    started_at: Optional[datetime] = _ts(nullable=False)
+    detected_at: Optional[datetime] = _ts(nullable=False)
+    notified_at: Optional[datetime] = _ts()
+    diagnosed_at: Optional[datetime] = _ts()
+    mitigated_at: Optional[datetime] = _ts()
+    resolved_at: Optional[datetime] = _ts()
+    closed_at: Optional[datetime] = _ts()
+    cancelled_at: Optional[datetime] = _ts()
+    updated_at: Optional[datetime] = _ts(nullable=False)
+    extra: dict = _json()
+
+
+class Participant(SQLModel, table=True):
+    """A person in an incident and the role they hold (commander, scribe, responder)."""
+
+    __tablename__ = "participants"
+    __table_args__ = (UniqueConstraint("incident_id", "user", "role", name="uq_participant_role"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    user: str
+    role: str
+    active: bool = True
+    assigned_by: Optional[str] = None
+    assigned_at: Optional[datetime] = _ts(nullable=False)
+
+
+class TimelineEvent(SQLModel, table=True):
+    """Append-only record of everything that happened; the post-mortem is rendered from it.
+
+    ``dedupe_key`` makes deliveries idempotent: an Alertmanager re-send, a Slack
+    retry or a second watcher replica inserts the same key and is refused by the
+    unique constraint instead of writing the fact twice.
+    """
+
+    __tablename__ = "timeline_events"
+    __table_args__ = (
+        UniqueConstraint("incident_id", "dedupe_key", name="uq_timeline_dedupe"),
+        Index("ix_timeline_incident_at", "incident_id", "at", "id"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incidents.id")
+    at: Optional[datetime] = _ts(nullable=False)
+    kind: str = Field(index=True)
+    actor: str = "system"
+    source: str = "system"
+    text: str = Field(default="", sa_column=Column(Text, nullable=False))
+    data: dict = _json()
+    dedupe_key: Optional[str] = None
+
+
+class Alert(SQLModel, table=True):
+    """One alert instance (fingerprint + startsAt) as Alertmanager reported it."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("fingerprint", "starts_at", name="uq_alert_instance"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    incident_id: Optional[int] = Field(default=None, foreign_key="incidents.id", index=True)
+    fingerprint: str = Field(index=True)
+    alertname: str = Field(index=True)
+    status: str = "firing"
+    cluster: Optional[str] = None
+    component: Optional[str] = None
+    severity: Optional[str] = None
+    labels: dict = _json()
+    annotations: dict = _json()
+    starts_at: Optional[datetime] = _ts(nullable=False)
+    ends_at: Optional[datetime] = _ts()
+    generator_url: Optional[str] = None
+    group_key: Optional[str] = None
+    received_at: Optional[datetime] = _ts(nullable=False)
+    updated_at: Optional[datetime] = _ts(nullable=False)
+
+
+class ActionItem(SQLModel, table=True):
+    """A post-incident action item, tracked to closure."""
+
+    __tablename__ = "action_items"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    owner: Optional[str] = None
+    created_by: str = "system"
+    created_at: Optional[datetime] = _ts(nullable=False)
+    done: bool = False
+    done_at: Optional[datetime] = _ts()
+    done_by: Optional[str] = None
+
+
+class PlaybookRun(SQLModel, table=True):
+    """A planned (and maybe approved, executed) playbook run.
+
+    ``plan`` holds the exact changes computed by the dry run; ``plan_hash`` is
+    what approvals bind to.  ``checkpoint`` is the index of the next step to
+    execute, so a restart resumes exactly there.
+    """
+
+    __tablename__ = "playbook_runs"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    incident_id: Optional[int] = Field(default=None, foreign_key="incidents.id", index=True)
+    playbook: str = Field(index=True)
+    cluster: str = Field(default="default", index=True)
+    risk: str = "low"
+    params: dict = _json()
+    plan: dict = _json()
+    plan_text: str = Field(default="", sa_column=Column(Text, nullable=False))
+    plan_hash: str = ""
+    state: str = Field(default="planned", index=True)
+    requested_by: str = "system"
+    requested_at: Optional[datetime] = _ts(nullable=False)
+    started_at: Optional[datetime] = _ts()
+    finished_at: Optional[datetime] = _ts()
+    checkpoint: int = 0
+    phase: str = "execute"
+    owner: Optional[str] = None
+    owner_heartbeat_at: Optional[datetime] = _ts()
+    error: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    context: dict = _json()
+    auto_approved: bool = False
+
+
+class RunStep(SQLModel, table=True):
+    """The record of one step of a run: what it did, when, with which result."""
+
+    __tablename__ = "run_steps"
+    __table_args__ = (UniqueConstraint("run_id", "phase", "index", name="uq_run_step"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="playbook_runs.id", index=True)
+    index: int
+    phase: str = "execute"
+    name: str
+    state: str = "pending"
+    started_at: Optional[datetime] = _ts()
+    finished_at: Optional[datetime] = _ts()
+    attempts: int = 0
+    result: dict = _json()
+    error: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class Approval(SQLModel, table=True):
+    """A decision on a run, bound to the plan hash it was made for."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (UniqueConstraint("run_id", "user", "plan_hash", name="uq_approval_once"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="playbook_runs.id", index=True)
+    user: str
+    decision: str = "approve"
+    plan_hash: str
+    reason: Optional[str] = None
+    at: Optional[datetime] = _ts(nullable=False)
+    expires_at: Optional[datetime] = _ts()
+    source: str = "chat"
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A side effect towards a person (chat post, card update, page) not yet delivered.
+
+    Written in the same transaction as the fact that caused it; a sender
+    delivers it later, retrying, honouring rate limits, and coalescing messages
+    with the same ``coalesce_key`` that are still pending.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_pending", "status", "not_before", "id"),
+        UniqueConstraint("channel", "dedupe_key", name="uq_outbox_dedupe"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    incident_id: Optional[int] = Field(default=None, foreign_key="incidents.id", index=True)
+    channel: str = "chat"
+    kind: str
+    payload: dict = _json()
+    coalesce_key: Optional[str] = Field(default=None, index=True)
+    dedupe_key: Optional[str] = None
+    status: str = "pending"
+    attempts: int = 0
+    not_before: Optional[datetime] = _ts()
+    created_at: Optional[datetime] = _ts(nullable=False)
+    sent_at: Optional[datetime] = _ts()
+    claimed_by: Optional[str] = None
+    claimed_until: Optional[datetime] = _ts()
+    last_error: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    result: dict = _json()
+
+
+class Lease(SQLModel, table=True):
+    """A named lease with an expiry: one mitigation per cluster, one leader per worker."""
+
+    __tablename__ = "leases"
+
+    name: str = Field(primary_key=True)
+    holder: str
+    acquired_at: Optional[datetime] = _ts(nullable=False)
+    expires_at: Optional[datetime] = _ts(nullable=False)
+    data: dict = _json()
+
+
+class Flag(SQLModel, table=True):
+    """A global switch (the playbook freeze) with who set it and why."""
+
+    __tablename__ = "flags"
+
+    name: str = Field(primary_key=True)
+    value: bool = False
+    set_by: Optional[str] = None
+    set_at: Optional[datetime] = _ts()
+    reason: Optional[str] = None
+
+
+class ProcessedDelivery(SQLModel, table=True):
+    """An inbound delivery already handled (Slack event id, webhook digest)."""
+
+    __tablename__ = "processed_deliveries"
+
+    key: str = Field(primary_key=True)
+    source: str
+    at: Optional[datetime] = _ts(nullable=False)
+    result: dict = _json()
+
+
+class ChatBinding(SQLModel, table=True):
+    """Where an incident lives in a chat system: its channel/thread and card message."""
+
+    __tablename__ = "chat_bindings"
+    __table_args__ = (UniqueConstraint("incident_id", "adapter", name="uq_chat_binding"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    adapter: str
+    channel_id: Optional[str] = Field(default=None, index=True)
+    thread_ts: Optional[str] = None
+    card_ts: Optional[str] = None
+    data: dict = _json()
+
+
+class Snapshot(SQLModel, table=True):
+    """An etcd snapshot in the backup catalogue."""
+
+    __tablename__ = "etcd_snapshots"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    cluster: str = Field(index=True)
+    path: str
+    taken_at: Optional[datetime] = _ts(nullable=False)
+    revision: int = 0
+    size_bytes: int = 0
+    sha256: str = ""
+    total_keys: int = 0
+    source_member: Optional[str] = None
+    run_id: Optional[int] = None
+    data: dict = _json()
+
+
+class ProbeResult(SQLModel, table=True):
+    """The last outcome of a black-box probe target, for /metrics and confirmation."""
+
+    __tablename__ = "probe_results"
+    __table_args__ = (UniqueConstraint("cluster", "target", name="uq_probe_target"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    cluster: str
+    target: str
+    ok: bool = True
+    latency_ms: float = 0.0
+    consecutive_failures: int = 0
+    checked_at: Optional[datetime] = _ts()
+    detail: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    incident_id: Optional[int] = None
+
+
+ALL_TABLES = SQLModel.metadata

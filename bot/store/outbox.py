@@ -1,0 +1,175 @@
+"""The outbox: side effects towards people, written with the facts that cause them.
+
+A message is enqueued in the caller's transaction, so a crash can never record
+a fact and lose its notification (or the reverse).  Senders claim pending
+messages with a lease (``claimed_until``) so that several replicas never send
+the same message twice, deliver them in id order per incident, and either
+complete them or reschedule them with backoff (honouring Retry-After).
+
+Coalescing: a message with a ``coalesce_key`` replaces the payload of a pending
+message with the same key instead of queueing another one, so a storm of
+events produces one card update, not thousands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from bot.store.models import OutboxMessage
+
+MAX_BACKOFF_SECONDS = 300.0
+
+
+def enqueue(
+    session: Session,
+    *,
+    kind: str,
+    payload: dict[str, Any],
+    now: datetime,
+    incident_id: int | None = None,
+    channel: str = "chat",
+    coalesce_key: str | None = None,
+    dedupe_key: str | None = None,
+    not_before: datetime | None = None,
+) -> OutboxMessage | None:
+    """Queue a message; returns None when ``dedupe_key`` was already queued."""
+    if coalesce_key is not None:
+        pending = session.exec(  # type: ignore[call-overload]
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.channel == channel,
+                OutboxMessage.coalesce_key == coalesce_key,
+                OutboxMessage.status == "pending",
+                OutboxMessage.claimed_by.is_(None),  # type: ignore[union-attr]
+            )
+            .order_by(OutboxMessage.id)  # type: ignore[arg-type]
+        ).scalars().first()
+        if pending is not None:
+            pending.payload = {**pending.payload, **payload}
+            session.add(pending)
+            return pending
+    message = OutboxMessage(
+        incident_id=incident_id,
+        channel=channel,
+        kind=kind,
+        payload=payload,
+        coalesce_key=coalesce_key,
+        dedupe_key=dedupe_key,
+        created_at=now,
+        not_before=not_before or now,
+    )
+    if dedupe_key is None:
+        session.add(message)
+        session.flush()
+        return message
+    try:
+        with session.begin_nested():
+            session.add(message)
+            session.flush()
+    except IntegrityError:
+        return None
+    return message
+
+
+def claim(
+    session: Session,
+    *,
+    channel: str,
+    worker: str,
+    now: datetime,
+    limit: int = 50,
+    lease_seconds: float = 60.0,
+) -> Sequence[OutboxMessage]:
+    """Claim due messages for ``worker``, oldest first, skipping incidents whose
+    earlier message is still waiting (per-incident order is never broken)."""
+    blocked: set[int] = set()
+    rows = session.exec(  # type: ignore[call-overload]
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.channel == channel,
+            OutboxMessage.status == "pending",
+        )
+        .order_by(OutboxMessage.id)  # type: ignore[arg-type]
+        .limit(limit * 4)
+    ).scalars().all()
+    claimed: list[OutboxMessage] = []
+    for row in rows:
+        key = row.incident_id if row.incident_id is not None else -row.id  # type: ignore[operator]
+        if key in blocked:
+            continue
+        held = row.claimed_by is not None and row.claimed_until is not None and row.claimed_until > now
+        due = row.not_before is None or row.not_before <= now
+        if held or not due:
+            blocked.add(key)
+            continue
+        result = session.execute(
+            update(OutboxMessage)
+            .where(
+                and_(
+                    OutboxMessage.id == row.id,
+                    OutboxMessage.status == "pending",
+                    or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until <= now),  # type: ignore[union-attr,operator]
+                )
+            )
+            .values(claimed_by=worker, claimed_until=now + timedelta(seconds=lease_seconds))
+        )
+        if result.rowcount != 1:
+            blocked.add(key)
+            continue
+        session.refresh(row)
+        claimed.append(row)
+        if len(claimed) >= limit:
+            break
+    return claimed
+
+
+def complete(session: Session, message_id: int, *, now: datetime, result: dict[str, Any] | None = None) -> None:
+    row = session.get(OutboxMessage, message_id)
+    if row is None:
+        return
+    row.status = "sent"
+    row.sent_at = now
+    row.claimed_by = None
+    row.claimed_until = None
+    row.attempts += 1
+    if result:
+        row.result = result
+    session.add(row)
+
+
+def retry_later(
+    session: Session,
+    message_id: int,
+    *,
+    now: datetime,
+    error: str,
+    retry_after: float | None = None,
+    give_up_after: int | None = None,
+) -> None:
+    """Put a message back with exponential backoff (or the server's Retry-After)."""
+    row = session.get(OutboxMessage, message_id)
+    if row is None:
+        return
+    row.attempts += 1
+    row.last_error = error[:2000]
+    row.claimed_by = None
+    row.claimed_until = None
+    if give_up_after is not None and row.attempts >= give_up_after:
+        row.status = "failed"
+    else:
+        delay = retry_after if retry_after is not None else min(MAX_BACKOFF_SECONDS, 0.5 * (2 ** min(row.attempts, 10)))
+        row.not_before = now + timedelta(seconds=delay)
+    session.add(row)
+
+
+def pending_count(session: Session, channel: str | None = None) -> int:
+    query = select(OutboxMessage.id).where(OutboxMessage.status == "pending")
+    if channel:
+        query = query.where(OutboxMessage.channel == channel)
+    return len(session.execute(query).all())
