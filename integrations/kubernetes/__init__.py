@@ -1,0 +1,31 @@
+"""Kubernetes apiserver client (official ``kubernetes`` package), APF helpers, validation, fake."""
+
+from integrations.kubernetes.apf import (
+    ApfRequest,
+    RequestAttributes,
+    UserLoad,
+    flow_schema_conditions,
+    is_dangling,
+    matching_flow_schema,
+    parse_dump_requests,
+    top_users,
+)
+from integrations.kubernetes.client import (
+    Classification,
+    Health,
+    KubernetesApiError,
+    KubernetesClient,
+    KubernetesTimeout,
+    Timed,
+    WriteProbeResult,
+    connect,
+)
+from integrations.kubernetes.fake import FakeKubernetes
+from integrations.kubernetes.validate import validate_manifest
+
+__all__ = [
+    "ApfRequest", "Classification", "FakeKubernetes", "Health", "KubernetesApiError", "KubernetesClient",
+    "KubernetesTimeout", "RequestAttributes", "Timed", "UserLoad", "WriteProbeResult", "connect",
+    "flow_schema_conditions", "is_dangling", "matching_flow_schema", "parse_dump_requests", "top_users",
+    "validate_manifest",
+]
