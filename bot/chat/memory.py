@@ -41,9 +41,13 @@ class MemoryChat:
         self.sender = OutboxSender(dispatcher.services, self.deliverer)
         self.workers = workers or []
         self.replies: list[Reply] = []
+        self.current: int | None = None  # like being in the channel of the last incident touched
 
     def say(self, user: str, line: str, *, incident: int | None = None) -> str:
-        reply = self.dispatcher.handle(ChatContext(user=user, adapter="memory", incident_id=incident), line)
+        where = incident if incident is not None else self.current
+        reply = self.dispatcher.handle(ChatContext(user=user, adapter="memory", incident_id=where), line)
+        if reply.incident_id is not None and not reply.error:
+            self.current = reply.incident_id
         self.replies.append(reply)
         self.pump()
         return render(reply)

@@ -1,0 +1,90 @@
+"""Shared fixtures: a bot on a temporary database, a fake clock, a chat transcript."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import freezegun
+import pytest
+from sqlalchemy import create_engine, text
+
+from bot.app.bot import Bot, build_bot
+from bot.chat.memory import MemoryChat
+from bot.clock import FakeClock
+from bot.config import Settings, load_settings
+
+# freezegun scans every loaded module; the kubernetes client builds pydantic models lazily on
+# attribute access, which must not happen while time is frozen.
+freezegun.configure(extend_ignore_list=["kubernetes", "kmock", "pydantic"])
+
+PG_ADMIN_URL = os.environ.get("INCIDENT_BOT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+T0 = datetime(2026, 11, 25, 3, 0, 0, tzinfo=timezone.utc)
+
+pytest_plugins = [
+    p for p in ("tests.support.fixtures_components", "tests.support.fixtures_kubernetes")
+    if (Path(__file__).parent / "support" / (p.rsplit(".", 1)[1] + ".py")).exists()
+]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(T0)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'incident-bot.db'}"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database on the machine's server, dropped afterwards."""
+    name = f"ib_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Runs a store test on SQLite and on the PostgreSQL at 127.0.0.1:5432."""
+    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
+
+
+def make_settings(url: str, **overrides: object) -> Settings:
+    settings = load_settings(environ={})
+    settings.database_url = url
+    settings.oncall.rota = ["alice", "bob", "carol"]
+    settings.oncall.rotation_start = datetime(2026, 11, 23, 0, 0, tzinfo=timezone.utc)
+    for key, value in overrides.items():
+        setattr(settings, key, value)
+    return settings
+
+
+@pytest.fixture
+def settings(sqlite_url: str) -> Settings:
+    return make_settings(sqlite_url)
+
+
+@pytest.fixture
+def bot(settings: Settings, clock: FakeClock) -> Iterator[Bot]:
+    b = build_bot(settings, clock=clock)
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def chat(bot: Bot) -> MemoryChat:
+    return MemoryChat(bot.dispatcher, workers=bot.workers)
