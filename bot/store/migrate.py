@@ -25,15 +25,18 @@ def _config() -> Config:
 
 
 def head_revision() -> str | None:
-    return ScriptDirectory.from_config(_config()).get_current_head()
+    """The head revision (several heads, from parallel branches, are joined with "+")."""
+    heads = sorted(ScriptDirectory.from_config(_config()).get_heads())
+    return "+".join(heads) if heads else None
 
 
 def current_revision(db: Database) -> str | None:
     with db.engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        heads = sorted(MigrationContext.configure(conn).get_current_heads())
+    return "+".join(heads) if heads else None
 
 
-def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str | None]:
+def upgrade(db: Database, revision: str = "heads") -> tuple[str | None, str | None]:
     """Bring the schema to ``revision``; returns (before, after)."""
     before = current_revision(db)
     cfg = _config()
