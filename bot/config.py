@@ -96,6 +96,31 @@ class Alerting(_Section):
     default_cluster: str = "default"
     default_severity: str = "sev2"
     rules: list[AlertRule] = Field(default_factory=list)
+    # an alert of component K also joins an open incident of one of these components (a cascade)
+    depends_on: dict[str, list[str]] = Field(default_factory=lambda: {
+        "apiserver": ["etcd"], "scheduler": ["apiserver", "etcd"],
+        "controller-manager": ["apiserver", "etcd"], "kubelet": ["apiserver", "etcd"],
+    })
+
+
+class ProbeCluster(_Section):
+    """What the black-box prober exercises in one cluster."""
+
+    apiservers: list[str] = Field(default_factory=list)
+    ca_cert: str | None = None
+    insecure_skip_tls_verify: bool = False
+    kubeconfig: str | None = None
+    kube_context: str | None = None
+    write_probe: bool = True
+    etcd: list[str] = Field(default_factory=list)
+
+
+class Probes(_Section):
+    interval_seconds: float = Field(10, gt=0)
+    timeout_seconds: float = Field(3, gt=0)
+    confirm_failures: int = Field(2, ge=1)
+    namespace: str = "incident-bot-probe"
+    clusters: dict[str, ProbeCluster] = Field(default_factory=dict)
 
 
 class Settings(_Section):
@@ -106,6 +131,7 @@ class Settings(_Section):
     approvers: Approvers = Approvers()
     slack: SlackSettings = SlackSettings()
     alerting: Alerting = Alerting()
+    probes: Probes = Probes()
     kubeconfig: str | None = None
     prometheus_url: str | None = None
     alertmanager_url: str | None = None

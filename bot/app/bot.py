@@ -22,7 +22,10 @@ from bot.store import migrate
 from bot.store.db import Database
 
 # module paths with a ``register(bot: Bot) -> None``; later capabilities add theirs here
-EXTENSIONS: list[str] = []
+EXTENSIONS: list[str] = [
+    "bot.app.export",
+    "bot.app.webhooks",
+]
 
 
 @dataclass

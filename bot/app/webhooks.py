@@ -1,0 +1,95 @@
+"""``POST /webhooks/alertmanager``: the thin HTTP layer over ``bot.incidents.alerts``.
+
+It authenticates (``Authorization: Bearer <INCIDENT_BOT_WEBHOOK_TOKEN>``,
+compared in constant time), decodes JSON, validates the payload (400 naming
+the field), and hands it to the ingestor in a worker thread: one transaction
+per delivery.  When a delivery changed something, it wakes the outbox senders
+so the announcement leaves at once instead of at the next polling tick.
+
+Status codes follow Alertmanager's retry rules: 2xx done, 4xx never retried
+(bad token, bad payload), 503 (database busy or down) retried.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot.app.bot import Bot
+from bot.app.http import error_response
+from bot.app.metrics import labels
+from bot.config import secret
+from bot.errors import BadInput
+from bot.incidents.alert_payload import parse_notification
+from bot.incidents.alerts import AlertIngestor, alert_counts
+
+log = logging.getLogger(__name__)
+PATH = "/webhooks/alertmanager"
+MAX_BODY_BYTES = 32 * 1024 * 1024  # 10,000 alerts of ~1 kB fit comfortably
+
+
+def authorized(header: str | None, token: str | None) -> bool:
+    """``Bearer <token>`` with the configured token; constant-time; no token configured -> closed."""
+    if not token or not header:
+        return False
+    scheme, _, presented = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(presented.strip().encode(), token.encode())
+
+
+def wake_senders(bot: Bot) -> None:
+    """Outbox senders with a ``wake`` event deliver now rather than at their next tick."""
+    for worker in bot.workers:
+        event = getattr(worker, "wake", None)
+        if event is not None:
+            event.set()
+
+
+def make_endpoint(bot: Bot) -> Any:
+    ingestor: AlertIngestor = bot.services.extras["alerts"]
+
+    async def alertmanager_webhook(request: Request) -> Response:
+        if not authorized(request.headers.get("authorization"), secret(bot.settings.webhook_token)):
+            reason = ("the webhook is closed: INCIDENT_BOT_WEBHOOK_TOKEN is not set"
+                      if bot.settings.webhook_token is None
+                      else "missing or wrong bearer token (Authorization: Bearer <INCIDENT_BOT_WEBHOOK_TOKEN>)")
+            return JSONResponse({"error": reason}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        try:
+            body = await request.body()
+            if len(body) > MAX_BODY_BYTES:
+                raise BadInput(f"the payload is {len(body)} bytes; at most {MAX_BODY_BYTES} are accepted.", field="(body)")
+            try:
+                decoded = json.loads(body)
+            except ValueError as exc:
+                raise BadInput(f"malformed Alertmanager webhook: (body): not JSON ({exc}).", field="(body)") from None
+            notification = parse_notification(decoded)
+            result = await run_in_threadpool(ingestor.ingest, notification)
+        except Exception as exc:
+            return error_response(exc)
+        if result.changed:
+            wake_senders(bot)
+        return JSONResponse(result.as_json())
+
+    return alertmanager_webhook
+
+
+def alert_metrics(bot: Bot) -> list[str]:
+    lines = ["# HELP incident_bot_alerts Alerts received from Alertmanager, by current status.",
+             "# TYPE incident_bot_alerts gauge"]
+    for status, count in sorted(alert_counts(bot.db).items()):
+        lines.append(f"incident_bot_alerts{labels(status=status)} {count}")
+    return lines
+
+
+def register(bot: Bot) -> None:
+    bot.services.extras["alerts"] = AlertIngestor(bot.db, bot.settings, bot.clock, bot.services.incidents)
+    bot.routes.append(Route(PATH, make_endpoint(bot), methods=["POST"]))
+    bot.metric_sources.append(alert_metrics)

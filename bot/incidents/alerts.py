@@ -1,0 +1,405 @@
+"""Alertmanager ingestion: store every alert, open or join incidents, summarise for chat.
+
+One webhook delivery is one transaction.  Every alert instance (fingerprint +
+startsAt) is stored once, with a batch insert that ignores instances already
+stored, so Alertmanager's re-sends (every ``group_interval``, after a restart,
+from a second replica) change nothing.  Each alert's *own* status decides:
+
+* a new firing alert opens an incident or joins one (``grouping``); T0 is the
+  earliest ``startsAt`` of the incident's alerts;
+* a firing alert that comes back resolved is a timeline event; when the last
+  firing alert of an incident resolves, the commander is *offered* to resolve
+  it (an outbox notice), never resolved automatically: an alert also
+  resolves when its series disappears (a dead etcd member's ``etcdNoLeader``),
+  so a resolved alert is not proof of recovery.
+
+Chat is told in summaries, never one message per alert: a new incident gets
+the core's announce card and page; later changes of one delivery become one
+timeline event per incident and one coalesced notice (``coalesce_key``), so a
+storm of 10,000 alerts produces a handful of chat messages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, text, update
+from sqlmodel import Session
+
+from bot.clock import Clock, utc
+from bot.config import Settings
+from bot.incidents import lifecycle, timeline
+from bot.incidents.alert_payload import AlertIn, Notification
+from bot.incidents.alert_rules import Classification, classify, more_severe
+from bot.incidents.grouping import OpenIncident, candidate_keys, choose, load_open, upstream_rank
+from bot.incidents.service import Incidents, ref_of
+from bot.slo import rota
+from bot.store import outbox
+from bot.store.db import Database
+from bot.store.models import Alert, Incident, Participant
+
+SOURCE = "alertmanager"
+_CHUNK = 500  # bound on IN (...) lists and insert batches
+_EVIDENCE_ALERTS = 20
+
+
+@dataclass
+class IngestResult:
+    """What one delivery changed (the webhook answers it; the benchmark counts it)."""
+
+    received: int = 0
+    stored: int = 0
+    resolved: int = 0
+    unchanged: int = 0
+    opened: list[int] = field(default_factory=list)
+    joined: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.stored or self.resolved)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"received": self.received, "stored": self.stored, "resolved": self.resolved,
+                "unchanged": self.unchanged, "opened": [ref_of(i) for i in self.opened],
+                "joined": {ref_of(i): n for i, n in sorted(self.joined.items())}}
+
+
+@dataclass
+class _Incoming:
+    alert: AlertIn
+    cls: Classification
+
+
+@dataclass
+class _Touched:
+    """Per incident, what this delivery did to it (for one event and one notice)."""
+
+    new: list[AlertIn] = field(default_factory=list)
+    resolved: list[AlertIn] = field(default_factory=list)
+    opened_here: bool = False
+
+
+def _key_digest(parts: list[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(parts)).encode()).hexdigest()[:20]
+
+
+def _instance(alert: AlertIn) -> str:
+    return f"{alert.fingerprint}@{alert.starts_at.isoformat()}"
+
+
+def _brief(alert: AlertIn) -> dict[str, Any]:
+    labels = alert.labels
+    return {"alertname": alert.alertname, "fingerprint": alert.fingerprint,
+            "startsAt": alert.starts_at.isoformat(), "status": alert.status,
+            **({"instance": labels["instance"]} if "instance" in labels else {}),
+            **({"endsAt": alert.ends_at.isoformat()} if alert.ends_at else {}),
+            "summary": alert.summary()[:200]}
+
+
+def _names(alerts: list[AlertIn], limit: int = 4) -> str:
+    counts = Counter(a.alertname for a in alerts).most_common()
+    shown = [f"{name} ×{n}" if n > 1 else name for name, n in counts[:limit]]
+    if len(counts) > limit:
+        shown.append(f"+{len(counts) - limit} more names")
+    return ", ".join(shown)
+
+
+def title_for(alert: AlertIn, cls: Classification) -> str:
+    summary = alert.summary()
+    title = f"{cls.component}: {alert.alertname}" + (f" — {summary}" if summary != alert.alertname else "")
+    return title if len(title) <= 200 else title[:197] + "..."
+
+
+class AlertIngestor:
+    """Turns Alertmanager deliveries into stored alerts, incidents and summaries."""
+
+    def __init__(self, db: Database, settings: Settings, clock: Clock, incidents: Incidents) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+        self.incidents = incidents
+
+    # -- the one entry point -------------------------------------------------------
+    def ingest(self, notification: Notification) -> IngestResult:
+        result = IngestResult(received=len(notification.alerts))
+        if not notification.alerts:
+            return result
+        incoming = self._dedupe_payload([_Incoming(a, classify(a.labels, self.settings.alerting))
+                                         for a in notification.alerts])
+        with self.db.session() as session:
+            self._lock_clusters(session, {i.cls.cluster for i in incoming})
+            now = self.clock.now()
+            existing = self._existing(session, [i.alert for i in incoming])
+            new_firing: list[_Incoming] = []
+            new_resolved: list[_Incoming] = []
+            transitions: list[tuple[Alert, _Incoming]] = []
+            for item in incoming:
+                row = existing.get(item.alert.key)
+                if row is None:
+                    (new_firing if item.alert.status == "firing" else new_resolved).append(item)
+                elif row.status != item.alert.status:
+                    transitions.append((row, item))
+                else:
+                    result.unchanged += 1
+            if not (new_firing or new_resolved or transitions):
+                return result
+            touched: dict[int, _Touched] = {}
+            rows = self._assign(session, new_firing, new_resolved, notification, now, touched, result)
+            self._insert(session, rows)
+            result.stored = len(rows)
+            self._apply_transitions(session, transitions, now, touched, result)
+            self._summarise(session, touched, now)
+        return result
+
+    # -- steps ---------------------------------------------------------------------
+    @staticmethod
+    def _dedupe_payload(items: list[_Incoming]) -> list[_Incoming]:
+        """One alert instance may appear once per delivery; keep the last word on it."""
+        seen: dict[tuple[str, datetime], _Incoming] = {}
+        for item in items:
+            seen[item.alert.key] = item
+        return list(seen.values())
+
+    def _lock_clusters(self, session: Session, clusters: set[str]) -> None:
+        """Serialise deliveries per cluster on PostgreSQL (SQLite's BEGIN IMMEDIATE already does)."""
+        if self.db.is_sqlite:
+            return
+        for cluster in sorted(clusters):
+            session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"incident-bot:alerts:{cluster}"})
+
+    @staticmethod
+    def _existing(session: Session, alerts: list[AlertIn]) -> dict[tuple[str, datetime], Alert]:
+        fingerprints = sorted({a.fingerprint for a in alerts})
+        found: dict[tuple[str, datetime], Alert] = {}
+        for start in range(0, len(fingerprints), _CHUNK):
+            chunk = fingerprints[start:start + _CHUNK]
+            for row in session.execute(select(Alert).where(Alert.fingerprint.in_(chunk))).scalars():  # type: ignore[attr-defined]
+                found[(row.fingerprint, utc(row.starts_at))] = row  # type: ignore[arg-type]
+        return found
+
+    def _assign(self, session: Session, new_firing: list[_Incoming], new_resolved: list[_Incoming],
+                notification: Notification, now: datetime, touched: dict[int, _Touched],
+                result: IngestResult) -> list[dict[str, Any]]:
+        """Decide the incident of every new alert, opening incidents where none groups them."""
+        alerting = self.settings.alerting
+        window = timedelta(seconds=alerting.group_window_seconds)
+        keys: set[str] = set()
+        for item in new_firing + new_resolved:
+            keys.update(candidate_keys(item.cls.cluster, item.cls.component, alerting))
+        open_by_key = load_open(session, keys)
+        # upstream components first, earliest alerts first: the root opens, the cascade joins
+        new_firing.sort(key=lambda i: (upstream_rank(i.cls.component, alerting), i.alert.starts_at))
+        pending: dict[str, list[_Incoming]] = {}  # group key -> alerts waiting for a new incident
+        target: dict[tuple[str, datetime], int | str] = {}
+        for item in new_firing:
+            keys_for = candidate_keys(item.cls.cluster, item.cls.component, alerting)
+            found = choose(open_by_key, keys_for, item.alert.starts_at, window)
+            if found is not None:
+                target[item.alert.key] = found.incident.id  # type: ignore[assignment]
+                self._join(session, found, item, now, touched)
+                continue
+            waiting = next((k for k in keys_for if k in pending), None)
+            if waiting is None:
+                waiting = item.cls.group_key
+                pending[waiting] = []
+            pending[waiting].append(item)
+            target[item.alert.key] = waiting
+        opened: dict[str, int] = {}
+        for key, items in pending.items():
+            incident = self._open(session, key, items, notification, now)
+            opened[key] = incident.id  # type: ignore[assignment]
+            result.opened.append(incident.id)  # type: ignore[arg-type]
+            open_by_key.setdefault(key, []).insert(0, OpenIncident(incident, len(items), now))
+            touched.setdefault(incident.id, _Touched(opened_here=True)).new.extend(i.alert for i in items)  # type: ignore[arg-type]
+        rows = []
+        for item in new_firing:
+            dest = target[item.alert.key]
+            incident_id = opened[dest] if isinstance(dest, str) else dest
+            if not touched[incident_id].opened_here:
+                result.joined[incident_id] = result.joined.get(incident_id, 0) + 1
+            rows.append(self._row(item, incident_id, notification, now))
+        for item in new_resolved:  # never seen firing: kept, attached to an open incident of its group if any
+            found = choose(open_by_key, candidate_keys(item.cls.cluster, item.cls.component, alerting),
+                           item.alert.starts_at, window)
+            incident_id = found.incident.id if found else None
+            if incident_id is not None:
+                touched.setdefault(incident_id, _Touched()).resolved.append(item.alert)
+                result.resolved += 1
+            rows.append(self._row(item, incident_id, notification, now))
+        return rows
+
+    def _join(self, session: Session, found: OpenIncident, item: _Incoming, now: datetime,
+              touched: dict[int, _Touched]) -> None:
+        """An alert joins an incident: T0 moves earlier, severity goes up, if the alert says so."""
+        row = found.incident
+        found.firing += 1
+        touched.setdefault(row.id, _Touched()).new.append(item.alert)  # type: ignore[arg-type]
+        if item.alert.starts_at < utc(row.started_at):  # type: ignore[arg-type]
+            old = utc(row.started_at)  # type: ignore[arg-type]
+            row.started_at = item.alert.starts_at
+            timeline.record(session, row.id, "incident.t0_moved",  # type: ignore[arg-type]
+                            f"T0 moved from {old:%H:%M:%S} to {item.alert.starts_at:%H:%M:%S}: "
+                            f"{item.alert.alertname} started earlier",
+                            at=now, actor=SOURCE, source=SOURCE,
+                            data={"from": old.isoformat(), "to": item.alert.starts_at.isoformat(),
+                                  "alert": _brief(item.alert)},
+                            dedupe_key=f"t0:{_instance(item.alert)}", post=False)
+        raised = more_severe(row.severity, item.cls.severity)
+        if raised != row.severity:
+            timeline.record(session, row.id, "incident.severity_raised",  # type: ignore[arg-type]
+                            f"severity {row.severity} → {raised}: {item.alert.alertname} is {item.cls.severity}",
+                            at=now, actor=SOURCE, source=SOURCE, data={"from": row.severity, "to": raised},
+                            dedupe_key=f"sev:{raised}:{_instance(item.alert)}", post=False)
+            row.severity = raised
+        row.updated_at = now
+        session.add(row)
+
+    def _open(self, session: Session, key: str, items: list[_Incoming], notification: Notification,
+              now: datetime) -> Incident:
+        # the incident is about the root component (the key's); T0 is the earliest alert of all
+        first = min((i for i in items if i.cls.group_key == key), key=lambda i: i.alert.starts_at)
+        t0 = min(i.alert.starts_at for i in items)
+        severity = first.cls.severity
+        for item in items:
+            severity = more_severe(severity, item.cls.severity)
+        evidence = {
+            "alertmanager_group": notification.group_key,
+            "alerts": [_brief(i.alert) for i in items[:_EVIDENCE_ALERTS]],
+            "alert_count": len(items),
+            **({"generator_url": first.alert.generator_url} if first.alert.generator_url else {}),
+        }
+        incident = self.incidents.declare(
+            title_for(first.alert, first.cls), actor=SOURCE, source=SOURCE, severity=severity,
+            cluster=first.cls.cluster, component=first.cls.component, started_at=t0,
+            group_key=key, evidence=evidence, extra={"detected_by": SOURCE}, session=session,
+        )
+        self._page_rule_users(session, incident, {u for i in items for u in i.cls.page}, now)
+        return incident
+
+    def _page_rule_users(self, session: Session, incident: Incident, users: set[str], now: datetime) -> None:
+        """Users named by an alert rule's ``page`` are paged besides the on-call commander."""
+        oncall = rota.primary(self.settings.oncall, now)
+        for user in sorted(users - {oncall}):
+            outbox.enqueue(session, kind="page", incident_id=incident.id, now=now,
+                           payload={"user": user, "reason": f"{ref_of(incident.id)} {incident.title} ({incident.severity})",
+                                    "notifies": True, "level": 0},
+                           dedupe_key=f"page:{incident.id}:rule:{user}")
+            timeline.record(session, incident.id, "page.queued", f"paging @{user} (alert rule)", at=now,  # type: ignore[arg-type]
+                            actor="system", source="system", data={"user": user, "rule": True}, post=False)
+
+    @staticmethod
+    def _row(item: _Incoming, incident_id: int | None, notification: Notification, now: datetime) -> dict[str, Any]:
+        a = item.alert
+        return {"incident_id": incident_id, "fingerprint": a.fingerprint, "alertname": a.alertname,
+                "status": a.status, "cluster": item.cls.cluster, "component": item.cls.component,
+                "severity": item.cls.severity, "labels": a.labels, "annotations": a.annotations,
+                "starts_at": a.starts_at, "ends_at": a.ends_at, "generator_url": a.generator_url,
+                "group_key": notification.group_key or None, "received_at": now, "updated_at": now}
+
+    def _insert(self, session: Session, rows: list[dict[str, Any]]) -> None:
+        """A batch insert that skips instances another delivery stored meanwhile."""
+        if not rows:
+            return
+        if self.db.is_sqlite:
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
+        table = Alert.__table__  # type: ignore[attr-defined]
+        for start in range(0, len(rows), _CHUNK):
+            session.execute(insert(table).on_conflict_do_nothing(index_elements=["fingerprint", "starts_at"]),
+                            rows[start:start + _CHUNK])
+
+    def _apply_transitions(self, session: Session, transitions: list[tuple[Alert, _Incoming]], now: datetime,
+                           touched: dict[int, _Touched], result: IngestResult) -> None:
+        for row, item in transitions:
+            session.execute(update(Alert).where(Alert.id == row.id)  # type: ignore[arg-type]
+                            .values(status=item.alert.status, ends_at=item.alert.ends_at, updated_at=now))
+            if item.alert.status == "resolved":
+                result.resolved += 1
+                if row.incident_id is not None:
+                    touched.setdefault(row.incident_id, _Touched()).resolved.append(item.alert)
+            elif row.incident_id is not None:  # resolved earlier, firing again (same instance)
+                touched.setdefault(row.incident_id, _Touched()).new.append(item.alert)
+                result.joined[row.incident_id] = result.joined.get(row.incident_id, 0) + 1
+
+    # -- telling people ------------------------------------------------------------
+    def _summarise(self, session: Session, touched: dict[int, _Touched], now: datetime) -> None:
+        for incident_id, what in sorted(touched.items()):
+            row = session.get(Incident, incident_id)
+            if row is None:
+                continue
+            joined = [] if what.opened_here else what.new
+            if joined:
+                timeline.record(
+                    session, incident_id, "alerts.firing",
+                    f"{len(joined)} more alert{'s' if len(joined) != 1 else ''} firing: {_names(joined)}",
+                    at=now, actor=SOURCE, source=SOURCE,
+                    data={"count": len(joined), "alerts": [_brief(a) for a in joined[:_EVIDENCE_ALERTS]]},
+                    dedupe_key="firing:" + _key_digest([_instance(a) for a in joined]), post=False)
+            if what.resolved:
+                only = what.resolved[0]
+                text = (f"alert {only.alertname} resolved" + (f" ({only.labels['instance']})" if "instance" in only.labels else "")
+                        if len(what.resolved) == 1 else f"{len(what.resolved)} alerts resolved: {_names(what.resolved)}")
+                timeline.record(
+                    session, incident_id, "alert.resolved", text,
+                    at=now, actor=SOURCE, source=SOURCE,
+                    data={"count": len(what.resolved), "alerts": [_brief(a) for a in what.resolved[:_EVIDENCE_ALERTS]]},
+                    dedupe_key="resolved:" + _key_digest([_instance(a) for a in what.resolved]), post=False)
+            counts = self._counts(session, incident_id)
+            firing = sum(n for (status, _), n in counts.items() if status == "firing")
+            total = sum(counts.values())
+            if joined or what.resolved:
+                outbox.enqueue(session, kind="notice", incident_id=incident_id, now=now,
+                               coalesce_key=f"alerts:{incident_id}",
+                               payload={"text": self._status_line(row, counts), "incident_id": incident_id})
+            if what.resolved and firing == 0 and total > 0 and row.state in lifecycle.ACTIVE_STATES:
+                self._offer_resolve(session, row, total, now)
+            session.add(row)
+
+    @staticmethod
+    def _counts(session: Session, incident_id: int) -> dict[tuple[str, str], int]:
+        return {(status, name): n for status, name, n in session.execute(
+            select(Alert.status, Alert.alertname, func.count())
+            .where(Alert.incident_id == incident_id).group_by(Alert.status, Alert.alertname))}
+
+    @staticmethod
+    def _status_line(row: Incident, counts: dict[tuple[str, str], int]) -> str:
+        firing = Counter({name: n for (status, name), n in counts.items() if status == "firing"})
+        resolved = sum(n for (status, _), n in counts.items() if status == "resolved")
+        top = ", ".join(f"{name} ×{n}" if n > 1 else name for name, n in firing.most_common(4))
+        more = len(firing) - 4
+        return (f"{ref_of(row.id)} alerts: {sum(firing.values())} firing, {resolved} resolved"
+                + (f" — {top}" + (f" (+{more} more names)" if more > 0 else "") if top else ""))
+
+    def _offer_resolve(self, session: Session, row: Incident, total: int, now: datetime) -> None:
+        """All alerts resolved: offer the commander to resolve (never resolve on our own)."""
+        commander = session.execute(
+            select(Participant.user).where(Participant.incident_id == row.id, Participant.role == "commander",
+                                           Participant.active)  # type: ignore[arg-type]
+        ).scalars().first() or rota.primary(self.settings.oncall, now)
+        last_end = session.execute(select(func.max(Alert.ends_at)).where(Alert.incident_id == row.id)).scalar()
+        key = f"all-resolved:{total}:{utc(last_end).isoformat() if last_end else 'none'}"
+        ref = ref_of(row.id)
+        text = (f"All {total} alert{'s' if total != 1 else ''} of {ref} have resolved"
+                + (f", @{commander}" if commander else "") + ". "
+                "A resolved alert is not proof of recovery (an alert also resolves when its series disappears, "
+                f"e.g. a dead member's metrics): check the component, then `/incident resolve {ref}`.")
+        event = timeline.record(session, row.id, "alerts.all_resolved", f"all {total} alerts resolved; "  # type: ignore[arg-type]
+                                "resolution offered to the commander", at=now, actor=SOURCE, source=SOURCE,
+                                data={"alerts": total, "commander": commander}, dedupe_key=key, post=False)
+        if event is not None:
+            outbox.enqueue(session, kind="notice", incident_id=row.id, now=now,
+                           payload={"text": text, "incident_id": row.id, "offer": "resolve",
+                                    **({"user": commander} if commander else {})},
+                           dedupe_key=f"{key}:{row.id}")
+
+
+def alert_counts(db: Database) -> dict[str, int]:
+    """Stored alerts by status, for /metrics."""
+    with db.session() as session:
+        return {status: n for status, n in session.execute(
+            select(Alert.status, func.count()).group_by(Alert.status))}

@@ -1,0 +1,100 @@
+"""Which incident an alert (or a failed probe) belongs to.
+
+A control-plane fault rarely raises one alert: a dead etcd member raises
+"member down", "insufficient members", "no leader" on the survivors, and
+then the apiservers in front of it start failing.  Grouping turns that
+cascade into one incident:
+
+* alerts of the same cluster and component share a group key
+  (``prod-1/etcd``) and join the open incident of that key;
+* an alert of a component that depends on another (``alerting.depends_on``:
+  apiserver -> etcd, scheduler -> apiserver, etcd) joins an open incident of
+  the component it depends on, because that is where the fault most likely is;
+* "open" means the incident is active and either still has firing alerts or
+  saw alert activity within ``alerting.group_window_seconds``; after a quiet
+  window a new fault gets a new incident even if the old one was never closed.
+
+Components are handled upstream first (etcd before apiserver before the
+rest), so a payload holding a whole cascade opens the etcd incident and the
+others join it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, func, select
+from sqlmodel import Session
+
+from bot.clock import utc
+from bot.config import Alerting
+from bot.incidents import lifecycle
+from bot.incidents.alert_rules import group_key
+from bot.store.models import Alert, Incident
+
+
+@dataclass
+class OpenIncident:
+    """An active incident with the alert activity that decides whether it still groups."""
+
+    incident: Incident
+    firing: int
+    last_activity: datetime
+
+    def accepts(self, at: datetime, window: timedelta) -> bool:
+        return self.firing > 0 or at <= self.last_activity + window
+
+
+def upstream_rank(component: str, alerting: Alerting) -> int:
+    """etcd (depends on nothing) sorts before apiserver (1 dependency) before the rest."""
+    return len(alerting.depends_on.get(component, ()))
+
+
+def candidate_keys(cluster: str, component: str, alerting: Alerting) -> list[str]:
+    """The group keys an alert may join, its own first, then those it depends on."""
+    return [group_key(cluster, component)] + [group_key(cluster, c) for c in alerting.depends_on.get(component, ())]
+
+
+def load_open(session: Session, keys: set[str]) -> dict[str, list[OpenIncident]]:
+    """Active incidents with these group keys, newest first, with their alert activity."""
+    if not keys:
+        return {}
+    rows = list(session.execute(
+        select(Incident)
+        .where(Incident.group_key.in_(sorted(keys)),  # type: ignore[union-attr]
+               Incident.state.in_(sorted(lifecycle.ACTIVE_STATES)))  # type: ignore[attr-defined]
+        .order_by(Incident.id.desc())  # type: ignore[union-attr]
+    ).scalars())
+    if not rows:
+        return {}
+    stats = {
+        incident_id: (int(firing or 0), last)
+        for incident_id, firing, last in session.execute(
+            select(Alert.incident_id,
+                   func.sum(case((Alert.status == "firing", 1), else_=0)),
+                   func.max(Alert.received_at))
+            .where(Alert.incident_id.in_([r.id for r in rows]))  # type: ignore[union-attr]
+            .group_by(Alert.incident_id)
+        )
+    }
+    out: dict[str, list[OpenIncident]] = {}
+    for row in rows:
+        firing, last = stats.get(row.id, (0, None))
+        last_activity = max(t for t in (row.detected_at, row.started_at, _aware(last)) if t is not None)
+        out.setdefault(row.group_key or "", []).append(OpenIncident(row, firing, last_activity))
+    return out
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return None if value is None else utc(value)
+
+
+def choose(open_by_key: dict[str, list[OpenIncident]], keys: list[str], at: datetime,
+           window: timedelta) -> OpenIncident | None:
+    """The newest open incident of the first key (own, then upstream) that still groups."""
+    for key in keys:
+        for candidate in open_by_key.get(key, ()):
+            if candidate.accepts(at, window):
+                return candidate
+    return None
