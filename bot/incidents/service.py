@@ -26,7 +26,7 @@ from bot.slo import rota, watcher
 from bot.slo.clocks import StageClock, clocks
 from bot.store import outbox
 from bot.store.db import Database
-from bot.store.models import ActionItem, Incident, Participant
+from bot.store.models import ActionItem, Incident, Lease, Participant
 
 ROLES = ("commander", "scribe", "responder")
 REF = re.compile(r"^(?:INC-)?(\d+)$", re.IGNORECASE)
@@ -55,6 +55,19 @@ class IncidentView:
     roles: dict[str, list[str]]
     clocks: list[StageClock]
     open_actions: int
+
+
+DRILL_LEASE_PREFIX = "drill:"
+
+
+def drill_in_progress(session: Session, cluster: str, now: datetime) -> bool:
+    """A running drill holds the lease ``drill:<cluster>``; incidents opened on that cluster meanwhile are drills.
+
+    So a drill's incident is marked ``is_drill`` however it is detected
+    (Alertmanager, prober, chat), and the engine may auto-approve its runs.
+    """
+    lease = session.get(Lease, DRILL_LEASE_PREFIX + cluster)
+    return lease is not None and utc(lease.expires_at) > now
 
 
 class Incidents:
@@ -145,6 +158,7 @@ class Incidents:
                 return self.declare(title, actor=actor, source=source, severity=severity, cluster=cluster,
                                     component=component, started_at=t0, is_drill=is_drill, group_key=group_key,
                                     extra=extra, evidence=evidence, session=own)
+        is_drill = is_drill or drill_in_progress(session, cluster or self.settings.default_cluster, now)
         row = Incident(
             title=title,
             severity=severity,
