@@ -76,6 +76,9 @@ class SlackSettings(_Section):
     incidents_channel: str | None = None
     invite: list[str] = Field(default_factory=list)
     card_min_interval_seconds: float = Field(3, ge=0)
+    users: dict[str, str] = Field(default_factory=dict)  # bot user name -> Slack user id (U…), for rota/approvers
+    request_timeout_seconds: float = Field(10, gt=0)  # one Web API call; a hang becomes a retry, not a stuck worker
+    press_window_seconds: float = Field(10, ge=0)  # a second press of the same button within this is a double click
 
 
 class AlertRule(_Section):

@@ -25,6 +25,7 @@ from bot.store.db import Database
 EXTENSIONS: list[str] = [
     "bot.app.export",
     "bot.app.webhooks",
+    "integrations.slack.extension",
 ]
 
 

@@ -22,6 +22,10 @@ def serve(settings: Settings, *, host: str, port: int, socket_mode: bool = False
         hook()
     runner.start()
     try:
+        if socket_mode:  # Slack over an outbound WebSocket instead of POST /slack/events
+            from integrations.slack.extension import start_socket_mode
+
+            bot.on_stop.append(start_socket_mode(bot))
         uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="off")
     finally:
         runner.stop()

@@ -1,0 +1,44 @@
+"""Idempotent inbound deliveries: a Slack retry or a double click changes nothing twice.
+
+Slack re-sends an event (same ``event_id``, ``X-Slack-Retry-Num`` 1..3) when our
+answer was slow or failed, and an impatient person clicks Approve twice.  The
+first delivery inserts a ``ProcessedDelivery`` row; a second one finds it and
+is acknowledged without running anything.  The insert is the check, so two
+replicas racing on the same delivery cannot both win.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+
+from bot.store.db import Database
+from bot.store.models import ProcessedDelivery
+
+
+def first_time(db: Database, key: str, *, source: str, now: datetime, window_seconds: float | None = None) -> bool:
+    """True for the first delivery of ``key``; with a window, a repeat after it counts as new."""
+    try:
+        with db.session() as session:
+            existing = session.get(ProcessedDelivery, key)
+            if existing is None:
+                session.add(ProcessedDelivery(key=key, source=source, at=now))
+                session.flush()
+                return True
+            if window_seconds is not None and existing.at is not None \
+                    and existing.at <= now - timedelta(seconds=window_seconds):
+                existing.at = now
+                session.add(existing)
+                return True
+            return False
+    except IntegrityError:  # another replica inserted it first
+        return False
+
+
+def forget(db: Database, key: str) -> None:
+    """Undo a claim whose work could not start (so Slack's retry can do it)."""
+    with db.session() as session:
+        row = session.get(ProcessedDelivery, key)
+        if row is not None:
+            session.delete(row)

@@ -1,0 +1,282 @@
+"""The Slack side of the outbox: one outbox message becomes a few Web API calls.
+
+Kinds (written by the domain in the same transaction as the facts):
+- ``incident.card`` — the first one gives the incident its home (a channel of
+  its own, or a thread in ``slack.incidents_channel``) and posts the card;
+  later ones re-render the card from the database and ``chat.update`` it in
+  place, at most once per ``slack.card_min_interval_seconds`` (the message is
+  put back with ``not_before``; meanwhile the outbox coalesces further updates
+  into it).
+- ``timeline.post`` — one line in the card's thread.
+- ``page`` — a DM to the paged person and a mention in the incident's home.
+- ``notice`` — a line in the home (or the incidents channel).
+- ``slack.reply`` (outbox channel "slack") — the answer to a command or press.
+
+A message that needs several calls records each finished step, so a retry
+after a 429 in the middle never repeats the steps that got through.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.chat import cards
+from bot.chat.delivery import RetryLater
+from bot.chat.dispatcher import Dispatcher
+from bot.chat.handlers_core import card_for
+from bot.incidents.service import ref_of
+from bot.store.models import ChatBinding, OutboxMessage, ProcessedDelivery, TimelineEvent
+from integrations.slack import dedupe, homes
+from integrations.slack.blockkit import cut, message_of, mrkdwn
+from integrations.slack.identity import Directory
+from integrations.slack.web import SlackRefused, SlackWeb
+
+log = logging.getLogger(__name__)
+
+STALE_CARD = {"message_not_found", "cant_update_message", "edit_window_closed", "channel_not_found"}
+INVITE_IGNORED = {"already_in_channel", "cant_invite_self", "user_not_found", "cant_invite", "user_is_restricted",
+                  "ura_max_channels", "failed_for_some_users"}
+
+
+class SlackDeliverer:
+    name = "slack"
+
+    def __init__(self, dispatcher: Dispatcher, web: SlackWeb, directory: Directory) -> None:
+        self.dispatcher = dispatcher
+        self.services = dispatcher.services
+        self.settings = dispatcher.services.settings.slack
+        self.web = web
+        self.directory = directory
+
+    @property
+    def db(self):  # type: ignore[no-untyped-def]
+        return self.services.db
+
+    def now(self) -> datetime:
+        return self.services.clock.now()
+
+    # -- the Deliverer protocol ----------------------------------------------
+    def deliver(self, message: OutboxMessage) -> dict[str, Any]:
+        handler = {
+            "incident.card": self._card,
+            "timeline.post": self._timeline,
+            "page": self._page,
+            "notice": self._notice,
+            "slack.reply": self._reply,
+        }.get(message.kind, self._other)
+        try:
+            return handler(message)
+        except SlackRefused as exc:  # e.g. missing scope or revoked token: keep it until someone fixes it
+            log.warning("Slack refused outbox message %s (%s): %s", message.id, message.kind, exc.code)
+            raise RetryLater(str(exc)) from None
+
+    # -- homes ---------------------------------------------------------------
+    def ensure_home(self, incident_id: int) -> tuple[ChatBinding, bool]:
+        """The incident's home with its card posted; True when the card was posted just now."""
+        home = homes.binding(self.db, incident_id)
+        if home is not None and home.card_ts:
+            self._announce_elsewhere(home)
+            return home, False
+        card = card_for(self.dispatcher, incident_id)
+        if self.settings.home == "channel":
+            if home is None or not home.channel_id:
+                home = self._create_channel(incident_id, card.text)
+            self._invite(home)
+            channel = home.channel_id
+        else:
+            channel = self.settings.incidents_channel
+        posted = self._post(channel, **message_of(card, self.directory.id_of))  # type: ignore[arg-type]
+        home = homes.save(self.db, incident_id, channel_id=posted.get("channel") or channel, card_ts=posted["ts"],
+                          thread_ts=posted["ts"], data={"card_at": self.now().isoformat()})
+        self._announce_elsewhere(home)
+        return home, True
+
+    def _create_channel(self, incident_id: int, _text: str) -> ChatBinding:
+        incident = self.services.incidents.get(incident_id)
+        for attempt in range(10):
+            name = homes.channel_name(incident_id, incident.title, attempt)
+            try:
+                created = self.web.call("conversations.create", name=name, is_private=False)
+            except SlackRefused as exc:
+                if exc.code == "name_taken":
+                    continue
+                raise
+            channel = created["channel"]
+            return homes.save(self.db, incident_id, channel_id=channel["id"],
+                              data={"own_channel": True, "name": channel.get("name", name), "invited": []})
+        raise RetryLater(f"no free channel name for {ref_of(incident_id)}")
+
+    def _wanted(self, incident_id: int) -> list[str]:
+        """Who belongs in an incident's channel: the configured responders, its people, its declarer."""
+        view = self.services.incidents.view(incident_id)
+        names = list(self.settings.invite)
+        for users in view.roles.values():
+            names += users
+        with self.db.session() as session:
+            declared = session.execute(  # the person who opened it from chat (the first event is the opening)
+                select(TimelineEvent.actor).where(TimelineEvent.incident_id == incident_id,
+                                                  TimelineEvent.source.startswith("chat"))  # type: ignore[attr-defined]
+                .order_by(TimelineEvent.id)  # type: ignore[arg-type]
+            ).scalars().first()
+        if declared:
+            names.append(declared)
+        return self.directory.ids_of(names)
+
+    def _invite(self, home: ChatBinding, extra: Sequence[str] = ()) -> None:
+        if not (home.data or {}).get("own_channel"):
+            return
+        invited = set((home.data or {}).get("invited", []))
+        missing = [u for u in [*self._wanted(home.incident_id), *extra] if u not in invited]
+        missing = list(dict.fromkeys(missing))
+        if not missing:
+            return
+        try:
+            self.web.call("conversations.invite", channel=home.channel_id, users=",".join(missing), force=True)
+        except SlackRefused as exc:
+            if exc.code not in INVITE_IGNORED:
+                raise
+            log.info("inviting to %s: %s", home.channel_id, exc.code)
+        homes.save(self.db, home.incident_id, data={"invited": sorted(invited | set(missing))})
+        home.data = {**(home.data or {}), "invited": sorted(invited | set(missing))}
+
+    def _announce_elsewhere(self, home: ChatBinding) -> None:
+        """A channel-home incident is also announced in the incidents channel, once."""
+        data = home.data or {}
+        if not data.get("own_channel") or not self.settings.incidents_channel or data.get("announced"):
+            return
+        incident = self.services.incidents.get(home.incident_id)
+        text = f"📣 {ref_of(incident.id)} {mrkdwn(incident.title)} ({incident.severity}) — <#{home.channel_id}>"
+        self._post(self.settings.incidents_channel, text=text)
+        homes.save(self.db, home.incident_id, data={"announced": True})
+
+    def _post(self, channel: str, **message: Any) -> dict[str, Any]:
+        try:
+            return self.web.call("chat.postMessage", channel=channel, **message)
+        except SlackRefused as exc:
+            if exc.code != "not_in_channel":
+                raise
+            self.web.call("conversations.join", channel=channel)
+            return self.web.call("chat.postMessage", channel=channel, **message)
+
+    # -- kinds ---------------------------------------------------------------
+    def _card(self, message: OutboxMessage) -> dict[str, Any]:
+        incident_id = message.incident_id
+        if incident_id is None:
+            return {"skipped": "no incident"}
+        home, fresh = self.ensure_home(incident_id)
+        if fresh:
+            return {"card": "posted", "channel": home.channel_id, "ts": home.card_ts}
+        interval = self.settings.card_min_interval_seconds
+        last = (home.data or {}).get("card_at")
+        if interval and last:
+            elapsed = (self.now() - datetime.fromisoformat(last)).total_seconds()
+            if 0 <= elapsed < interval:
+                raise RetryLater("card updated moments ago; coalescing", retry_after=interval - elapsed)
+        body = message_of(card_for(self.dispatcher, incident_id), self.directory.id_of)
+        try:
+            self.web.call("chat.update", channel=home.channel_id, ts=home.card_ts, **body)
+            result = {"card": "updated", "channel": home.channel_id, "ts": home.card_ts}
+        except SlackRefused as exc:
+            if exc.code not in STALE_CARD:
+                raise
+            posted = self._post(home.channel_id, thread_ts=None, **body)  # type: ignore[arg-type]
+            homes.save(self.db, incident_id, card_ts=posted["ts"])
+            result = {"card": "reposted", "channel": home.channel_id, "ts": posted["ts"], "why": exc.code}
+        homes.save(self.db, incident_id, data={"card_at": self.now().isoformat()})
+        self._invite(home)
+        return result
+
+    def _timeline(self, message: OutboxMessage) -> dict[str, Any]:
+        if message.incident_id is None:
+            return {"skipped": "no incident"}
+        with self.db.session() as session:
+            event = session.get(TimelineEvent, message.payload.get("event_id"))
+        if event is None:
+            return {"skipped": "no such event"}
+        home, _ = self.ensure_home(message.incident_id)
+        posted = self._post(home.channel_id, thread_ts=home.thread_ts,  # type: ignore[arg-type]
+                            text=cut(mrkdwn(cards.event_line(event), self.directory.id_of), 3000))
+        return {"ts": posted.get("ts")}
+
+    def _page(self, message: OutboxMessage) -> dict[str, Any]:
+        payload = message.payload
+        user, reason = str(payload.get("user", "")), str(payload.get("reason", ""))
+        user_id = self.directory.id_of(user)
+        result: dict[str, Any] = {}
+        home = None
+        if message.incident_id is not None:
+            home, _ = self.ensure_home(message.incident_id)
+        where = f" Incident home: <#{home.channel_id}>" if home is not None else ""
+        dm_step = f"slack:outbox:{message.id}:dm"
+        if user_id and not self._done(dm_step):
+            opened = self.web.call("conversations.open", users=user_id)
+            dm = opened["channel"]["id"]
+            self.web.call("chat.postMessage", channel=dm, text=f"📟 You are paged: {mrkdwn(reason)}.{where}")
+            self._mark(dm_step)
+            result["dm"] = dm
+        if home is not None:
+            if user_id:
+                self._invite(home, [user_id])
+            thread = None if (home.data or {}).get("own_channel") else home.thread_ts
+            posted = self._post(home.channel_id, thread_ts=thread,  # type: ignore[arg-type]
+                                text=f"📟 {self.directory.mention(user)} is paged: {mrkdwn(reason)}")
+            result["mention"] = posted.get("ts")
+        if not user_id:
+            result["note"] = f"no Slack id for {user}; add it to slack.users"
+        return result
+
+    def _notice(self, message: OutboxMessage) -> dict[str, Any]:
+        text = mrkdwn(str(message.payload.get("text", "")), self.directory.id_of)
+        if message.incident_id is not None:
+            home, _ = self.ensure_home(message.incident_id)
+            thread = None if (home.data or {}).get("own_channel") else home.thread_ts
+            return {"ts": self._post(home.channel_id, thread_ts=thread, text=text).get("ts")}  # type: ignore[arg-type]
+        if self.settings.incidents_channel:
+            return {"ts": self._post(self.settings.incidents_channel, text=text).get("ts")}
+        return {"skipped": "no incidents channel configured"}
+
+    def _other(self, message: OutboxMessage) -> dict[str, Any]:
+        """A kind this adapter does not know: show its text if it has one, never block the queue."""
+        if message.payload.get("text"):
+            return self._notice(message)
+        log.info("outbox kind %s has nothing to show in Slack", message.kind)
+        return {"skipped": message.kind}
+
+    def _reply(self, message: OutboxMessage) -> dict[str, Any]:
+        p = message.payload
+        body = dict(p.get("message") or {"text": "…"})
+        if p.get("response_url"):
+            try:
+                return self.web.respond(p["response_url"], {
+                    **body, "response_type": "ephemeral" if p.get("ephemeral") else "in_channel",
+                    "replace_original": False})
+            except SlackRefused as exc:  # expired (30 minutes, 5 uses): fall through to the Web API
+                log.info("response_url refused (%s); answering through the Web API", exc.code)
+        if p.get("ephemeral") and p.get("channel") and p.get("user"):
+            try:
+                self.web.call("chat.postEphemeral", channel=p["channel"], user=p["user"],
+                              thread_ts=p.get("thread_ts"), **body)
+                return {"ephemeral": True}
+            except SlackRefused as exc:
+                if exc.code not in {"channel_not_found", "not_in_channel", "user_not_in_channel"}:
+                    raise
+        target = p.get("channel") if not p.get("ephemeral") else None
+        target = target or p.get("user")
+        if not target:
+            return {"skipped": "nowhere to answer"}
+        posted = self.web.call("chat.postMessage", channel=target, thread_ts=p.get("thread_ts") if target == p.get("channel") else None,
+                               **body)
+        return {"ts": posted.get("ts")}
+
+    # -- steps of one message ------------------------------------------------
+    def _done(self, key: str) -> bool:
+        with self.db.session() as session:
+            return session.get(ProcessedDelivery, key) is not None
+
+    def _mark(self, key: str) -> None:
+        dedupe.first_time(self.db, key, source="slack-outbox", now=self.now())

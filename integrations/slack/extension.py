@@ -1,0 +1,92 @@
+"""Plugging Slack into the bot: ``POST /slack/events``, the outbox senders, Socket Mode.
+
+Active only when Slack is configured: ``SLACK_BOT_TOKEN`` plus
+``SLACK_SIGNING_SECRET`` (HTTP mode) or ``SLACK_APP_TOKEN`` (Socket Mode).
+Everything is built here, when the bot is composed, never at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import App, BoltRequest
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from bot.chat.delivery import OutboxSender
+from bot.chat.dispatcher import Dispatcher
+from bot.config import secret
+from bot.errors import ConfigError
+from integrations.slack.app import REPLY_CHANNEL, build_slack_app
+from integrations.slack.deliverer import SlackDeliverer
+from integrations.slack.identity import Directory
+from integrations.slack.web import SlackWeb
+
+log = logging.getLogger(__name__)
+PATH = "/slack/events"
+
+
+class SlackRuntime:
+    """The pieces of the Slack adapter of one bot process."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        settings = dispatcher.services.settings.slack
+        if settings.home == "thread" and not settings.incidents_channel:
+            raise ConfigError("slack.incidents_channel: required when slack.home is `thread` (the channel to thread in)")
+        self.settings = settings
+        self.directory = Directory(settings)
+        self.web = SlackWeb(settings)
+        self.app: App = build_slack_app(dispatcher, self.directory, self.web)
+        self.deliverer = SlackDeliverer(dispatcher, self.web, self.directory)
+        self.senders = [OutboxSender(dispatcher.services, self.deliverer, channel="chat"),
+                        OutboxSender(dispatcher.services, self.deliverer, channel=REPLY_CHANNEL)]
+        for sender in self.senders:
+            sender.name = f"slack-outbox-{sender.channel}"  # type: ignore[misc]
+
+    async def endpoint(self, request: Request) -> Response:
+        """Slack's one Request URL: commands, interactivity and events (signature checked by bolt)."""
+        body = await request.body()
+        bolt_request = BoltRequest(body=body.decode("utf-8", errors="replace"), query=request.url.query,
+                                   headers=dict(request.headers))
+        answer = await run_in_threadpool(self.app.dispatch, bolt_request)
+        return Response(content=answer.body, status_code=answer.status,
+                        headers=answer.first_headers_without_set_cookie())
+
+    def start_socket_mode(self) -> Callable[[], None]:
+        """Connect out over Socket Mode (``apps.connections.open`` with SLACK_APP_TOKEN); returns the stopper."""
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        token = secret(self.settings.app_token)
+        if not token:
+            raise ConfigError("SLACK_APP_TOKEN: required for --socket-mode (an xapp- app-level token)")
+        handler = SocketModeHandler(self.app, app_token=token)
+        handler.connect()
+        log.info("Slack Socket Mode connected")
+        return handler.close
+
+
+def configured(bot: Any) -> bool:
+    slack = bot.settings.slack
+    return bool(slack.bot_token and (slack.signing_secret or slack.app_token))
+
+
+def register(bot: Any) -> None:
+    if not configured(bot):
+        return
+    runtime = SlackRuntime(bot.dispatcher)
+    bot.services.extras["slack"] = runtime
+    if bot.settings.slack.signing_secret:
+        bot.routes.append(Route(PATH, runtime.endpoint, methods=["POST"]))
+    bot.workers.extend(runtime.senders)
+
+
+def start_socket_mode(bot: Any) -> Callable[[], None]:
+    """For ``serve --socket-mode``: connect, and return how to disconnect."""
+    runtime: SlackRuntime | None = bot.services.extras.get("slack")
+    if runtime is None:
+        raise ConfigError("SLACK_BOT_TOKEN and SLACK_APP_TOKEN: both are required for --socket-mode")
+    return runtime.start_socket_mode()

@@ -1,0 +1,79 @@
+"""Calls to Slack's Web API with the failures sorted for the outbox.
+
+Every Slack error is HTTP 200 with ``{"ok": false, "error": code}`` except rate
+limiting (429 with Retry-After).  The outbox must retry what may succeed later
+(429, 5xx, timeouts, an unreachable Slack) and look at the rest: this module
+turns the first kind into ``RetryLater`` and the second into ``SlackRefused``
+carrying Slack's error code.  The client never retries or sleeps by itself:
+the outbox owns time.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import urllib.error
+from typing import Any
+
+import httpx
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackRequestError
+
+from bot.chat.delivery import RetryLater
+from bot.config import SlackSettings, secret
+
+UNREACHABLE = (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, http.client.HTTPException,
+               SlackRequestError, OSError)
+
+
+class SlackRefused(Exception):
+    """Slack answered ``ok: false`` with ``code`` (not a rate limit, not a server error)."""
+
+    def __init__(self, method: str, code: str) -> None:
+        super().__init__(f"{method}: {code}")
+        self.method = method
+        self.code = code
+
+
+def _retry_after(headers: Any) -> float | None:
+    try:
+        value = headers.get("Retry-After") or headers.get("retry-after")
+        return float(value) if value is not None else None
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+class SlackWeb:
+    """The bot token's Web API, pointed at ``slack.api_url`` (a loopback fake in tests)."""
+
+    def __init__(self, settings: SlackSettings) -> None:
+        self.settings = settings
+        self.client = WebClient(token=secret(settings.bot_token), base_url=settings.api_url,
+                                timeout=int(max(1, settings.request_timeout_seconds)), retry_handlers=[])
+
+    def call(self, method: str, **args: Any) -> dict[str, Any]:
+        try:
+            response = self.client.api_call(method, json={k: v for k, v in args.items() if v is not None})
+        except SlackApiError as exc:
+            status = exc.response.status_code
+            if status == 429:
+                raise RetryLater(f"{method}: rate limited", _retry_after(exc.response.headers)) from None
+            if status >= 500:
+                raise RetryLater(f"{method}: Slack answered HTTP {status}", _retry_after(exc.response.headers)) from None
+            data = exc.response.data if isinstance(exc.response.data, dict) else {}
+            raise SlackRefused(method, str(data.get("error") or f"HTTP {status}")) from None
+        except UNREACHABLE as exc:
+            raise RetryLater(f"{method}: Slack unreachable ({type(exc).__name__})") from None
+        return dict(response.data) if isinstance(response.data, dict) else {}
+
+    def respond(self, response_url: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST to a slash command's or button's ``response_url`` (valid 30 minutes, 5 uses)."""
+        try:
+            response = httpx.post(response_url, json=body, timeout=self.settings.request_timeout_seconds)
+        except httpx.HTTPError as exc:
+            raise RetryLater(f"response_url: unreachable ({type(exc).__name__})") from None
+        if response.status_code == 429 or response.status_code >= 500:
+            raise RetryLater(f"response_url: HTTP {response.status_code}", _retry_after(response.headers))
+        if response.status_code >= 400:
+            raise SlackRefused("response_url", f"HTTP {response.status_code}")
+        return {"response_url": "ok"}
