@@ -126,6 +126,38 @@ class Probes(_Section):
     clusters: dict[str, ProbeCluster] = Field(default_factory=dict)
 
 
+class ExportSettings(_Section):
+    """Post-mortem export: the default reader zone, links, extra secret patterns to redact."""
+
+    default_timezone: str = "UTC"
+    public_url: str | None = None  # the bot's HTTP base URL as people reach it (for export links in chat)
+    redact_patterns: list[str] = Field(default_factory=list)  # regular expressions, redacted in every format
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        if value.strip().upper() != "UTC":
+            try:
+                ZoneInfo(value)
+            except Exception:
+                raise ValueError(f"{value!r} is not an IANA time zone (e.g. UTC, Europe/Berlin)") from None
+        return value
+
+    @field_validator("redact_patterns")
+    @classmethod
+    def _compiles(cls, value: list[str]) -> list[str]:
+        import re
+
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
+        return value
+
+
 class Settings(_Section):
     database_url: str = "sqlite:///incident-bot.db"
     auto_migrate: bool = True
@@ -142,6 +174,7 @@ class Settings(_Section):
     watcher_interval_seconds: float = Field(5, gt=0)
     outbox_interval_seconds: float = Field(0.5, gt=0)
     default_cluster: str = "default"
+    export: ExportSettings = ExportSettings()
     extra: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("database_url")

@@ -1,0 +1,213 @@
+"""The post-mortem document: the incident's stored facts gathered into one plain tree.
+
+This tree *is* the JSON export (schema ``schema/postmortem-v1.json``); the
+Markdown and HTML renderings are views of it.  Building it once, redacting it
+once, then rendering keeps the three formats in agreement, and means a secret
+cannot slip into one format through a path the others do not take.
+
+Determinism: nothing here reads the wall clock.  Stage verdicts are computed
+"as of" the last fact of the incident (or an explicit ``as_of``), every list
+has a total order (time, then id), and free-form mappings are key-sorted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from bot.config import Settings
+from bot.export import timefmt
+from bot.incidents.service import ref_of
+from bot.slo.clocks import STAGES, stage_clock
+from bot.store.models import ActionItem, Alert, Approval, Incident, Participant, PlaybookRun, RunStep, TimelineEvent
+
+SCHEMA_VERSION = "1"
+SCHEMA_ID = "https://incident-bot.invalid/schema/postmortem-v1.json"
+VERDICTS = ("met", "breached", "never-reached")
+STAGE_TITLES = {"notify": "Discover & announce", "diagnose": "Locate the root cause", "mitigate": "Recover"}
+# clocks.py verdicts -> the post-mortem's three: a stage not reached and not late is "never reached"
+_VERDICT = {"met": "met", "breached": "breached", "stopped": "never-reached", "running": "never-reached",
+            "warning": "never-reached"}
+_EVENT_COLUMNS = [TimelineEvent.__table__.c[name] for name in  # type: ignore[attr-defined]
+                  ("id", "at", "kind", "actor", "source", "text", "data")]
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to present the document: the reader's zone and the optional moments."""
+
+    tz_name: str
+    tz: tzinfo
+    as_of: datetime | None = None
+    generated_at: datetime | None = None
+
+
+def canon(value: Any) -> Any:
+    """A JSON-like value with mapping keys sorted, recursively (stable output)."""
+    if isinstance(value, dict):
+        return {str(k): canon(value[k]) for k in sorted(value, key=str)}
+    if isinstance(value, list | tuple):
+        return [canon(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _seconds(a: datetime | None, t0: datetime) -> float | None:
+    return None if a is None else round((a - t0).total_seconds(), 3)
+
+
+def build(session: Session, incident: Incident, settings: Settings, options: Options) -> dict[str, Any]:
+    """Gather every stored fact of ``incident`` into the v1 document tree (not yet redacted)."""
+    assert incident.id is not None and incident.started_at is not None
+    tz = options.tz
+    t0 = incident.started_at
+
+    def iso(value: datetime | None) -> str | None:
+        return timefmt.iso(value, tz)
+
+    # -- the timeline (the bulk: read as plain rows, not ORM objects, for speed) --
+    rows = session.execute(
+        select(*_EVENT_COLUMNS).where(TimelineEvent.incident_id == incident.id)
+        .order_by(TimelineEvent.at, TimelineEvent.id)  # type: ignore[arg-type]
+    ).all()
+    timeline: list[dict[str, Any]] = []
+    for ev_id, at, kind, actor, source, text, data in rows:
+        timeline.append({
+            "id": ev_id, "at": at.astimezone(tz).isoformat(), "offset_seconds": round((at - t0).total_seconds(), 3),
+            "kind": kind, "actor": actor, "source": source, "text": text, "data": canon(data or {}),
+        })
+
+    participants = list(session.execute(
+        select(Participant).where(Participant.incident_id == incident.id).order_by(Participant.id)  # type: ignore[arg-type]
+    ).scalars())
+    roles: dict[str, list[str]] = {"commander": [], "scribe": [], "responder": []}
+    for p in participants:
+        if p.active:
+            roles.setdefault(p.role, []).append(p.user)
+
+    alerts = list(session.execute(
+        select(Alert).where(Alert.incident_id == incident.id).order_by(Alert.starts_at, Alert.id)  # type: ignore[arg-type]
+    ).scalars())
+    runs = list(session.execute(
+        select(PlaybookRun).where(PlaybookRun.incident_id == incident.id).order_by(PlaybookRun.id)  # type: ignore[arg-type]
+    ).scalars())
+    run_ids = [r.id for r in runs]
+    steps: dict[int, list[RunStep]] = {rid: [] for rid in run_ids}  # type: ignore[misc]
+    approvals: dict[int, list[Approval]] = {rid: [] for rid in run_ids}  # type: ignore[misc]
+    if run_ids:
+        for step in session.execute(
+            select(RunStep).where(RunStep.run_id.in_(run_ids)).order_by(RunStep.run_id, RunStep.id)  # type: ignore[attr-defined]
+        ).scalars():
+            steps[step.run_id].append(step)
+        for approval in session.execute(
+            select(Approval).where(Approval.run_id.in_(run_ids)).order_by(Approval.at, Approval.id)  # type: ignore[attr-defined]
+        ).scalars():
+            approvals[approval.run_id].append(approval)
+    actions = list(session.execute(
+        select(ActionItem).where(ActionItem.incident_id == incident.id).order_by(ActionItem.id)  # type: ignore[arg-type]
+    ).scalars())
+
+    # -- the 1-5-10 verdicts, as of the last fact (never the wall clock) --
+    facts = [incident.started_at, incident.detected_at, incident.notified_at, incident.diagnosed_at,
+             incident.mitigated_at, incident.resolved_at, incident.closed_at, incident.cancelled_at]
+    if rows:
+        facts.append(rows[-1][1])
+    last_fact = max(f for f in facts if f is not None)
+    as_of = max(last_fact, options.as_of) if options.as_of else last_fact
+    budgets = settings.budgets.for_severity(incident.severity)
+    stages = []
+    for name in STAGES:
+        clock = stage_clock(incident, name, budgets, as_of, settings.budgets.warn_ratio)
+        verdict = _VERDICT[clock.verdict]
+        over = -clock.remaining_seconds if verdict == "breached" else None
+        stages.append({
+            "stage": name, "title": STAGE_TITLES[name], "label": clock.label,
+            "budget_seconds": clock.budget_seconds, "deadline": iso(clock.deadline),
+            "reached_at": iso(clock.reached_at),
+            "elapsed_seconds": round(clock.elapsed_seconds, 3) if clock.reached_at else None,
+            "verdict": verdict,
+            "breached_by_seconds": round(over, 3) if over is not None else None,
+            "stopped_after_seconds": None if clock.reached_at else round(clock.elapsed_seconds, 3),
+        })
+
+    run_events: dict[int, list[dict[str, Any]]] = {rid: [] for rid in run_ids}  # type: ignore[misc]
+    for ev in timeline:
+        if ev["kind"].startswith("run.") and ev["data"].get("run_id") in run_events:
+            run_events[ev["data"]["run_id"]].append(ev)
+
+    def run_doc(run: PlaybookRun) -> dict[str, Any]:
+        return {
+            "id": run.id, "ref": f"RUN-{run.id}", "playbook": run.playbook, "cluster": run.cluster, "risk": run.risk,
+            "state": run.state, "params": canon(run.params), "requested_by": run.requested_by,
+            "requested_at": iso(run.requested_at), "started_at": iso(run.started_at),
+            "finished_at": iso(run.finished_at), "auto_approved": run.auto_approved, "error": run.error,
+            "plan_hash": run.plan_hash, "plan_text": run.plan_text, "plan": canon(run.plan),
+            "approvals": [{
+                "user": a.user, "decision": a.decision, "at": iso(a.at), "plan_hash": a.plan_hash,
+                "matches_plan": a.plan_hash == run.plan_hash, "expires_at": iso(a.expires_at),
+                "reason": a.reason, "source": a.source,
+            } for a in approvals[run.id]],  # type: ignore[index]
+            "steps": [{
+                "index": s.index, "phase": s.phase, "name": s.name, "state": s.state,
+                "started_at": iso(s.started_at), "finished_at": iso(s.finished_at), "attempts": s.attempts,
+                "duration_seconds": _seconds(s.finished_at, s.started_at) if s.started_at else None,
+                "result": canon(s.result), "error": s.error,
+            } for s in steps[run.id]],  # type: ignore[index]
+            "event_ids": [e["id"] for e in run_events[run.id]],  # type: ignore[index]
+        }
+
+    mitigation = incident.mitigation
+    if not mitigation:
+        done = [r for r in runs if r.state in {"succeeded", "completed", "done"}]
+        if done:
+            mitigation = f"playbook {done[-1].playbook} (RUN-{done[-1].id}) {done[-1].state}"
+
+    return {
+        "$schema": SCHEMA_ID,
+        "schema_version": SCHEMA_VERSION,
+        "export": {
+            "timezone": options.tz_name,
+            "as_of": iso(as_of),
+            "generated_at": iso(options.generated_at),
+        },
+        "incident": {
+            "id": incident.id, "ref": ref_of(incident.id), "title": incident.title, "state": incident.state,
+            "severity": incident.severity, "cluster": incident.cluster, "component": incident.component,
+            "source": incident.source, "is_drill": incident.is_drill, "group_key": incident.group_key,
+            "root_cause": incident.root_cause, "mitigation": mitigation,
+            "roles": roles,
+            "participants": [{"user": p.user, "role": p.role, "active": p.active, "assigned_by": p.assigned_by,
+                              "assigned_at": iso(p.assigned_at)} for p in participants],
+            "times": {name: iso(getattr(incident, name)) for name in
+                      ("started_at", "detected_at", "notified_at", "diagnosed_at", "mitigated_at",
+                       "resolved_at", "closed_at", "cancelled_at")},
+            "durations": {
+                "detection_seconds": _seconds(incident.detected_at, t0),
+                "impact_seconds": _seconds(incident.mitigated_at, t0),
+                "total_seconds": _seconds(incident.resolved_at or incident.cancelled_at, t0),
+            },
+        },
+        "slo": {
+            "budgets": {"notify": budgets.notify, "diagnose": budgets.diagnose, "mitigate": budgets.mitigate},
+            "stages": stages,
+            "summary": {v: sum(1 for s in stages if s["verdict"] == v) for v in VERDICTS},
+        },
+        "timeline": timeline,
+        "alerts": [{
+            "fingerprint": a.fingerprint, "alertname": a.alertname, "status": a.status, "severity": a.severity,
+            "cluster": a.cluster, "component": a.component, "starts_at": iso(a.starts_at), "ends_at": iso(a.ends_at),
+            "received_at": iso(a.received_at), "labels": canon(a.labels), "annotations": canon(a.annotations),
+            "generator_url": a.generator_url,
+        } for a in alerts],
+        "diagnosis": [ev for ev in timeline if ev["kind"].startswith("diagnosis.")],
+        "runs": [run_doc(r) for r in runs],
+        "action_items": [{
+            "id": a.id, "text": a.text, "owner": a.owner, "created_by": a.created_by, "created_at": iso(a.created_at),
+            "done": a.done, "done_at": iso(a.done_at), "done_by": a.done_by,
+        } for a in actions],
+    }
