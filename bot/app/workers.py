@@ -32,9 +32,22 @@ class WorkerRunner:
                 worker.tick()
             except Exception:  # a worker must survive one bad tick
                 log.exception("worker %s failed a tick", worker.name)
+            self._pause(worker)
+
+    def _pause(self, worker: Any) -> None:
+        """Sleep ``interval``; a worker with a ``wake`` event is woken early when it is set."""
+        wake = getattr(worker, "wake", None)
+        if wake is None:
             self.stop_event.wait(worker.interval)
+            return
+        wake.wait(worker.interval)
+        wake.clear()
 
     def stop(self, timeout: float = 5.0) -> None:
         self.stop_event.set()
+        for worker in self.workers:
+            wake = getattr(worker, "wake", None)
+            if wake is not None:
+                wake.set()
         for thread in self.threads:
             thread.join(timeout)

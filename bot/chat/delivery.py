@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -61,6 +62,9 @@ class OutboxSender:
         self.batch = batch
         self.give_up_after = give_up_after
         self.worker = f"{worker_id()}:{deliverer.name}"
+        # set by whoever queued something urgent (a webhook that opened an incident): the
+        # runner then ticks at once instead of after ``interval``
+        self.wake = threading.Event()
 
     @property
     def interval(self) -> float:
