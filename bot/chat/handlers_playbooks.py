@@ -1,0 +1,105 @@
+"""Chat verbs of the playbook engine: plan, run, approve, reject, abort, freeze, unfreeze.
+
+Also the extension entry point (``register(bot)``, listed in
+``bot.app.bot.EXTENSIONS``): it builds the engine, exposes its service as
+``bot.services.extras["playbooks"]`` (what diagnosis calls to propose a run)
+and adds the playbook worker to ``bot.workers``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.chat.dispatcher import ChatContext, Dispatcher
+from bot.chat.grammar import Command
+from bot.chat.messages import Button, Buttons, Code, Heading, Paragraph, Reply
+from bot.store.models import PlaybookRun
+from playbooks.engine import Engine, Registry, Toolbox, build_engine
+
+EXTRA = "playbooks"
+
+
+def install(bot: Any, *, registry: Registry | None = None, tools: Toolbox | None = None) -> Engine:
+    """Wire the engine into a built bot (tests pass their own registry or toolbox)."""
+    engine = build_engine(bot.db, bot.settings, bot.clock, bot.services.incidents, registry=registry, tools=tools)
+    bot.services.extras[EXTRA] = engine.service
+    bot.services.extras["playbook_engine"] = engine
+    bot.workers[:] = [w for w in bot.workers if getattr(w, "name", None) != engine.worker.name]
+    bot.workers.append(engine.worker)
+    bot.on_stop.append(engine.tools.close)
+    for verb, handler in HANDLERS.items():
+        bot.dispatcher.register(verb, handler)
+    return engine
+
+
+def register(bot: Any) -> None:
+    install(bot)
+
+
+def _service(d: Dispatcher) -> Any:
+    return d.services.extras[EXTRA]
+
+
+def approval_buttons(run: PlaybookRun) -> Buttons:
+    return Buttons((Button("Approve", "run_approve", str(run.id), "primary"),
+                    Button("Reject", "run_reject", str(run.id), "danger")), block_id=f"run-{run.id}")
+
+
+def _needs(run: PlaybookRun) -> str:
+    if run.risk == "critical":
+        return "needs the commander and a second approver (not the requester)"
+    return "needs the commander's approval"
+
+
+def plan(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
+    run = _service(d).plan(d.incident_ref(ctx, cmd), cmd.args["playbook"], cmd.params, actor=ctx.user,
+                           source=ctx.source)
+    return Reply(text=f"Plan for {run.playbook} (dry run RUN-{run.id}, plan {run.plan_hash[:12]})",
+                 blocks=[Heading(f"Plan: {run.playbook} (dry run, nothing changed)"), Code(run.plan_text),
+                         Paragraph(f"To request it: `/incident run {run.playbook} "
+                                   + " ".join(f"{k}={v}" for k, v in cmd.params.items()) + "`".replace(" `", "`"))],
+                 incident_id=run.incident_id)
+
+
+def run(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
+    run_row = _service(d).propose(d.incident_ref(ctx, cmd), cmd.args["playbook"], cmd.params,
+                                  requested_by=ctx.user, source=ctx.source)
+    ref = f"RUN-{run_row.id}"
+    if run_row.state == "approved":
+        return Reply(text=f"{ref} {run_row.playbook} auto-approved (unattended drill); it starts now.",
+                     blocks=[Heading(f"{ref} {run_row.playbook} — auto-approved (drill)"), Code(run_row.plan_text)],
+                     incident_id=run_row.incident_id)
+    return Reply(
+        text=f"{ref} {run_row.playbook} ({run_row.risk} risk) awaits approval: {_needs(run_row)}.",
+        blocks=[Heading(f"{ref} {run_row.playbook} ({run_row.risk} risk) awaits approval"), Code(run_row.plan_text),
+                Paragraph(f"{_needs(run_row).capitalize()}; approvals bind to plan {run_row.plan_hash[:12]}."),
+                approval_buttons(run_row)],
+        incident_id=run_row.incident_id)
+
+
+def approve(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
+    decision = _service(d).approve(cmd.args["run"], user=ctx.user, source=ctx.source)
+    return Reply.line(decision.text, incident_id=decision.run.incident_id)
+
+
+def reject(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
+    decision = _service(d).reject(cmd.args["run"], user=ctx.user, reason=cmd.args.get("reason"), source=ctx.source)
+    return Reply.line(decision.text, incident_id=decision.run.incident_id)
+
+
+def abort(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
+    decision = _service(d).abort(cmd.args["run"], user=ctx.user, source=ctx.source)
+    return Reply.line(decision.text, incident_id=decision.run.incident_id)
+
+
+def freeze(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
+    return Reply.line(_service(d).freeze(user=ctx.user, reason=cmd.args.get("reason"), incident_id=ctx.incident_id,
+                                         source=ctx.source))
+
+
+def unfreeze(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
+    return Reply.line(_service(d).unfreeze(user=ctx.user, incident_id=ctx.incident_id, source=ctx.source))
+
+
+HANDLERS = {"plan": plan, "run": run, "approve": approve, "reject": reject, "abort": abort, "freeze": freeze,
+            "unfreeze": unfreeze}

@@ -1,0 +1,47 @@
+"""The playbook engine: declare, plan, approve, execute, verify, roll back, resume.
+
+``build_engine`` wires the pieces for the composition root; ``Engine.service``
+is the API for chat, CLI and diagnosis (``propose``), ``Engine.worker`` the
+background worker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.incidents.service import Incidents
+from bot.store.db import Database
+from playbooks.engine.declaration import RISKS, Plan, PlanContext, Playbook, Step, StepContext, Verdict
+from playbooks.engine.execution import Executor
+from playbooks.engine.params import REQUIRED, Param
+from playbooks.engine.registry import Registry, default_registry
+from playbooks.engine.service import Decision, PlaybookService
+from playbooks.engine.toolbox import Toolbox
+from playbooks.engine.worker import PlaybookWorker
+
+
+@dataclass
+class Engine:
+    service: PlaybookService
+    executor: Executor
+    worker: PlaybookWorker
+    registry: Registry
+    tools: Toolbox
+
+
+def build_engine(db: Database, settings: Settings, clock: Clock, incidents: Incidents, *,
+                 registry: Registry | None = None, tools: Toolbox | None = None) -> Engine:
+    registry = registry if registry is not None else default_registry()
+    tools = tools or Toolbox(settings)
+    service = PlaybookService(db, settings, clock, incidents, registry, tools)
+    executor = Executor(db, settings, clock, incidents, registry, tools)
+    return Engine(service, executor, PlaybookWorker(executor), registry, tools)
+
+
+__all__ = [
+    "Decision", "Engine", "Executor", "Param", "Plan", "PlanContext", "Playbook", "PlaybookService",
+    "PlaybookWorker", "REQUIRED", "RISKS", "Registry", "Step", "StepContext", "Toolbox", "Verdict",
+    "build_engine", "default_registry",
+]

@@ -1,0 +1,109 @@
+"""Reading and writing what a run leaves in the database: events, notices, approvals.
+
+Every engine event carries a dedupe key ``run:<id>:<what>`` so that a
+process killed after doing something and before noting it, and then
+resumed, writes each fact exactly once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from bot.incidents import timeline
+from bot.store import outbox
+from bot.store.models import Approval, Incident, Participant, PlaybookRun
+
+
+def run_ref(run: PlaybookRun | int) -> str:
+    return f"RUN-{run if isinstance(run, int) else run.id}"
+
+
+def event(session: Session, run: PlaybookRun, kind: str, text: str, *, at: datetime, key: str,
+          actor: str = "incident-bot", source: str = "engine", data: dict[str, Any] | None = None) -> bool:
+    """A timeline event about ``run`` on its incident (once per ``key``); False if already there."""
+    if run.incident_id is None:
+        return False
+    payload = {"run_id": run.id, "playbook": run.playbook, **(data or {})}
+    return timeline.record(session, run.incident_id, kind, f"{run_ref(run)} {run.playbook}: {text}", at=at,
+                           actor=actor, source=source, data=payload, dedupe_key=f"run:{run.id}:{key}") is not None
+
+
+def notify_commander(session: Session, run: PlaybookRun, text: str, *, at: datetime, key: str) -> None:
+    """A direct notice to the incident commander (the outbox delivers it), once per ``key``."""
+    if run.incident_id is None:
+        return
+    commander = commander_of(session, run.incident_id)
+    outbox.enqueue(session, kind="notice", incident_id=run.incident_id, now=at,
+                   payload={"text": f"{'@' + commander + ' ' if commander else ''}{run_ref(run)} "
+                                    f"{run.playbook}: {text}", "user": commander, "run_id": run.id},
+                   dedupe_key=f"notice:run:{run.id}:{key}")
+
+
+def refresh_card(session: Session, incident_id: int | None, at: datetime) -> None:
+    """Queue a card update (coalesced), so the Approve/Reject buttons appear or go."""
+    if incident_id is None:
+        return
+    outbox.enqueue(session, kind="incident.card", incident_id=incident_id, payload={"incident_id": incident_id},
+                   coalesce_key=f"card:{incident_id}", now=at)
+
+
+def commander_of(session: Session, incident_id: int) -> str | None:
+    row = session.execute(
+        select(Participant.user).where(Participant.incident_id == incident_id, Participant.role == "commander",
+                                       Participant.active).order_by(Participant.id.desc())  # type: ignore[union-attr]
+    ).first()
+    return row[0] if row else None
+
+
+def approvals_of(session: Session, run_id: int) -> list[Approval]:
+    return list(session.execute(select(Approval).where(Approval.run_id == run_id)
+                                .order_by(Approval.id)).scalars())  # type: ignore[arg-type]
+
+
+def lock_run(session: Session, run_id: int) -> PlaybookRun | None:
+    query = select(PlaybookRun).where(PlaybookRun.id == run_id)
+    if session.get_bind().dialect.name != "sqlite":
+        query = query.with_for_update()
+    return session.execute(query).scalars().first()
+
+
+def lock_incident(session: Session, incident_id: int) -> Incident | None:
+    query = select(Incident).where(Incident.id == incident_id)
+    if session.get_bind().dialect.name != "sqlite":
+        query = query.with_for_update()
+    return session.execute(query).scalars().first()
+
+
+def evidence_of(session: Session, incident: Incident) -> dict[str, Any]:
+    """What diagnosis said about the incident: the latest cause event's data (and its evidence)."""
+    from bot.store.models import TimelineEvent
+
+    found: dict[str, Any] = {}
+    diag = (incident.extra or {}).get("diagnosis")
+    if isinstance(diag, dict):
+        found.update(diag)
+    row = session.execute(
+        select(TimelineEvent.data).where(TimelineEvent.incident_id == incident.id, TimelineEvent.kind == "cause")
+        .order_by(TimelineEvent.id.desc())  # type: ignore[union-attr]
+    ).first()
+    if row and isinstance(row[0], dict):
+        data = row[0]
+        if isinstance(data.get("evidence"), dict):
+            found.update(data["evidence"])
+        found.update({k: v for k, v in data.items() if k != "evidence"})
+    return found
+
+
+def with_context(run: PlaybookRun, **updates: Any) -> None:
+    """Replace ``run.context`` (JSON columns see reassignment, not in-place edits)."""
+    context = dict(run.context or {})
+    for key, value in updates.items():
+        if value is None:
+            context.pop(key, None)
+        else:
+            context[key] = value
+    run.context = context

@@ -1,0 +1,10 @@
+"""The shipped playbooks: one module per playbook, each exposing ``PLAYBOOK``.
+
+To add one, write ``playbooks/library/<name>.py`` declaring a
+``playbooks.engine.Playbook`` (params, risk, blast radius, plan, steps with
+check/do/undo/timeout, verify) and append its module path here.
+"""
+
+MODULES: list[str] = [
+    "playbooks.library.throttle_client",
+]

@@ -1,0 +1,248 @@
+"""The etcd restore procedure as plain functions over ``integrations.etcd``.
+
+The restore-etcd playbook strings these together as checkpointed steps; the
+benchmark times them against the same procedure typed by hand.  Why the
+procedure is shaped like this (research/control-plane-playbooks.md, C.3):
+
+* every member is restored from the same snapshot into a NEW data dir with
+  a NEW cluster token, so a restored member can never join a stale one and
+  the old data stays on disk for forensics;
+* the leader is stopped first (it hands over leadership at once; stopped
+  last it hangs ~7 s trying to);
+* "restored" means: every member healthy, exactly one leader, identical
+  ``hashkv`` on every member, and a revision no lower than the snapshot's.
+
+Each new data dir gets a marker file once its restore has finished, so a
+crash in the middle of a restore is told apart from a finished one: a dir
+without the marker is our own half-written output and is redone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from bot.config import EtcdEndpoints, Settings
+from bot.errors import ConfigError, IntegrationError, StepFailed
+from integrations.etcd import (
+    ClusterSummary,
+    CommandController,
+    EtcdClient,
+    EtcdMemberSpec,
+    LocalProcessController,
+    MemberController,
+    SnapshotTool,
+    restore_member,
+    with_cluster,
+)
+
+MARKER = ".incident-bot-restored"
+STARTED = ".incident-bot-started"
+
+
+def etcd_settings(settings: Settings, cluster: str) -> EtcdEndpoints:
+    endpoints = settings.clusters.get(cluster)
+    if endpoints is None:
+        known = ", ".join(sorted(settings.clusters)) or "none"
+        raise ConfigError(f"cluster `{cluster}` is not configured (clusters.{cluster}); configured clusters: {known}.")
+    etcd = endpoints.etcd
+    if not etcd.restore.members:
+        raise ConfigError(f"clusters.{cluster}.etcd.restore.members is empty: name, client_url, peer_url and "
+                          f"data_dir of every member are needed to restore.")
+    return etcd
+
+
+def current_specs(etcd: EtcdEndpoints) -> list[EtcdMemberSpec]:
+    """The members as configured today (their running data dirs)."""
+    return [EtcdMemberSpec(name=m.name, client_url=m.client_url, peer_url=m.peer_url, data_dir=Path(m.data_dir),
+                           metrics_url=m.metrics_url, host=m.host) for m in etcd.restore.members]
+
+
+def new_data_dir(etcd: EtcdEndpoints, member: EtcdMemberSpec, token: str) -> Path:
+    root = Path(etcd.restore.data_root) if etcd.restore.data_root else member.data_dir.parent
+    return root / f"{member.name}.{token}.etcd"
+
+
+def restored_specs(etcd: EtcdEndpoints, token: str, data_dirs: dict[str, str] | None = None) -> list[EtcdMemberSpec]:
+    """The same names and URLs, new data dirs, the new token: what the restored members start as."""
+    specs = []
+    for m in current_specs(etcd):
+        target = Path(data_dirs[m.name]) if data_dirs else new_data_dir(etcd, m, token)
+        specs.append(dataclasses.replace(m, data_dir=target, log_file=target.with_name(target.name + ".log")))
+    return with_cluster(specs, token, "new")
+
+
+def client_for(specs: Sequence[EtcdMemberSpec], *, timeout: float = 2.0) -> EtcdClient:
+    return EtcdClient([m.client_url for m in specs], timeout=timeout)
+
+
+def open_controller(tools: Any, settings: Settings, cluster: str) -> MemberController:
+    """The toolbox's ``etcd_controller`` for the cluster, else one built from settings."""
+    try:
+        return tools.get("etcd_controller", cluster)
+    except LookupError:
+        pass
+    restore = etcd_settings(settings, cluster).restore
+    if restore.controller == "local":
+        return _local_controllers.setdefault(cluster, LocalProcessController(restore.etcd_binary))
+    missing = [k for k in ("start_command", "stop_command", "is_running_command") if not getattr(restore, k)]
+    if missing:
+        raise ConfigError(f"clusters.{cluster}.etcd.restore.controller is `command` but "
+                          f"{', '.join(missing)} is not set.")
+    return CommandController(start=restore.start_command, stop=restore.stop_command,  # type: ignore[arg-type]
+                             is_running=restore.is_running_command, timeout=restore.command_timeout_seconds)
+
+
+_local_controllers: dict[str, LocalProcessController] = {}
+
+
+# -- the procedure --------------------------------------------------------------------
+
+
+def summary_or_none(specs: Sequence[EtcdMemberSpec]) -> ClusterSummary | None:
+    client = client_for(specs, timeout=1.0)
+    try:
+        return client.cluster_summary()
+    except IntegrationError:
+        return None
+    finally:
+        client.close()
+
+
+def stop_members(controller: MemberController, specs: Sequence[EtcdMemberSpec]) -> list[str]:
+    """Stop every running member, the leader first; returns the names stopped."""
+    summary = summary_or_none(specs)
+    leader_url = None
+    if summary is not None and summary.one_leader:
+        leader_url = next((r.endpoint for r in summary.members if r.status is not None and r.status.is_leader), None)
+    ordered = sorted(specs, key=lambda m: 0 if m.client_url.rstrip("/") == (leader_url or "").rstrip("/") else 1)
+    stopped = []
+    for member in ordered:
+        if controller.is_running(member):
+            controller.stop(member)
+            stopped.append(member.name)
+    still = [m.name for m in specs if controller.is_running(m)]
+    if still:
+        raise StepFailed(f"etcd members {', '.join(still)} still run after stop.")
+    return stopped
+
+
+def restore_is_done(member: EtcdMemberSpec) -> bool:
+    return (member.data_dir / MARKER).is_file()
+
+
+def restore_members(snapshot: str | Path, specs: Sequence[EtcdMemberSpec], token: str, *, tool: SnapshotTool,
+                    timeout: float = 300.0, run_id: int | None = None) -> list[str]:
+    """Restore every member not restored yet; returns the names restored now.
+
+    A target dir without the marker is a half-written restore of ours (the
+    dir name carries the new token, so it cannot be anybody else's): it is
+    removed and redone.
+    """
+    done = []
+    for member in specs:
+        if restore_is_done(member):
+            continue
+        if member.data_dir.exists():
+            shutil.rmtree(member.data_dir)
+        restore_member(snapshot, member, specs, token, tool=tool, timeout=timeout)
+        (member.data_dir / MARKER).write_text(json.dumps({"token": token, "snapshot": str(snapshot),
+                                                          "run_id": run_id}))
+        done.append(member.name)
+    return done
+
+
+def start_members(controller: MemberController, specs: Sequence[EtcdMemberSpec]) -> list[str]:
+    """Start the restored members.  A marker is written *before* each start: from then on a process
+    running under that member's name is the restored one, which is what the stop step's re-check
+    after a crash needs to know."""
+    started = []
+    for member in specs:
+        if not restore_is_done(member):
+            raise StepFailed(f"etcd member {member.name}: {member.data_dir} is not a finished restore; not starting it.")
+        (member.data_dir / STARTED).touch()
+        if not controller.is_running(member):
+            controller.start(member)
+            started.append(member.name)
+    return started
+
+
+def restored_started(specs: Sequence[EtcdMemberSpec]) -> bool:
+    """Every restored member has been started (at least once) from its new data dir."""
+    return all((m.data_dir / STARTED).is_file() for m in specs)
+
+
+def members_stopped(controller: MemberController, old: Sequence[EtcdMemberSpec],
+                    new: Sequence[EtcdMemberSpec]) -> bool:
+    """No member runs on its old data: stopped, or what runs under its name is the restored member."""
+    started = {m.name for m in new if (m.data_dir / STARTED).is_file()}
+    return all(m.name in started or not controller.is_running(m) for m in old)
+
+
+def run_command(command: str, *, timeout: float, what: str) -> str:
+    """Run a site command (e.g. ``ssh cp1 systemctl stop kube-apiserver``); its output, or IntegrationError."""
+    import subprocess
+
+    try:
+        proc = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as exc:
+        raise IntegrationError(f"'{command}' ({what}) did not finish within {timeout:g} s.") from exc
+    detail = " ".join((proc.stderr.strip() or proc.stdout.strip()).split())[-300:]
+    if proc.returncode != 0:
+        raise IntegrationError(f"'{command}' ({what}) failed (exit {proc.returncode}): {detail or 'no output'}")
+    return detail
+
+
+def wait_healthy(specs: Sequence[EtcdMemberSpec], *, timeout: float,
+                 deadline: float | None = None, poll: float = 0.1,
+                 alive: Callable[[], None] | None = None) -> ClusterSummary:
+    """Poll until every member is healthy and one leader is seen, or raise StepFailed with the last view."""
+    end = time.monotonic() + timeout
+    if deadline is not None:
+        end = min(end, deadline)
+    client = client_for(specs, timeout=1.0)
+    try:
+        while True:
+            summary = client.cluster_summary()
+            if summary.all_healthy and summary.one_leader:
+                return summary
+            if alive is not None:
+                alive()
+            if time.monotonic() >= end:
+                raise StepFailed(f"etcd is not healthy after {timeout:g} s: {summary.sentence()}.")
+            time.sleep(poll)
+    finally:
+        client.close()
+
+
+def check_restored(specs: Sequence[EtcdMemberSpec], snapshot_revision: int, *,
+                   etcdctl: str | None = None) -> tuple[bool, str, dict[str, Any]]:
+    """All healthy, one leader, the same hashkv on every member, revision >= the snapshot's."""
+    client = EtcdClient([m.client_url for m in specs], timeout=2.0, cli_timeout=20.0, etcdctl=etcdctl)
+    try:
+        summary = client.cluster_summary()
+        data: dict[str, Any] = {"healthy": summary.members_healthy, "members": summary.members_total,
+                                "leaders_seen": [str(x) for x in summary.leaders_seen]}
+        if not (summary.all_healthy and summary.one_leader):
+            return False, summary.sentence(), data
+        try:
+            hashes = client.hashkv()
+        except IntegrationError as exc:
+            return False, f"hashkv failed: {exc}", data
+        values = {h.hash for h in hashes.values()}
+        revisions = {h.revision for h in hashes.values()}
+        data.update(hashkv={ep: h.hash for ep, h in hashes.items()}, revision=max(revisions))
+        if len(values) != 1:
+            return False, "members disagree: hashkv " + ", ".join(f"{ep} {h.hash}" for ep, h in hashes.items()), data
+        if max(revisions) < snapshot_revision:
+            return False, f"revision {max(revisions)} is below the snapshot's {snapshot_revision}", data
+        return True, (f"{summary.sentence()}; hashkv {values.pop()} on all {len(hashes)} members, "
+                      f"revision {max(revisions)} (snapshot {snapshot_revision})"), data
+    finally:
+        client.close()
