@@ -67,6 +67,17 @@ class Approvers(_Section):
     approval_ttl_seconds: float = Field(900, gt=0)
 
 
+class PlaybookSettings(_Section):
+    """The playbook engine: worker cadence, crash detection, the cluster lease, drills."""
+
+    worker_interval_seconds: float = Field(1, gt=0)
+    stale_after_seconds: float = Field(30, gt=0)  # a running run whose owner is silent this long is orphaned
+    lease_seconds: float = Field(120, gt=0)  # one mitigation per cluster; renewed by the owner's heartbeat
+    request_ttl_seconds: float = Field(3600, gt=0)  # an unapproved request expires after this
+    default_step_timeout_seconds: float = Field(60, gt=0)
+    auto_approve_drills: bool = True  # runs on drill incidents need no human (recorded as auto-approved)
+
+
 class SlackSettings(_Section):
     bot_token: SecretStr | None = None
     signing_secret: SecretStr | None = None
@@ -164,6 +175,7 @@ class Settings(_Section):
     budgets: Budgets = Budgets()
     oncall: OnCall = OnCall()
     approvers: Approvers = Approvers()
+    playbooks: PlaybookSettings = PlaybookSettings()
     slack: SlackSettings = SlackSettings()
     alerting: Alerting = Alerting()
     probes: Probes = Probes()

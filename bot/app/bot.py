@@ -26,6 +26,7 @@ EXTENSIONS: list[str] = [
     "bot.app.export",
     "bot.app.webhooks",
     "integrations.slack.extension",
+    "bot.chat.handlers_playbooks",
 ]
 
 
