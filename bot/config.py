@@ -169,6 +169,36 @@ class ExportSettings(_Section):
         return value
 
 
+class ApiserverGroups(_Section):
+    """The apiserver URLs of a cluster: the main group and the bypass (side-path) group."""
+
+    main: list[str] = Field(default_factory=list)
+    bypass: list[str] = Field(default_factory=list)
+
+
+class EtcdEndpoints(_Section):
+    members: list[str] = Field(default_factory=list)  # client URLs, one per member
+
+
+class ClusterEndpoints(_Section):
+    """Where a cluster's parts answer: used by diagnosis checks and playbooks (``clusters.NAME``)."""
+
+    prometheus_url: str | None = None  # default: the top-level PROMETHEUS_URL
+    kubeconfig: str | None = None  # default: the top-level KUBECONFIG
+    kube_context: str | None = None
+    apiservers: ApiserverGroups = ApiserverGroups()
+    etcd: EtcdEndpoints = EtcdEndpoints()
+
+
+class Diagnosis(_Section):
+    """Diagnosis procedures (SOPs): where they are and how they run."""
+
+    sop_dirs: list[str] = Field(default_factory=list)  # empty: the procedures shipped in ``sop/``
+    auto: bool = True  # diagnose every notified incident once, automatically
+    check_timeout_seconds: float = Field(10, gt=0)
+    interval_seconds: float = Field(2, gt=0)
+
+
 class Settings(_Section):
     database_url: str = "sqlite:///incident-bot.db"
     auto_migrate: bool = True
@@ -178,6 +208,8 @@ class Settings(_Section):
     playbooks: PlaybookSettings = PlaybookSettings()
     slack: SlackSettings = SlackSettings()
     alerting: Alerting = Alerting()
+    clusters: dict[str, ClusterEndpoints] = Field(default_factory=dict)
+    diagnosis: Diagnosis = Diagnosis()
     probes: Probes = Probes()
     kubeconfig: str | None = None
     prometheus_url: str | None = None

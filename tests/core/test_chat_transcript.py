@@ -66,7 +66,7 @@ def test_bad_lines_get_one_line_and_change_nothing(chat: MemoryChat, bot: Bot) -
         "/incident cancel": "INC-1 is resolved, so `cancel` is not possible now. Possible now: `close`, `reopen`.",
         "/incident note hello INC-99": "there is no incident INC-99.",
         "/incident assign boss @bob": "role must be one of commander, scribe, responder, not `boss`.",
-        "/incident diagnose": "`/incident diagnose` is not available yet in this build.",
+        "/incident diagnose": "INC-1 is resolved, so `diagnose` is not possible now. Possible now: `close`, `reopen`.",
     }
     for line, answer in answers.items():
         reply = chat.say("alice", line)

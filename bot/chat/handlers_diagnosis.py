@@ -1,0 +1,33 @@
+"""`/incident diagnose [INC] [--sop NAME]`: run (or re-run) diagnosis and show what it found."""
+
+from __future__ import annotations
+
+from bot.chat.dispatcher import ChatContext, Dispatcher
+from bot.chat.grammar import Command
+from bot.chat.messages import Bullets, Heading, Paragraph, Reply
+from bot.errors import IllegalTransition, NotAvailableYet
+from bot.incidents.service import ref_of
+
+
+def diagnose(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
+    diagnoser = d.services.extras.get("diagnoser")
+    if diagnoser is None:
+        raise NotAvailableYet("`/incident diagnose` is not available yet in this build.")
+    ref = d.incident_ref(ctx, cmd)
+    result = diagnoser.diagnose(ref, actor=ctx.user, source=ctx.source, sop=cmd.options.get("sop"))
+    if result is None:
+        raise IllegalTransition(f"a diagnosis of {ref} is already running.")
+    o = result.outcome
+    checks = tuple(("✓ " if c.known else "? ") + c.sentence() for c in o.checks)
+    verdict = (f"Escalated to people: {o.cause}" if o.escalate else
+               f"Root cause: {o.cause}\nPlaybook: {o.playbook}"
+               + (" " + " ".join(f"{k}={v}" for k, v in o.params.items()) if o.params else "")
+               + (f" — {result.proposal}" if result.proposal else ""))
+    blocks = [Heading(f"{ref_of(result.incident_id)} diagnosis #{result.number}: {result.procedure.title}"),
+              Bullets(checks), Paragraph("Path: " + " · ".join(s.sentence() for s in o.path) if o.path else "Path: -"),
+              Paragraph(verdict)]
+    return Reply(text=result.sentence(), blocks=blocks, incident_id=result.incident_id)
+
+
+def register(dispatcher: Dispatcher) -> None:
+    dispatcher.register("diagnose", diagnose)

@@ -1,0 +1,492 @@
+"""Load procedures from YAML and validate them, naming file, line and fault.
+
+The YAML is *composed* (not just loaded) so every value keeps the line it
+came from; validation walks the plain data with its path and looks the line
+up.  Everything wrong in a file is reported at once — unknown keys, missing
+fields, wrong types, unknown check kinds, branches to nowhere, cycles in the
+tree, jinja2 syntax errors — so an author fixes a file in one go.
+
+Format (one procedure per file, ``sop/<name>.yaml``)::
+
+    name: apiserver-overload            # default: the file name
+    title: Apiserver overloaded by one client
+    priority: 0                         # breaks ties between procedures that fit equally
+    applies_to: {alerts: [..], labels: {k: v}, components: [..], fallback: false}
+    vars: {threshold: 1}                # constants for templates
+    checks:                             # run in this order
+      - {id: rejected, kind: promql, query: "sum(rate(...[1m]))", timeout: 5}
+    tree:
+      start: rejecting
+      nodes:
+        rejecting: {when: "checks.rejected.sum > vars.threshold", then: .., else: .., unknown: ..}
+    conclusions:
+      throttle: {cause: "{{ checks.top.top.user }} floods the apiserver",
+                 playbook: {name: throttle-client, params: {user: "{{ checks.top.top.user }}"}}}
+      escalate: {cause: "no single client stands out", escalate: true}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+from yaml.constructor import SafeConstructor
+
+from bot.diagnosis import templating
+from bot.diagnosis.checks import COMMON_FIELDS, KINDS
+from bot.diagnosis.model import AppliesTo, Check, Conclusion, Node, PlaybookBinding, Procedure
+from bot.errors import ConfigError
+
+BUILTIN_DIR = Path(__file__).resolve().parents[2] / "sop"
+TOP_KEYS = ("name", "title", "description", "priority", "applies_to", "vars", "checks", "tree", "conclusions")
+Path_ = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+class ProcedureError(ConfigError):
+    """One or more problems in procedure files; the message lists them all."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+# ------------------------------------------------------------------ YAML with lines
+class _Composed:
+    def __init__(self) -> None:
+        self.lines: dict[Path_, int] = {}
+        self.problems: list[tuple[int, str]] = []
+        self._constructor = SafeConstructor()
+
+    def value(self, node: yaml.Node, path: Path_) -> Any:
+        self.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            out: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = self._constructor.construct_object(key_node, deep=True)
+                if isinstance(key, (list, dict)):
+                    self.problems.append((key_node.start_mark.line + 1, "a key must be a plain word"))
+                    continue
+                if key in out:
+                    self.problems.append((key_node.start_mark.line + 1, f"`{_dotted(path + (key,))}` is given twice"))
+                self.lines[path + (key,)] = key_node.start_mark.line + 1
+                out[key] = self.value(value_node, path + (key,))
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.value(item, path + (i,)) for i, item in enumerate(node.value)]
+        return self._constructor.construct_object(node, deep=True)
+
+
+def _dotted(path: Path_) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (("." if out else "") + str(part))
+    return out or "(top level)"
+
+
+class _Validator:
+    def __init__(self, file: str, lines: dict[Path_, int]) -> None:
+        self.file = file
+        self.lines = lines
+        self.problems: list[Problem] = []
+
+    def line(self, path: Path_) -> int:
+        path = tuple(path)
+        while path and path not in self.lines:
+            path = path[:-1]
+        return self.lines.get(path, 1)
+
+    def fail(self, path: Path_, message: str) -> None:
+        self.problems.append(Problem(self.file, self.line(path), message))
+
+    # -- shapes
+    def mapping(self, value: Any, path: Path_, what: str) -> dict:
+        if not isinstance(value, dict):
+            self.fail(path, f"`{_dotted(path)}` must be a mapping ({what}), not {_kind(value)}")
+            return {}
+        return value
+
+    def keys(self, value: dict, path: Path_, allowed: Iterable[str], required: Iterable[str] = ()) -> None:
+        allowed = tuple(allowed)
+        for key in value:
+            if key not in allowed:
+                where = f" in `{_dotted(path)}`" if path else ""
+                self.fail(path + (key,), f"unknown key `{key}`{where}; expected one of: {', '.join(allowed)}")
+        for key in required:
+            if key not in value or value[key] is None:
+                self.fail(path, f"missing field `{key}`" + (f" in `{_dotted(path)}`" if path else ""))
+
+    def typed(self, value: Any, path: Path_, type_: str) -> bool:
+        ok = {
+            "str": isinstance(value, str),
+            "int": isinstance(value, int) and not isinstance(value, bool),
+            "number": isinstance(value, (int, float)) and not isinstance(value, bool),
+            "bool": isinstance(value, bool),
+            "strings": (isinstance(value, list) and all(isinstance(v, str) for v in value)) or isinstance(value, str),
+            "names": isinstance(value, list) and all(isinstance(v, str) for v in value),
+        }[type_]
+        if type_ in ("int", "number", "bool") and templating.is_template(value):
+            ok = True  # filled at run time
+        if not ok:
+            expected = {"str": "a string", "int": "an integer", "number": "a number", "bool": "true or false",
+                        "strings": "a list of strings (or a template giving one)",
+                        "names": "a list of strings"}[type_]
+            self.fail(path, f"`{_dotted(path)}` must be {expected}, not {_kind(value)}")
+        return ok
+
+    def template(self, value: Any, path: Path_, *, expression: bool = False) -> None:
+        """Check jinja2 syntax of every string inside ``value``."""
+        if isinstance(value, str):
+            if expression or templating.is_template(value):
+                error = templating.syntax_error(value, expression=expression)
+                if error:
+                    self.fail(path, f"`{_dotted(path)}`: jinja2 syntax error: {error}")
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                self.template(item, path + (i,))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                self.template(item, path + (key,))
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    return {bool: "true/false", int: "a number", float: "a number", str: f"the string {value!r}",
+            list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
+
+
+# ------------------------------------------------------------------ the procedure
+def parse(text: str, file: str, *, default_name: str | None = None) -> Procedure:
+    """Validate one procedure's YAML text; raises ``ProcedureError`` listing every problem."""
+    composer = _Composed()
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise ProcedureError([Problem(file, line, f"not valid YAML: {reason}")]) from None
+    if node is None:
+        raise ProcedureError([Problem(file, 1, "the file is empty; a procedure needs checks, a tree and conclusions")])
+    data = composer.value(node, ())
+    v = _Validator(file, composer.lines)
+    for line, message in composer.problems:
+        v.problems.append(Problem(file, line, message))
+    doc = v.mapping(data, (), "a procedure")
+    v.keys(doc, (), TOP_KEYS, ("checks", "tree", "conclusions"))
+    name = doc.get("name", default_name)
+    if name is not None and v.typed(name, ("name",), "str") and not str(name).strip():
+        v.fail(("name",), "`name` must not be empty")
+    for key in ("title", "description"):
+        if key in doc:
+            v.typed(doc[key], (key,), "str")
+    priority = doc.get("priority", 0)
+    if not v.typed(priority, ("priority",), "int"):
+        priority = 0
+
+    applies = _applies_to(v, doc.get("applies_to", {}))
+    vars_ = v.mapping(doc.get("vars", {}) or {}, ("vars",), "name: value")
+    v.template(vars_, ("vars",))
+    checks = _checks(v, doc.get("checks"))
+    check_ids = [c.id for c in checks]
+    conclusions = _conclusions(v, doc.get("conclusions"), set(check_ids))
+    start, nodes = _tree(v, doc.get("tree"), check_ids, set(conclusions))
+    for c in checks:  # a check's templates may only use checks that ran before it
+        for used in templating.referenced_checks_in(c.params):
+            if used not in check_ids:
+                v.fail(("checks", check_ids.index(c.id)), f"check `{c.id}` uses `checks.{used}`, which is not a check")
+            elif check_ids.index(used) >= check_ids.index(c.id):
+                v.fail(("checks", check_ids.index(c.id)),
+                       f"check `{c.id}` uses `checks.{used}`, which runs after it; order the checks")
+    if v.problems:
+        v.problems.sort(key=lambda p: p.line)
+        raise ProcedureError(v.problems)
+    return Procedure(name=str(name or "unnamed"), title=str(doc.get("title") or name), path=file,
+                     applies_to=applies, checks=tuple(checks), start=start, nodes=nodes, conclusions=conclusions,
+                     vars=vars_, priority=int(priority), description=str(doc.get("description") or ""))
+
+
+def _applies_to(v: _Validator, raw: Any) -> AppliesTo:
+    path = ("applies_to",)
+    data = v.mapping(raw or {}, path, "alerts, labels, components, fallback")
+    v.keys(data, path, ("alerts", "labels", "components", "fallback"))
+    alerts = data.get("alerts", [])
+    components = data.get("components", [])
+    labels = v.mapping(data.get("labels", {}) or {}, path + ("labels",), "label: value")
+    fallback = data.get("fallback", False)
+    ok_alerts = v.typed(alerts, path + ("alerts",), "names")
+    ok_components = v.typed(components, path + ("components",), "names")
+    v.typed(fallback, path + ("fallback",), "bool")
+    for key, value in labels.items():
+        if not isinstance(value, (str, int, float, bool)):
+            v.fail(path + ("labels", key), f"label `{key}` must be a plain value")
+    if not (alerts or components or labels or fallback is True):
+        v.fail(path, "`applies_to` must name alerts, labels or components (or say `fallback: true`)")
+    return AppliesTo(tuple(alerts) if ok_alerts else (), {str(k): str(x) for k, x in labels.items()},
+                     tuple(components) if ok_components else (), fallback is True)
+
+
+def _checks(v: _Validator, raw: Any) -> list[Check]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or not raw:
+        v.fail(("checks",), "`checks` must be a non-empty list of checks")
+        return []
+    out: list[Check] = []
+    seen: set[str] = set()
+    for i, item in enumerate(raw):
+        path = ("checks", i)
+        data = v.mapping(item, path, "a check with id and kind")
+        if not data:
+            continue
+        cid, kind = data.get("id"), data.get("kind")
+        if not isinstance(cid, str) or not cid.isidentifier():
+            v.fail(path + ("id",), f"check #{i + 1} needs an `id` that is a word (letters, digits, _), "
+                                   f"not {_kind(cid)}")
+            cid = f"check{i + 1}"
+        elif cid in seen:
+            v.fail(path + ("id",), f"check id `{cid}` is used twice")
+        seen.add(cid)
+        if kind not in KINDS:
+            v.fail(path + ("kind",) if "kind" in data else path,
+                   f"check `{cid}`: unknown kind {kind!r}; expected one of: {', '.join(KINDS)}"
+                   if kind is not None else f"check `{cid}`: missing field `kind` ({', '.join(KINDS)})")
+            continue
+        spec = KINDS[kind]
+        v.keys(data, path, COMMON_FIELDS + tuple(spec.fields),
+               [f for f, d in spec.fields.items() if d.required])
+        params: dict[str, Any] = {}
+        for fname, fdef in spec.fields.items():
+            if fname not in data:
+                continue
+            value = data[fname]
+            if v.typed(value, path + (fname,), fdef.type) and fdef.choices and not templating.is_template(value) \
+                    and value not in fdef.choices:
+                v.fail(path + (fname,), f"check `{cid}`: `{fname}` must be one of {', '.join(fdef.choices)}, "
+                                        f"not {value!r}")
+            v.template(value, path + (fname,))
+            params[fname] = value
+        op = params.get("op")
+        if spec.ops and op in spec.ops:
+            for needed in spec.ops[op]:
+                if needed not in params:
+                    v.fail(path, f"check `{cid}`: op `{op}` needs the field `{needed}`")
+        if kind == "http" and "url" not in params and "urls" not in params:
+            v.fail(path, f"check `{cid}`: an http check needs `url` or `urls`")
+        for dur in ("range", "step"):
+            if isinstance(params.get(dur), str) and not templating.is_template(params[dur]):
+                try:
+                    templating.parse_duration(params[dur])
+                except ValueError:
+                    v.fail(path + (dur,), f"check `{cid}`: `{dur}` must be a duration like 30s, 5m or 1h")
+        timeout = data.get("timeout")
+        if timeout is not None and (not v.typed(timeout, path + ("timeout",), "number") or timeout <= 0):
+            if isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
+                v.fail(path + ("timeout",), f"check `{cid}`: `timeout` must be more than 0 seconds")
+            timeout = None
+        description = data.get("description", "")
+        if description:
+            v.typed(description, path + ("description",), "str")
+        out.append(Check(cid, kind, params, str(description or ""), float(timeout) if timeout else None,
+                         v.line(path)))
+    return out
+
+
+def _conclusions(v: _Validator, raw: Any, check_ids: set[str]) -> dict[str, Conclusion]:
+    if raw is None:
+        return {}
+    path = ("conclusions",)
+    data = v.mapping(raw, path, "conclusion id: {cause, playbook | escalate}")
+    out: dict[str, Conclusion] = {}
+    for cid, item in data.items():
+        cpath = path + (cid,)
+        body = v.mapping(item, cpath, "cause and playbook or escalate")
+        if not body:
+            continue
+        v.keys(body, cpath, ("cause", "playbook", "escalate"), ("cause",))
+        cause = body.get("cause", "")
+        if "cause" in body:
+            v.typed(cause, cpath + ("cause",), "str")
+            v.template(cause, cpath + ("cause",))
+        escalate = body.get("escalate", False)
+        v.typed(escalate, cpath + ("escalate",), "bool")
+        binding = None
+        if "playbook" in body:
+            pb = v.mapping(body["playbook"], cpath + ("playbook",), "name and params")
+            v.keys(pb, cpath + ("playbook",), ("name", "params"), ("name",))
+            name = pb.get("name")
+            params = v.mapping(pb.get("params", {}) or {}, cpath + ("playbook", "params"), "name: value")
+            v.template(params, cpath + ("playbook", "params"))
+            if isinstance(name, str) and name:
+                binding = PlaybookBinding(name, params)
+            elif "name" in pb:
+                v.fail(cpath + ("playbook", "name"), f"conclusion `{cid}`: the playbook name must be a word")
+        if binding is not None and escalate is True:
+            v.fail(cpath, f"conclusion `{cid}` binds a playbook and escalates; choose one")
+        elif binding is None and escalate is not True and "playbook" not in body:
+            v.fail(cpath, f"conclusion `{cid}` needs `playbook` (name and params) or `escalate: true`")
+        for used in templating.referenced_checks_in(body.get("cause")) | templating.referenced_checks_in(body.get("playbook")):
+            if used not in check_ids:
+                v.fail(cpath, f"conclusion `{cid}` uses `checks.{used}`, which is not a check")
+        out[str(cid)] = Conclusion(str(cid), str(cause or ""), binding, escalate is True, v.line(cpath))
+    if not out and not v.problems:
+        v.fail(path, "`conclusions` must list at least one conclusion")
+    return out
+
+
+def _tree(v: _Validator, raw: Any, check_ids: list[str], conclusions: set[str]) -> tuple[str, dict[str, Node]]:
+    if raw is None:
+        return "", {}
+    path = ("tree",)
+    data = v.mapping(raw, path, "start and nodes")
+    v.keys(data, path, ("start", "nodes"), ("start", "nodes"))
+    raw_nodes = v.mapping(data.get("nodes", {}) or {}, path + ("nodes",), "node id: {when, then, else, unknown}")
+    nodes: dict[str, Node] = {}
+    for nid, item in raw_nodes.items():
+        npath = path + ("nodes", nid)
+        body = v.mapping(item, npath, "when, then, else, unknown")
+        if not body:
+            continue
+        v.keys(body, npath, ("when", "then", "else", "unknown", "description"), ("when", "then", "else", "unknown"))
+        if nid in conclusions:
+            v.fail(npath, f"`{nid}` is both a node and a conclusion; give them different names")
+        when = body.get("when")
+        used: set[str] = set()
+        if isinstance(when, (str, bool)):
+            when = str(when).lower() if isinstance(when, bool) else when
+            v.template(when, npath + ("when",), expression=True)
+            used = templating.referenced_checks(when, expression=True)
+            for ref in sorted(used - set(check_ids)):
+                v.fail(npath + ("when",), f"node `{nid}` uses `checks.{ref}`, which is not a check")
+        elif "when" in body:
+            v.fail(npath + ("when",), f"node `{nid}`: `when` must be an expression (a string)")
+        targets = {}
+        for branch in ("then", "else", "unknown"):
+            target = body.get(branch)
+            if target is None:
+                continue
+            if not isinstance(target, str):
+                v.fail(npath + (branch,), f"node `{nid}`: `{branch}` must name a node or a conclusion")
+            elif target not in raw_nodes and target not in conclusions:
+                v.fail(npath + (branch,), f"node `{nid}`: `{branch}` goes to `{target}`, which is neither a node "
+                                          f"nor a conclusion")
+            targets[branch] = str(target)
+        nodes[str(nid)] = Node(str(nid), str(when or "false"), targets.get("then", ""), targets.get("else", ""),
+                               targets.get("unknown", ""), tuple(sorted(used)), v.line(npath))
+    start = data.get("start")
+    if "start" in data:
+        if not isinstance(start, str) or (start not in raw_nodes and start not in conclusions):
+            v.fail(path + ("start",), f"`tree.start` is {start!r}, which is neither a node nor a conclusion")
+    cycle = _find_cycle(nodes, str(start or ""))
+    if cycle:
+        v.fail(path + ("nodes", cycle[0]), "the tree loops: " + " → ".join(cycle))
+    return str(start or ""), nodes
+
+
+def _find_cycle(nodes: dict[str, Node], start: str) -> list[str] | None:
+    state: dict[str, int] = {}
+
+    def visit(nid: str, trail: list[str]) -> list[str] | None:
+        if nid not in nodes:
+            return None
+        if state.get(nid) == 1:
+            return trail[trail.index(nid):] + [nid]
+        if state.get(nid) == 2:
+            return None
+        state[nid] = 1
+        for target in (nodes[nid].then, nodes[nid].else_, nodes[nid].unknown):
+            found = visit(target, trail + [nid])
+            if found:
+                return found
+        state[nid] = 2
+        return None
+
+    for nid in [start] + list(nodes):
+        found = visit(nid, [])
+        if found:
+            return found
+    return None
+
+
+# ------------------------------------------------------------------ files and libraries
+def load_file(path: str | Path) -> Procedure:
+    file = Path(path)
+    try:
+        text = file.read_text()
+    except OSError as exc:
+        raise ProcedureError([Problem(str(file), 0, f"cannot read: {exc.strerror or exc}")]) from None
+    return parse(text, str(file), default_name=file.stem)
+
+
+def procedure_files(paths: Iterable[str | Path]) -> list[Path]:
+    files: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            files += sorted(list(p.glob("*.yaml")) + list(p.glob("*.yml")))
+        else:
+            files.append(p)
+    return files
+
+
+def validate(paths: Iterable[str | Path]) -> tuple[list[Procedure], list[Problem]]:
+    """Load every file; return the good procedures and every problem (also duplicate names)."""
+    procedures: list[Procedure] = []
+    problems: list[Problem] = []
+    for file in procedure_files(paths):
+        try:
+            procedures.append(load_file(file))
+        except ProcedureError as exc:
+            problems += exc.problems
+    seen: dict[str, Procedure] = {}
+    for proc in procedures:
+        if proc.name in seen:
+            problems.append(Problem(proc.path, 1, f"procedure name `{proc.name}` is also used by {seen[proc.name].path}"))
+        seen.setdefault(proc.name, proc)
+    return procedures, problems
+
+
+class Library:
+    """The loaded procedures, and the choice of one for an incident."""
+
+    def __init__(self, procedures: Iterable[Procedure]) -> None:
+        self.procedures = {p.name: p for p in procedures}
+
+    @classmethod
+    def load(cls, dirs: Iterable[str | Path] = ()) -> "Library":
+        """Load (and validate) every procedure; any problem stops the start with all problems named."""
+        dirs = list(dirs) or [BUILTIN_DIR]
+        procedures, problems = validate(dirs)
+        if problems:
+            raise ProcedureError(problems)
+        return cls(procedures)
+
+    def get(self, name: str) -> Procedure:
+        from bot.errors import NotFound
+
+        if name not in self.procedures:
+            known = ", ".join(sorted(self.procedures)) or "none"
+            raise NotFound(f"there is no procedure `{name}`; known procedures: {known}.")
+        return self.procedures[name]
+
+    def choose(self, alert_names: set[str], alert_labels: list[dict], component: str | None) -> Procedure | None:
+        """The best fit: alert name > labels > component > fallback; then priority, then name."""
+        scored = [(p.applies_to.score(alert_names, alert_labels, component), p.priority, p.name, p)
+                  for p in self.procedures.values()]
+        scored = [s for s in scored if s[0] >= 0]
+        if not scored:
+            return None
+        scored.sort(key=lambda s: (-s[0], -s[1], s[2]))
+        return scored[0][3]

@@ -1,0 +1,111 @@
+"""The small interfaces diagnosis uses to look at a cluster.
+
+The domain asks questions through these Protocols only; the composition root
+(``bot/app``) wires the real clients (``integrations.prometheus``,
+``integrations.kubernetes``, ``integrations.etcd``) and tests wire the fakes
+in ``bot.diagnosis.fakes`` (or the integrations' own fakes, which have the
+same shape).  Every method may raise; the runner turns any failure into an
+*unknown* result, never a crash.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Protocol, Sequence
+
+import httpx
+
+
+class Metrics(Protocol):
+    """Prometheus' query API (``integrations.prometheus.PrometheusClient`` / ``FakePrometheus``)."""
+
+    base_url: str
+
+    def query(self, promql: str, time: Any = None, *, timeout: float | None = None) -> Any: ...
+
+    def query_range(self, promql: str, start: Any, end: Any, step: Any = 15, *,
+                    timeout: float | None = None) -> Any: ...
+
+
+class ClusterReader(Protocol):
+    """Kubernetes API reads (``integrations.kubernetes.KubernetesClient`` / ``FakeKubernetes``)."""
+
+    host: str
+
+    def get_object(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict | None: ...
+
+    def raw_get(self, path: str, *, query: Mapping[str, Any] | None = None, accept: str = "*/*",
+                operation: str | None = None) -> str: ...
+
+    def health(self, endpoint: str = "readyz", *, verbose: bool = False) -> Any: ...
+
+    def top_users(self, n: int = 5) -> list[Any]: ...
+
+
+class EtcdReader(Protocol):
+    """Health, alarms and hashes of one etcd cluster (``integrations.etcd.EtcdClient``)."""
+
+    endpoints: tuple[str, ...]
+
+    def cluster_summary(self) -> Any: ...
+
+    def alarms(self, endpoint: str | None = None) -> list[Any]: ...
+
+    def hashkv(self, endpoints: Sequence[str] | None = None, *, revision: int = 0) -> Mapping[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    url: str
+    status: int | None
+    seconds: float
+    body: str = ""
+    error: str | None = None
+
+
+class HttpProber(Protocol):
+    def get(self, url: str, *, timeout: float, verify: bool = True) -> HttpAnswer: ...
+
+
+class HttpxProber:
+    """GET with httpx; a refused connection or a timeout is an answer (``status=None``), not an error."""
+
+    def get(self, url: str, *, timeout: float, verify: bool = True) -> HttpAnswer:
+        start = time.monotonic()
+        try:
+            response = httpx.get(url, timeout=timeout, verify=verify, trust_env=False)
+        except httpx.TimeoutException:
+            return HttpAnswer(url, None, time.monotonic() - start, error=f"no answer within {timeout:g}s")
+        except httpx.HTTPError as exc:
+            return HttpAnswer(url, None, time.monotonic() - start, error=f"{type(exc).__name__}: {exc}")
+        return HttpAnswer(url, response.status_code, time.monotonic() - start, body=response.text[:300])
+
+
+@dataclass
+class ClusterAccess:
+    """What diagnosis may ask about one cluster; ``None`` means not configured (checks say unknown)."""
+
+    name: str
+    config: dict[str, Any] = field(default_factory=dict)  # the ``cluster`` seen by templates
+    metrics: Metrics | None = None
+    kubernetes: ClusterReader | None = None
+    etcd: Callable[[Sequence[str]], EtcdReader] | None = None
+    http: HttpProber = field(default_factory=HttpxProber)
+
+    @property
+    def configured(self) -> bool:
+        """Diagnosis can look at something in this cluster (otherwise every check would be unknown)."""
+        apiservers = self.config.get("apiservers") or {}
+        return bool(self.metrics or self.kubernetes or (self.etcd and (self.config.get("etcd") or {}).get("members"))
+                    or apiservers.get("main") or apiservers.get("bypass"))
+
+    def close(self) -> None:
+        for client in (self.metrics, self.kubernetes):
+            closer = getattr(client, "close", None)
+            if callable(closer):
+                closer()
+
+
+# cluster name -> access; built by the composition root from ``Settings.clusters``
+Backends = Callable[[str], ClusterAccess]

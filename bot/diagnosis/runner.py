@@ -1,0 +1,216 @@
+"""Run a procedure: its checks in order, then a walk down its decision tree.
+
+Nothing here may crash a diagnosis.  A check that fails — Prometheus down, a
+timeout, a template naming a label the alert lacks, a check it depends on
+being unknown — becomes an *unknown* result carrying the reason, and every
+node whose condition reads an unknown check (or cannot be evaluated) takes
+its ``unknown`` branch.  The outcome records the path taken so people (and
+``incident-bot sop run --explain``) can see why the tree concluded what it did.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Mapping
+
+from bot.clock import Clock
+from bot.diagnosis import templating
+from bot.diagnosis.checks import run_kind
+from bot.diagnosis.model import Check, Conclusion, Procedure
+from bot.diagnosis.ports import ClusterAccess
+
+log = logging.getLogger(__name__)
+DEFAULT_TIMEOUT = 10.0
+
+
+class ResultView:
+    """What templates see as ``checks.<id>``: ``known``, ``error``, ``summary`` and the kind's facts."""
+
+    def __init__(self, result: "CheckResult") -> None:
+        self.known = result.known
+        self.error = result.error
+        self.summary = result.summary
+        self._facts = result.facts
+
+    def __getattr__(self, name: str) -> Any:
+        facts = self.__dict__.get("_facts") or {}
+        if name in facts:
+            return facts[name]
+        raise AttributeError(name)
+
+    def __getitem__(self, name: str) -> Any:
+        return self._facts[name]
+
+
+@dataclass
+class CheckResult:
+    id: str
+    kind: str
+    known: bool
+    summary: str
+    at: datetime
+    seconds: float = 0.0
+    facts: dict[str, Any] = field(default_factory=dict)
+    evidence: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    description: str = ""
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.known else "unknown"
+
+    def sentence(self) -> str:
+        return f"check {self.id} ({self.kind}): " + (self.summary if self.known else f"unknown — {self.error}")
+
+    def data(self) -> dict[str, Any]:
+        """The timeline evidence: what was asked, what came back, when."""
+        return {"check": self.id, "kind": self.kind, "status": self.status, "summary": self.summary,
+                "error": self.error, "at": self.at.isoformat(), "seconds": round(self.seconds, 4),
+                "description": self.description, **self.evidence}
+
+
+@dataclass(frozen=True)
+class Step:
+    node: str
+    when: str
+    verdict: str  # then | else | unknown
+    target: str
+    reason: str = ""
+
+    def sentence(self) -> str:
+        word = {"then": "true", "else": "false", "unknown": "unknown"}[self.verdict]
+        return f"{self.node}: `{self.when}` is {word}" + (f" ({self.reason})" if self.reason else "") + \
+            f" → {self.target}"
+
+
+@dataclass
+class Outcome:
+    procedure: Procedure
+    checks: list[CheckResult]
+    path: list[Step]
+    conclusion: Conclusion
+    cause: str
+    playbook: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    escalate: bool = False
+    problem: str | None = None
+
+    @property
+    def unknown_checks(self) -> list[CheckResult]:
+        return [c for c in self.checks if not c.known]
+
+    def data(self) -> dict[str, Any]:
+        return {"procedure": self.procedure.name, "conclusion": self.conclusion.id, "cause": self.cause,
+                "playbook": self.playbook, "params": self.params, "escalate": self.escalate,
+                "path": [s.sentence() for s in self.path], "problem": self.problem,
+                "checks": {c.id: {"status": c.status, "summary": c.summary if c.known else c.error}
+                           for c in self.checks}}
+
+
+class Runner:
+    """Runs procedures against one cluster's ``ClusterAccess``."""
+
+    def __init__(self, access: ClusterAccess, clock: Clock, *, check_timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.access = access
+        self.clock = clock
+        self.check_timeout = check_timeout
+
+    def run(self, procedure: Procedure, incident: Mapping[str, Any], *,
+            on_check: Callable[[CheckResult], None] | None = None) -> Outcome:
+        context: dict[str, Any] = {"incident": dict(incident), "cluster": dict(self.access.config), "checks": {}}
+        try:
+            context["vars"] = templating.render(dict(procedure.vars), context)
+        except Exception as exc:  # a var that needs a missing label: the checks using it say unknown
+            log.info("procedure %s: vars could not be rendered: %s", procedure.name, exc)
+            context["vars"] = {}
+        results: list[CheckResult] = []
+        executor = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="diagnosis-check")
+        try:
+            for check in procedure.checks:
+                result = self._run_check(executor, check, context, results)
+                results.append(result)
+                context["checks"][check.id] = ResultView(result)
+                if on_check is not None:
+                    on_check(result)
+        finally:
+            executor.shutdown(wait=False, cancel_futures=True)
+        path, conclusion = self._walk(procedure, context, results)
+        return self._conclude(procedure, conclusion, context, results, path)
+
+    # -- checks
+    def _run_check(self, executor: concurrent.futures.Executor, check: Check, context: dict[str, Any],
+                   earlier: list[CheckResult]) -> CheckResult:
+        at = self.clock.now()
+        base = dict(id=check.id, kind=check.kind, at=at, description=check.description)
+        depends = templating.referenced_checks_in(dict(check.params))
+        missing = [r for r in earlier if r.id in depends and not r.known]
+        if missing:
+            return CheckResult(**base, known=False, summary="",
+                               error=f"depends on check {missing[0].id}, which is unknown",
+                               evidence={"params": dict(check.params)})
+        try:
+            params = templating.render(dict(check.params), context)
+        except Exception as exc:
+            return CheckResult(**base, known=False, summary="", error=f"its parameters could not be filled: {exc}",
+                               evidence={"params": dict(check.params)})
+        timeout = check.timeout or self.check_timeout
+        future = executor.submit(run_kind, check.kind, self.access, params, timeout)
+        try:
+            facts, seconds = future.result(timeout=timeout + 1.0)
+        except concurrent.futures.TimeoutError:
+            return CheckResult(**base, known=False, summary="", seconds=timeout,
+                               error=f"no answer within {timeout:g}s", evidence=_asked(check.kind, params))
+        except Exception as exc:  # any failure is an unknown, never a crash
+            message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+            return CheckResult(**base, known=False, summary="", error=message,
+                               evidence=_asked(check.kind, params))
+        return CheckResult(**base, known=True, summary=facts.summary, seconds=seconds, facts=facts.facts,
+                           evidence=facts.evidence)
+
+    # -- the tree
+    def _walk(self, procedure: Procedure, context: dict[str, Any],
+              results: list[CheckResult]) -> tuple[list[Step], str]:
+        by_id = {r.id: r for r in results}
+        path: list[Step] = []
+        current = procedure.start
+        for _ in range(len(procedure.nodes) + 1):
+            node = procedure.nodes.get(current)
+            if node is None:
+                return path, current
+            verdict, reason = "unknown", ""
+            unknown = [by_id[c] for c in node.checks_used if c in by_id and not by_id[c].known]
+            if unknown:
+                reason = f"check {unknown[0].id} is unknown: {unknown[0].error}"
+            else:
+                try:
+                    value = templating.evaluate(node.when, context)
+                    verdict = "then" if value else "else"
+                except Exception as exc:
+                    reason = f"cannot evaluate: {exc}"
+            target = node.branch(verdict)
+            path.append(Step(node.id, node.when, verdict, target, reason))
+            current = target
+        raise RuntimeError(f"procedure {procedure.name}: the tree did not reach a conclusion")  # validated away
+
+    def _conclude(self, procedure: Procedure, conclusion_id: str, context: dict[str, Any],
+                  results: list[CheckResult], path: list[Step]) -> Outcome:
+        conclusion = procedure.conclusions[conclusion_id]
+        try:
+            cause = str(templating.render(conclusion.cause, context)).strip()
+            params = templating.render(dict(conclusion.playbook.params), context) if conclusion.playbook else {}
+        except Exception as exc:
+            problem = f"conclusion {conclusion.id} could not be filled in ({exc}); escalating instead"
+            return Outcome(procedure, results, path, conclusion, cause=f"{conclusion.id}: {conclusion.cause}",
+                           escalate=True, problem=problem)
+        return Outcome(procedure, results, path, conclusion, cause=cause,
+                       playbook=conclusion.playbook.name if conclusion.playbook else None,
+                       params=params, escalate=conclusion.escalate)
+
+
+def _asked(kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """What a failed check asked, so the evidence shows it even without an answer."""
+    keep = {k: v for k, v in params.items() if isinstance(v, (str, int, float, bool, list))}
+    return {"params": keep, **({"query": params["query"]} if "query" in params else {})}

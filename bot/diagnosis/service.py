@@ -1,0 +1,252 @@
+"""Diagnosis of incidents: choose a procedure, run it, write what it found.
+
+``Diagnoser.diagnose`` is the one path for both the automatic run (once per
+incident, after it was announced) and ``/incident diagnose``.  The
+lifecycle moves to *diagnosing* at the start; each check becomes a
+``diagnosis.check`` timeline event with its evidence; the conclusion becomes
+``diagnosis.conclusion``.  A conclusion bound to a playbook records the root
+cause (``diagnosed_at``) and hands the playbook to the *proposer* — a
+callback the composition root wires to the playbook engine, because the
+domain must not import ``playbooks``.  An escalation records the evidence and
+pages the commander, and leaves the root cause to people.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import exists, select
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.diagnosis.loader import Library
+from bot.diagnosis.model import Procedure
+from bot.diagnosis.ports import Backends
+from bot.diagnosis.runner import CheckResult, Outcome, Runner
+from bot.errors import IllegalTransition, IncidentBotError
+from bot.incidents import lifecycle, timeline
+from bot.incidents.service import Incidents, ref_of
+from bot.slo import rota
+from bot.store import outbox
+from bot.store.models import Alert, Incident, Participant, TimelineEvent
+
+log = logging.getLogger(__name__)
+
+ACTOR = SOURCE = "diagnosis"
+AUTO_KEY = "diagnosis:auto"
+DIAGNOSABLE = ("detected", "notified", "diagnosing", "diagnosed")
+
+
+class Proposer(Protocol):
+    """Plans a playbook run for approval; returns a sentence for the timeline (e.g. "RUN-3 awaits approval")."""
+
+    def __call__(self, *, incident_id: int, playbook: str, params: dict[str, Any], requested_by: str) -> str | None: ...
+
+
+@dataclass
+class Diagnosis:
+    """One run: which procedure, its number on the incident, and the outcome."""
+
+    incident_id: int
+    number: int
+    procedure: Procedure
+    outcome: Outcome
+    proposal: str | None = None
+
+    def sentence(self) -> str:
+        o = self.outcome
+        head = f"{ref_of(self.incident_id)} diagnosis #{self.number} ({self.procedure.name}): "
+        if o.escalate:
+            return head + f"escalated to people — {o.cause}"
+        return head + f"{o.cause} → playbook {o.playbook}" + (f" ({self.proposal})" if self.proposal else "")
+
+
+def incident_context(session: Any, row: Incident) -> dict[str, Any]:
+    """What templates see as ``incident``: its fields and its alerts' names and labels."""
+    alerts = list(session.execute(select(Alert).where(Alert.incident_id == row.id).order_by(Alert.id)).scalars())
+    firing = [a for a in alerts if a.status == "firing"] or alerts
+    labels: dict[str, str] = {}
+    for a in reversed(firing):  # the first alert's labels win
+        labels.update({str(k): str(v) for k, v in (a.labels or {}).items()})
+    return {
+        "id": row.id, "ref": ref_of(row.id), "title": row.title, "severity": row.severity, "cluster": row.cluster,
+        "component": row.component, "state": row.state, "started_at": row.started_at.isoformat() if row.started_at else None,
+        "labels": labels, "alert_names": sorted({a.alertname for a in firing}),
+        "alerts": [{"name": a.alertname, "status": a.status, "labels": dict(a.labels or {}),
+                    "annotations": dict(a.annotations or {})} for a in firing],
+    }
+
+
+class Diagnoser:
+    def __init__(self, incidents: Incidents, library: Library, backends: Backends, *,
+                 proposer: Proposer | None = None, clock: Clock | None = None,
+                 settings: Settings | None = None) -> None:
+        self.incidents = incidents
+        self.db = incidents.db
+        self.settings = settings or incidents.settings
+        self.clock = clock or incidents.clock
+        self.library = library
+        self.backends = backends
+        self.proposer = proposer
+
+    # -- choosing
+    def choose(self, context: dict[str, Any], sop: str | None = None) -> Procedure | None:
+        if sop:
+            return self.library.get(sop)
+        labels = [a["labels"] for a in context["alerts"]]
+        return self.library.choose(set(context["alert_names"]), labels, context["component"])
+
+    def pending(self, limit: int = 20) -> list[int]:
+        """Announced incidents never diagnosed automatically, in clusters diagnosis can look at."""
+        claimed = exists().where(TimelineEvent.incident_id == Incident.id, TimelineEvent.dedupe_key == AUTO_KEY)
+        with self.db.session() as session:
+            rows = session.execute(
+                select(Incident.id, Incident.cluster).where(Incident.state == "notified", ~claimed).order_by(Incident.id)
+            ).all()
+        return [incident_id for incident_id, cluster in rows if self.backends(cluster).configured][:limit]
+
+    # -- running
+    def diagnose(self, ref: str | int, *, actor: str, source: str, sop: str | None = None,
+                 auto: bool = False) -> Diagnosis | None:
+        """Run the fitting procedure (or ``sop``); None when auto and already claimed or nothing fits."""
+        started = self._start(ref, actor=actor, source=source, sop=sop, auto=auto)
+        if started is None:
+            return None
+        incident_id, number, procedure, context, cluster = started
+        access = self.backends(cluster)
+        runner = Runner(access, self.clock, check_timeout=self.settings.diagnosis.check_timeout_seconds)
+        outcome = runner.run(procedure, context, on_check=lambda r: self._record_check(incident_id, number, r))
+        diagnosis = Diagnosis(incident_id, number, procedure, outcome)
+        self._conclude(diagnosis, actor=actor)
+        return diagnosis
+
+    def _start(self, ref: str | int, *, actor: str, source: str, sop: str | None,
+               auto: bool) -> tuple[int, int, Procedure, dict[str, Any], str] | None:
+        with self.incidents.transaction(ref) as (session, row):
+            assert row.id is not None
+            if row.state not in DIAGNOSABLE:
+                raise IllegalTransition(lifecycle.illegal_message(row, "start_diagnosis"))
+            if auto and timeline.exists(session, row.id, AUTO_KEY):
+                return None
+            context = incident_context(session, row)
+            procedure = self.choose(context, sop)
+            now = self.clock.now()
+            if procedure is None:
+                if auto:
+                    timeline.record(session, row.id, "diagnosis.skipped", "no diagnosis procedure fits this incident",
+                                    at=now, actor=ACTOR, source=SOURCE, dedupe_key=AUTO_KEY, post=False)
+                    return None
+                raise IllegalTransition(f"no diagnosis procedure fits {ref_of(row.id)}; name one with `--sop NAME` "
+                                        f"({', '.join(sorted(self.library.procedures)) or 'none is loaded'}).")
+            number = len(timeline.events(session, row.id, kinds=["diagnosis.started"])) + 1
+            text = f"diagnosis #{number} started: procedure {procedure.name} ({procedure.title})"
+            event = timeline.record(session, row.id, "diagnosis.started", text, at=now, actor=ACTOR if auto else actor,
+                                    source=SOURCE if auto else source,
+                                    data={"procedure": procedure.name, "number": number, "auto": auto,
+                                          "checks": [c.id for c in procedure.checks], "requested_by": actor},
+                                    dedupe_key=AUTO_KEY if auto else f"diagnosis:{number}:started", post=False)
+            if event is None:
+                return None
+            if lifecycle.can(row, "start_diagnosis") and row.state != "diagnosing":
+                self.incidents.move(session, row, "start_diagnosis", actor=ACTOR if auto else actor,
+                                    source=SOURCE if auto else source, note=f"procedure {procedure.name}")
+            return row.id, number, procedure, context, row.cluster
+
+    def _record_check(self, incident_id: int, number: int, result: CheckResult) -> None:
+        with self.db.session() as session:
+            timeline.record(session, incident_id, "diagnosis.check", result.sentence(), at=result.at, actor=ACTOR,
+                            source=SOURCE, data={"number": number, **result.data()},
+                            dedupe_key=f"diagnosis:{number}:check:{result.id}", post=False)
+
+    def _conclude(self, diagnosis: Diagnosis, *, actor: str) -> None:
+        o, incident_id, number = diagnosis.outcome, diagnosis.incident_id, diagnosis.number
+        now = self.clock.now()
+        word = "escalate" if o.escalate else f"playbook {o.playbook}"
+        text = f"diagnosis #{number} concluded {o.conclusion.id}: {o.cause} ({word})"
+        with self.incidents.transaction(incident_id) as (session, row):
+            timeline.record(session, incident_id, "diagnosis.conclusion", text, at=now, actor=ACTOR, source=SOURCE,
+                            data={"number": number, **o.data()}, dedupe_key=f"diagnosis:{number}:conclusion")
+            if o.escalate:
+                self._escalate(session, row, diagnosis, now)
+                return
+            keep_human_cause = actor == ACTOR and row.root_cause is not None  # set by a person meanwhile
+        if keep_human_cause:
+            log.info("%s already has a root cause; the automatic diagnosis does not overwrite it", ref_of(incident_id))
+        else:
+            try:
+                self.incidents.cause(incident_id, o.cause, actor=ACTOR, source=SOURCE,
+                                     data={"procedure": diagnosis.procedure.name, "conclusion": o.conclusion.id,
+                                           "number": number, "playbook": o.playbook, "params": o.params})
+            except IncidentBotError as exc:  # e.g. the incident moved on meanwhile
+                log.info("diagnosis of %s could not record the cause: %s", ref_of(incident_id), exc)
+        diagnosis.proposal = self._propose(diagnosis)
+
+    def _propose(self, diagnosis: Diagnosis) -> str:
+        o = diagnosis.outcome
+        assert o.playbook is not None
+        args = " ".join(f"{k}={v}" for k, v in o.params.items())
+        by_hand = f"run it by hand: `/incident run {o.playbook}{(' ' + args) if args else ''}`"
+        if self.proposer is None:
+            sentence = f"proposed playbook {o.playbook}" + (f" with {args}" if args else "") + f"; {by_hand}"
+        else:
+            try:
+                answer = self.proposer(incident_id=diagnosis.incident_id, playbook=o.playbook, params=dict(o.params),
+                                       requested_by=ACTOR)
+                sentence = answer or f"proposed playbook {o.playbook}" + (f" with {args}" if args else "")
+            except IncidentBotError as exc:
+                sentence = f"could not propose playbook {o.playbook}: {exc.message}; {by_hand}"
+            except Exception as exc:  # the engine failing must not lose the diagnosis
+                log.exception("proposing %s for %s failed", o.playbook, ref_of(diagnosis.incident_id))
+                sentence = f"could not propose playbook {o.playbook} ({type(exc).__name__}); {by_hand}"
+        with self.db.session() as session:
+            timeline.record(session, diagnosis.incident_id, "diagnosis.proposal", sentence, at=self.clock.now(),
+                            actor=ACTOR, source=SOURCE,
+                            data={"number": diagnosis.number, "playbook": o.playbook, "params": o.params},
+                            dedupe_key=f"diagnosis:{diagnosis.number}:proposal")
+        return sentence
+
+    def _escalate(self, session: Any, row: Incident, diagnosis: Diagnosis, now: Any) -> None:
+        o = diagnosis.outcome
+        commander = session.execute(
+            select(Participant.user).where(Participant.incident_id == row.id, Participant.role == "commander",
+                                           Participant.active)
+        ).scalars().first()
+        target = commander or rota.primary(self.settings.oncall, now)
+        unknown = [c.id for c in o.unknown_checks]
+        evidence = {c.id: (c.summary if c.known else f"unknown: {c.error}") for c in o.checks}
+        text = (f"diagnosis #{diagnosis.number} needs a person: {o.cause}"
+                + (f" (unknown: {', '.join(unknown)})" if unknown else "")
+                + (f"; paging @{target}" if target else "; nobody to page (no commander, empty rota)"))
+        timeline.record(session, row.id, "diagnosis.escalated", text, at=now, actor=ACTOR, source=SOURCE,  # type: ignore[arg-type]
+                        data={"number": diagnosis.number, "cause": o.cause, "evidence": evidence,
+                              "problem": o.problem, "paged": target},
+                        dedupe_key=f"diagnosis:{diagnosis.number}:escalated", post=False)
+        if target:
+            outbox.enqueue(session, kind="page", incident_id=row.id, now=now,
+                           payload={"user": target, "reason": f"{ref_of(row.id)} {row.title}: diagnosis needs you — "
+                                                              f"{o.cause}", "notifies": False, "level": 0},
+                           dedupe_key=f"page:{row.id}:diagnosis:{diagnosis.number}")
+
+
+class DiagnosisWorker:
+    """Diagnoses every announced incident once (the dedupe key makes replicas agree)."""
+
+    name = "diagnosis"
+
+    def __init__(self, diagnoser: Diagnoser, *, interval: float = 2.0) -> None:
+        self.diagnoser = diagnoser
+        self.interval = interval
+
+    def tick(self) -> int:
+        if not self.diagnoser.settings.diagnosis.auto:
+            return 0
+        done = 0
+        for incident_id in self.diagnoser.pending():
+            try:
+                if self.diagnoser.diagnose(incident_id, actor=ACTOR, source=SOURCE, auto=True) is not None:
+                    done += 1
+            except IncidentBotError as exc:
+                log.info("automatic diagnosis of %s skipped: %s", ref_of(incident_id), exc)
+        return done
