@@ -25,7 +25,6 @@ from bot.store.db import Database
 EXTENSIONS: list[str] = [
     "bot.app.export",
     "bot.app.webhooks",
-    "bot.app.probing",
     "integrations.slack.extension",
     "bot.app.diagnosis",
     "bot.chat.handlers_playbooks",
