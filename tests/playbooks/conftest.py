@@ -1,0 +1,60 @@
+"""Fixtures: a bot with the playbook engine (file test playbooks + the shipped ones), a chat transcript."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.app.bot import Bot, build_bot
+from bot.chat import handlers_playbooks
+from bot.chat.memory import MemoryChat
+from bot.clock import FakeClock
+from bot.config import Settings
+from playbooks.engine import Engine, default_registry
+from tests.playbooks.file_playbook import file_playbook, release_hung_steps
+
+
+def make_registry():  # type: ignore[no-untyped-def]
+    registry = default_registry()
+    for name, risk in (("write-file", "low"), ("write-file-high", "high"), ("write-file-critical", "critical")):
+        registry.register(file_playbook(name, risk))
+    registry.register(file_playbook("write-file-no-undo", "low", undo=False))
+    return registry
+
+
+@pytest.fixture
+def pb_bot(settings: Settings, clock: FakeClock) -> Iterator[Bot]:
+    settings.approvers.users = ["dave"]
+    settings.approvers.groups = {"sre-leads": ["erin"]}
+    settings.approvers.allow_rota = True  # rota: alice, bob, carol
+    b = build_bot(settings, clock=clock, extensions=[])
+    handlers_playbooks.install(b, registry=make_registry())
+    yield b
+    release_hung_steps()
+    b.close()
+
+
+@pytest.fixture
+def engine(pb_bot: Bot) -> Engine:
+    return pb_bot.services.extras["playbook_engine"]
+
+
+@pytest.fixture
+def pchat(pb_bot: Bot) -> MemoryChat:
+    return MemoryChat(pb_bot.dispatcher, workers=pb_bot.workers)
+
+
+@pytest.fixture
+def target(tmp_path: Path) -> Path:
+    return tmp_path / "changes.txt"
+
+
+def diagnosed_incident(chat: MemoryChat, commander: str = "alice", *, title: str = "apiserver overloaded") -> int:
+    """INC with a commander and a recorded cause: ready for a playbook."""
+    chat.say(commander, f"/incident declare {title}")
+    chat.say(commander, "/incident ack")
+    chat.say(commander, "/incident cause one client floods the apiserver")
+    assert chat.current is not None
+    return chat.current
