@@ -25,6 +25,7 @@ from bot.store.db import Database
 EXTENSIONS: list[str] = [
     "bot.app.export",
     "bot.app.webhooks",
+    "bot.app.probing",
     "integrations.slack.extension",
     "bot.app.diagnosis",
     "bot.chat.handlers_playbooks",

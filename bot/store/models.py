@@ -334,6 +334,7 @@ class ProbeResult(SQLModel, table=True):
     latency_ms: float = 0.0
     consecutive_failures: int = 0
     checked_at: Optional[datetime] = _ts()
+    failing_since: Optional[datetime] = _ts()  # the first failed probe of the current failure: T0
     detail: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
     incident_id: Optional[int] = None
 
