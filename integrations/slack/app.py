@@ -15,6 +15,7 @@ a line for ``Dispatcher.handle``, so the same rules apply everywhere.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -41,10 +42,11 @@ PRESS_VERBS = {"run_approve": "approve", "run_reject": "reject"}
 class SlackCommands:
     """What the listeners do, kept apart from bolt so that it reads as the bot's behaviour."""
 
-    def __init__(self, dispatcher: Dispatcher, directory: Directory) -> None:
+    def __init__(self, dispatcher: Dispatcher, directory: Directory, wake: Callable[[], None] | None = None) -> None:
         self.dispatcher = dispatcher
         self.services = dispatcher.services
         self.directory = directory
+        self.wake = wake or (lambda: None)
 
     def context(self, user_id: str, channel: str | None, *, thread_ts: str | None = None,
                 message_ts: str | None = None) -> ChatContext:
@@ -63,12 +65,17 @@ class SlackCommands:
                 "message": message, "ephemeral": reply.ephemeral or reply.error, "user": user_id,
                 "channel": channel, "response_url": response_url, "thread_ts": thread_ts,
             })
+        self.wake()  # the person is waiting: deliver now, not at the senders' next tick
 
 
-def build_slack_app(dispatcher: Dispatcher, directory: Directory, web: SlackWeb) -> App:
-    """The bolt App, wired to the dispatcher; no network at construction."""
+def build_slack_app(dispatcher: Dispatcher, directory: Directory, web: SlackWeb,
+                    wake: Callable[[], None] | None = None) -> App:
+    """The bolt App, wired to the dispatcher; no network at construction.
+
+    ``wake`` tells the outbox senders that something was queued for a person who waits.
+    """
     settings = dispatcher.services.settings.slack
-    commands = SlackCommands(dispatcher, directory)
+    commands = SlackCommands(dispatcher, directory, wake)
     services = dispatcher.services
     identity: dict[str, Any] = {}
 

@@ -39,6 +39,7 @@ from integrations.slack.web import SlackRefused, SlackWeb
 log = logging.getLogger(__name__)
 
 STALE_CARD = {"message_not_found", "cant_update_message", "edit_window_closed", "channel_not_found"}
+GONE = {"channel_not_found", "not_in_channel", "is_archived", "restricted_action"}
 INVITE_IGNORED = {"already_in_channel", "cant_invite_self", "user_not_found", "cant_invite", "user_is_restricted",
                   "ura_max_channels", "failed_for_some_users"}
 
@@ -265,13 +266,15 @@ class SlackDeliverer:
             except SlackRefused as exc:
                 if exc.code not in {"channel_not_found", "not_in_channel", "user_not_in_channel"}:
                     raise
-        target = p.get("channel") if not p.get("ephemeral") else None
-        target = target or p.get("user")
-        if not target:
+        if not p.get("ephemeral") and p.get("channel"):
+            try:
+                return {"ts": self._post(p["channel"], thread_ts=p.get("thread_ts"), **body).get("ts")}
+            except SlackRefused as exc:  # a channel the bot cannot post in: tell the person directly
+                if exc.code not in GONE:
+                    raise
+        if not p.get("user"):
             return {"skipped": "nowhere to answer"}
-        posted = self.web.call("chat.postMessage", channel=target, thread_ts=p.get("thread_ts") if target == p.get("channel") else None,
-                               **body)
-        return {"ts": posted.get("ts")}
+        return {"ts": self.web.call("chat.postMessage", channel=p["user"], **body).get("ts"), "dm": True}
 
     # -- steps of one message ------------------------------------------------
     def _done(self, key: str) -> bool:

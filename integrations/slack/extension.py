@@ -40,12 +40,19 @@ class SlackRuntime:
         self.settings = settings
         self.directory = Directory(settings)
         self.web = SlackWeb(settings)
-        self.app: App = build_slack_app(dispatcher, self.directory, self.web)
+        self.app: App = build_slack_app(dispatcher, self.directory, self.web, wake=self.wake)
         self.deliverer = SlackDeliverer(dispatcher, self.web, self.directory)
         self.senders = [OutboxSender(dispatcher.services, self.deliverer, channel="chat"),
                         OutboxSender(dispatcher.services, self.deliverer, channel=REPLY_CHANNEL)]
         for sender in self.senders:
             sender.name = f"slack-outbox-{sender.channel}"  # type: ignore[misc]
+
+    def wake(self) -> None:
+        """Senders with a ``wake`` event (see bot/app/workers.py) deliver at once."""
+        for sender in self.senders:
+            event = getattr(sender, "wake", None)
+            if event is not None:
+                event.set()
 
     async def endpoint(self, request: Request) -> Response:
         """Slack's one Request URL: commands, interactivity and events (signature checked by bolt)."""

@@ -8,11 +8,21 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from bot.app.bot import Bot
 from bot.chat.dispatcher import ChatContext
 from bot.clock import FakeClock
 from bot.store.models import ChatBinding, OutboxMessage
+from bot.config import Settings
+from tests.slack.conftest import slack_settings
 from tests.support.fake_slack import FakeSlack
+
+
+@pytest.fixture
+def settings(database_url: str, fake_slack: FakeSlack) -> Settings:
+    """These run on SQLite and on PostgreSQL (claims and row locks differ)."""
+    return slack_settings(database_url, fake_slack)
 
 
 def say(bot: Bot, user: str, line: str, incident: int | None = None) -> str:
