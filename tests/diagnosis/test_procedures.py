@@ -75,6 +75,13 @@ def test_overload_without_a_dominant_client_escalates(world: dict) -> None:
     assert (outcome.conclusion.id, outcome.escalate, outcome.playbook) == ("many_clients", True, None)
 
 
+def test_no_rejections_and_no_queues_is_not_an_overload(world: dict) -> None:
+    world["kube"].dump_text = dump({"bob": (0, 3)})
+    outcome = run(world, "apiserver-overload")
+    assert (outcome.conclusion.id, outcome.escalate, [s.verdict for s in outcome.path]) == (
+        "not_overloaded", True, ["else"])
+
+
 def test_prometheus_down_takes_the_unknown_branch_to_the_dump(world: dict) -> None:
     world["prom"].down = True
     world["kube"].dump_text = dump({"bob": (30, 10)})
