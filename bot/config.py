@@ -176,8 +176,66 @@ class ApiserverGroups(_Section):
     bypass: list[str] = Field(default_factory=list)
 
 
+class LoadBalancerSettings(_Section):
+    """The load balancer in front of a cluster's apiservers (HAProxy runtime API), for failover/failback."""
+
+    kind: Literal["haproxy"] = "haproxy"
+    runtime: str | None = None  # admin socket path, or HOST:PORT of a TCP stats socket (level admin)
+    backend: str = "kube_api_servers"
+    main: list[str] = Field(default_factory=list)  # server names of the main apiservers in the backend
+    bypass: list[str] = Field(default_factory=list)  # server names of the bypass (standby) apiservers
+    state_file: str | None = None  # the global server-state-file: runtime changes survive a reload
+    frontend_url: str | None = None  # the LB's address as clients use it, e.g. https://10.0.0.10:6443
+    server_scheme: Literal["http", "https"] = "https"  # how to reach a server directly for /readyz
+    ready_path: str = "/readyz"
+    verify_tls: bool = False  # the bypass certificate rarely names the server's own address
+    probe_timeout_seconds: float = Field(3, gt=0)
+    verify_requests: int = Field(5, ge=1)  # requests sent through the LB to verify a failover
+
+
+class EtcdMemberSettings(_Section):
+    """One etcd member as the restore needs it: name, URLs, data dir (and host for command templates)."""
+
+    name: str
+    client_url: str
+    peer_url: str
+    data_dir: str
+    metrics_url: str | None = None
+    host: str | None = None
+
+
+class EtcdRestoreSettings(_Section):
+    """How restore-etcd stops, restores and starts members, and cuts the apiservers off meanwhile."""
+
+    members: list[EtcdMemberSettings] = Field(default_factory=list)
+    controller: Literal["local", "command"] = "local"  # local: child processes (sandbox, tests)
+    start_command: str | None = None  # command templates: {name} {host} {data_dir} {client_url} ...
+    stop_command: str | None = None
+    is_running_command: str | None = None
+    command_timeout_seconds: float = Field(60, gt=0)
+    etcd_binary: str = "/usr/bin/etcd"
+    data_root: str | None = None  # where restored data dirs go; default: beside each member's data dir
+    apiservers: Literal["lb", "command", "none"] = "lb"  # how to cut the apiservers off during the restore
+    apiservers_stop_command: str | None = None
+    apiservers_start_command: str | None = None
+    health_timeout_seconds: float = Field(60, gt=0)
+
+
+class EtcdSnapshotSettings(_Section):
+    """The backup catalogue: where snapshots go, how often the worker takes one, how many to keep."""
+
+    dir: str | None = None
+    interval_seconds: float = Field(0, ge=0)  # 0: no scheduled snapshots
+    keep: int = Field(24, ge=1)
+    timeout_seconds: float = Field(300, gt=0)
+
+
 class EtcdEndpoints(_Section):
     members: list[str] = Field(default_factory=list)  # client URLs, one per member
+    etcdctl: str | None = None  # default: on PATH
+    etcdutl: str | None = None  # default: next to etcdctl or on PATH (3.5+)
+    snapshots: EtcdSnapshotSettings = EtcdSnapshotSettings()
+    restore: EtcdRestoreSettings = EtcdRestoreSettings()
 
 
 class ClusterEndpoints(_Section):
@@ -188,6 +246,7 @@ class ClusterEndpoints(_Section):
     kube_context: str | None = None
     apiservers: ApiserverGroups = ApiserverGroups()
     etcd: EtcdEndpoints = EtcdEndpoints()
+    loadbalancer: LoadBalancerSettings = LoadBalancerSettings()  # read by failover/failback and restore-etcd
 
 
 class Diagnosis(_Section):

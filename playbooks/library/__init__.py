@@ -7,4 +7,8 @@ check/do/undo/timeout, verify) and append its module path here.
 
 MODULES: list[str] = [
     "playbooks.library.throttle_client",
+    "playbooks.library.failover_apiserver",
+    "playbooks.library.failback_apiserver",
+    "playbooks.library.snapshot_etcd",
+    "playbooks.library.restore_etcd",
 ]

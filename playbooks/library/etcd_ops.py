@@ -221,6 +221,19 @@ def wait_healthy(specs: Sequence[EtcdMemberSpec], *, timeout: float,
         client.close()
 
 
+def looks_consistent(specs: Sequence[EtcdMemberSpec], *, etcdctl: str | None = None) -> bool:
+    """No alarm and the same hashkv on every member (a healthy-looking cluster can still be corrupted)."""
+    client = EtcdClient([m.client_url for m in specs], timeout=2.0, cli_timeout=20.0, etcdctl=etcdctl)
+    try:
+        if client.alarms():
+            return False
+        return len({h.hash for h in client.hashkv().values()}) == 1
+    except IntegrationError:
+        return False
+    finally:
+        client.close()
+
+
 def check_restored(specs: Sequence[EtcdMemberSpec], snapshot_revision: int, *,
                    etcdctl: str | None = None) -> tuple[bool, str, dict[str, Any]]:
     """All healthy, one leader, the same hashkv on every member, revision >= the snapshot's."""

@@ -96,8 +96,10 @@ def plan(ctx: PlanContext) -> Plan:
     old = etcd_ops.current_specs(etcd)
     summary = etcd_ops.summary_or_none(old)
     lines: list[str] = [f"restore from {entry.describe()}, sha256 {entry.sha256[:12]}… verified"]
-    if summary is not None and summary.all_healthy and summary.one_leader and not ctx.params.get("force"):
-        raise Conflict(f"refusing {NAME} on cluster {ctx.cluster}: etcd looks healthy ({summary.sentence()}); "
+    if summary is not None and summary.all_healthy and summary.one_leader and not ctx.params.get("force") \
+            and etcd_ops.looks_consistent(old, etcdctl=etcd.etcdctl):
+        raise Conflict(f"refusing {NAME} on cluster {ctx.cluster}: etcd looks healthy ({summary.sentence()}, "
+                       f"identical hashkv, no alarm); "
                        f"a restore would throw away every write since revision {entry.revision}. "
                        f"Run it with force=true if that is really wanted.")
     revisions = [r.status.revision for r in (summary.members if summary else ()) if r.status is not None]
