@@ -26,6 +26,7 @@ EXTENSIONS: list[str] = [
     "bot.app.export",
     "bot.app.webhooks",
     "bot.app.probing",
+    "bot.app.pager",
     "integrations.slack.extension",
     "bot.app.diagnosis",
     "bot.chat.handlers_playbooks",

@@ -37,7 +37,7 @@ from bot.incidents.alert_payload import AlertIn, Notification
 from bot.incidents.alert_rules import Classification, classify, more_severe
 from bot.incidents.grouping import OpenIncident, candidate_keys, choose, load_open, upstream_rank
 from bot.incidents.service import Incidents, ref_of
-from bot.slo import rota
+from bot.slo import paging, rota
 from bot.store import outbox
 from bot.store.db import Database
 from bot.store.models import Alert, Incident, Participant
@@ -284,10 +284,9 @@ class AlertIngestor:
         """Users named by an alert rule's ``page`` are paged besides the on-call commander."""
         oncall = rota.primary(self.settings.oncall, now)
         for user in sorted(users - {oncall}):
-            outbox.enqueue(session, kind="page", incident_id=incident.id, now=now,
-                           payload={"user": user, "reason": f"{ref_of(incident.id)} {incident.title} ({incident.severity})",
-                                    "notifies": True, "level": 0},
-                           dedupe_key=f"page:{incident.id}:rule:{user}")
+            paging.page(session, self.settings, incident_id=incident.id, user=user, now=now, notifies=True,  # type: ignore[arg-type]
+                        reason=f"{ref_of(incident.id)} {incident.title} ({incident.severity})",
+                        dedupe_key=f"page:{incident.id}:rule:{user}")
             timeline.record(session, incident.id, "page.queued", f"paging @{user} (alert rule)", at=now,  # type: ignore[arg-type]
                             actor="system", source="system", data={"user": user, "rule": True}, post=False)
 

@@ -22,7 +22,7 @@ from bot.clock import Clock, utc
 from bot.config import SEVERITIES, Settings
 from bot.errors import BadInput, NotFound, PermissionDenied
 from bot.incidents import lifecycle, timeline
-from bot.slo import rota, watcher
+from bot.slo import paging, rota, watcher
 from bot.slo.clocks import StageClock, clocks
 from bot.store import outbox
 from bot.store.db import Database
@@ -190,11 +190,8 @@ class Incidents:
         self._queue_card(session, row, now, announce=True)
         oncall = rota.primary(self.settings.oncall, now)
         if oncall:
-            outbox.enqueue(
-                session, kind="page", incident_id=row.id, now=now,
-                payload={"user": oncall, "reason": f"{ref_of(row.id)} {title} ({severity})", "notifies": True, "level": 0},
-                dedupe_key=f"page:{row.id}:primary",
-            )
+            paging.page(session, self.settings, incident_id=row.id, user=oncall, now=now, notifies=True,
+                        reason=f"{ref_of(row.id)} {title} ({severity})", dedupe_key=f"page:{row.id}:primary")
             timeline.record(session, row.id, "page.queued", f"paging on-call commander @{oncall}", at=now,
                             actor="system", source="system", data={"user": oncall}, post=False)
         return row

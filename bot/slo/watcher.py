@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from bot.config import Settings
 from bot.incidents import timeline
-from bot.slo import rota
+from bot.slo import paging, rota
 from bot.slo.clocks import StageClock, clocks
 from bot.store import outbox
 from bot.store.models import Incident, Participant
@@ -91,14 +91,9 @@ def _escalate(session: Session, incident: Incident, clock: StageClock, settings:
     )
     if event is None:
         return False
-    outbox.enqueue(
-        session,
-        kind="page",
-        incident_id=incident.id,
-        payload={"user": target, "reason": f"INC-{incident.id} {incident.title}: {clock.label} budget breached", "level": level},
-        now=now,
-        dedupe_key=f"page:{incident.id}:escalation:{clock.stage}",
-    )
+    paging.page(session, settings, incident_id=incident.id, user=target, level=level, now=now,
+                reason=f"INC-{incident.id} {incident.title}: {clock.label} budget breached",
+                dedupe_key=f"page:{incident.id}:escalation:{clock.stage}")
     return True
 
 
