@@ -94,6 +94,8 @@ class Step:
     repeat: after a crash inside it the run is handed back to the commander.
     ``do(ctx) -> dict | None``: make the change; the dict is recorded.
     ``undo(ctx)``: remove the change (idempotent: undoing twice is harmless).
+    ``repeatable``: the step leaves nothing behind (a server-side dry run, a
+    read), so after a crash it is simply done again and never re-checked.
     """
 
     name: str
@@ -102,6 +104,7 @@ class Step:
     undo: Callable[[StepContext], Any] | None = None
     timeout: float | None = None  # seconds; None: settings.playbooks.default_step_timeout_seconds
     describe: str = ""
+    repeatable: bool = False  # changes nothing lasting (a dry run, a read): safe to do again, nothing to check
 
 
 @dataclass(frozen=True)

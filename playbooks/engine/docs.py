@@ -29,7 +29,8 @@ def describe(playbook: Playbook, *, default_timeout: float = 60) -> str:
     lines.append("steps:")
     for i, s in enumerate(playbook.steps, 1):
         extras = [f"timeout {format_duration(s.timeout or default_timeout)}",
-                  "idempotent (checks first)" if s.check else "not repeatable (hand back on crash)",
+                  "idempotent (checks first)" if s.check else ("repeatable (changes nothing lasting)"
+                                                               if s.repeatable else "not repeatable (hand back on crash)"),
                   "undo: yes" if s.undo else "undo: none"]
         lines.append(f"  {i}. {s.name} — {s.describe or s.name} [{'; '.join(extras)}]")
     undo = [s.name for s in reversed(playbook.steps) if s.undo]

@@ -405,7 +405,7 @@ class Executor:
             if step.check is not None:
                 already = bool(call_with_timeout(lambda: step.check(ctx), timeout=timeout,  # type: ignore[misc]
                                                  what=f"step {step.name} (check)", beat=self._beat(run_id)))
-            elif interrupted:
+            elif interrupted and not step.repeatable:
                 raise HandBack(f"the process stopped inside step {step.name}, which cannot tell whether its "
                                f"change is in place")
             result = {"already_done": True} if already else dict(

@@ -12,16 +12,9 @@ from bot.chat import handlers_playbooks
 from bot.chat.memory import MemoryChat
 from bot.clock import FakeClock
 from bot.config import Settings
-from playbooks.engine import Engine, default_registry
-from tests.playbooks.file_playbook import file_playbook, release_hung_steps
-
-
-def make_registry():  # type: ignore[no-untyped-def]
-    registry = default_registry()
-    for name, risk in (("write-file", "low"), ("write-file-high", "high"), ("write-file-critical", "critical")):
-        registry.register(file_playbook(name, risk))
-    registry.register(file_playbook("write-file-no-undo", "low", undo=False))
-    return registry
+from playbooks.engine import Engine
+from tests.playbooks.file_playbook import release_hung_steps
+from tests.playbooks.file_playbook import registry_for_tests as make_registry
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ one step outlast its timeout, ``verify_ok=false`` makes verification fail.
 from __future__ import annotations
 
 import os
+import signal
 import threading
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from bot.errors import StepFailed
 from playbooks.engine import Param, Plan, PlanContext, Playbook, Step, StepContext, Verdict
 
 STEPS = 3
+KILL_INSIDE_STEP = "FILE_PLAYBOOK_KILL_INSIDE_STEP"
 _release = threading.Event()
 
 
@@ -53,6 +55,8 @@ def _step(index: int) -> Step:
             os.write(fd, (_line(ctx, index) + "\n").encode())
         finally:
             os.close(fd)
+        if os.environ.get(KILL_INSIDE_STEP) == str(index):  # the crash tests: die after the change, inside the step
+            os.kill(os.getpid(), signal.SIGKILL)
         return {"wrote": _line(ctx, index)}
 
     def undo(ctx: StepContext) -> None:
@@ -87,3 +91,15 @@ def file_playbook(name: str = "write-file", risk: str = "low", *, undo: bool = T
 
 def release_hung_steps() -> None:
     _release.set()
+
+
+def registry_for_tests():  # type: ignore[no-untyped-def]
+    """The throttle playbook plus file playbooks of every risk (not the whole library: tests stay independent)."""
+    from playbooks.engine import Registry
+    from playbooks.library import throttle_client
+
+    registry = Registry([throttle_client.PLAYBOOK])
+    for name, risk in (("write-file", "low"), ("write-file-high", "high"), ("write-file-critical", "critical")):
+        registry.register(file_playbook(name, risk))
+    registry.register(file_playbook("write-file-no-undo", "low", undo=False))
+    return registry
