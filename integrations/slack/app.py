@@ -69,7 +69,7 @@ class SlackCommands:
 
 
 def build_slack_app(dispatcher: Dispatcher, directory: Directory, web: SlackWeb,
-                    wake: Callable[[], None] | None = None) -> App:
+                    wake: Callable[[], None] | None = None, executor: ThreadPoolExecutor | None = None) -> App:
     """The bolt App, wired to the dispatcher; no network at construction.
 
     ``wake`` tells the outbox senders that something was queued for a person who waits.
@@ -97,7 +97,7 @@ def build_slack_app(dispatcher: Dispatcher, directory: Directory, web: SlackWeb,
         signing_secret=signing or "",
         request_verification_enabled=bool(signing),
         process_before_response=False,
-        listener_executor=ThreadPoolExecutor(max_workers=16, thread_name_prefix="slack-listener"),
+        listener_executor=executor or ThreadPoolExecutor(max_workers=16, thread_name_prefix="slack-listener"),
         name="incident-bot",
     )
 

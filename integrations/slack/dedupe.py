@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
+from bot.clock import Clock
 from bot.store.db import Database
 from bot.store.models import ProcessedDelivery
 
@@ -42,3 +44,29 @@ def forget(db: Database, key: str) -> None:
         row = session.get(ProcessedDelivery, key)
         if row is not None:
             session.delete(row)
+
+
+def prune(db: Database, *, source: str, before: datetime) -> int:
+    """Forget deliveries older than ``before`` (Slack stops retrying after minutes)."""
+    with db.session() as session:
+        result = session.execute(
+            delete(ProcessedDelivery).where(ProcessedDelivery.source == source,
+                                            ProcessedDelivery.at < before)  # type: ignore[arg-type,operator]
+        )
+        return int(result.rowcount or 0)
+
+
+class Pruner:
+    """A worker keeping ``processed_deliveries`` small: inbound keys live a day, outbox steps a week."""
+
+    name = "slack-deliveries-pruner"
+    interval = 3600.0
+    KEEP = {"slack": timedelta(days=1), "slack-outbox": timedelta(days=7)}
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    def tick(self) -> int:
+        now = self.clock.now()
+        return sum(prune(self.db, source=source, before=now - keep) for source, keep in self.KEEP.items())

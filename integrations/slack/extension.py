@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import App, BoltRequest
@@ -22,6 +23,7 @@ from bot.chat.dispatcher import Dispatcher
 from bot.config import secret
 from bot.errors import ConfigError
 from integrations.slack.app import REPLY_CHANNEL, build_slack_app
+from integrations.slack.dedupe import Pruner
 from integrations.slack.deliverer import SlackDeliverer
 from integrations.slack.identity import Directory
 from integrations.slack.web import SlackWeb
@@ -40,12 +42,17 @@ class SlackRuntime:
         self.settings = settings
         self.directory = Directory(settings)
         self.web = SlackWeb(settings)
-        self.app: App = build_slack_app(dispatcher, self.directory, self.web, wake=self.wake)
+        self.executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="slack-listener")
+        self.app: App = build_slack_app(dispatcher, self.directory, self.web, wake=self.wake, executor=self.executor)
         self.deliverer = SlackDeliverer(dispatcher, self.web, self.directory)
         self.senders = [OutboxSender(dispatcher.services, self.deliverer, channel="chat"),
                         OutboxSender(dispatcher.services, self.deliverer, channel=REPLY_CHANNEL)]
         for sender in self.senders:
             sender.name = f"slack-outbox-{sender.channel}"  # type: ignore[misc]
+
+    def close(self) -> None:
+        """Let listeners still running finish on their own; take no new ones."""
+        self.executor.shutdown(wait=False, cancel_futures=True)
 
     def wake(self) -> None:
         """Senders with a ``wake`` event (see bot/app/workers.py) deliver at once."""
@@ -89,6 +96,8 @@ def register(bot: Any) -> None:
     if bot.settings.slack.signing_secret:
         bot.routes.append(Route(PATH, runtime.endpoint, methods=["POST"]))
     bot.workers.extend(runtime.senders)
+    bot.workers.append(Pruner(bot.db, bot.clock))
+    bot.on_stop.append(runtime.close)
 
 
 def start_socket_mode(bot: Any) -> Callable[[], None]:

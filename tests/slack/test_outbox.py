@@ -177,3 +177,16 @@ def test_unknown_people_are_named_not_lost(slack_bot: Bot, fake_slack: FakeSlack
     assert any("@zed is paged" in c["body"]["text"] for c in fake.answered("chat.postMessage"))
     page = next(r for r in outbox_rows(bot) if r.kind == "page")
     assert page.status == "sent" and "slack.users" in page.result["note"]
+
+
+def test_delivery_records_are_forgotten_after_slack_stops_retrying(slack_bot: Bot, clock: FakeClock) -> None:
+    from integrations.slack import dedupe
+
+    assert dedupe.first_time(slack_bot.db, "slack:event:Ev1", source="slack", now=clock.now())
+    assert not dedupe.first_time(slack_bot.db, "slack:event:Ev1", source="slack", now=clock.now())
+    pruner = next(w for w in slack_bot.workers if isinstance(w, dedupe.Pruner))
+    clock.advance(hours=2)
+    assert pruner.tick() == 0
+    clock.advance(days=1)
+    assert pruner.tick() == 1
+    assert dedupe.first_time(slack_bot.db, "slack:event:Ev1", source="slack", now=clock.now())
