@@ -12,9 +12,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, SecretStr
 from sqlalchemy import select
 
-from bot.config import Settings, secret
+from bot.config import Settings
 from bot.errors import BadInput, NotFound
 from bot.export import document, render, timefmt
 from bot.export.redact import Redactor
@@ -52,10 +53,22 @@ def check_format(fmt: str | None) -> str:
     return fmt
 
 
+def _configured_secrets(value: Any) -> list[str]:
+    """Every SecretStr anywhere in the settings (Slack tokens, webhook token, and whatever is added later)."""
+    if isinstance(value, SecretStr):
+        return [value.get_secret_value()]
+    if isinstance(value, BaseModel):
+        return [s for name in type(value).model_fields for s in _configured_secrets(getattr(value, name))]
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _configured_secrets(item)]
+    if isinstance(value, list | tuple):
+        return [s for item in value for s in _configured_secrets(item)]
+    return []
+
+
 def redactor_for(settings: Settings) -> Redactor:
     """The redactor for this deployment: patterns plus the configured secrets themselves."""
-    literals = [secret(settings.slack.bot_token), secret(settings.slack.signing_secret),
-                secret(settings.slack.app_token), secret(settings.webhook_token)]
+    literals = _configured_secrets(settings)
     try:
         from sqlalchemy.engine import make_url
 
@@ -77,8 +90,7 @@ def export_incident(db: Database, settings: Settings, ref: str | int, *, fmt: st
         incident = session.execute(select(Incident).where(Incident.id == incident_id)).scalars().first()
         if incident is None:
             raise NotFound(f"there is no incident {ref_of(incident_id)}.")
-        tree = document.build(session, incident, settings, options)
-    tree = redactor_for(settings).value(tree)
+        tree = document.build(session, incident, settings, options, redactor_for(settings))
     media_type, ext = FORMATS[fmt]
     content = render.RENDERERS[fmt](tree)
     return Export(ref_of(incident_id), fmt, content, media_type, f"{ref_of(incident_id)}-postmortem.{ext}", tree)

@@ -29,7 +29,7 @@ def evidence(data: dict[str, Any] | None) -> str:
     if not data:
         return ""
     parts = []
-    for key, value in data.items():
+    for key, value in sorted(data.items()):
         if isinstance(value, str):
             shown = value
         elif value is None or isinstance(value, bool | int | float):
