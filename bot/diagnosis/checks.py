@@ -121,9 +121,10 @@ def _kubernetes(access: ClusterAccess, params: dict[str, Any], timeout: float) -
     op = params["op"]
     host = getattr(kube, "host", "")
     if op == "get":
-        obj = kube.get_object(str(params["api_version"]), str(params["kind"]), str(params["name"]),
+        obj = kube.get_object(str(params["api_version"]), str(params["object_kind"]), str(params["name"]),
                               params.get("namespace") or None)
-        ref = f"{params['kind']} {(params.get('namespace') + '/') if params.get('namespace') else ''}{params['name']}"
+        ref = (f"{params['object_kind']} {(params.get('namespace') + '/') if params.get('namespace') else ''}"
+               f"{params['name']}")
         return Facts({"exists": obj is not None, "object": obj},
                      f"{ref} {'exists' if obj is not None else 'does not exist'}",
                      {"op": op, "server": host, "object": ref, "exists": obj is not None})
@@ -252,9 +253,10 @@ KINDS: dict[str, Kind] = {
     "kubernetes": Kind("kubernetes", "a read of the cluster's Kubernetes API", {
         "op": Field("str", True, ("get", "raw", "health", "top_users"),
                     doc="get an object, GET a raw path, /readyz|/livez, or the APF dump's top users"),
-        "api_version": Field("str"), "kind": Field("str"), "name": Field("str"), "namespace": Field("str"),
+        "api_version": Field("str"), "object_kind": Field("str", doc="the object's kind, e.g. FlowSchema"),
+        "name": Field("str"), "namespace": Field("str"),
         "path": Field("str"), "endpoint": Field("str"), "n": Field("int"),
-    }, _kubernetes, ops={"get": ("api_version", "kind", "name"), "raw": ("path",), "health": (),
+    }, _kubernetes, ops={"get": ("api_version", "object_kind", "name"), "raw": ("path",), "health": (),
                          "top_users": ()}),
     "etcd": Kind("etcd", "health, status, alarms or hashkv of the cluster's etcd members", {
         "op": Field("str", True, ("health", "status", "alarms", "hashkv")),

@@ -160,6 +160,25 @@ class _Validator:
                 self.template(item, path + (key,))
 
 
+def _brackets(query: str) -> str | None:
+    """A cheap PromQL sanity check (Prometheus itself is not asked at load): brackets and quotes match."""
+    text = query.replace("{{", "").replace("}}", "").replace("{%", "").replace("%}", "")
+    pairs, stack, quote = {")": "(", "]": "[", "}": "{"}, [], None
+    for ch in text:
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "\"'`":
+            quote = ch
+        elif ch in "([{":
+            stack.append(ch)
+        elif ch in pairs:
+            if not stack or stack.pop() != pairs[ch]:
+                return f"has an unmatched `{ch}`"
+    if quote:
+        return f"has an unclosed {quote} quote"
+    return f"has an unclosed `{stack[-1]}`" if stack else None
+
+
 def _kind(value: Any) -> str:
     if value is None:
         return "nothing"
@@ -283,6 +302,10 @@ def _checks(v: _Validator, raw: Any) -> list[Check]:
             for needed in spec.ops[op]:
                 if needed not in params:
                     v.fail(path, f"check `{cid}`: op `{op}` needs the field `{needed}`")
+        if kind == "promql" and isinstance(params.get("query"), str):
+            unbalanced = _brackets(params["query"])
+            if unbalanced:
+                v.fail(path + ("query",), f"check `{cid}`: the PromQL query {unbalanced}")
         if kind == "http" and "url" not in params and "urls" not in params:
             v.fail(path, f"check `{cid}`: an http check needs `url` or `urls`")
         for dur in ("range", "step"):
@@ -378,7 +401,8 @@ def _tree(v: _Validator, raw: Any, check_ids: list[str], conclusions: set[str]) 
             if target is None:
                 continue
             if not isinstance(target, str):
-                v.fail(npath + (branch,), f"node `{nid}`: `{branch}` must name a node or a conclusion")
+                hint = " (YAML reads yes/no/on/off as true/false: quote the name)" if isinstance(target, bool) else ""
+                v.fail(npath + (branch,), f"node `{nid}`: `{branch}` must name a node or a conclusion{hint}")
             elif target not in raw_nodes and target not in conclusions:
                 v.fail(npath + (branch,), f"node `{nid}`: `{branch}` goes to `{target}`, which is neither a node "
                                           f"nor a conclusion")

@@ -63,7 +63,7 @@ def test_one_client_flooding_the_apiserver_is_throttled(world: dict) -> None:
     outcome = run(world, "apiserver-overload")
     assert outcome.conclusion.id == "throttle"
     assert outcome.playbook == "throttle-client"
-    assert outcome.params == {"user": "system:serviceaccount:ci:robot"}
+    assert outcome.params == {"subject": "system:serviceaccount:ci:robot"}
     assert "system:serviceaccount:ci:robot holds 95% of the requests in flight" in outcome.cause
     assert [s.node for s in outcome.path] == ["overloaded", "one_client"]
 
@@ -87,7 +87,7 @@ def test_prometheus_down_takes_the_unknown_branch_to_the_dump(world: dict) -> No
     world["kube"].dump_text = dump({"bob": (30, 10)})
     outcome = run(world, "apiserver-overload")
     assert outcome.path[0].verdict == "unknown" and "unreachable" in outcome.path[0].reason
-    assert outcome.conclusion.id == "throttle_from_dump" and outcome.params == {"user": "bob"}
+    assert outcome.conclusion.id == "throttle_from_dump" and outcome.params == {"subject": "bob"}
     world["kube"].dump_text = ""
     assert run(world, "apiserver-overload").conclusion.id == "escalate_unknown"
 

@@ -21,6 +21,7 @@ from bot.config import ApiserverGroups, ClusterEndpoints, EtcdEndpoints
 from bot.diagnosis.loader import Library
 from bot.diagnosis.ports import ClusterAccess
 from bot.diagnosis.runner import Outcome, Runner
+from bot.store.models import PlaybookRun
 from integrations.etcd import EtcdClient
 from integrations.kubernetes import KubernetesClient
 from integrations.prometheus import PrometheusClient
@@ -107,7 +108,7 @@ def dead_prometheus() -> str:
 def test_one_client_flooding_is_found_in_apf_metrics_and_the_dump(standin, groups, etcd, prometheus, flood) -> None:
     outcome = run(access(standin, groups, etcd, prometheus.url), "apiserver-overload")
     assert [(s.node, s.verdict) for s in outcome.path] == [("overloaded", "then"), ("one_client", "then")]
-    assert (outcome.conclusion.id, outcome.playbook, outcome.params) == ("throttle", "throttle-client", {"user": ROBOT})
+    assert (outcome.conclusion.id, outcome.playbook, outcome.params) == ("throttle", "throttle-client", {"subject": ROBOT})
     rejected = outcome.checks[0]
     assert rejected.known and rejected.facts["sum"] > 1
     assert rejected.facts["labels"]["flow_schema"] == flood["flow_schema"] == "service-accounts"
@@ -122,7 +123,7 @@ def test_with_prometheus_down_the_overload_path_is_unknown_and_the_dump_decides(
     assert [c.known for c in outcome.checks] == [False, False, False, False, True]
     assert "is unreachable" in outcome.checks[0].error
     assert (outcome.path[0].node, outcome.path[0].verdict) == ("overloaded", "unknown")
-    assert (outcome.conclusion.id, outcome.params) == ("throttle_from_dump", {"user": ROBOT})
+    assert (outcome.conclusion.id, outcome.params) == ("throttle_from_dump", {"subject": ROBOT})
 
 
 # ---------------------------------------------------------------- main apiservers down, bypass healthy
@@ -204,3 +205,9 @@ def test_an_announced_overload_incident_is_diagnosed_with_the_real_clients(wired
     checks = {e.data["check"]: e.data for e in events if e.kind == "diagnosis.check"}
     assert checks["rejected"]["status"] == "ok" and checks["rejected"]["query"].startswith("sum by")
     assert checks["etcd"]["has_quorum"] is True
+    proposal = next(e for e in events if e.kind == "diagnosis.proposal")
+    with wired_bot.db.session() as session:
+        runs = session.query(PlaybookRun).all()
+        assert [(r.playbook, r.state, r.requested_by) for r in runs] == [("throttle-client", "awaiting_approval",
+                                                                          "diagnosis")], proposal.text
+        assert proposal.text == f"RUN-{runs[0].id} planned: throttle-client, awaiting approval"
