@@ -8,7 +8,11 @@ import pytest
 
 from bot.store import outbox
 from bot.store.models import Approval, ChatBinding, PlaybookRun
+from bot.app.bot import build_bot
+from bot.clock import FakeClock
+from bot.config import Settings
 from tests.slack.conftest import SlackServer
+from tests.support.fake_slack import FakeSlack
 from tests.support import slack_signing
 
 
@@ -64,11 +68,44 @@ def test_a_press_by_someone_who_may_not_approve_is_refused_privately_and_changes
     assert press(slack, home, "run_approve", str(run.id), "U0DAVE", "dave-press").status_code == 200
     refusal = response(slack, "dave-press")
     assert refusal["response_type"] == "ephemeral" and refusal["replace_original"] is False
-    # until the engine lands the dispatcher says "not available yet"; after, dave is no approver
-    assert "not available yet" in refusal["text"] or "approve" in refusal["text"].lower()
+    assert refusal["text"] == "only the commander <@U0ALICE> can approve RUN-1 (low risk)."
     with slack.bot.db.session() as s:
         assert s.get(PlaybookRun, run.id).state == "awaiting_approval"
         assert s.query(Approval).count() == 0
+
+
+def test_the_commanders_press_approves_as_the_commander_and_the_buttons_go(slack: SlackServer) -> None:
+    home, run, _ = a_pending_run(slack)
+    press(slack, home, "run_approve", str(run.id), "U0ALICE", "alice-press")
+    answer = response(slack, "alice-press")
+    assert "RUN-1" in answer["text"]
+    with slack.bot.db.session() as s:
+        approvals = s.query(Approval).all()
+        assert [(a.user, a.decision, a.plan_hash) for a in approvals] == [("alice", "approve", run.plan_hash)]
+        assert s.get(PlaybookRun, run.id).state != "awaiting_approval"
+
+    def card_without_buttons() -> bool:
+        card = slack.fake.messages[(home.channel_id, home.card_ts)]
+        return not any(b["type"] == "actions" for b in card["blocks"])
+
+    slack.until(card_without_buttons)  # the same card, updated in place
+
+
+def test_before_the_engine_is_there_a_press_is_refused_as_not_available(
+        settings: Settings, clock: FakeClock, fake_slack: FakeSlack) -> None:
+    bot = build_bot(settings, clock=clock, extensions=["integrations.slack.extension"])
+    server = SlackServer(bot, fake_slack).start()
+    try:
+        home, run, _ = a_pending_run(server)
+        press(server, home, "run_approve", str(run.id), "U0ALICE", "early")
+        refusal = response(server, "early")
+        assert refusal["response_type"] == "ephemeral"
+        assert refusal["text"] == "`/incident approve` is not available yet in this build."
+        with bot.db.session() as s:
+            assert s.get(PlaybookRun, run.id).state == "awaiting_approval"
+    finally:
+        server.stop()
+        bot.close()
 
 
 def test_reject_runs_through_the_same_words(slack: SlackServer) -> None:
