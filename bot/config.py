@@ -247,6 +247,7 @@ class ClusterEndpoints(_Section):
     apiservers: ApiserverGroups = ApiserverGroups()
     etcd: EtcdEndpoints = EtcdEndpoints()
     loadbalancer: LoadBalancerSettings = LoadBalancerSettings()  # read by failover/failback and restore-etcd
+    drill_target: bool = False  # fault drills may break this cluster (never set it on a production cluster)
 
 
 class Diagnosis(_Section):
@@ -256,6 +257,21 @@ class Diagnosis(_Section):
     auto: bool = True  # diagnose every notified incident once, automatically
     check_timeout_seconds: float = Field(10, gt=0)
     interval_seconds: float = Field(2, gt=0)
+
+
+class Drills(_Section):
+    """Scheduled fault drills in ``serve``: every ``interval_seconds`` the next scenario runs on ``cluster``.
+
+    ``cluster`` must be in ``clusters`` with ``drill_target: true``, or be
+    ``sandbox``: a local control plane the drill starts and throws away.
+    """
+
+    enabled: bool = False
+    interval_seconds: float = Field(86400, gt=0)
+    scenarios: list[str] = Field(default_factory=lambda: ["etcd-member-down", "etcd-quorum-loss",
+                                                         "apiserver-down", "client-flood"])
+    cluster: str = "sandbox"
+    out_dir: str = "drills"  # scorecards and post-mortems, one directory per drill
 
 
 class Settings(_Section):
@@ -270,6 +286,7 @@ class Settings(_Section):
     clusters: dict[str, ClusterEndpoints] = Field(default_factory=dict)
     diagnosis: Diagnosis = Diagnosis()
     probes: Probes = Probes()
+    drills: Drills = Drills()
     kubeconfig: str | None = None
     prometheus_url: str | None = None
     alertmanager_url: str | None = None
