@@ -31,7 +31,7 @@ from integrations.slack import dedupe, homes
 from integrations.slack.blockkit import message_of
 from integrations.slack.identity import Directory
 from integrations.slack.modal import CALLBACK_ID, SHORTCUT_ID, declare_view, submission_line, wants_modal
-from integrations.slack.web import SlackRefused, SlackWeb
+from integrations.slack.web import SlackWeb
 
 log = logging.getLogger(__name__)
 
@@ -110,17 +110,17 @@ def build_slack_app(dispatcher: Dispatcher, directory: Directory, web: SlackWeb,
             return BoltResponse(status=200, body="")
         return next()
 
-    def open_modal(client: WebClient, trigger_id: str, view: dict[str, Any], user_id: str,
-                   channel: str | None, response_url: str | None) -> None:
+    def open_modal(trigger_id: str, view: dict[str, Any], user_id: str, channel: str | None,
+                   response_url: str | None) -> None:
         try:
             web.call("views.open", trigger_id=trigger_id, view=view)
-        except (SlackRefused, Exception) as exc:  # the trigger is valid 3 s only: say so, do not retry
+        except Exception as exc:  # the trigger is valid 3 s only: say so rather than retry
             log.warning("views.open failed: %s", exc)
             commands.answer(Reply.failure("Could not open the declare form; type `/incident declare <title>`."),
                             user_id=user_id, channel=channel, response_url=response_url)
 
     @app.command("/incident")
-    def on_command(ack: Any, body: dict[str, Any], client: WebClient) -> None:
+    def on_command(ack: Any, body: dict[str, Any]) -> None:
         ack()
         user_id, channel = body.get("user_id", ""), body.get("channel_id")
         text = body.get("text") or ""
@@ -128,7 +128,7 @@ def build_slack_app(dispatcher: Dispatcher, directory: Directory, web: SlackWeb,
         if prefill is not None and body.get("trigger_id"):
             view = declare_view(severity=prefill.get("severity") or services.settings.alerting.default_severity,
                                 cluster=prefill.get("cluster"), channel=channel)
-            open_modal(client, body["trigger_id"], view, user_id, channel, body.get("response_url"))
+            open_modal(body["trigger_id"], view, user_id, channel, body.get("response_url"))
             return
         ctx = commands.context(user_id, channel)
         reply = commands.run(ctx, text)
@@ -154,10 +154,10 @@ def build_slack_app(dispatcher: Dispatcher, directory: Directory, web: SlackWeb,
     app.action("run_reject")(on_press)
 
     @app.shortcut(SHORTCUT_ID)
-    def on_shortcut(ack: Any, body: dict[str, Any], client: WebClient) -> None:
+    def on_shortcut(ack: Any, body: dict[str, Any]) -> None:
         ack()
         view = declare_view(severity=services.settings.alerting.default_severity)
-        open_modal(client, body["trigger_id"], view, (body.get("user") or {}).get("id", ""), None, None)
+        open_modal(body["trigger_id"], view, (body.get("user") or {}).get("id", ""), None, None)
 
     @app.view(CALLBACK_ID)
     def on_submit(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from bot.store.db import Database
 from bot.store.models import ChatBinding
@@ -71,10 +71,3 @@ def incident_at(db: Database, channel_id: str | None, thread_ts: str | None = No
     owned = [row for row in rows if (row.data or {}).get("own_channel")]
     return owned[0].incident_id if len(owned) == 1 else None
 
-
-def homes_of(db: Database, channel_ids: list[str]) -> list[ChatBinding]:
-    with db.session() as session:
-        return list(session.execute(
-            select(ChatBinding).where(ChatBinding.adapter == ADAPTER,
-                                      or_(*[ChatBinding.channel_id == c for c in channel_ids]))
-        ).scalars())
