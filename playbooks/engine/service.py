@@ -287,11 +287,12 @@ class PlaybookService:
         ref = records.run_ref(run)
         if not playbook.reversible:
             raise BadInput(f"{ref} ({run.playbook}) has no undo; its changes stay.", field="run")
+        was = "succeeded earlier" if run.state == "succeeded" else f"was {run.state.replace('_', ' ')}"
         begin_undo(run, reason="undo", by=user, now=now, playbook=playbook)
         session.add(run)
         records.event(session, run, "run.undo_requested", f"undo requested by @{user}; its changes are removed",
                       at=now, key="undo_requested", actor=user, source=source)
-        return f"{ref} succeeded earlier; its changes are being removed (undo)."
+        return f"{ref} {was}; its changes are being removed (undo)."
 
     # ------------------------------------------------------------------ freeze
     def freeze(self, *, user: str, reason: str | None = None, incident_id: int | None = None,

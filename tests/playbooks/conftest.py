@@ -13,7 +13,7 @@ from bot.chat.memory import MemoryChat
 from bot.clock import FakeClock
 from bot.config import Settings
 from playbooks.engine import Engine
-from tests.playbooks.file_playbook import release_hung_steps
+from tests.playbooks.file_playbook import arm_hung_steps, release_hung_steps
 from tests.playbooks.file_playbook import registry_for_tests as make_registry
 
 
@@ -22,6 +22,7 @@ def pb_bot(settings: Settings, clock: FakeClock) -> Iterator[Bot]:
     settings.approvers.users = ["dave"]
     settings.approvers.groups = {"sre-leads": ["erin"]}
     settings.approvers.allow_rota = True  # rota: alice, bob, carol
+    arm_hung_steps()
     b = build_bot(settings, clock=clock, extensions=[])
     handlers_playbooks.install(b, registry=make_registry())
     yield b

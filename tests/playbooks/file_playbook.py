@@ -41,7 +41,7 @@ def _plan(ctx: PlanContext) -> Plan:
                 rollback=[f"remove {tag}:step-{i}" for i in reversed(range(STEPS))])
 
 
-def _step(index: int) -> Step:
+def _step(index: int, timeout: float = 5) -> Step:
     def check(ctx: StepContext) -> bool:
         return _line(ctx, index) in _lines(ctx.params["path"])
 
@@ -64,7 +64,7 @@ def _step(index: int) -> Step:
         kept = [ln for ln in _lines(str(path)) if ln != _line(ctx, index)]
         path.write_text("".join(ln + "\n" for ln in kept))
 
-    return Step(f"write line {index}", do=do, check=check, undo=undo, timeout=5, describe=f"append step-{index}")
+    return Step(f"write line {index}", do=do, check=check, undo=undo, timeout=timeout, describe=f"append step-{index}")
 
 
 def _verify(ctx: StepContext) -> Verdict:
@@ -75,8 +75,8 @@ def _verify(ctx: StepContext) -> Verdict:
     return Verdict(not missing, "all lines written" if not missing else f"missing {missing}")
 
 
-def file_playbook(name: str = "write-file", risk: str = "low", *, undo: bool = True) -> Playbook:
-    steps = tuple(_step(i) for i in range(STEPS))
+def file_playbook(name: str = "write-file", risk: str = "low", *, undo: bool = True, timeout: float = 5) -> Playbook:
+    steps = tuple(_step(i, timeout) for i in range(STEPS))
     if not undo:
         steps = tuple(Step(s.name, do=s.do, check=s.check, timeout=s.timeout) for s in steps)
     return Playbook(
@@ -93,6 +93,10 @@ def release_hung_steps() -> None:
     _release.set()
 
 
+def arm_hung_steps() -> None:
+    _release.clear()
+
+
 def registry_for_tests():  # type: ignore[no-untyped-def]
     """The throttle playbook plus file playbooks of every risk (not the whole library: tests stay independent)."""
     from playbooks.engine import Registry
@@ -102,4 +106,5 @@ def registry_for_tests():  # type: ignore[no-untyped-def]
     for name, risk in (("write-file", "low"), ("write-file-high", "high"), ("write-file-critical", "critical")):
         registry.register(file_playbook(name, risk))
     registry.register(file_playbook("write-file-no-undo", "low", undo=False))
+    registry.register(file_playbook("write-file-quick-timeout", "low", timeout=0.3))
     return registry
