@@ -69,17 +69,32 @@ class HttpProber(Protocol):
 
 
 class HttpxProber:
-    """GET with httpx; a refused connection or a timeout is an answer (``status=None``), not an error."""
+    """GET with httpx; a refused connection or a timeout is an answer (``status=None``), not an error.
+
+    One client per TLS-verification choice is kept: building an SSL context
+    costs tens of milliseconds, more than a loopback probe itself.
+    """
+
+    def __init__(self) -> None:
+        self._clients: dict[bool, httpx.Client] = {}
 
     def get(self, url: str, *, timeout: float, verify: bool = True) -> HttpAnswer:
         start = time.monotonic()
+        client = self._clients.get(verify)
+        if client is None:
+            client = self._clients[verify] = httpx.Client(verify=verify, trust_env=False)
         try:
-            response = httpx.get(url, timeout=timeout, verify=verify, trust_env=False)
+            response = client.get(url, timeout=timeout)
         except httpx.TimeoutException:
             return HttpAnswer(url, None, time.monotonic() - start, error=f"no answer within {timeout:g}s")
         except httpx.HTTPError as exc:
             return HttpAnswer(url, None, time.monotonic() - start, error=f"{type(exc).__name__}: {exc}")
         return HttpAnswer(url, response.status_code, time.monotonic() - start, body=response.text[:300])
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
 
 
 @dataclass
@@ -101,7 +116,7 @@ class ClusterAccess:
                     or apiservers.get("main") or apiservers.get("bypass"))
 
     def close(self) -> None:
-        for client in (self.metrics, self.kubernetes):
+        for client in (self.metrics, self.kubernetes, self.http):
             closer = getattr(client, "close", None)
             if callable(closer):
                 closer()

@@ -127,7 +127,8 @@ class Runner:
             log.info("procedure %s: vars could not be rendered: %s", procedure.name, exc)
             context["vars"] = {}
         results: list[CheckResult] = []
-        executor = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="diagnosis-check")
+        executor = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(procedure.checks)),
+                                                         thread_name_prefix="diagnosis-check")
         try:
             for check in procedure.checks:
                 result = self._run_check(executor, check, context, results)
