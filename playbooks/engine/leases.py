@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from bot.store.models import Lease
@@ -36,9 +37,14 @@ def acquire(session: Session, cluster: str, run_id: int, *, now: datetime, secon
     name, holder = lease_name(cluster), holder_of(run_id)
     lease = _load(session, name, lock=True)
     if lease is None:
-        session.add(Lease(name=name, holder=holder, acquired_at=now, expires_at=now + timedelta(seconds=seconds),
-                          data={"run_id": run_id}))
-        session.flush()
+        try:
+            with session.begin_nested():  # another replica may insert the same lease at the same moment
+                session.add(Lease(name=name, holder=holder, acquired_at=now,
+                                  expires_at=now + timedelta(seconds=seconds), data={"run_id": run_id}))
+                session.flush()
+        except IntegrityError:
+            other = _load(session, name, lock=False)
+            return other.holder if other is not None else "another run"
         return None
     if lease.holder != holder and lease.expires_at is not None and lease.expires_at > now:
         return lease.holder
