@@ -22,10 +22,12 @@ storm of 10,000 alerts produces a handful of chat messages.
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select, text, update
 from sqlmodel import Session
@@ -35,7 +37,7 @@ from bot.config import Settings
 from bot.incidents import lifecycle, timeline
 from bot.incidents.alert_payload import AlertIn, Notification
 from bot.incidents.alert_rules import Classification, classify, more_severe
-from bot.incidents.grouping import OpenIncident, candidate_keys, choose, load_open, upstream_rank
+from bot.incidents.grouping import OpenIncident, candidate_keys, choose, downstream_keys, load_open, upstream_rank
 from bot.incidents.service import Incidents, ref_of
 from bot.slo import paging, rota
 from bot.store import outbox
@@ -114,6 +116,41 @@ def title_for(alert: AlertIn, cls: Classification) -> str:
     return title if len(title) <= 200 else title[:197] + "..."
 
 
+class _Stored(NamedTuple):
+    id: int
+    status: str
+    incident_id: int | None
+
+
+class KnownAlerts:
+    """The status of alert instances this process has committed, newest kept (bounded).
+
+    Alertmanager re-sends every alert of a group at each ``group_interval``; in
+    a storm nearly every alert of a delivery is one already stored with the
+    same status.  Those are answered from here without touching the database,
+    which keeps the writer lock free for people's commands.  Only committed
+    facts enter, so a miss (another replica, a restart) just falls back to
+    the database, which stays the judge.
+    """
+
+    def __init__(self, capacity: int = 200_000) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[tuple[str, datetime], str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, datetime]) -> str | None:
+        with self._lock:
+            return self._items.get(key)
+
+    def update(self, pairs: Iterable[tuple[tuple[str, datetime], str]]) -> None:
+        with self._lock:
+            for key, status in pairs:
+                self._items[key] = status
+                self._items.move_to_end(key)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+
 class AlertIngestor:
     """Turns Alertmanager deliveries into stored alerts, incidents and summaries."""
 
@@ -122,21 +159,23 @@ class AlertIngestor:
         self.settings = settings
         self.clock = clock
         self.incidents = incidents
+        self.known = KnownAlerts()
 
     # -- the one entry point -------------------------------------------------------
     def ingest(self, notification: Notification) -> IngestResult:
         result = IngestResult(received=len(notification.alerts))
-        if not notification.alerts:
-            return result
-        incoming = self._dedupe_payload([_Incoming(a, classify(a.labels, self.settings.alerting))
-                                         for a in notification.alerts])
+        fresh = [a for a in notification.alerts if self.known.get(a.key) != a.status]
+        result.unchanged = len(notification.alerts) - len(fresh)
+        if not fresh:
+            return result  # a re-send of what is stored: no transaction at all
+        incoming = self._dedupe_payload([_Incoming(a, classify(a.labels, self.settings.alerting)) for a in fresh])
         with self.db.session() as session:
             self._lock_clusters(session, {i.cls.cluster for i in incoming})
             now = self.clock.now()
             existing = self._existing(session, [i.alert for i in incoming])
             new_firing: list[_Incoming] = []
             new_resolved: list[_Incoming] = []
-            transitions: list[tuple[Alert, _Incoming]] = []
+            transitions: list[tuple[_Stored, _Incoming]] = []
             for item in incoming:
                 row = existing.get(item.alert.key)
                 if row is None:
@@ -145,14 +184,14 @@ class AlertIngestor:
                     transitions.append((row, item))
                 else:
                     result.unchanged += 1
-            if not (new_firing or new_resolved or transitions):
-                return result
-            touched: dict[int, _Touched] = {}
-            rows = self._assign(session, new_firing, new_resolved, notification, now, touched, result)
-            self._insert(session, rows)
-            result.stored = len(rows)
-            self._apply_transitions(session, transitions, now, touched, result)
-            self._summarise(session, touched, now)
+            if new_firing or new_resolved or transitions:
+                touched: dict[int, _Touched] = {}
+                rows = self._assign(session, new_firing, new_resolved, notification, now, touched, result)
+                self._insert(session, rows)
+                result.stored = len(rows)
+                self._apply_transitions(session, transitions, now, touched, result)
+                self._summarise(session, touched, now)
+        self.known.update((i.alert.key, i.alert.status) for i in incoming)  # committed: safe to remember
         return result
 
     # -- steps ---------------------------------------------------------------------
@@ -172,13 +211,17 @@ class AlertIngestor:
             session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"incident-bot:alerts:{cluster}"})
 
     @staticmethod
-    def _existing(session: Session, alerts: list[AlertIn]) -> dict[tuple[str, datetime], Alert]:
+    def _existing(session: Session, alerts: list[AlertIn]) -> dict[tuple[str, datetime], "_Stored"]:
+        """The stored instances among ``alerts`` (columns only: a storm re-sends thousands)."""
         fingerprints = sorted({a.fingerprint for a in alerts})
-        found: dict[tuple[str, datetime], Alert] = {}
+        found: dict[tuple[str, datetime], _Stored] = {}
         for start in range(0, len(fingerprints), _CHUNK):
             chunk = fingerprints[start:start + _CHUNK]
-            for row in session.execute(select(Alert).where(Alert.fingerprint.in_(chunk))).scalars():  # type: ignore[attr-defined]
-                found[(row.fingerprint, utc(row.starts_at))] = row  # type: ignore[arg-type]
+            for row in session.execute(
+                select(Alert.id, Alert.fingerprint, Alert.starts_at, Alert.status, Alert.incident_id)
+                .where(Alert.fingerprint.in_(chunk))  # type: ignore[attr-defined]
+            ):
+                found[(row.fingerprint, utc(row.starts_at))] = _Stored(row.id, row.status, row.incident_id)
         return found
 
     def _assign(self, session: Session, new_firing: list[_Incoming], new_resolved: list[_Incoming],
@@ -197,7 +240,8 @@ class AlertIngestor:
         target: dict[tuple[str, datetime], int | str] = {}
         for item in new_firing:
             keys_for = candidate_keys(item.cls.cluster, item.cls.component, alerting)
-            found = choose(open_by_key, keys_for, item.alert.starts_at, window)
+            found = choose(open_by_key, keys_for, item.alert.starts_at, window,
+                           downstream_keys(item.cls.cluster, item.cls.component, alerting))
             if found is not None:
                 target[item.alert.key] = found.incident.id  # type: ignore[assignment]
                 self._join(session, found, item, now, touched)
@@ -224,7 +268,7 @@ class AlertIngestor:
             rows.append(self._row(item, incident_id, notification, now))
         for item in new_resolved:  # never seen firing: kept, attached to an open incident of its group if any
             found = choose(open_by_key, candidate_keys(item.cls.cluster, item.cls.component, alerting),
-                           item.alert.starts_at, window)
+                           item.alert.starts_at, window, downstream_keys(item.cls.cluster, item.cls.component, alerting))
             incident_id = found.incident.id if found else None
             if incident_id is not None:
                 touched.setdefault(incident_id, _Touched()).resolved.append(item.alert)
@@ -312,7 +356,7 @@ class AlertIngestor:
             session.execute(insert(table).on_conflict_do_nothing(index_elements=["fingerprint", "starts_at"]),
                             rows[start:start + _CHUNK])
 
-    def _apply_transitions(self, session: Session, transitions: list[tuple[Alert, _Incoming]], now: datetime,
+    def _apply_transitions(self, session: Session, transitions: list[tuple["_Stored", _Incoming]], now: datetime,
                            touched: dict[int, _Touched], result: IngestResult) -> None:
         for row, item in transitions:
             session.execute(update(Alert).where(Alert.id == row.id)  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ cascade into one incident:
 * an alert of a component that depends on another (``alerting.depends_on``:
   apiserver -> etcd, scheduler -> apiserver, etcd) joins an open incident of
   the component it depends on, because that is where the fault most likely is;
+  and the other way round while the cascade is young (deliveries race);
 * "open" means the incident is active and either still has firing alerts or
   saw alert activity within ``alerting.group_window_seconds``; after a quiet
   window a new fault gets a new incident even if the old one was never closed.
@@ -52,8 +53,15 @@ def upstream_rank(component: str, alerting: Alerting) -> int:
 
 
 def candidate_keys(cluster: str, component: str, alerting: Alerting) -> list[str]:
-    """The group keys an alert may join, its own first, then those it depends on."""
-    return [group_key(cluster, component)] + [group_key(cluster, c) for c in alerting.depends_on.get(component, ())]
+    """The group keys an alert may join: its own, those it depends on, then those depending on it."""
+    upstream = list(alerting.depends_on.get(component, ()))
+    downstream = sorted(c for c, deps in alerting.depends_on.items() if component in deps and c not in upstream)
+    return [group_key(cluster, c) for c in [component, *upstream, *downstream]]
+
+
+def downstream_keys(cluster: str, component: str, alerting: Alerting) -> set[str]:
+    """Keys of components that depend on ``component``: joined only by a cascade in progress."""
+    return {group_key(cluster, c) for c, deps in alerting.depends_on.items() if component in deps}
 
 
 def load_open(session: Session, keys: set[str]) -> dict[str, list[OpenIncident]]:
@@ -91,10 +99,20 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 def choose(open_by_key: dict[str, list[OpenIncident]], keys: list[str], at: datetime,
-           window: timedelta) -> OpenIncident | None:
-    """The newest open incident of the first key (own, then upstream) that still groups."""
+           window: timedelta, downstream: set[str] = frozenset()) -> OpenIncident | None:  # type: ignore[assignment]
+    """The newest open incident of the first key (own, upstream, downstream) that still groups.
+
+    Alertmanager delivers groups in parallel, so the apiserver's alerts may
+    open an incident a moment before the etcd alerts that caused them arrive;
+    an upstream alert therefore joins a downstream incident too, but only one
+    that began within the window of it (a cascade in progress, not an old
+    unrelated incident).
+    """
     for key in keys:
         for candidate in open_by_key.get(key, ()):
-            if candidate.accepts(at, window):
-                return candidate
+            if not candidate.accepts(at, window):
+                continue
+            if key in downstream and abs(utc(candidate.incident.started_at) - at) > window:  # type: ignore[arg-type]
+                continue
+            return candidate
     return None

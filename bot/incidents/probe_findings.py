@@ -28,7 +28,7 @@ from bot.clock import Clock, utc
 from bot.config import Settings
 from bot.incidents import timeline
 from bot.incidents.alert_rules import group_key
-from bot.incidents.grouping import choose, load_open
+from bot.incidents.grouping import candidate_keys, choose, downstream_keys, load_open
 from bot.incidents.service import Incidents
 from bot.store.db import Database
 from bot.store.models import ProbeResult
@@ -104,9 +104,11 @@ class ProbeRecorder:
                      "failing_since": utc(row.failing_since).isoformat()}  # type: ignore[arg-type]
                     for o, row in failures]
         window = timedelta(seconds=self.settings.alerting.group_window_seconds)
-        found = choose(load_open(session, {key}), [key], t0, window)
+        first = failures[0][0]
+        keys = candidate_keys(first.cluster, first.component, self.settings.alerting)
+        found = choose(load_open(session, set(keys)), keys, t0, window,
+                       downstream_keys(first.cluster, first.component, self.settings.alerting))
         if found is None:
-            first = failures[0][0]
             names = ", ".join(o.target for o, _ in failures[:3]) + (f" +{len(failures) - 3} more" if len(failures) > 3 else "")
             incident = self.incidents.declare(
                 f"{first.component}: black-box probe failing — {names}", actor=SOURCE, source=SOURCE,

@@ -74,21 +74,25 @@ class RecordingASGI:
 class BotServer:
     """``serve`` in a thread: the HTTP app under uvicorn, the bot's workers plus a chat sender."""
 
-    def __init__(self, bot: Bot, *, record_bodies: bool = False) -> None:
+    def __init__(self, bot: Bot, *, record_bodies: bool = False, wrap: Any = None) -> None:
         self.bot = bot
         self.deliverer = TimedDeliverer()
         self.sender = OutboxSender(bot.services, self.deliverer)
         app: Any = build_http_app(bot)
         self.recorder = RecordingASGI(app) if record_bodies else None
+        served = self.recorder or app
+        if wrap is not None:  # e.g. a timing middleware (benchmarks)
+            served = wrap(served)
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
         self.port = self._sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(self.recorder or app, log_level="warning", lifespan="off", access_log=False)
+        config = uvicorn.Config(served, log_level="warning", lifespan="off", access_log=False)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self._sock]}, daemon=True)
-        self.runner = WorkerRunner([*bot.workers, self.sender])
+        bot.workers.append(self.sender)  # so webhooks wake it like any sender of the bot
+        self.runner = WorkerRunner(bot.workers)
 
     @property
     def webhook_url(self) -> str:
