@@ -15,6 +15,7 @@ from bot.chat.grammar import Command
 from bot.chat.messages import Button, Buttons, Code, Heading, Paragraph, Reply
 from bot.store.models import PlaybookRun
 from playbooks.engine import Engine, Registry, Toolbox, build_engine
+from playbooks.engine import metrics as playbook_metrics
 
 EXTRA = "playbooks"
 
@@ -27,6 +28,7 @@ def install(bot: Any, *, registry: Registry | None = None, tools: Toolbox | None
     bot.workers[:] = [w for w in bot.workers if getattr(w, "name", None) != engine.worker.name]
     bot.workers.append(engine.worker)
     bot.on_stop.append(engine.tools.close)
+    bot.metric_sources.append(lambda b: playbook_metrics.render(b.db))
     for verb, handler in HANDLERS.items():
         bot.dispatcher.register(verb, handler)
     return engine

@@ -267,3 +267,13 @@ def test_unknown_playbooks_and_runs_are_named(pchat: MemoryChat) -> None:
     assert pchat.say("alice", "/incident run nope").startswith("there is no playbook `nope`; known playbooks: ")
     assert pchat.say("alice", "/incident approve RUN-42") == "there is no run RUN-42."
     assert pchat.say("alice", "/incident approve banana").startswith("`banana` is not a run; write RUN-<number>.")
+
+
+def test_runs_and_the_freeze_are_exported_as_metrics(pchat: MemoryChat, pb_bot: Bot, target: Path) -> None:
+    diagnosed_incident(pchat, "alice")
+    pchat.say("alice", f"/incident run write-file path={target}")
+    pchat.say("alice", "/incident approve RUN-1")
+    pchat.say("alice", "/incident freeze")
+    lines_ = [line for source in pb_bot.metric_sources for line in source(pb_bot)]
+    assert 'incident_bot_playbook_runs{playbook="write-file",state="succeeded"} 1' in lines_
+    assert "incident_bot_playbooks_frozen 1" in lines_
