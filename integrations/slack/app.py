@@ -15,6 +15,7 @@ a line for ``Dispatcher.handle``, so the same rules apply everywhere.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -183,5 +184,10 @@ def build_slack_app(dispatcher: Dispatcher, directory: Directory, web: SlackWeb,
         ctx = commands.context(event.get("user", ""), channel, thread_ts=event.get("thread_ts"))
         reply = commands.run(ctx, text or "help")
         commands.answer(reply, user_id=event.get("user", ""), channel=channel, thread_ts=thread)
+
+    @app.event(re.compile(".*"))
+    def on_other_event(ack: Any) -> None:
+        """Events the bot does not act on are acknowledged, so Slack neither retries nor disables them."""
+        ack()
 
     return app

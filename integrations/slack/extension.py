@@ -15,7 +15,8 @@ from typing import Any
 from slack_bolt import App, BoltRequest
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from slack_sdk.signature import SignatureVerifier
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.chat.delivery import OutboxSender
@@ -40,6 +41,8 @@ class SlackRuntime:
         if settings.home == "thread" and not settings.incidents_channel:
             raise ConfigError("slack.incidents_channel: required when slack.home is `thread` (the channel to thread in)")
         self.settings = settings
+        signing = secret(settings.signing_secret)
+        self.verifier = SignatureVerifier(signing) if signing else None
         self.directory = Directory(settings)
         self.web = SlackWeb(settings)
         self.executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="slack-listener")
@@ -62,10 +65,21 @@ class SlackRuntime:
                 event.set()
 
     async def endpoint(self, request: Request) -> Response:
-        """Slack's one Request URL: commands, interactivity and events (signature checked by bolt)."""
+        """Slack's one Request URL: commands, interactivity and events.
+
+        The signature and timestamp are checked before anything is parsed (bad or stale: 401);
+        a signed body that is not Slack's shape gets 400, never a 500.
+        """
         body = await request.body()
-        bolt_request = BoltRequest(body=body.decode("utf-8", errors="replace"), query=request.url.query,
-                                   headers=dict(request.headers))
+        text = body.decode("utf-8", errors="replace")
+        if self.verifier is not None and not self.verifier.is_valid(
+                text, request.headers.get("x-slack-request-timestamp", "0"),
+                request.headers.get("x-slack-signature", "")):
+            return JSONResponse({"error": "invalid request"}, status_code=401)
+        try:
+            bolt_request = BoltRequest(body=text, query=request.url.query, headers=dict(request.headers))
+        except Exception as exc:  # malformed form data or JSON, even though signed
+            return JSONResponse({"error": f"not a Slack request body ({type(exc).__name__})"}, status_code=400)
         answer = await run_in_threadpool(self.app.dispatch, bolt_request)
         return Response(content=answer.body, status_code=answer.status,
                         headers=answer.first_headers_without_set_cookie())

@@ -86,3 +86,14 @@ def test_a_mention_in_the_incident_thread_and_its_retries_act_once(slack: SlackS
     slack.until(lambda: slack.pending() == 0)
     notes = [e for e in slack.bot.services.incidents.timeline(1)[1] if e.kind == "note"]
     assert [n.text for n in notes] == ["upstream resets from lb-3"]
+
+
+def test_other_events_are_acked_and_malformed_signed_bodies_get_400(slack: SlackServer) -> None:
+    reaction = {"type": "reaction_added", "user": "U0BOB", "reaction": "eyes", "event_ts": "1700000002.000100",
+                "item": {"type": "message", "channel": "C0GENERAL", "ts": "1700000000.000100"}}
+    assert slack.post(slack_signing.event(reaction, event_id="Ev002")).status_code == 200
+    body = "payload=not-json"
+    response = slack.post((body, {"Content-Type": "application/x-www-form-urlencoded", **slack_signing.sign(body)}))
+    assert response.status_code == 400 and "not a Slack request body" in response.json()["error"]
+    assert incidents(slack) == []
+    assert {c["method"] for c in slack.fake.calls} <= {"auth.test"}  # who the bot is; nothing said
