@@ -181,6 +181,10 @@ class Drill:
         finally:
             self._release_lease()
         incident = self._reload(incident.id) if incident is not None else None
+        card.is_drill = incident.is_drill if incident is not None else None
+        if run is not None:
+            run = self._reload_run(run.id)
+            card.auto_approved = run.auto_approved if run is not None else None
         card.stages = build_stages(fault_at=fault_at, incident=incident, budgets=bot.settings.budgets,
                                    diagnosed_at=diagnosed_at,
                                    first_alert=self._first_alert(incident), step_seconds=self._step_seconds(run),
@@ -231,6 +235,10 @@ class Drill:
         with self.sandbox.bot.db.session() as session:  # type: ignore[union-attr]
             return session.execute(select(PlaybookRun).where(PlaybookRun.incident_id == incident_id)
                                    .order_by(PlaybookRun.id)).scalars().first()
+
+    def _reload_run(self, run_id: int) -> PlaybookRun | None:
+        with self.sandbox.bot.db.session() as session:  # type: ignore[union-attr]
+            return session.get(PlaybookRun, run_id)
 
     def _finished(self, run_id: int) -> PlaybookRun | None:
         with self.sandbox.bot.db.session() as session:  # type: ignore[union-attr]

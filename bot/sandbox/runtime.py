@@ -22,6 +22,9 @@ from bot.chat.delivery import Deliverer, OutboxSender
 from bot.config import Settings
 from bot.sandbox.processes import wait_until
 
+# what the sandbox always runs besides ``serve``'s extensions: the etcd snapshot schedule (restore needs a backup)
+SANDBOX_EXTENSIONS = ("playbooks.backups",)
+
 
 class BotRuntime:
     """Start with ``start()``; ``bot`` is the live Bot; ``close()`` stops the server and the workers."""
@@ -66,9 +69,10 @@ class BotRuntime:
         from bot.app import bot as app_bot
 
         engine_ext = "bot.chat.handlers_playbooks"
-        if not self.tools or engine_ext not in app_bot.EXTENSIONS:
-            return build_bot(self.settings)
-        bot = build_bot(self.settings, extensions=[e for e in app_bot.EXTENSIONS if e != engine_ext])
+        extensions = list(app_bot.EXTENSIONS) + [e for e in SANDBOX_EXTENSIONS if e not in app_bot.EXTENSIONS]
+        if not self.tools or engine_ext not in extensions:
+            return build_bot(self.settings, extensions=extensions)
+        bot = build_bot(self.settings, extensions=[e for e in extensions if e != engine_ext])
         from bot.chat.handlers_playbooks import install
         from playbooks.engine import Toolbox
 

@@ -21,6 +21,7 @@ from bot.errors import BadInput
 from bot.sandbox.controlplane import BACKEND, ControlPlane
 from bot.sandbox.processes import etcd_healthy, wait_until
 from integrations.etcd import EtcdClient
+from integrations.haproxy import RuntimeClient
 
 SEED_PREFIX = "/registry/drill/"
 SEED_KEYS = 20
@@ -144,11 +145,12 @@ def _stop_main(plane: ControlPlane) -> dict[str, Any]:
 
 def _served_by_bypass(plane: ControlPlane, facts: dict[str, Any]) -> str:
     assert plane.haproxy is not None
-    stats = plane.haproxy.server_stats()
-    main_states = {name: stats[(BACKEND, name)]["status"] for name in plane.main}
-    pinned = [n for n, s in main_states.items() if s.startswith(("DRAIN", "MAINT"))]
+    states = {s.name: s for s in RuntimeClient(plane.haproxy.socket_path).show_servers_state(BACKEND)}
+    main_states = {name: states[name].admin.value for name in plane.main}
+    pinned = [n for n in plane.main if states[n].in_maintenance or states[n].draining]
     if len(pinned) != len(main_states):
-        raise VerificationFailed(f"the main servers are not taken out of the load balancer: {main_states}")
+        raise VerificationFailed(f"the main servers are not taken out of the load balancer (admin state "
+                                 f"{main_states}): a recovered main would take traffic back unchecked")
     bypass = next(iter(plane.bypass.values()))
     before = len(bypass.request_log)
     with httpx.Client(timeout=3, trust_env=False, headers={"Connection": "close"}) as client:
@@ -159,7 +161,7 @@ def _served_by_bypass(plane: ControlPlane, facts: dict[str, Any]) -> str:
                                  f"{listing.status_code}")
     if len(bypass.request_log) <= before:
         raise VerificationFailed("requests through the load balancer did not reach the bypass apiserver")
-    return (f"main servers {', '.join(f'{n} {s}' for n, s in main_states.items())}; through the load balancer "
+    return (f"main servers {', '.join(f'{n} {s}' for n, s in main_states.items())} in HAProxy; through the load balancer "
             f"/readyz answers ok and requests reach the bypass apiserver")
 
 

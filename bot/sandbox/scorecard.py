@@ -55,6 +55,8 @@ class Scorecard:
     outcome: str = ""  # what the diagnosis concluded and what ran
     verification: str = ""
     failures: list[str] = field(default_factory=list)
+    is_drill: bool | None = None  # the incident was marked a drill (its runs may be auto-approved)
+    auto_approved: bool | None = None  # the playbook run was approved by the bot itself (drill policy)
 
     @property
     def passed(self) -> bool:
@@ -70,7 +72,7 @@ class Scorecard:
 
     def render(self) -> str:
         lines = [f"Drill {self.scenario} ({self.expectation}): {'PASSED' if self.passed else 'FAILED'}",
-                 f"  incident {self.incident or '(none)'}; fault injected at {self.fault_at.isoformat(timespec='milliseconds')}",
+                 f"  incident {self.incident or '(none)'}{' (marked as a drill)' if self.is_drill else ''}; fault injected at {self.fault_at.isoformat(timespec='milliseconds')}",
                  "",
                  f"  {'stage':<10}{'from fault':>12}{'goal':>8}{'budget':>9}  {'verdict':<10}{'bot':>8}{'waiting':>9}  waiting on"]
         for s in self.stages:
