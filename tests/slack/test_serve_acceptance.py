@@ -12,9 +12,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.slack.conftest import BOT_TOKEN
+from tests.slack.conftest import APP_TOKEN, BOT_TOKEN
 from tests.support import slack_signing
-from tests.support.fake_slack import FakeSlack
+from tests.support.fake_slack import FakeSlack, FakeSocketMode
 
 
 def free_port() -> int:
@@ -89,3 +89,35 @@ def _up(base: str) -> bool:
         return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_serve_socket_mode_connects_out_and_answers(tmp_path: Path, fake_slack: FakeSlack) -> None:
+    socket_server = FakeSocketMode()
+    fake_slack.ws_url = socket_server.url
+    port = free_port()
+    env = {**os.environ, "INCIDENT_BOT_DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
+           "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN, "SLACK_API_URL": fake_slack.api_url}
+    for name in ("INCIDENT_BOT_CONFIG", "SLACK_SIGNING_SECRET"):
+        env.pop(name, None)
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli.main", "serve", "--socket-mode", "--port", str(port)],
+                            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert wait(lambda: fake_slack.answered("apps.connections.open"))[0]["token_kind"] == "xapp"
+        socket_server.to_send.put({
+            "envelope_id": "env-7", "type": "slash_commands", "accepts_response_payload": True,
+            "payload": {"team_id": "T0001", "channel_id": "C0GENERAL", "user_id": "U0BOB", "command": "/incident",
+                        "text": "help ack", "response_url": fake_slack.response_url("sm"), "trigger_id": "1.2.3"}})
+        wait(lambda: any(m.get("envelope_id") == "env-7" for m in socket_server.received))
+        answer = wait(lambda: fake_slack.answered("response_url"))[0]["body"]
+        assert answer["response_type"] == "ephemeral" and "/incident ack" in str(answer["blocks"])
+        wait(lambda: _up(f"http://127.0.0.1:{port}"))  # the other endpoints still serve
+        assert httpx.post(f"http://127.0.0.1:{port}/slack/events", content="x").status_code == 404  # no HTTP mode
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            output, _ = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            output, _ = proc.communicate()
+        socket_server.stop()
+    assert APP_TOKEN not in output and BOT_TOKEN not in output

@@ -2,58 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import queue
-import threading
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from websockets.sync.server import ServerConnection, serve
 
 from bot.app.bot import build_bot
 from bot.clock import FakeClock
 from integrations.slack.extension import start_socket_mode
 from tests.slack.conftest import APP_TOKEN, slack_settings
-from tests.support.fake_slack import FakeSlack
-
-
-class FakeSocketMode:
-    """Slack's side of a Socket Mode connection: hello, then envelopes; records the acks."""
-
-    def __init__(self) -> None:
-        self.to_send: "queue.Queue[dict[str, Any]]" = queue.Queue()
-        self.received: list[dict[str, Any]] = []
-        self.server = serve(self._session, "127.0.0.1", 0)
-        self.port = self.server.socket.getsockname()[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/link"
-
-    def _session(self, ws: ServerConnection) -> None:
-        ws.send(json.dumps({"type": "hello", "num_connections": 1,
-                            "connection_info": {"app_id": "A0APP"}, "debug_info": {"host": "fake"}}))
-        while True:
-            try:
-                envelope = self.to_send.get(timeout=0.05)
-                ws.send(json.dumps(envelope))
-            except queue.Empty:
-                pass
-            try:
-                message = ws.recv(timeout=0.05)
-            except TimeoutError:
-                continue
-            except Exception:
-                return
-            self.received.append(json.loads(message))
-
-    def stop(self) -> None:
-        self.server.shutdown()
+from tests.support.fake_slack import FakeSlack, FakeSocketMode
 
 
 @pytest.fixture

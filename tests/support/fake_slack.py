@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import itertools
 import json
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
+
+from websockets.sync.server import ServerConnection, serve
 
 
 class FakeSlack:
@@ -210,3 +213,39 @@ def _parse(headers: dict[str, str], raw: str) -> dict[str, Any]:
             except ValueError:
                 pass
     return parsed
+
+
+class FakeSocketMode:
+    """Slack's side of a Socket Mode connection: hello, then envelopes; records the acks."""
+
+    def __init__(self) -> None:
+        self.to_send: "queue.Queue[dict[str, Any]]" = queue.Queue()
+        self.received: list[dict[str, Any]] = []
+        self.server = serve(self._session, "127.0.0.1", 0)
+        self.port = self.server.socket.getsockname()[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/link"
+
+    def _session(self, ws: ServerConnection) -> None:
+        ws.send(json.dumps({"type": "hello", "num_connections": 1,
+                            "connection_info": {"app_id": "A0APP"}, "debug_info": {"host": "fake"}}))
+        while True:
+            try:
+                envelope = self.to_send.get(timeout=0.05)
+                ws.send(json.dumps(envelope))
+            except queue.Empty:
+                pass
+            try:
+                message = ws.recv(timeout=0.05)
+            except TimeoutError:
+                continue
+            except Exception:
+                return
+            self.received.append(json.loads(message))
+
+    def stop(self) -> None:
+        self.server.shutdown()
