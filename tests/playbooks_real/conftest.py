@@ -10,6 +10,8 @@ and are stopped at teardown.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +35,7 @@ from playbooks.engine import Engine, Toolbox
 from tests.conftest import make_settings
 from tests.support.components import EtcdCluster, HAProxy, HAProxyBackend, StubApiserver
 
+ROOT = Path(__file__).resolve().parents[2]
 BACKEND = "kube_api_servers"
 CLUSTER = "prod"
 
@@ -58,14 +61,28 @@ class Lab:
     def frontend(self) -> str:
         return self.haproxy.frontend_url(BACKEND)
 
-    def tools(self) -> Toolbox:
-        return Toolbox(self.bot.settings, etcd_controller=lambda _c: self.etcd.controller,
-                       database=lambda _c: self.bot.db, clock=lambda _c: self.clock)
+    def tools(self, *, test_controller: bool = True) -> Toolbox:
+        factories: dict[str, Any] = {"database": lambda _c: self.bot.db, "clock": lambda _c: self.clock}
+        if test_controller:  # else the controller comes from settings (etcd.restore.controller)
+            factories["etcd_controller"] = lambda _c: self.etcd.controller
+        return Toolbox(self.bot.settings, **factories)
 
-    def new_engine(self) -> Engine:
+    def new_engine(self, *, test_controller: bool = True) -> Engine:
         """A fresh engine (new executor, new owner id) on the same database: a restarted process."""
-        self.engine = install(self.bot, tools=self.tools())
+        self.engine = install(self.bot, tools=self.tools(test_controller=test_controller))
         return self.engine
+
+    def pause_worker(self) -> None:
+        """Approvals through chat then leave the run ``approved`` for another process to start."""
+        self.bot.workers[:] = [w for w in self.bot.workers if getattr(w, "name", None) != "playbooks"]
+
+    def run_and_kill(self, run_id: int, label: str) -> subprocess.CompletedProcess[str]:
+        """Start the approved run in a separate engine process that SIGKILLs itself at ``label``."""
+        config = self.tmp / "settings.json"
+        config.write_text(self.bot.settings.model_dump_json())
+        return subprocess.run([sys.executable, "-m", "tests.playbooks_real.engine_proc", str(config),
+                               self.clock.now().isoformat(), str(run_id), label],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)
 
     def incident(self, title: str, commander: str = "alice") -> None:
         """Declare, take command and record a cause: the incident is ``diagnosed``, ready for a playbook."""

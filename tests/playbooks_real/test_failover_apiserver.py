@@ -116,3 +116,28 @@ def test_a_crash_after_a_change_resumes_without_repeating_it(lab: Lab) -> None:
     assert "step 2/3 move-main-off: already in place" in texts
     assert texts.count("move-main-off: done") == 0
     assert served_by(lab.frontend) == "bypass"
+
+
+def test_a_sigkilled_engine_process_is_resumed_without_repeating_a_change(lab: Lab) -> None:
+    lab.main.close()
+    lab.incident("main apiservers down")
+    lab.chat.say("alice", "/incident run failover-apiserver mode=maint")
+    lab.pause_worker()
+    lab.chat.say("alice", "/incident approve RUN-1")
+    assert lab.run_row(1).state == "approved"
+
+    proc = lab.run_and_kill(1, "step:1:done")  # main put in maint, then the process dies
+
+    assert proc.returncode == -9, proc.stdout + proc.stderr
+    assert lab.run_row(1).state == "running" and lab.run_row(1).checkpoint == 1
+    assert states(lab)["main"] == "maint"
+    lab.new_engine()
+    lab.clock.advance(lab.bot.settings.playbooks.stale_after_seconds + 1)
+    lab.chat.pump()
+
+    run = lab.run_row(1)
+    assert run.state == "succeeded", run.error
+    texts = "\n".join(lab.timeline_texts())
+    assert "resumed after its worker stopped" in texts
+    assert "step 2/3 move-main-off: already in place" in texts
+    assert served_by(lab.frontend) == "bypass"

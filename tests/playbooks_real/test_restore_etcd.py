@@ -159,3 +159,36 @@ def test_a_crash_after_the_restore_resumes_without_restoring_again(lab: Lab) -> 
             for m, d in run.plan["facts"]["data_dirs"].items()} == markers  # not restored twice
     assert keys_of(lab.etcd.endpoints) == snapshot_keys
     assert lb_states(lab) == {"main": "ready", "bypass": "ready"}
+
+
+def test_a_sigkilled_engine_process_mid_restore_is_resumed_without_restoring_again(lab: Lab) -> None:
+    put_keys(lab, "before", 20)
+    take_snapshot(lab)
+    snapshot_keys = keys_of(lab.etcd.endpoints)
+    destroy_etcd(lab)
+    run_id = request_restore(lab)
+    lab.pause_worker()
+    lab.chat.say("alice", f"/incident approve RUN-{run_id}")
+    lab.chat.say("carol", f"/incident approve RUN-{run_id}")
+    assert lab.run_row(run_id).state == "approved"
+
+    proc = lab.run_and_kill(run_id, "step:2:done")  # apiservers cut, members restored; then SIGKILL
+
+    assert proc.returncode == -9, proc.stdout + proc.stderr
+    run = lab.run_row(run_id)
+    assert run.state == "running" and run.checkpoint == 2
+    assert lb_states(lab) == {"main": "maint", "bypass": "maint"}
+    markers = {m: (Path(d) / etcd_ops.MARKER).stat().st_mtime_ns for m, d in run.plan["facts"]["data_dirs"].items()}
+
+    lab.new_engine()
+    lab.clock.advance(lab.bot.settings.playbooks.stale_after_seconds + 1)
+    lab.chat.pump()
+
+    run = lab.run_row(run_id)
+    assert run.state == "succeeded", run.error
+    texts = "\n".join(lab.timeline_texts())
+    assert "step 3/6 restore-data: already in place" in texts
+    assert {m: (Path(d) / etcd_ops.MARKER).stat().st_mtime_ns
+            for m, d in run.plan["facts"]["data_dirs"].items()} == markers
+    assert keys_of(lab.etcd.endpoints) == snapshot_keys
+    assert lb_states(lab) == {"main": "ready", "bypass": "ready"}
