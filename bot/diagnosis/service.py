@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import exists, select
+from sqlalchemy.orm import aliased
 
 from bot.clock import Clock
 from bot.config import Settings
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 
 ACTOR = SOURCE = "diagnosis"
 AUTO_KEY = "diagnosis:auto"
+RESUME_KEY = "diagnosis:auto:resumed"  # the one re-run of an automatic diagnosis cut short by a crash
 DIAGNOSABLE = ("detected", "notified", "diagnosing", "diagnosed")
 
 
@@ -107,11 +110,33 @@ class Diagnoser:
             ).all()
         return [incident_id for incident_id, cluster in rows if self.backends(cluster).configured][:limit]
 
+    @property
+    def stale_after_seconds(self) -> float:
+        """An automatic run with no conclusion after this long was cut short (the process died)."""
+        longest = max((len(p.checks) for p in self.library.procedures.values()), default=1)
+        return 2 * self.settings.diagnosis.check_timeout_seconds * longest + 30
+
+    def interrupted(self, limit: int = 20) -> list[int]:
+        """Incidents still *diagnosing* whose automatic run started long ago and never concluded."""
+        cutoff = self.clock.now() - timedelta(seconds=self.stale_after_seconds)
+        other = aliased(TimelineEvent)
+        concluded = exists().where(other.incident_id == Incident.id, other.kind == "diagnosis.conclusion")
+        other2 = aliased(TimelineEvent)
+        resumed = exists().where(other2.incident_id == Incident.id, other2.dedupe_key == RESUME_KEY)
+        with self.db.session() as session:
+            return list(session.execute(
+                select(Incident.id).join(TimelineEvent, TimelineEvent.incident_id == Incident.id)
+                .where(Incident.state == "diagnosing", TimelineEvent.dedupe_key == AUTO_KEY,
+                       TimelineEvent.kind == "diagnosis.started", TimelineEvent.at <= cutoff, ~concluded, ~resumed)
+                .order_by(Incident.id).limit(limit)
+            ).scalars())
+
     # -- running
     def diagnose(self, ref: str | int, *, actor: str, source: str, sop: str | None = None,
-                 auto: bool = False) -> Diagnosis | None:
+                 auto: bool = False, resume: bool = False) -> Diagnosis | None:
         """Run the fitting procedure (or ``sop``); None when auto and already claimed or nothing fits."""
-        started = self._start(ref, actor=actor, source=source, sop=sop, auto=auto)
+        started = self._start(ref, actor=actor, source=source, sop=sop, auto=auto or resume,
+                              claim=RESUME_KEY if resume else AUTO_KEY)
         if started is None:
             return None
         incident_id, number, procedure, context, cluster = started
@@ -123,12 +148,12 @@ class Diagnoser:
         return diagnosis
 
     def _start(self, ref: str | int, *, actor: str, source: str, sop: str | None,
-               auto: bool) -> tuple[int, int, Procedure, dict[str, Any], str] | None:
+               auto: bool, claim: str = AUTO_KEY) -> tuple[int, int, Procedure, dict[str, Any], str] | None:
         with self.incidents.transaction(ref) as (session, row):
             assert row.id is not None
             if row.state not in DIAGNOSABLE:
                 raise IllegalTransition(lifecycle.illegal_message(row, "start_diagnosis"))
-            if auto and timeline.exists(session, row.id, AUTO_KEY):
+            if auto and timeline.exists(session, row.id, claim):
                 return None
             context = incident_context(session, row)
             procedure = self.choose(context, sop)
@@ -136,7 +161,7 @@ class Diagnoser:
             if procedure is None:
                 if auto:
                     timeline.record(session, row.id, "diagnosis.skipped", "no diagnosis procedure fits this incident",
-                                    at=now, actor=ACTOR, source=SOURCE, dedupe_key=AUTO_KEY, post=False)
+                                    at=now, actor=ACTOR, source=SOURCE, dedupe_key=claim, post=False)
                     return None
                 raise IllegalTransition(f"no diagnosis procedure fits {ref_of(row.id)}; name one with `--sop NAME` "
                                         f"({', '.join(sorted(self.library.procedures)) or 'none is loaded'}).")
@@ -146,9 +171,13 @@ class Diagnoser:
                                     source=SOURCE if auto else source,
                                     data={"procedure": procedure.name, "number": number, "auto": auto,
                                           "checks": [c.id for c in procedure.checks], "requested_by": actor},
-                                    dedupe_key=AUTO_KEY if auto else f"diagnosis:{number}:started", post=False)
+                                    dedupe_key=claim if auto else f"diagnosis:{number}:started", post=False)
             if event is None:
                 return None
+            if claim == RESUME_KEY:
+                timeline.record(session, row.id, "note", f"automatic diagnosis #{number - 1} never concluded "
+                                "(the bot stopped meanwhile); running it again", at=now, actor=ACTOR, source=SOURCE,
+                                post=False)
             if lifecycle.can(row, "start_diagnosis") and row.state != "diagnosing":
                 self.incidents.move(session, row, "start_diagnosis", actor=ACTOR if auto else actor,
                                     source=SOURCE if auto else source, note=f"procedure {procedure.name}")
@@ -243,9 +272,11 @@ class DiagnosisWorker:
         if not self.diagnoser.settings.diagnosis.auto:
             return 0
         done = 0
-        for incident_id in self.diagnoser.pending():
+        work = [(i, False) for i in self.diagnoser.pending()] + [(i, True) for i in self.diagnoser.interrupted()]
+        for incident_id, resume in work:
             try:
-                if self.diagnoser.diagnose(incident_id, actor=ACTOR, source=SOURCE, auto=True) is not None:
+                if self.diagnoser.diagnose(incident_id, actor=ACTOR, source=SOURCE, auto=not resume,
+                                           resume=resume) is not None:
                     done += 1
             except IncidentBotError as exc:
                 log.info("automatic diagnosis of %s skipped: %s", ref_of(incident_id), exc)

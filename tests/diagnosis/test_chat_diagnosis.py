@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from bot.app.bot import Bot
@@ -112,3 +114,48 @@ def test_a_bad_procedure_name_is_one_line_and_changes_nothing(diagnosing_bot: Bo
     chat.say("alice", "/incident resolve")
     assert chat.say("alice", "/incident diagnose").startswith("INC-1 is resolved, so `diagnose` is not possible now.")
     assert kinds(diagnosing_bot)[: len(before)] == before and "diagnosis.started" not in kinds(diagnosing_bot)
+
+
+def test_an_automatic_run_cut_short_by_a_crash_runs_again_once(diagnosing_bot: Bot, chat: MemoryChat) -> None:
+    bot = diagnosing_bot
+    diagnoser = bot.services.extras["diagnoser"]
+    chat.say("alice", "/incident declare apiserver down --cluster prod-1")
+    crashed = diagnoser._conclude
+    diagnoser._conclude = lambda *a, **k: (_ for _ in ()).throw(SystemExit("killed"))  # the process dies here
+    with pytest.raises(SystemExit):
+        chat.pump()
+    diagnoser._conclude = crashed
+    assert bot.services.incidents.get("INC-1").state == "diagnosing"
+    chat.pump()
+    assert kinds(bot).count("diagnosis.started") == 1  # not yet: it may still be running elsewhere
+    bot.clock.advance(diagnoser.stale_after_seconds + 1)
+    chat.pump()
+    chat.pump()
+    assert kinds(bot).count("diagnosis.started") == 2 and kinds(bot).count("diagnosis.conclusion") == 1
+    assert bot.services.incidents.get("INC-1").state == "diagnosed"
+
+
+def test_automatic_diagnosis_on_both_stores_runs_once_across_replicas(database_url: str, http: FakeHttp,
+                                                                      etcd: FakeEtcd) -> None:
+    from bot.app.bot import build_bot
+    from bot.clock import FakeClock
+    from tests.conftest import T0, make_settings
+
+    access = ClusterAccess("prod-1", cluster_config(main=MAIN, bypass=BYPASS, etcd=ETCD), metrics=FakePrometheus(),
+                           kubernetes=FakeKubernetes(), etcd=etcd, http=http)
+    clock = FakeClock(T0)
+    replicas = [build_bot(make_settings(database_url), clock=clock) for _ in range(2)]
+    try:
+        for replica in replicas:
+            replica.services.extras["diagnoser"].backends = lambda name: access
+        chat = MemoryChat(replicas[0].dispatcher)  # delivers the announcement; no worker runs here
+        chat.say("alice", "/incident declare apiserver down --cluster prod-1")
+        workers = [next(w for w in r.workers if w.name == "diagnosis") for r in replicas]
+        with ThreadPoolExecutor(2) as pool:  # both replicas' workers pick it up at the same moment
+            done = list(pool.map(lambda w: w.tick(), workers))
+        assert sorted(done) == [0, 1]
+        assert kinds(replicas[0]).count("diagnosis.started") == 1
+        assert replicas[1].services.incidents.get("INC-1").state == "diagnosed"
+    finally:
+        for replica in replicas:
+            replica.close()
