@@ -36,6 +36,15 @@ from integrations.slack.web import SlackWeb
 
 log = logging.getLogger(__name__)
 
+class _NotAWarning(logging.Filter):
+    """bolt warns that SLACK_BOT_TOKEN is unused because we hand it a client; that is by design."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+BOLT_LOG = logging.getLogger("integrations.slack.bolt")
+BOLT_LOG.addFilter(_NotAWarning())
 REPLY_CHANNEL = "slack"  # the outbox channel of answers to people (chat messages use "chat")
 PRESS_VERBS = {"run_approve": "approve", "run_reject": "reject"}
 
@@ -100,6 +109,7 @@ def build_slack_app(dispatcher: Dispatcher, directory: Directory, web: SlackWeb,
         process_before_response=False,
         listener_executor=executor or ThreadPoolExecutor(max_workers=16, thread_name_prefix="slack-listener"),
         name="incident-bot",
+        logger=BOLT_LOG,
     )
 
     @app.middleware
