@@ -30,6 +30,7 @@ EXTENSIONS: list[str] = [
     "integrations.slack.extension",
     "bot.app.diagnosis",
     "bot.chat.handlers_playbooks",
+    "bot.sandbox.scheduled",
     "playbooks.backups",
 ]
 

@@ -519,6 +519,14 @@ class ApiServerStandIn:
             self._startup_error = e
             ready.set()
         finally:
+            # connections still open (HAProxy checks, Prometheus scrapes) end here, not as
+            # "Task was destroyed but it is pending!" when the loop is collected
+            pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 
     async def _serve(self, ready: threading.Event) -> None:
