@@ -50,8 +50,11 @@ from bot.chat.dispatcher import ChatContext  # noqa: E402
 from bot.config import Settings, load_settings  # noqa: E402
 from bot.store.models import Alert, Incident  # noqa: E402
 from tests.detect.serving import BotServer  # noqa: E402
+from tests.support import slack_signing  # noqa: E402
+from tests.support.fake_slack import FakeSlack  # noqa: E402
 
 TOKEN = "bench-token"
+SLACK_USERS = {"alice": "U0ALICE", "bob": "U0BOB", "carol": "U0CAROL"}
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
 
 
@@ -88,13 +91,42 @@ def payload(alerts: list[dict[str, Any]], group: str) -> dict[str, Any]:
             "groupKey": group, "truncatedAlerts": 0}
 
 
-def bench_settings(tmp: Path, name: str) -> Settings:
+def bench_settings(tmp: Path, name: str, fake: FakeSlack | None = None) -> Settings:
     settings = load_settings(environ={})
     settings.database_url = f"sqlite:///{tmp / (name + '.db')}"
     settings.oncall.rota = ["alice", "bob", "carol"]
     settings.webhook_token = SecretStr(TOKEN)
     settings.outbox_interval_seconds = 0.5
+    if fake is not None:  # the real Slack adapter against a loopback fake of the Web API
+        settings.slack.bot_token = SecretStr("xoxb-0000-bench-token")
+        settings.slack.signing_secret = SecretStr(slack_signing.SECRET)
+        settings.slack.api_url = fake.api_url
+        settings.slack.users = dict(SLACK_USERS)
+        settings.slack.request_timeout_seconds = 5
     return settings
+
+
+def timed_fake_slack() -> FakeSlack:
+    """The fake Slack Web API, each recorded call stamped with the time it arrived."""
+    fake = FakeSlack()
+    original = fake._record
+
+    def record(*args: Any, **kwargs: Any) -> None:
+        original(*args, **kwargs)
+        with fake._lock:
+            for call in reversed(fake.calls):
+                if "at" in call:
+                    break
+                call["at"] = time.time()
+
+    fake._record = record  # type: ignore[method-assign]
+    return fake.start()
+
+
+def bot_for(tmp: Path, name: str, slack: bool) -> tuple[Any, FakeSlack | None]:
+    fake = timed_fake_slack() if slack else None
+    extensions = ["bot.app.webhooks"] + (["integrations.slack.extension"] if slack else [])
+    return build_bot(bench_settings(tmp, name, fake), extensions=extensions), fake
 
 
 class ReceiveTimes:
@@ -112,12 +144,13 @@ class ReceiveTimes:
 
 # --------------------------------------------------------------------------- 1. quiet
 
-def quiet(tmp: Path, n: int) -> dict[str, Any]:
-    bot = build_bot(bench_settings(tmp, "quiet"), extensions=["bot.app.webhooks"])
+def quiet(tmp: Path, n: int, slack: bool) -> dict[str, Any]:
+    bot, fake = bot_for(tmp, "quiet-slack" if slack else "quiet", slack)
     timer: list[ReceiveTimes] = []
-    server = BotServer(bot, wrap=lambda app: timer.append(ReceiveTimes(app)) or timer[0]).start()
+    server = BotServer(bot, wrap=lambda app: timer.append(ReceiveTimes(app)) or timer[0], chat_sender=not slack).start()
     own: list[float] = []
     end_to_end: list[float] = []
+    posted = 0
     try:
         with httpx.Client(timeout=10) as client:
             for i in range(n):
@@ -130,19 +163,27 @@ def quiet(tmp: Path, n: int) -> dict[str, Any]:
                 incident = int(answer.json()["opened"][0].split("-")[1])
                 deadline = time.time() + 5
                 while True:
-                    cards = [(t, m) for t, m in list(server.deliverer.delivered)
-                             if m.incident_id == incident and m.kind == "incident.card"]
+                    if fake is not None:  # the card is the first chat.postMessage after the webhook
+                        cards = [c["at"] for c in list(fake.calls)[posted:] if c["method"] == "chat.postMessage" and "at" in c]
+                    else:
+                        cards = [t for t, m in list(server.deliverer.delivered)
+                                 if m.incident_id == incident and m.kind == "incident.card"]
                     if cards or time.time() > deadline:
                         break
                     time.sleep(0.001)
                 assert cards, f"INC-{incident}: no card delivered within 5 s"
-                delivered = cards[0][0]
+                delivered = cards[0]
+                if fake is not None:
+                    time.sleep(0.05)  # let the page and the card's follow-ups go out before the next one
+                    posted = len(fake.calls)
                 own.append((delivered - timer[0].times[-1]) * 1000)
                 end_to_end.append((delivered - sent) * 1000)
                 time.sleep(0.02)
     finally:
         server.stop()
         bot.close()
+        if fake is not None:
+            fake.stop()
     return {"own": own, "end_to_end": end_to_end}
 
 
@@ -183,14 +224,15 @@ def storm_alerts(total: int, seconds: float, t0: datetime) -> list[tuple[float, 
     return out
 
 
-def storm(tmp: Path, total: int, seconds: float, group_interval: float, connections: int) -> dict[str, Any]:
-    bot = build_bot(bench_settings(tmp, "storm"), extensions=["bot.app.webhooks"])
-    server = BotServer(bot).start()
+def storm(tmp: Path, total: int, seconds: float, group_interval: float, connections: int, slack: bool) -> dict[str, Any]:
+    bot, fake = bot_for(tmp, "storm", slack)
+    server = BotServer(bot, chat_sender=not slack).start()
     t0 = datetime.now(timezone.utc)
     alerts = storm_alerts(total, seconds, t0)
     webhook_ms: list[float] = []
     api_ms: list[float] = []
     dispatch_ms: list[float] = []
+    slash_ms: list[float] = []
     sent_payloads = 0
     sent_bytes = 0
     retries = 0
@@ -218,8 +260,25 @@ def storm(tmp: Path, total: int, seconds: float, group_interval: float, connecti
             del reply
             stop.wait(0.05)
 
+    def ask_slack() -> None:
+        assert fake is not None
+        with httpx.Client(timeout=10) as client:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                body, headers = slack_signing.slash_command("status INC-1", user="U0ALICE",
+                                                            response_url=fake.response_url(f"bench-{n}"))
+                start = time.perf_counter()
+                response = client.post(server.url + "/slack/events", content=body.encode(), headers=headers)
+                took = (time.perf_counter() - start) * 1000
+                assert response.status_code == 200, response.text[:200]
+                with lock:
+                    slash_ms.append(took)
+                stop.wait(0.1)
+
     askers = [threading.Thread(target=ask_http, daemon=True) for _ in range(2)] + \
-             [threading.Thread(target=ask_chat, daemon=True)]
+             [threading.Thread(target=ask_chat, daemon=True)] + \
+             ([threading.Thread(target=ask_slack, daemon=True) for _ in range(2)] if slack else [])
     for t in askers:
         t.start()
 
@@ -284,12 +343,18 @@ def storm(tmp: Path, total: int, seconds: float, group_interval: float, connecti
         stored = s.execute(select(func.count()).select_from(Alert)).scalar_one()
         incidents = [(i.id, i.cluster, i.component, i.severity) for i in s.execute(select(Incident).order_by(Incident.id)).scalars()]
         per_incident = dict(s.execute(select(Alert.incident_id, func.count()).group_by(Alert.incident_id)).all())
-    delivered = Counter(m.kind for _, m in server.deliverer.delivered)
+    if fake is not None:
+        delivered = Counter(c["method"] for c in fake.calls if c["method"].startswith(("chat.", "conversations.")))
+    else:
+        delivered = Counter(m.kind for _, m in server.deliverer.delivered)
     server.stop()
     bot.close()
+    if fake is not None:
+        fake.stop()
     return {"alerts": len(alerts), "stored": stored, "incidents": incidents, "per_incident": per_incident,
             "delivered": dict(delivered), "payloads": sent_payloads, "bytes": sent_bytes, "seconds": storm_seconds,
-            "retries": retries, "webhook_ms": webhook_ms, "api_ms": api_ms, "dispatch_ms": dispatch_ms}
+            "retries": retries, "webhook_ms": webhook_ms, "api_ms": api_ms, "dispatch_ms": dispatch_ms,
+            "slash_ms": slash_ms}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -301,26 +366,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet-n", type=int, default=300)
     parser.add_argument("--skip-quiet", action="store_true")
     parser.add_argument("--skip-storm", action="store_true")
+    parser.add_argument("--chat", choices=["slack", "recorder"], default="slack",
+                        help="storm: the real Slack adapter against a loopback fake Web API, or a recording deliverer")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-storm-") as d:
         tmp = Path(d)
         if not args.skip_quiet:
-            q = quiet(tmp, args.quiet_n)
-            print("== quiet: webhook received -> announce card delivered (one incident per webhook)")
-            print("  " + summary("bot's own time", q["own"]))
-            print("  " + summary("client send -> delivered", q["end_to_end"]))
+            for slack in (False, True):
+                q = quiet(tmp, args.quiet_n, slack)
+                where = "Slack adapter -> fake Web API chat.postMessage" if slack else "recording deliverer"
+                print(f"== quiet: webhook received -> announce card delivered ({where}; one new incident per webhook)")
+                print("  " + summary("bot's own time", q["own"]))
+                print("  " + summary("client send -> delivered", q["end_to_end"]))
         if not args.skip_storm:
-            r = storm(tmp, args.alerts, args.seconds, args.group_interval, args.connections)
+            r = storm(tmp, args.alerts, args.seconds, args.group_interval, args.connections, args.chat == "slack")
             print(f"== storm: {r['alerts']} alerts over {r['seconds']:.1f} s, {r['payloads']} deliveries "
                   f"({r['bytes'] / 1e6:.1f} MB, re-sent every {args.group_interval:g} s, {args.connections} connections, "
                   f"{r['retries']} retried after a closed keep-alive connection)")
             print(f"  alerts stored: {r['stored']} of {r['alerts']}")
             print(f"  incidents: {len(r['incidents'])}: " + ", ".join(
                 f"INC-{i} {cl}/{co} {sev} ({r['per_incident'].get(i, 0)} alerts)" for i, cl, co, sev in r["incidents"]))
-            print(f"  chat messages delivered: {sum(r['delivered'].values())} {r['delivered']}")
+            print(f"  chat deliveries ({args.chat}): {sum(r['delivered'].values())} {r['delivered']}")
             print("  " + summary("webhook response", r["webhook_ms"]))
             print("  " + summary("GET /api/incidents during the storm", r["api_ms"]))
             print("  " + summary("/incident status via the dispatcher during the storm", r["dispatch_ms"]))
+            if r["slash_ms"]:
+                print("  " + summary("signed Slack slash command acknowledged (POST /slack/events)", r["slash_ms"]))
     return 0
 
 

@@ -28,7 +28,7 @@ from bot.app.metrics import labels
 from bot.config import secret
 from bot.errors import BadInput
 from bot.incidents.alert_payload import parse_notification
-from bot.incidents.alerts import AlertIngestor, alert_counts
+from bot.incidents.alerts import AlertIngestor, IngestResult, alert_counts
 
 log = logging.getLogger(__name__)
 PATH = "/webhooks/alertmanager"
@@ -56,6 +56,15 @@ def wake_senders(bot: Bot) -> None:
 def make_endpoint(bot: Bot) -> Any:
     ingestor: AlertIngestor = bot.services.extras["alerts"]
 
+    def handle(body: bytes) -> IngestResult:
+        if len(body) > MAX_BODY_BYTES:
+            raise BadInput(f"the payload is {len(body)} bytes; at most {MAX_BODY_BYTES} are accepted.", field="(body)")
+        try:
+            decoded = json.loads(body)
+        except ValueError as exc:
+            raise BadInput(f"malformed Alertmanager webhook: (body): not JSON ({exc}).", field="(body)") from None
+        return ingestor.ingest(parse_notification(decoded))
+
     async def alertmanager_webhook(request: Request) -> Response:
         if not authorized(request.headers.get("authorization"), secret(bot.settings.webhook_token)):
             reason = ("the webhook is closed: INCIDENT_BOT_WEBHOOK_TOKEN is not set"
@@ -64,14 +73,8 @@ def make_endpoint(bot: Bot) -> Any:
             return JSONResponse({"error": reason}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
         try:
             body = await request.body()
-            if len(body) > MAX_BODY_BYTES:
-                raise BadInput(f"the payload is {len(body)} bytes; at most {MAX_BODY_BYTES} are accepted.", field="(body)")
-            try:
-                decoded = json.loads(body)
-            except ValueError as exc:
-                raise BadInput(f"malformed Alertmanager webhook: (body): not JSON ({exc}).", field="(body)") from None
-            notification = parse_notification(decoded)
-            result = await run_in_threadpool(ingestor.ingest, notification)
+            # decoding a storm's 5,000-alert delivery takes CPU: off the event loop, like the ingestion
+            result = await run_in_threadpool(handle, body)
         except Exception as exc:
             return error_response(exc)
         if result.changed:

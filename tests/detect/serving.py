@@ -74,10 +74,12 @@ class RecordingASGI:
 class BotServer:
     """``serve`` in a thread: the HTTP app under uvicorn, the bot's workers plus a chat sender."""
 
-    def __init__(self, bot: Bot, *, record_bodies: bool = False, wrap: Any = None) -> None:
+    def __init__(self, bot: Bot, *, record_bodies: bool = False, wrap: Any = None, chat_sender: bool = True) -> None:
         self.bot = bot
         self.deliverer = TimedDeliverer()
         self.sender = OutboxSender(bot.services, self.deliverer)
+        if chat_sender:  # without: the bot's own chat adapter (Slack) drains the outbox
+            bot.workers.append(self.sender)  # in bot.workers, so webhooks wake it like any sender
         app: Any = build_http_app(bot)
         self.recorder = RecordingASGI(app) if record_bodies else None
         served = self.recorder or app
@@ -91,7 +93,6 @@ class BotServer:
         config = uvicorn.Config(served, log_level="warning", lifespan="off", access_log=False)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self._sock]}, daemon=True)
-        bot.workers.append(self.sender)  # so webhooks wake it like any sender of the bot
         self.runner = WorkerRunner(bot.workers)
 
     @property

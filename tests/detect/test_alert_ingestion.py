@@ -224,3 +224,18 @@ def test_malformed_payloads_get_400_naming_the_field_and_change_nothing(client: 
 def test_alerts_are_on_metrics(client: TestClient, bot: Bot) -> None:
     post(client, webhook(alert("etcdNoLeader", T0, **ETCD)))
     assert 'incident_bot_alerts{status="firing"} 1' in client.get("/metrics").text
+
+
+def test_racing_deliveries_of_one_cascade_still_make_one_incident(client: TestClient, bot: Bot) -> None:
+    # Alertmanager sends groups in parallel: the apiserver's alerts may land before etcd's
+    post(client, webhook(alert("KubeAPIErrorRatioHigh", T0 + timedelta(seconds=2), job="apiserver")))
+    post(client, webhook(alert("EtcdMemberDown", T0, instance="m3", **ETCD)))
+    (incident,) = incidents(bot)
+    assert incident.component == "apiserver" and incident.started_at == T0
+
+
+def test_an_old_downstream_incident_is_not_joined_by_a_new_root_fault(client: TestClient, bot: Bot) -> None:
+    post(client, webhook(alert("KubeAPIErrorRatioHigh", T0, job="apiserver")))
+    bot.clock.advance(bot.settings.alerting.group_window_seconds + 60)  # type: ignore[attr-defined]
+    post(client, webhook(alert("EtcdMemberDown", bot.clock.now(), instance="m3", **ETCD)))
+    assert [i.component for i in incidents(bot)] == ["apiserver", "etcd"]
