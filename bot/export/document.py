@@ -32,9 +32,8 @@ SCHEMA_VERSION = "1"
 SCHEMA_ID = "https://incident-bot.invalid/schema/postmortem-v1.json"
 VERDICTS = ("met", "breached", "never-reached")
 STAGE_TITLES = {"notify": "Discover & announce", "diagnose": "Locate the root cause", "mitigate": "Recover"}
-# clocks.py verdicts -> the post-mortem's three: a stage not reached and not late is "never reached"
-_VERDICT = {"met": "met", "breached": "breached", "stopped": "never-reached", "running": "never-reached",
-            "warning": "never-reached"}
+# clocks.py's verdicts fold into the post-mortem's three: a stage not reached and not late
+# (stopped, or still running/warning as of the last fact) is "never reached".
 _EVENTS = TimelineEvent.__table__.c  # type: ignore[attr-defined]
 # the evidence column is read as its JSON text: checked for secrets as text, parsed once
 _EVENT_COLUMNS = [_EVENTS.id, _EVENTS.at, _EVENTS.kind, _EVENTS.actor, _EVENTS.source, _EVENTS.text,
@@ -139,7 +138,10 @@ def build(session: Session, incident: Incident, settings: Settings, options: Opt
     stages = []
     for name in STAGES:
         clock = stage_clock(incident, name, budgets, as_of, settings.budgets.warn_ratio)
-        verdict = _VERDICT[clock.verdict]
+        if clock.reached_at is not None:
+            verdict = "met" if clock.reached_at <= clock.deadline else "breached"
+        else:
+            verdict = "breached" if clock.verdict == "breached" else "never-reached"
         over = -clock.remaining_seconds if verdict == "breached" else None
         stages.append({
             "stage": name, "title": STAGE_TITLES[name], "label": clock.label,
