@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -45,6 +46,7 @@ class _NotAWarning(logging.Filter):
 
 BOLT_LOG = logging.getLogger("integrations.slack.bolt")
 BOLT_LOG.addFilter(_NotAWarning())
+IDENTITY_RETRY_SECONDS = 60.0  # while Slack's API is away, ask who we are at most this often
 REPLY_CHANNEL = "slack"  # the outbox channel of answers to people (chat messages use "chat")
 PRESS_VERBS = {"run_approve": "approve", "run_reject": "reject"}
 
@@ -88,11 +90,14 @@ def build_slack_app(dispatcher: Dispatcher, directory: Directory, web: SlackWeb,
     commands = SlackCommands(dispatcher, directory, wake)
     services = dispatcher.services
     identity: dict[str, Any] = {}
+    asked = [float("-inf")]  # when auth.test was last tried (monotonic seconds)
+    quick = SlackWeb(settings, timeout=1)  # inside the 3 s before the ack: never wait long
 
     def authorize(enterprise_id: str | None, team_id: str | None, logger: logging.Logger) -> AuthorizeResult:
-        if not identity:
+        if not identity and time.monotonic() - asked[0] > IDENTITY_RETRY_SECONDS:
+            asked[0] = time.monotonic()
             try:
-                identity.update(web.call("auth.test"))
+                identity.update(quick.call("auth.test"))
             except Exception as exc:  # Slack unreachable: still take commands (answers wait in the outbox)
                 log.warning("auth.test failed (%s); continuing without the bot's identity", type(exc).__name__)
         return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id or identity.get("team_id"),

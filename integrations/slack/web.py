@@ -46,10 +46,11 @@ def _retry_after(headers: Any) -> float | None:
 class SlackWeb:
     """The bot token's Web API, pointed at ``slack.api_url`` (a loopback fake in tests)."""
 
-    def __init__(self, settings: SlackSettings) -> None:
+    def __init__(self, settings: SlackSettings, *, timeout: float | None = None) -> None:
         self.settings = settings
+        seconds = timeout if timeout is not None else settings.request_timeout_seconds
         self.client = WebClient(token=secret(settings.bot_token), base_url=settings.api_url,
-                                timeout=int(max(1, settings.request_timeout_seconds)), retry_handlers=[])
+                                timeout=int(max(1, seconds)), retry_handlers=[])
 
     def call(self, method: str, **args: Any) -> dict[str, Any]:
         try:

@@ -132,3 +132,13 @@ def _binding(slack: SlackServer) -> ChatBinding | None:
     with slack.bot.db.session() as s:
         row = s.query(ChatBinding).first()
     return row if row is not None and row.card_ts else None
+
+
+def test_commands_are_acked_in_time_while_slacks_api_hangs(slack: SlackServer) -> None:
+    slack.fake.fail(hang=True)  # requests still arrive, but the Web API does not answer
+    for text in ("declare api down --severity sev1", "list"):
+        started = time.monotonic()
+        assert slack.command(text).status_code == 200
+        assert time.monotonic() - started < 3
+    slack.until(lambda: counts(slack)[0] == 1)  # the work was done; the answers wait in the outbox
+    slack.fake.heal()
