@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from bot.sandbox.drill import Deadlines, Drill, DrillResult
 from bot.sandbox.sandbox import processes_under
 from bot.sandbox.scorecard import SANDBOX_GOALS
@@ -95,4 +93,16 @@ def test_a_flooding_client_is_throttled(tmp_path: Path) -> None:
     assert "no longer in service-accounts" in result.scorecard.verification
     assert_goals_met(result, mitigated=True)
     assert_reports_written(result, "client-flood")
+    assert_left_nothing(result)
+
+
+def test_etcd_quorum_loss_is_restored_from_the_snapshot(tmp_path: Path) -> None:
+    result = rehearse("etcd-quorum-loss", tmp_path / "quorum-loss")
+
+    assert result.passed, result.scorecard.failures
+    assert result.scorecard.is_drill is True and result.scorecard.auto_approved is True
+    assert "restore-etcd" in result.scorecard.outcome
+    assert "all 20 seeded keys back" in result.scorecard.verification
+    assert_goals_met(result, mitigated=True)
+    assert_reports_written(result, "etcd-quorum-loss")
     assert_left_nothing(result)
