@@ -44,6 +44,10 @@ def plan(ctx: PlanContext) -> Plan:
         raise Conflict(f"refusing {NAME} on cluster {ctx.cluster}: clusters.{ctx.cluster}.loadbalancer.frontend_url "
                        f"is not set, so the failover could not be verified.")
     recorded = {n: s["state"] for n, s in servers.items()}
+    if all(recorded[n] in ("drain", "maint") for n in cfg.main):
+        # recording these as "the states before" would make a later failback restore the failover itself
+        raise Conflict(f"refusing {NAME} on cluster {ctx.cluster}: the main servers are already off "
+                       f"({lb_ops.describe_states(recorded)}); `/incident run failback-apiserver` undoes a failover.")
     target = {**{n: "ready" for n in cfg.bypass}, **{n: mode for n in cfg.main}}
     changes = [{"action": "set_state", "backend": cfg.backend, "server": n, "role": servers[n]["role"],
                 "from": recorded[n], "to": target[n]} for n in [*cfg.bypass, *cfg.main]]

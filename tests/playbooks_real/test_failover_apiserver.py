@@ -39,6 +39,9 @@ def test_failover_moves_traffic_to_the_bypass_and_survives_a_reload(lab: Lab) ->
     assert "step 3/3 persist-state: " in texts
     assert "verified: " in texts and "bypass took" in texts
 
+    again = lab.chat.say("alice", "/incident plan failover-apiserver mode=drain")
+    assert "refusing failover-apiserver on cluster prod: the main servers are already off (main maint" in again
+
     lab.haproxy.restart()  # a reload: the new process reads the server-state-file
     assert states(lab)["main"] == "maint"
     wait_until(lambda: served_by(lab.frontend) == "bypass", timeout=10, what="the bypass behind the new HAProxy")
