@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from bot.clock import Clock
 from bot.config import Settings
@@ -247,16 +248,22 @@ class SnapshotWorker:
 
     def _claim(self, cluster: str, now: datetime, interval: float) -> bool:
         """A lease ``etcd-snapshot:<cluster>`` for one interval: the first replica takes it, the rest skip."""
-        with self.db.session() as s:
-            name = f"etcd-snapshot:{cluster}"
-            lease = s.execute(select(Lease).where(Lease.name == name)).scalars().first()
-            if lease is not None and lease.holder != self.holder and lease.expires_at and lease.expires_at > now:
-                return False
-            if lease is None:
-                lease = Lease(name=name, holder=self.holder, acquired_at=now)
-            lease.holder = self.holder
-            lease.expires_at = now + timedelta(seconds=max(interval / 2, 1.0))
-            s.add(lease)
+        name = f"etcd-snapshot:{cluster}"
+        try:
+            with self.db.session() as s:
+                query = select(Lease).where(Lease.name == name)
+                if not self.db.is_sqlite:
+                    query = query.with_for_update()
+                lease = s.execute(query).scalars().first()
+                if lease is not None and lease.holder != self.holder and lease.expires_at and lease.expires_at > now:
+                    return False
+                if lease is None:
+                    lease = Lease(name=name, holder=self.holder, acquired_at=now)
+                lease.holder = self.holder
+                lease.expires_at = now + timedelta(seconds=max(interval / 2, 1.0))
+                s.add(lease)
+        except IntegrityError:  # another replica created the lease row at the same moment: it goes
+            return False
         return True
 
 

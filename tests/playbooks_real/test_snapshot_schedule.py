@@ -40,3 +40,24 @@ def test_a_second_replica_does_not_snapshot_the_same_interval(lab: Lab) -> None:
     assert len(one.tick()) == 1
     assert two.tick() == []
     assert len(Catalogue(lab.bot.db).entries(CLUSTER)) == 1
+
+
+def test_two_replicas_on_postgresql_take_one_snapshot(postgres_url: str, etcd_cluster, tmp_path: Path,
+                                                       clock) -> None:
+    from bot.app.bot import build_bot
+    from bot.config import ClusterEndpoints, EtcdEndpoints, EtcdSnapshotSettings
+    from tests.conftest import make_settings
+
+    settings = make_settings(postgres_url)
+    settings.clusters = {CLUSTER: ClusterEndpoints(etcd=EtcdEndpoints(
+        members=etcd_cluster.endpoints, snapshots=EtcdSnapshotSettings(dir=str(tmp_path), interval_seconds=60)))}
+    bot = build_bot(settings, clock=clock)
+    try:
+        assert any(getattr(w, "name", None) == "etcd-snapshots" for w in bot.workers)  # registered by the extension
+        one = SnapshotWorker(bot.db, settings, clock, holder="replica-1")
+        two = SnapshotWorker(bot.db, settings, clock, holder="replica-2")
+        assert len(one.tick()) + len(two.tick()) == 1
+        entry = Catalogue(bot.db).entries(CLUSTER)[0]
+        assert Catalogue(bot.db).newest_verified(CLUSTER) == (entry, [])
+    finally:
+        bot.close()
