@@ -144,3 +144,16 @@ def test_a_sigkilled_engine_process_is_resumed_without_repeating_a_change(lab: L
     assert "resumed after its worker stopped" in texts
     assert "step 2/3 move-main-off: already in place" in texts
     assert served_by(lab.frontend) == "bypass"
+
+
+def test_a_failed_verification_rolls_back_to_the_recorded_states(lab: Lab) -> None:
+    lab.bot.settings.clusters["prod"].loadbalancer.frontend_url = "http://127.0.0.1:9"  # clients cannot reach it
+    lab.incident("main apiservers down")
+    lab.chat.say("alice", "/incident run failover-apiserver mode=maint")
+    lab.chat.say("alice", "/incident approve RUN-1")
+
+    run = lab.run_row(1)
+    assert run.state == "rolled_back" and "verification failed" in (run.error or "")
+    assert states(lab) == {"main": "ready", "bypass": "ready"}
+    texts = "\n".join(lab.timeline_texts())
+    assert "undo move-main-off: done" in texts and "undo ready-bypass: done" in texts
