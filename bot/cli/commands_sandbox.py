@@ -44,12 +44,12 @@ def _terminal_deliverer(bot: Any) -> Any:
 
 
 def _banner(sandbox: Any) -> None:
-    print(f"sandbox up in {sandbox.root} (removed on exit)")
+    print(f"sandbox up in {sandbox.root} (removed on exit)", flush=True)
     for line in sandbox.plane.describe():
         print("  " + line)
     print(f"  bot:               {sandbox.runtime.url} (webhook, /metrics, /api/incidents)")
     print(f"  bot settings:      {sandbox.settings_path}")
-    print("  try a fault from another terminal, or: incident-bot drill etcd-member-down")
+    print("  try a fault from another terminal, or: incident-bot drill etcd-member-down", flush=True)
 
 
 # ---------------------------------------------------------------- sandbox
@@ -60,13 +60,18 @@ def _sandbox_args(p: argparse.ArgumentParser) -> None:
 def _sandbox(args: argparse.Namespace) -> int:
     from bot.sandbox.sandbox import Sandbox
 
+    from bot.sandbox.settings import DEFAULT_ROTA
+
+    user = args.user or getpass.getuser() or "operator"
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    sandbox = Sandbox(deliverer_factory=_terminal_deliverer)
+    # whoever sits at the console may approve runs, besides the sandbox's rota
+    sandbox = Sandbox(deliverer_factory=_terminal_deliverer,
+                      overrides={"approvers": {"users": [*DEFAULT_ROTA, user]}})
     try:
         print("starting the sandbox: etcd x3, apiservers behind HAProxy, Prometheus, Alertmanager, the bot ...")
         sandbox.start()
         _banner(sandbox)
-        return _console(sandbox, user=args.user)
+        return _console(sandbox, user=user)
     except (_Terminated, KeyboardInterrupt):
         return 130
     finally:
