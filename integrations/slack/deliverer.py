@@ -86,7 +86,7 @@ class SlackDeliverer:
         card = card_for(self.dispatcher, incident_id)
         if self.settings.home == "channel":
             if home is None or not home.channel_id:
-                home = self._create_channel(incident_id, card.text)
+                home = self._create_channel(incident_id)
             self._invite(home)
             channel = home.channel_id
         else:
@@ -97,7 +97,7 @@ class SlackDeliverer:
         self._announce_elsewhere(home)
         return home, True
 
-    def _create_channel(self, incident_id: int, _text: str) -> ChatBinding:
+    def _create_channel(self, incident_id: int) -> ChatBinding:
         incident = self.services.incidents.get(incident_id)
         for attempt in range(10):
             name = homes.channel_name(incident_id, incident.title, attempt)

@@ -190,3 +190,16 @@ def test_delivery_records_are_forgotten_after_slack_stops_retrying(slack_bot: Bo
     clock.advance(days=1)
     assert pruner.tick() == 1
     assert dedupe.first_time(slack_bot.db, "slack:event:Ev1", source="slack", now=clock.now())
+
+
+def test_a_channel_home_is_announced_once_in_the_incidents_channel(slack_bot: Bot, fake_slack: FakeSlack,
+                                                                   clock: FakeClock) -> None:
+    bot, fake = slack_bot, fake_slack
+    bot.settings.slack.incidents_channel = "C0INCIDENTS"
+    say(bot, "alice", "/incident declare <!here> payments 500s")
+    tick(bot)
+    say(bot, "alice", "/incident ack", incident=1)
+    tick(bot)
+    announcements = [c["body"]["text"] for c in fake.answered("chat.postMessage")
+                     if c["body"]["channel"] == "C0INCIDENTS"]
+    assert announcements == [f"📣 INC-1 &lt;!here&gt; payments 500s (sev2) — <#{home(bot).channel_id}>"]
