@@ -2,7 +2,8 @@
 
 ``Diagnoser.diagnose`` is the one path for both the automatic run (once per
 incident, after it was announced) and ``/incident diagnose``.  The
-lifecycle moves to *diagnosing* at the start; each check becomes a
+lifecycle moves from *notified* to *diagnosing* at the start (a re-run leaves
+a diagnosed incident diagnosed until it concludes); each check becomes a
 ``diagnosis.check`` timeline event with its evidence; the conclusion becomes
 ``diagnosis.conclusion``.  A conclusion bound to a playbook records the root
 cause (``diagnosed_at``) and hands the playbook to the *proposer* — a
@@ -178,7 +179,7 @@ class Diagnoser:
                 timeline.record(session, row.id, "note", f"automatic diagnosis #{number - 1} never concluded "
                                 "(the bot stopped meanwhile); running it again", at=now, actor=ACTOR, source=SOURCE,
                                 post=False)
-            if lifecycle.can(row, "start_diagnosis") and row.state != "diagnosing":
+            if row.state == "notified":  # a re-run of a diagnosed incident does not move it back
                 self.incidents.move(session, row, "start_diagnosis", actor=ACTOR if auto else actor,
                                     source=SOURCE if auto else source, note=f"procedure {procedure.name}")
             return row.id, number, procedure, context, row.cluster
@@ -225,7 +226,7 @@ class Diagnoser:
                                        requested_by=ACTOR)
                 sentence = answer or f"proposed playbook {o.playbook}" + (f" with {args}" if args else "")
             except IncidentBotError as exc:
-                sentence = f"could not propose playbook {o.playbook}: {exc.message}; {by_hand}"
+                sentence = f"could not propose playbook {o.playbook}: {exc.message.rstrip('.')}; {by_hand}"
             except Exception as exc:  # the engine failing must not lose the diagnosis
                 log.exception("proposing %s for %s failed", o.playbook, ref_of(diagnosis.incident_id))
                 sentence = f"could not propose playbook {o.playbook} ({type(exc).__name__}); {by_hand}"
