@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     settings.database_url = args.db_url
     settings.oncall.rota = ["alice", "bob", "carol"]
     settings.playbooks.stale_after_seconds = 0.3
+    settings.auto_migrate = False  # the test migrated the file; a restart must not need to
     settings.kubeconfig = args.kubeconfig
     if args.kill_at and args.kill_at.startswith("inside:step:"):
         os.environ[KILL_INSIDE_STEP] = args.kill_at.rsplit(":", 1)[1]
