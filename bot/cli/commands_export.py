@@ -17,9 +17,9 @@ from bot.errors import BadInput
 
 def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("incident", help="the incident, e.g. INC-42 (or 42)")
-    p.add_argument("--format", "-f", default="md", help="md (default), json or html")
+    p.add_argument("--format", "-f", default="md", metavar="md|json|html", help="md (default), json or html")
     p.add_argument("-o", "--output", help="write to this file instead of stdout")
-    p.add_argument("--tz", default=None, help="show times in this IANA zone, e.g. Europe/Berlin (default UTC)")
+    p.add_argument("--tz", default=None, metavar="ZONE", help="show times in this IANA zone, e.g. Europe/Berlin (default UTC)")
     p.add_argument("--generated-at", default=None, metavar="ISO",
                    help="stamp the document with this time (ISO 8601); omitted by default so exports are reproducible")
 
