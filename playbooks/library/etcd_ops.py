@@ -130,7 +130,21 @@ def stop_members(controller: MemberController, specs: Sequence[EtcdMemberSpec]) 
     still = [m.name for m in specs if controller.is_running(m)]
     if still:
         raise StepFailed(f"etcd members {', '.join(still)} still run after stop.")
+    answering = [m for m in specs if _answers(m.client_url)]
+    if answering:  # the controller says stopped, the network says otherwise: it does not control them
+        raise StepFailed("etcd " + ", ".join(f"{m.name} still answers at {m.client_url}" for m in answering)
+                         + " after stop: the configured controller does not control these processes.")
     return stopped
+
+
+def _answers(url: str) -> bool:
+    import httpx
+
+    try:
+        httpx.get(url.rstrip("/") + "/health", timeout=1.0, trust_env=False)
+        return True
+    except httpx.HTTPError:
+        return False
 
 
 def restore_is_done(member: EtcdMemberSpec) -> bool:
@@ -186,7 +200,7 @@ def members_stopped(controller: MemberController, old: Sequence[EtcdMemberSpec],
                     new: Sequence[EtcdMemberSpec]) -> bool:
     """No member runs on its old data: stopped, or what runs under its name is the restored member."""
     started = {m.name for m in new if (m.data_dir / STARTED).is_file()}
-    return all(m.name in started or not controller.is_running(m) for m in old)
+    return all(m.name in started or (not controller.is_running(m) and not _answers(m.client_url)) for m in old)
 
 
 def run_command(command: str, *, timeout: float, what: str) -> str:
@@ -239,9 +253,20 @@ def looks_consistent(specs: Sequence[EtcdMemberSpec], *, etcdctl: str | None = N
         client.close()
 
 
+def cluster_ids(summary: ClusterSummary | None) -> set[int]:
+    return {r.status.cluster_id for r in (summary.members if summary else ()) if r.status is not None}
+
+
 def check_restored(specs: Sequence[EtcdMemberSpec], snapshot_revision: int, *,
-                   etcdctl: str | None = None) -> tuple[bool, str, dict[str, Any]]:
-    """All healthy, one leader, the same hashkv on every member, revision >= the snapshot's."""
+                   etcdctl: str | None = None, old_cluster_id: int | None = None,
+                   controller: MemberController | None = None) -> tuple[bool, str, dict[str, Any]]:
+    """All healthy, one leader, the same hashkv on every member, revision >= the snapshot's -- and it
+    is the restored cluster that answers (a new cluster id; the restored processes running), not the
+    old one still listening on the same URLs."""
+    if controller is not None:
+        gone = [m.name for m in specs if not controller.is_running(m)]
+        if gone:
+            return False, f"restored members {', '.join(gone)} are not running (see their logs)", {}
     client = EtcdClient([m.client_url for m in specs], timeout=2.0, cli_timeout=20.0, etcdctl=etcdctl)
     try:
         summary = client.cluster_summary()
@@ -249,6 +274,8 @@ def check_restored(specs: Sequence[EtcdMemberSpec], snapshot_revision: int, *,
                                 "leaders_seen": [str(x) for x in summary.leaders_seen]}
         if not (summary.all_healthy and summary.one_leader):
             return False, summary.sentence(), data
+        if old_cluster_id and old_cluster_id in cluster_ids(summary):
+            return False, f"the old cluster {old_cluster_id:x} still answers on the members' URLs", data
         try:
             hashes = client.hashkv()
         except IntegrationError as exc:

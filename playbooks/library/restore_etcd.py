@@ -134,6 +134,7 @@ def plan(ctx: PlanContext) -> Plan:
         facts={"snapshot": {"id": entry.id, "path": entry.path, "sha256": entry.sha256, "revision": entry.revision,
                             "total_keys": entry.total_keys},
                "token": token, "members": [m.name for m in new],
+               "old_cluster_id": str(min(etcd_ops.cluster_ids(summary))) if etcd_ops.cluster_ids(summary) else None,
                "data_dirs": {m.name: str(m.data_dir) for m in new}, "tool": tool.offline_kind,
                "apiservers": api_facts},
         rollback=["only the apiservers' cut-off is undone; the old data dirs are kept untouched for forensics"],
@@ -247,11 +248,23 @@ def start_check(ctx: StepContext) -> bool:
     return etcd_ops.restored_started(new) and all(controller.is_running(m) for m in new)
 
 
+def _check(ctx: StepContext, new: list[EtcdMemberSpec]) -> tuple[bool, str, dict[str, Any]]:
+    old_id = ctx.facts.get("old_cluster_id")
+    return etcd_ops.check_restored(new, ctx.facts["snapshot"]["revision"], etcdctl=_etcd(ctx).etcdctl,
+                                   old_cluster_id=int(old_id) if old_id else None, controller=_controller(ctx))
+
+
 def healthy_do(ctx: StepContext) -> dict[str, Any]:
     new = _new(ctx)
-    summary = etcd_ops.wait_healthy(new, timeout=_etcd(ctx).restore.health_timeout_seconds)
-    ok, text, data = etcd_ops.check_restored(new, ctx.facts["snapshot"]["revision"],
-                                             etcdctl=_etcd(ctx).etcdctl)
+    controller = _controller(ctx)
+
+    def alive() -> None:
+        gone = [m.name for m in new if not controller.is_running(m)]
+        if gone:
+            raise StepFailed(f"restored members {', '.join(gone)} exited after start (see their logs)")
+
+    summary = etcd_ops.wait_healthy(new, timeout=_etcd(ctx).restore.health_timeout_seconds, alive=alive)
+    ok, text, data = _check(ctx, new)
     if not ok:
         raise StepFailed(f"the restored etcd does not check out: {text}")
     return {"summary": summary.sentence(), **data}
@@ -259,14 +272,14 @@ def healthy_do(ctx: StepContext) -> dict[str, Any]:
 
 def healthy_check(ctx: StepContext) -> bool:
     try:
-        ok, _, _ = etcd_ops.check_restored(_new(ctx), ctx.facts["snapshot"]["revision"], etcdctl=_etcd(ctx).etcdctl)
+        ok, _, _ = _check(ctx, _new(ctx))
     except IncidentBotError:
         return False
     return ok
 
 
 def verify(ctx: StepContext) -> Verdict:
-    ok, text, data = etcd_ops.check_restored(_new(ctx), ctx.facts["snapshot"]["revision"], etcdctl=_etcd(ctx).etcdctl)
+    ok, text, data = _check(ctx, _new(ctx))
     if not ok:
         return Verdict(False, f"etcd: {text}", data)
     if not reconnect_check(ctx):

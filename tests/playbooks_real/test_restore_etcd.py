@@ -17,6 +17,7 @@ import pytest
 from integrations.etcd import EtcdClient
 from integrations.haproxy import HAProxyLoadBalancer
 from playbooks.backups import Catalogue
+from playbooks.engine import Toolbox
 from playbooks.library import etcd_ops
 from tests.playbooks_real.conftest import BACKEND, Crash, Lab
 
@@ -192,3 +193,24 @@ def test_a_sigkilled_engine_process_mid_restore_is_resumed_without_restoring_aga
             for m, d in run.plan["facts"]["data_dirs"].items()} == markers
     assert keys_of(lab.etcd.endpoints) == snapshot_keys
     assert lb_states(lab) == {"main": "ready", "bypass": "ready"}
+
+
+def test_members_the_controller_does_not_control_fail_the_stop_step(lab: Lab) -> None:
+    """A controller that cannot see the running members (wrong host, wrong unit) must not 'stop' them silently."""
+    from integrations.etcd import LocalProcessController
+
+    take_snapshot(lab)
+    lab.engine = __import__("bot.chat.handlers_playbooks", fromlist=["install"]).install(
+        lab.bot, tools=Toolbox(lab.bot.settings, etcd_controller=lambda _c: LocalProcessController(),
+                               database=lambda _c: lab.bot.db))
+    lab.incident("etcd looks corrupted")
+    reply = lab.chat.say("bob", "/incident run restore-etcd force=true")
+    run_id = int(reply.split("RUN-")[1].split()[0])
+    lab.chat.say("alice", f"/incident approve RUN-{run_id}")
+    lab.chat.say("carol", f"/incident approve RUN-{run_id}")
+
+    run = lab.run_row(run_id)
+    assert run.state == "rolled_back", run.state
+    assert "still answers at" in (run.error or "") and "does not control" in run.error
+    assert lb_states(lab) == {"main": "ready", "bypass": "ready"}  # the apiservers' cut-off was undone
+    assert lab.etcd.client().cluster_summary().all_healthy  # the running cluster was not touched
