@@ -186,7 +186,7 @@ class Drill:
             run = self._reload_run(run.id)
             card.auto_approved = run.auto_approved if run is not None else None
         card.stages = build_stages(fault_at=fault_at, incident=incident, budgets=bot.settings.budgets,
-                                   diagnosed_at=diagnosed_at,
+                                   diagnosed_at=diagnosed_at, check_seconds=self._check_seconds(incident),
                                    first_alert=self._first_alert(incident), step_seconds=self._step_seconds(run),
                                    mitigation_expected=scen.playbook is not None)
         result = DrillResult(card, self.out_dir)
@@ -226,6 +226,23 @@ class Drill:
             return session.execute(select(TimelineEvent).where(
                 TimelineEvent.incident_id == incident_id, TimelineEvent.kind == "diagnosis.conclusion",
             ).order_by(TimelineEvent.id)).scalars().first()
+
+    def _check_seconds(self, incident: Incident | None) -> float | None:
+        """From the first diagnosis's start to its last check: the time the components took to answer."""
+        if incident is None:
+            return None
+        with self.sandbox.bot.db.session() as session:  # type: ignore[union-attr]
+            events = session.execute(select(TimelineEvent).where(
+                TimelineEvent.incident_id == incident.id,
+                TimelineEvent.kind.in_(("diagnosis.started", "diagnosis.check", "diagnosis.conclusion")),  # type: ignore[attr-defined]
+            ).order_by(TimelineEvent.at, TimelineEvent.id)).scalars().all()
+        started = next((e.at for e in events if e.kind == "diagnosis.started"), None)
+        concluded = next((e.at for e in events if e.kind == "diagnosis.conclusion"), None)
+        checks = [e.at for e in events if e.kind == "diagnosis.check" and started and concluded
+                  and started <= e.at <= concluded]
+        if started is None or not checks:
+            return None
+        return (max(checks) - started).total_seconds()
 
     def _reload(self, incident_id: int) -> Incident | None:
         with self.sandbox.bot.db.session() as session:  # type: ignore[union-attr]

@@ -99,11 +99,13 @@ def since(start: datetime, end: datetime | None) -> float | None:
 
 def build_stages(*, fault_at: datetime, incident: Any, budgets: Any, first_alert: Any | None,
                  step_seconds: float | None, mitigation_expected: bool,
-                 diagnosed_at: datetime | None = None) -> list[Stage]:
+                 diagnosed_at: datetime | None = None, check_seconds: float | None = None) -> list[Stage]:
     """The three stages from the incident's stored timestamps (and its first alert, its run's steps).
 
     ``diagnosed_at`` is the diagnosis conclusion's time: an escalation locates
     the fault without recording a cause for a playbook, and still ends the stage.
+    ``check_seconds`` is how long the diagnosis's checks took, from the
+    diagnosis start to its last check (the components answering).
     """
     budget = budgets.for_severity(incident.severity) if incident is not None else budgets.default
     detected = incident.detected_at if incident is not None else None
@@ -115,7 +117,9 @@ def build_stages(*, fault_at: datetime, incident: Any, budgets: Any, first_alert
     if detected is not None and notified is not None:
         notify.waiting_seconds = since(fault_at, detected)
         notify.bot_seconds = since(detected, notified)
-        if first_alert is not None:
+        if getattr(incident, "source", None) == "prober":
+            notify.waiting_on = "the black-box prober (its interval, then a confirming re-probe)"
+        elif first_alert is not None:
             prom = since(fault_at, first_alert.starts_at) or 0.0
             am = since(first_alert.starts_at, first_alert.received_at) or 0.0
             notify.waiting_on = f"Prometheus {prom:.1f}s (scrape, rules, for), Alertmanager {am:.1f}s"
@@ -124,9 +128,11 @@ def build_stages(*, fault_at: datetime, incident: Any, budgets: Any, first_alert
 
     diagnose = Stage("diagnose", since(fault_at, diagnosed), budget.diagnose, SANDBOX_GOALS["diagnose"])
     if notified is not None and diagnosed is not None:
-        diagnose.bot_seconds = since(notified, diagnosed)
-        diagnose.waiting_seconds = 0.0
-        diagnose.waiting_on = "(the checks' queries count as the bot's)"
+        total = since(notified, diagnosed) or 0.0
+        checks = min(check_seconds or 0.0, total)
+        diagnose.waiting_seconds = checks
+        diagnose.bot_seconds = total - checks
+        diagnose.waiting_on = "the checks (Prometheus, etcd, apiservers answering)"
 
     mitigate = Stage("mitigate", since(fault_at, mitigated), budget.mitigate, SANDBOX_GOALS["mitigate"],
                      applicable=mitigation_expected)
