@@ -121,13 +121,10 @@ def build_slack_app(dispatcher: Dispatcher, directory: Directory, web: SlackWeb,
     def drop_redeliveries(body: dict[str, Any], next: Any) -> BoltResponse:  # noqa: A002 (bolt's name)
         """A retried event (same event_id) is acknowledged and not run again."""
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
-        key = f"slack:event:{event_id}"
-        if event_id and not dedupe.first_time(services.db, key, source="slack", now=services.clock.now()):
+        if event_id and not dedupe.first_time(services.db, f"slack:event:{event_id}", source="slack",
+                                              now=services.clock.now()):
             return BoltResponse(status=200, body="")
-        response: BoltResponse = next()
-        if event_id and response.status >= 300:  # not handled after all: let Slack's retry try again
-            dedupe.forget(services.db, key)
-        return response
+        return next()
 
     def open_modal(trigger_id: str, view: dict[str, Any], user_id: str, channel: str | None,
                    response_url: str | None) -> None:

@@ -38,14 +38,6 @@ def first_time(db: Database, key: str, *, source: str, now: datetime, window_sec
         return False
 
 
-def forget(db: Database, key: str) -> None:
-    """Undo a claim whose work could not start (so Slack's retry can do it)."""
-    with db.session() as session:
-        row = session.get(ProcessedDelivery, key)
-        if row is not None:
-            session.delete(row)
-
-
 def prune(db: Database, *, source: str, before: datetime) -> int:
     """Forget deliveries older than ``before`` (Slack stops retrying after minutes)."""
     with db.session() as session:
