@@ -123,10 +123,14 @@ class PlaybookService:
             if flag is not None:
                 raise Conflict(f"playbooks are {freeze.describe(flag)}; no new runs until `/incident unfreeze`.")
             row = self.incidents._load(session, incident)  # noqa: SLF001
-            if row.state not in ("diagnosed", "mitigating"):
+            if row.state in ("detected", "notified", "diagnosing"):
                 raise IllegalTransition(
                     f"{ref_of(row.id)} is {row.state}: a playbook runs only once the cause is recorded "
                     f"(`/incident cause <text>` or diagnosis). `/incident plan` works now.")
+            if row.state not in ("diagnosed", "mitigating"):
+                raise IllegalTransition(
+                    f"{ref_of(row.id)} is {row.state}: a playbook starts only from diagnosed. `/incident reopen` "
+                    f"it, or declare a new incident for this change. `/incident plan` works now.")
         inc, pb, typed, target, computed = self._prepare(incident, playbook, params or {}, cluster)
         now = self.clock.now()
         ttl = self.settings.approvers.approval_ttl_seconds

@@ -172,25 +172,25 @@ def test_a_second_run_on_the_same_cluster_waits_for_the_first(pb_bot: Bot, engin
 def test_an_orphaned_run_resumes_at_its_checkpoint(pchat: MemoryChat, pb_bot: Bot, engine: Engine, clock: FakeClock,
                                                    target: Path) -> None:
     inc = diagnosed_incident(pchat, "alice")
-    pchat.say("alice", f"/incident run write-file path={target}")
-    pchat.say("alice", "/incident freeze")
-    pchat.say("alice", "/incident approve RUN-1")
-    pchat.say("alice", "/incident unfreeze")  # (the worker of this chat starts it: stop it at step 1)
-    # simulate a worker that died after step 0: reset the run to that state, owned by a dead process
-    assert lines(target) == ["run:step-0", "run:step-1", "run:step-2"]
+    run = engine.service.propose(inc, "write-file", {"path": str(target)}, requested_by="alice")
+    # a worker on another host started it, did step 0, checkpointed, and died
     target.write_text("run:step-0\n")
     with pb_bot.db.session() as s:
-        run = s.get(PlaybookRun, 1)
-        run.state, run.phase, run.checkpoint, run.owner = "running", "execute", 1, "dead-host:1:abc"
-        run.owner_heartbeat_at = clock.now()
-        s.add(run)
+        row = s.get(PlaybookRun, run.id)
+        row.state, row.phase, row.checkpoint, row.owner = "running", "execute", 1, "dead-host:1:abc"
+        row.owner_heartbeat_at = clock.now()
+        s.add(row)
+        incident = s.get(Incident, inc)
+        incident.state = "mitigating"
+        s.add(incident)
     pchat.pump()
-    assert engine.service.get(1).state == "running"  # its heartbeat is still fresh: not an orphan yet
+    assert engine.service.get(run.id).state == "running"  # its heartbeat is still fresh: not an orphan yet
     clock.advance(pb_bot.settings.playbooks.stale_after_seconds + 1)
     pchat.pump()
-    assert engine.service.get(1).state == "succeeded"
+    assert engine.service.get(run.id).state == "succeeded"
     assert lines(target) == ["run:step-0", "run:step-1", "run:step-2"]
     assert "RUN-1 write-file: resumed after its worker stopped, at execute step 2" in events(pb_bot, inc)
+    assert pb_bot.services.incidents.get(inc).state == "mitigated"
 
 
 def test_a_resumed_run_whose_done_steps_were_undone_is_handed_back(pchat: MemoryChat, pb_bot: Bot, engine: Engine,
@@ -260,6 +260,9 @@ def test_runs_need_a_recorded_cause(pchat: MemoryChat, target: Path) -> None:
     assert pchat.say("alice", f"/incident run write-file path={target}") == (
         "INC-1 is notified: a playbook runs only once the cause is recorded (`/incident cause <text>` or "
         "diagnosis). `/incident plan` works now.")
+    pchat.say("alice", "/incident resolve")
+    assert pchat.say("alice", f"/incident run write-file path={target}").startswith(
+        "INC-1 is resolved: a playbook starts only from diagnosed.")
 
 
 def test_unknown_playbooks_and_runs_are_named(pchat: MemoryChat) -> None:
