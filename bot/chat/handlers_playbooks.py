@@ -56,10 +56,10 @@ def _needs(run: PlaybookRun) -> str:
 def plan(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
     run = _service(d).plan(d.incident_ref(ctx, cmd), cmd.args["playbook"], cmd.params, actor=ctx.user,
                            source=ctx.source)
+    request = " ".join(["/incident run", run.playbook, *(f"{k}={v}" for k, v in cmd.params.items())])
     return Reply(text=f"Plan for {run.playbook} (dry run RUN-{run.id}, plan {run.plan_hash[:12]})",
                  blocks=[Heading(f"Plan: {run.playbook} (dry run, nothing changed)"), Code(run.plan_text),
-                         Paragraph(f"To request it: `/incident run {run.playbook} "
-                                   + " ".join(f"{k}={v}" for k, v in cmd.params.items()) + "`".replace(" `", "`"))],
+                         Paragraph(f"To request it: `{request}`")],
                  incident_id=run.incident_id)
 
 

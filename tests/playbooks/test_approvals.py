@@ -193,6 +193,7 @@ def test_plan_is_a_dry_run(pchat: MemoryChat, engine: Engine, target: Path) -> N
     reply = pchat.say("alice", f"/incident plan write-file path={target} tag=x")
     assert reply.startswith("Plan: write-file (dry run, nothing changed)")
     assert f"1. append x:step-0 to {target}" in reply
+    assert reply.splitlines()[-1] == f"To request it: `/incident run write-file path={target} tag=x`"
     assert engine.service.get(1).state == "planned"
     assert pchat.say("alice", "/incident approve RUN-1").startswith("RUN-1 is a dry run;")
     assert not target.exists()
