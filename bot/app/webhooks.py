@@ -63,7 +63,10 @@ def make_endpoint(bot: Bot) -> Any:
             decoded = json.loads(body)
         except ValueError as exc:
             raise BadInput(f"malformed Alertmanager webhook: (body): not JSON ({exc}).", field="(body)") from None
-        return ingestor.ingest(parse_notification(decoded))
+        result = ingestor.ingest(parse_notification(decoded))
+        if result.changed:
+            wake_senders(bot)  # right after the commit, before the response goes out
+        return result
 
     async def alertmanager_webhook(request: Request) -> Response:
         if not authorized(request.headers.get("authorization"), secret(bot.settings.webhook_token)):
@@ -77,8 +80,6 @@ def make_endpoint(bot: Bot) -> Any:
             result = await run_in_threadpool(handle, body)
         except Exception as exc:
             return error_response(exc)
-        if result.changed:
-            wake_senders(bot)
         return JSONResponse(result.as_json())
 
     return alertmanager_webhook
