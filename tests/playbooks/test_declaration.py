@@ -99,3 +99,16 @@ def test_cli_lists_and_documents_playbooks_from_their_declarations() -> None:
     missing = subprocess.run([sys.executable, "-m", "bot.cli.main", "playbooks", "show", "nope"], cwd=REPO,
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and "there is no playbook `nope`" in missing.stderr
+
+
+def test_the_shipped_bot_wires_the_engine(settings, clock) -> None:  # type: ignore[no-untyped-def]
+    from bot.app.bot import build_bot
+
+    bot = build_bot(settings, clock=clock)
+    try:
+        service = bot.services.extras["playbooks"]
+        assert "throttle-client" in service.registry
+        assert any(getattr(w, "name", None) == "playbooks" for w in bot.workers)
+        assert {"plan", "run", "approve", "reject", "abort", "freeze", "unfreeze"} <= set(bot.dispatcher.handlers)
+    finally:
+        bot.close()
