@@ -102,6 +102,25 @@ class AlertRule(_Section):
     cluster: str | None = None
     page: list[str] = Field(default_factory=list)
 
+    @field_validator("severity")
+    @classmethod
+    def _known_severity(cls, value: str | None) -> str | None:
+        if value is not None and value.lower() not in SEVERITIES:
+            raise ValueError(f"expected one of {', '.join(SEVERITIES)}, not {value!r}")
+        return value.lower() if value else value
+
+    @field_validator("match_re")
+    @classmethod
+    def _regular_expressions(cls, value: dict[str, str]) -> dict[str, str]:
+        import re
+
+        for label, pattern in value.items():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{label}: {pattern!r} is not a regular expression: {exc}") from None
+        return value
+
 
 class Alerting(_Section):
     group_window_seconds: float = Field(600, gt=0)

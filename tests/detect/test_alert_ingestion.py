@@ -239,3 +239,15 @@ def test_an_old_downstream_incident_is_not_joined_by_a_new_root_fault(client: Te
     bot.clock.advance(bot.settings.alerting.group_window_seconds + 60)  # type: ignore[attr-defined]
     post(client, webhook(alert("EtcdMemberDown", bot.clock.now(), instance="m3", **ETCD)))
     assert [i.component for i in incidents(bot)] == ["apiserver", "etcd"]
+
+
+def test_a_bad_alert_rule_stops_the_bot_at_start_naming_the_setting() -> None:
+    import pytest
+
+    from bot.config import load_settings
+    from bot.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"alerting\.rules\.0\.severity: .*expected one of sev1, sev2, sev3"):
+        load_settings(environ={"INCIDENT_BOT_ALERTING__RULES": "[{severity: critical}]"})
+    with pytest.raises(ConfigError, match=r"alerting\.rules\.0\.match_re: .*alertname: '\(' is not a regular"):
+        load_settings(environ={"INCIDENT_BOT_ALERTING__RULES": "[{match_re: {alertname: '('}}]"})
