@@ -7,6 +7,8 @@ bypass, and stay there across an HAProxy restart (server-state-file).
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from integrations.haproxy import HAProxyLoadBalancer
@@ -157,3 +159,53 @@ def test_a_failed_verification_rolls_back_to_the_recorded_states(lab: Lab) -> No
     assert states(lab) == {"main": "ready", "bypass": "ready"}
     texts = "\n".join(lab.timeline_texts())
     assert "undo move-main-off: done" in texts and "undo ready-bypass: done" in texts
+
+
+def _open_watch(lab: Lab):  # type: ignore[no-untyped-def]
+    import httpx
+
+    client = httpx.Client(timeout=5, trust_env=False)
+    stream = client.stream("GET", lab.frontend + "/watch")
+    response = stream.__enter__()
+    lines = response.iter_lines()
+    assert next(lines) == "main tick"
+    return client, stream, lines
+
+
+def test_drain_keeps_an_open_watch_on_main_while_new_requests_go_to_the_bypass(lab: Lab) -> None:
+    client, stream, lines = _open_watch(lab)
+    try:
+        lab.incident("main apiserver degraded")
+        lab.chat.say("alice", "/incident run failover-apiserver mode=drain")
+        lab.chat.say("alice", "/incident approve RUN-1")
+        assert lab.run_row(1).state == "succeeded", lab.run_row(1).error
+
+        assert served_by(lab.frontend) == "bypass"
+        seen = [next(lines) for _ in range(50)]  # the watch through main keeps flowing
+        assert set(seen) == {"main tick"}
+    finally:
+        stream.__exit__(None, None, None)
+        client.close()
+
+
+def test_maint_cuts_the_open_watch(lab: Lab) -> None:
+    import httpx
+
+    client, stream, lines = _open_watch(lab)
+    try:
+        lab.incident("main apiserver broken")
+        lab.chat.say("alice", "/incident run failover-apiserver mode=maint")
+        lab.chat.say("alice", "/incident approve RUN-1")
+        assert lab.run_row(1).state == "succeeded", lab.run_row(1).error
+
+        deadline = time.monotonic() + 5
+        while True:  # what was buffered, then the end
+            try:
+                next(lines)
+            except (StopIteration, httpx.HTTPError):
+                break
+            if time.monotonic() > deadline:
+                pytest.fail("the watch through main still streams after maint")
+    finally:
+        stream.__exit__(None, None, None)
+        client.close()
