@@ -56,8 +56,16 @@ log = logging.getLogger(__name__)
 ACTOR = "incident-bot"
 
 
-class LostOwnership(Exception):
+class Stop(Exception):
+    """This process must not touch the run any more."""
+
+
+class LostOwnership(Stop):
     """Another process took the run over (this one was too slow to beat): stop touching it."""
+
+
+class HandedBack(Stop):
+    """The run was just handed back to the commander."""
 
 
 class HandBack(Exception):
@@ -323,6 +331,8 @@ class Executor:
                 pass
         except LostOwnership:
             log.warning("RUN-%s was taken over by another worker; %s stops", run_id, self.owner)
+        except HandedBack:
+            log.info("RUN-%s was handed back to the commander", run_id)
 
     def _advance(self, run_id: int) -> bool:
         """One boundary: returns False when the run needs nothing more from this process."""
@@ -411,10 +421,11 @@ class Executor:
             result = {"already_done": True} if already else dict(
                 call_with_timeout(lambda: step.do(ctx), timeout=timeout, what=f"step {step.name}",
                                   beat=self._beat(run_id)) or {})
-        except (LostOwnership, HandBack) as exc:
-            if isinstance(exc, HandBack):
-                self._hand_back(run_id, str(exc))
-            raise LostOwnership() from exc
+        except LostOwnership:
+            raise
+        except HandBack as exc:
+            self._hand_back(run_id, str(exc))
+            raise HandedBack() from exc
         except Exception as exc:
             if not isinstance(exc, IncidentBotError):
                 log.exception("RUN-%s step %s failed", run_id, step.name)
