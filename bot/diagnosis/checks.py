@@ -268,7 +268,7 @@ KINDS: dict[str, Kind] = {
     }, _http),
 }
 
-COMMON_FIELDS = ("id", "kind", "description", "timeout")
+COMMON_FIELDS = ("id", "kind", "description", "timeout", "repeat")
 
 
 def run_kind(kind: str, access: ClusterAccess, params: dict[str, Any], timeout: float) -> tuple[Facts, float]:

@@ -36,7 +36,7 @@ from yaml.constructor import SafeConstructor
 
 from bot.diagnosis import templating
 from bot.diagnosis.checks import COMMON_FIELDS, KINDS
-from bot.diagnosis.model import AppliesTo, Check, Conclusion, Node, PlaybookBinding, Procedure
+from bot.diagnosis.model import AppliesTo, Check, Conclusion, Node, PlaybookBinding, Procedure, Repeat
 from bot.errors import ConfigError
 
 BUILTIN_DIR = Path(__file__).resolve().parents[2] / "sop"
@@ -322,9 +322,32 @@ def _checks(v: _Validator, raw: Any) -> list[Check]:
         description = data.get("description", "")
         if description:
             v.typed(description, path + ("description",), "str")
+        repeat = _repeat(v, data.get("repeat"), path + ("repeat",), cid) if "repeat" in data else None
         out.append(Check(cid, kind, params, str(description or ""), float(timeout) if timeout else None,
-                         v.line(path)))
+                         v.line(path), repeat))
     return out
+
+
+def _repeat(v: _Validator, raw: Any, path: Path_, cid: str) -> Repeat | None:
+    body = v.mapping(raw, path, "until, times, every")
+    if not body:
+        return None
+    v.keys(body, path, ("until", "times", "every"), ("until",))
+    until, times, every = body.get("until"), body.get("times", 3), body.get("every", "1s")
+    ok = isinstance(until, str) and v.typed(times, path + ("times",), "int")
+    if isinstance(until, str):
+        v.template(until, path + ("until",), expression=True)
+    elif "until" in body:
+        v.fail(path + ("until",), f"check `{cid}`: `repeat.until` must be an expression over `result`")
+    if isinstance(times, int) and not isinstance(times, bool) and not 1 <= times <= 30:
+        v.fail(path + ("times",), f"check `{cid}`: `repeat.times` must be between 1 and 30")
+        ok = False
+    try:
+        seconds = templating.parse_duration(str(every))
+    except ValueError:
+        v.fail(path + ("every",), f"check `{cid}`: `repeat.every` must be a duration like 500ms or 1s")
+        ok = False
+    return Repeat(str(until), int(times), seconds) if ok else None
 
 
 def _conclusions(v: _Validator, raw: Any, check_ids: set[str]) -> dict[str, Conclusion]:

@@ -37,6 +37,16 @@ class AppliesTo:
 
 
 @dataclass(frozen=True)
+class Repeat:
+    """Ask again while ``until`` (an expression over ``result``) is false: up to ``times`` answers,
+    ``every`` seconds apart.  Confirms a bad state is not a blip (an etcd leader election, a flap)."""
+
+    until: str
+    times: int = 3
+    every: float = 1.0
+
+
+@dataclass(frozen=True)
 class Check:
     """One step of evidence gathering; ``params`` are the kind's fields (templates)."""
 
@@ -46,6 +56,7 @@ class Check:
     description: str = ""
     timeout: float | None = None
     line: int = 0
+    repeat: Repeat | None = None
 
 
 @dataclass(frozen=True)

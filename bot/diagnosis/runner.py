@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Mapping
@@ -113,10 +114,12 @@ class Outcome:
 class Runner:
     """Runs procedures against one cluster's ``ClusterAccess``."""
 
-    def __init__(self, access: ClusterAccess, clock: Clock, *, check_timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, access: ClusterAccess, clock: Clock, *, check_timeout: float = DEFAULT_TIMEOUT,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.access = access
         self.clock = clock
         self.check_timeout = check_timeout
+        self.sleep = sleep  # between the answers of a ``repeat`` (injectable for tests)
 
     def run(self, procedure: Procedure, incident: Mapping[str, Any], *,
             on_check: Callable[[CheckResult], None] | None = None) -> Outcome:
@@ -158,18 +161,33 @@ class Runner:
             return CheckResult(**base, known=False, summary="", error=f"its parameters could not be filled: {exc}",
                                evidence={"params": dict(check.params)})
         timeout = check.timeout or self.check_timeout
-        future = executor.submit(run_kind, check.kind, self.access, params, timeout)
-        try:
-            facts, seconds = future.result(timeout=timeout + 1.0)
-        except concurrent.futures.TimeoutError:
-            return CheckResult(**base, known=False, summary="", seconds=timeout,
-                               error=f"no answer within {timeout:g}s", evidence=_asked(check.kind, params))
-        except Exception as exc:  # any failure is an unknown, never a crash
-            message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-            return CheckResult(**base, known=False, summary="", error=message,
-                               evidence=_asked(check.kind, params))
-        return CheckResult(**base, known=True, summary=facts.summary, seconds=seconds, facts=facts.facts,
-                           evidence=facts.evidence)
+        attempts = check.repeat.times if check.repeat else 1
+        for attempt in range(1, attempts + 1):
+            future = executor.submit(run_kind, check.kind, self.access, params, timeout)
+            try:
+                facts, seconds = future.result(timeout=timeout + 1.0)
+            except concurrent.futures.TimeoutError:
+                return CheckResult(**base, known=False, summary="", seconds=timeout,
+                                   error=f"no answer within {timeout:g}s", evidence=_asked(check.kind, params))
+            except Exception as exc:  # any failure is an unknown, never a crash
+                message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+                return CheckResult(**base, known=False, summary="", error=message,
+                                   evidence=_asked(check.kind, params))
+            result = CheckResult(**base, known=True, summary=facts.summary, seconds=seconds, facts=facts.facts,
+                                 evidence=facts.evidence)
+            if check.repeat is None:
+                return result
+            result.evidence = {**result.evidence, "attempts": attempt}
+            try:
+                settled = bool(templating.evaluate(check.repeat.until, {**context, "result": ResultView(result)}))
+            except Exception:
+                settled = False
+            if settled or attempt == attempts:
+                if attempt > 1:
+                    result.summary += f" (answer {attempt} of {attempts})"
+                return result
+            self.sleep(check.repeat.every)
+        raise AssertionError("unreachable")
 
     # -- the tree
     def _walk(self, procedure: Procedure, context: dict[str, Any],

@@ -15,9 +15,10 @@ pages the commander, and leaves the root cause to people.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import aliased
@@ -94,6 +95,7 @@ class Diagnoser:
         self.library = library
         self.backends = backends
         self.proposer = proposer
+        self.sleep: Callable[[float], None] = time.sleep  # between repeated answers of a check (tests: no-op)
 
     # -- choosing
     def choose(self, context: dict[str, Any], sop: str | None = None) -> Procedure | None:
@@ -142,7 +144,8 @@ class Diagnoser:
             return None
         incident_id, number, procedure, context, cluster = started
         access = self.backends(cluster)
-        runner = Runner(access, self.clock, check_timeout=self.settings.diagnosis.check_timeout_seconds)
+        runner = Runner(access, self.clock, check_timeout=self.settings.diagnosis.check_timeout_seconds,
+                        sleep=self.sleep)
         outcome = runner.run(procedure, context, on_check=lambda r: self._record_check(incident_id, number, r))
         diagnosis = Diagnosis(incident_id, number, procedure, outcome)
         self._conclude(diagnosis, actor=actor)

@@ -35,6 +35,7 @@ def diagnosing_bot(bot: Bot, http: FakeHttp, etcd: FakeEtcd) -> Bot:
                            kubernetes=FakeKubernetes(), etcd=etcd, http=http)
     diagnoser = bot.services.extras["diagnoser"]
     diagnoser.backends = lambda name: access if name == "prod-1" else ClusterAccess(name)
+    diagnoser.sleep = lambda seconds: None  # repeated answers come at once
     return bot
 
 
@@ -148,6 +149,7 @@ def test_automatic_diagnosis_on_both_stores_runs_once_across_replicas(database_u
     try:
         for replica in replicas:
             replica.services.extras["diagnoser"].backends = lambda name: access
+            replica.services.extras["diagnoser"].sleep = lambda seconds: None
         chat = MemoryChat(replicas[0].dispatcher)  # delivers the announcement; no worker runs here
         chat.say("alice", "/incident declare apiserver down --cluster prod-1")
         workers = [next(w for w in r.workers if w.name == "diagnosis") for r in replicas]

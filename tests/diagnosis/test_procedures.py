@@ -48,13 +48,14 @@ def world() -> dict:
     http = FakeHttp({u + "/readyz": 200 for u in MAIN + BYPASS})
     access = ClusterAccess("prod-1", cluster_config(main=MAIN, bypass=BYPASS, etcd=ETCD), metrics=prom,
                            kubernetes=kube, etcd=etcd, http=http)
-    return {"prom": prom, "kube": kube, "etcd": etcd, "http": http, "access": access}
+    return {"prom": prom, "kube": kube, "etcd": etcd, "http": http, "access": access, "sleeps": []}
 
 
 def run(world: dict, name: str):
     incident = {"id": 1, "ref": "INC-1", "title": "t", "cluster": "prod-1", "component": None, "labels": {},
                 "alerts": [], "alert_names": []}
-    return Runner(world["access"], FakeClock(T0), check_timeout=2).run(LIB.get(name), incident)
+    return Runner(world["access"], FakeClock(T0), check_timeout=2, sleep=world["sleeps"].append).run(
+        LIB.get(name), incident)
 
 
 def test_one_client_flooding_the_apiserver_is_throttled(world: dict) -> None:
@@ -143,3 +144,28 @@ def test_triage_escalates_when_nothing_known_is_wrong(world: dict) -> None:
     outcome = run(world, "control-plane-triage")
     assert (outcome.conclusion.id, outcome.escalate) == ("nothing_known", True)
     assert all(c.known for c in outcome.checks)
+
+
+def test_a_leader_election_is_not_a_lost_quorum(world: dict) -> None:
+    etcd = world["etcd"]
+    answers = iter([{ETCD[0], ETCD[1]}, {ETCD[0], ETCD[1]}, set()])  # no leader twice, then elected
+
+    real = etcd.cluster_summary
+
+    def electing():  # type: ignore[no-untyped-def]
+        etcd.down = next(answers, set())
+        return real()
+
+    etcd.cluster_summary = electing
+    outcome = run(world, "etcd-health")
+    health = outcome.checks[0]
+    assert health.evidence["attempts"] == 3 and health.summary.endswith("(answer 3 of 4)")
+    assert world["sleeps"] == [0.5, 0.5]
+    assert outcome.conclusion.id == "healthy_now"
+
+
+def test_a_lost_quorum_is_confirmed_before_a_restore_is_proposed(world: dict) -> None:
+    world["etcd"].down = set(ETCD[:2])
+    outcome = run(world, "etcd-health")
+    assert outcome.checks[0].evidence["attempts"] == 4 and len(world["sleeps"]) == 3
+    assert outcome.conclusion.id == "quorum_lost"

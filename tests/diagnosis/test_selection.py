@@ -41,6 +41,7 @@ def world(bot: Bot) -> dict:
                                                     etcd=ETCD),
                            metrics=FakePrometheus(), kubernetes=FakeKubernetes(), etcd=etcd, http=http)
     bot.services.extras["diagnoser"].backends = lambda name: access if name == "prod-1" else ClusterAccess(name)
+    bot.services.extras["diagnoser"].sleep = lambda seconds: None
     return {"bot": bot, "http": http, "access": access}
 
 
