@@ -39,7 +39,7 @@ from sqlalchemy import or_, select, update
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.errors import IncidentBotError, StepFailed
+from bot.errors import IncidentBotError
 from bot.incidents.service import Incidents
 from bot.store.db import Database
 from bot.store.models import Incident, PlaybookRun, RunStep
