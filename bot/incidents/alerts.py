@@ -47,6 +47,8 @@ from bot.store.models import Alert, Incident, Participant
 SOURCE = "alertmanager"
 _CHUNK = 500  # bound on IN (...) lists and insert batches
 _EVIDENCE_ALERTS = 20
+# an incident may move to the upstream component of a cascade until its cause is recorded
+ROOT_MOVABLE_STATES = frozenset({"detected", "notified", "diagnosing"})
 
 
 @dataclass
@@ -245,6 +247,7 @@ class AlertIngestor:
             if found is not None:
                 target[item.alert.key] = found.incident.id  # type: ignore[assignment]
                 self._join(session, found, item, now, touched)
+                self._move_to_root(session, found, item, open_by_key, now)
                 continue
             waiting = next((k for k in keys_for if k in pending), None)
             if waiting is None:
@@ -301,6 +304,34 @@ class AlertIngestor:
             row.severity = raised
         row.updated_at = now
         session.add(row)
+
+    def _move_to_root(self, session: Session, found: OpenIncident, item: _Incoming,
+                      open_by_key: dict[str, list[OpenIncident]], now: datetime) -> None:
+        """An upstream alert joined a young downstream incident: the incident is about the upstream part.
+
+        Deliveries race, so a cascade's apiserver alerts may open the incident a moment
+        before the etcd alerts that explain them.  Until a cause is recorded, the
+        incident moves to the component it depends on (and its group key with it,
+        so later alerts of either part keep joining it); afterwards it keeps what
+        people decided.
+        """
+        row = found.incident
+        upstream = self.settings.alerting.depends_on.get(row.component or "", ())
+        if item.cls.component not in upstream or item.cls.cluster != row.cluster \
+                or row.state not in ROOT_MOVABLE_STATES:
+            return
+        old_key, new_key = row.group_key, item.cls.group_key
+        timeline.record(session, row.id, "incident.component_changed",  # type: ignore[arg-type]
+                        f"component {row.component} → {item.cls.component}: {item.alert.alertname} shows the "
+                        f"{row.component} alerts are downstream of {item.cls.component}",
+                        at=now, actor=SOURCE, source=SOURCE,
+                        data={"from": row.component, "to": item.cls.component, "alert": _brief(item.alert)},
+                        dedupe_key=f"component:{item.cls.component}", post=False)
+        row.component, row.group_key = item.cls.component, new_key
+        session.add(row)
+        if old_key in open_by_key and found in open_by_key[old_key]:
+            open_by_key[old_key].remove(found)
+        open_by_key.setdefault(new_key, []).insert(0, found)
 
     def _open(self, session: Session, key: str, items: list[_Incoming], notification: Notification,
               now: datetime) -> Incident:

@@ -230,8 +230,12 @@ def test_racing_deliveries_of_one_cascade_still_make_one_incident(client: TestCl
     # Alertmanager sends groups in parallel: the apiserver's alerts may land before etcd's
     post(client, webhook(alert("KubeAPIErrorRatioHigh", T0 + timedelta(seconds=2), job="apiserver")))
     post(client, webhook(alert("EtcdMemberDown", T0, instance="m3", **ETCD)))
+    post(client, webhook(alert("KubeAPITerminatedRequests", T0 + timedelta(seconds=3), job="apiserver")))
     (incident,) = incidents(bot)
-    assert incident.component == "apiserver" and incident.started_at == T0
+    assert incident.started_at == T0
+    assert (incident.component, incident.group_key) == ("etcd", "default/etcd"), "the incident is about the root"
+    assert [e.text for e in events(bot, "incident.component_changed")] == [
+        "component apiserver → etcd: EtcdMemberDown shows the apiserver alerts are downstream of etcd"]
 
 
 def test_an_old_downstream_incident_is_not_joined_by_a_new_root_fault(client: TestClient, bot: Bot) -> None:
@@ -251,3 +255,11 @@ def test_a_bad_alert_rule_stops_the_bot_at_start_naming_the_setting() -> None:
         load_settings(environ={"INCIDENT_BOT_ALERTING__RULES": "[{severity: critical}]"})
     with pytest.raises(ConfigError, match=r"alerting\.rules\.0\.match_re: .*alertname: '\(' is not a regular"):
         load_settings(environ={"INCIDENT_BOT_ALERTING__RULES": "[{match_re: {alertname: '('}}]"})
+
+
+def test_once_a_cause_is_recorded_the_incident_keeps_its_component(client: TestClient, bot: Bot) -> None:
+    post(client, webhook(alert("KubeAPIErrorRatioHigh", T0, job="apiserver")))
+    bot.services.incidents.cause("INC-1", "a CI robot lists all pods", actor="alice")
+    post(client, webhook(alert("EtcdHighCommitDurations", T0 + timedelta(seconds=30), severity="warning", **ETCD)))
+    (incident,) = incidents(bot)
+    assert incident.component == "apiserver" and events(bot, "incident.component_changed") == []
