@@ -15,6 +15,7 @@ pages the commander, and leaves the root cause to people.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -271,6 +272,8 @@ class DiagnosisWorker:
     def __init__(self, diagnoser: Diagnoser, *, interval: float = 2.0) -> None:
         self.diagnoser = diagnoser
         self.interval = interval
+        self.wake = threading.Event()  # set when an incident is announced: no waiting for the next interval
+        diagnoser.incidents.on_notified.append(lambda incident_id: self.wake.set())
 
     def tick(self) -> int:
         if not self.diagnoser.settings.diagnosis.auto:

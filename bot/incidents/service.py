@@ -9,7 +9,7 @@ queues the chat side effects (card update, pages) in the outbox.  Callers
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -77,6 +77,8 @@ class Incidents:
         self.db = db
         self.settings = settings
         self.clock = clock
+        # called with the incident id after its first notification is committed (diagnosis wakes on it)
+        self.on_notified: list[Callable[[int], None]] = []
 
     # -- reading ------------------------------------------------------------
     def get(self, ref: str | int) -> Incident:
@@ -197,7 +199,14 @@ class Incidents:
         return row
 
     def mark_notified(self, incident_id: int, *, at: datetime, via: str) -> bool:
-        """The first notification was delivered: stamp ``notified_at`` (once)."""
+        """The first notification was delivered: stamp ``notified_at`` (once), then tell ``on_notified``."""
+        stamped = self._stamp_notified(incident_id, at=at, via=via)
+        if stamped:
+            for hook in self.on_notified:
+                hook(incident_id)
+        return stamped
+
+    def _stamp_notified(self, incident_id: int, *, at: datetime, via: str) -> bool:
         with self.transaction(incident_id) as (session, row):
             if row.notified_at is not None:
                 return False

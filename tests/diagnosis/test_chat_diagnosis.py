@@ -161,3 +161,10 @@ def test_automatic_diagnosis_on_both_stores_runs_once_across_replicas(database_u
     finally:
         for replica in replicas:
             replica.close()
+
+
+def test_the_announcement_wakes_the_diagnosis_worker(diagnosing_bot: Bot, chat: MemoryChat) -> None:
+    worker = next(w for w in diagnosing_bot.workers if w.name == "diagnosis")
+    worker.wake.clear()
+    chat.say("alice", "/incident declare apiserver down --cluster prod-1")  # delivered: notified
+    assert worker.wake.is_set()
