@@ -451,6 +451,23 @@ class _Emulator(kmock.KubernetesEmulator):
         }
 
 
+async def _close_server(server: Any) -> None:
+    """Stop listening for sure.
+
+    kmock's exit first unwinds its process-wide aiohttp resolver interceptor;
+    when several stand-ins stop in another order than they started (the
+    sandbox stops the main apiserver while the bypass runs), that raises
+    "resolver chain is inconsistent" before the HTTP server is closed, and the
+    port would keep accepting connections nobody answers.  Close the client
+    and the server ourselves in that case.
+    """
+    try:
+        await server.__aexit__(None, None, None)
+    except RuntimeError:
+        await server.client.close()
+        await server.server.close()
+
+
 @dataclass(frozen=True)
 class RequestRecord:
     method: str
@@ -558,10 +575,15 @@ class ApiServerStandIn:
                 for fs in bootstrap_flow_schemas():
                     self._store(version, "flowschemas", fs)
         self._stop = asyncio.Event()
-        async with emulator, kmock.Server(emulator) as server:
-            self._port = server.port
-            ready.set()
-            await self._stop.wait()
+        async with emulator:
+            server = kmock.Server(emulator)
+            await server.__aenter__()
+            try:
+                self._port = server.port
+                ready.set()
+                await self._stop.wait()
+            finally:
+                await _close_server(server)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop serving: afterwards connections to ``url`` are refused."""
