@@ -49,6 +49,7 @@ def _banner(sandbox: Any) -> None:
         print("  " + line)
     print(f"  bot:               {sandbox.runtime.url} (webhook, /metrics, /api/incidents)")
     print(f"  bot settings:      {sandbox.settings_path}")
+    print(f"  another console:   incident-bot --config {sandbox.settings_path} console --user NAME")
     print("  try a fault from another terminal, or: incident-bot drill etcd-member-down", flush=True)
 
 
