@@ -25,6 +25,7 @@ import json
 import shutil
 import signal
 import socket
+import logging
 import socketserver
 import subprocess
 import tempfile
@@ -615,6 +616,14 @@ class Alertmanager:
 class _ThreadingServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client hanging up on a stream is normal here (failover cuts watches); log the rest."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        logging.getLogger(__name__).warning("loopback server request from %s failed", client_address, exc_info=True)
 
 
 class _LoopbackServer:
