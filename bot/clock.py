@@ -45,3 +45,18 @@ class FakeClock:
 
     def set(self, when: datetime) -> None:
         self._now = utc(when)
+
+
+def human_duration(seconds: float | None) -> str:
+    """Compact duration for people: 45s, 4m12s, 1h02m05s (the sign is dropped by callers that say "left"/"by")."""
+    if seconds is None:
+        return "—"
+    sign = "-" if seconds < 0 else ""
+    total = int(round(abs(seconds)))
+    if total < 60:
+        return f"{sign}{total}s"
+    minutes, sec = divmod(total, 60)
+    if minutes < 60:
+        return f"{sign}{minutes}m{sec:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{sign}{hours}h{minutes:02d}m{sec:02d}s"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.clock import human_duration
 from bot.errors import BadInput
 
 UTC_NAMES = frozenset({"", "utc", "z", "etc/utc", "zulu"})
@@ -55,19 +56,7 @@ def clock_time(value: str | None) -> str:
     return value[11:19]
 
 
-def duration(seconds: float | None) -> str:
-    """Compact human duration: 45s, 4m12s, 1h02m05s."""
-    if seconds is None:
-        return "—"
-    sign = "-" if seconds < 0 else ""
-    total = int(round(abs(seconds)))
-    if total < 60:
-        return f"{sign}{total}s"
-    minutes, sec = divmod(total, 60)
-    if minutes < 60:
-        return f"{sign}{minutes}m{sec:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{sign}{hours}h{minutes:02d}m{sec:02d}s"
+duration = human_duration  # one formatter for chat, cards and post-mortems
 
 
 def offset(seconds: float | None) -> str:

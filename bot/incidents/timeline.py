@@ -13,10 +13,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from bot.store import outbox
+from bot.store.db import insert_once
 from bot.store.models import TimelineEvent
 
 # Events from these sources are the bot acting on its own: chat adapters show them.
@@ -55,11 +55,7 @@ def record(
         ).first()
         if exists:
             return None
-        try:
-            with session.begin_nested():
-                session.add(event)
-                session.flush()
-        except IntegrityError:
+        if not insert_once(session, event):
             return None
     else:
         session.add(event)

@@ -194,6 +194,32 @@ class _Workdir:
             shutil.rmtree(self.path, ignore_errors=True)
 
 
+class _Component:
+    """A started binary (or group of them) in its own work directory: ``with`` starts and cleans up."""
+
+    _dir: _Workdir
+    _proc: _Process | None = None
+
+    def start(self):  # type: ignore[no-untyped-def]
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            self._proc.stop(signal.SIGTERM, timeout=10)
+
+    def close(self) -> None:
+        try:
+            self.stop()
+        finally:
+            self._dir.remove()
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def _http_ok(url: str, timeout: float = 1.0) -> bool:
     try:
         return httpx.get(url, timeout=timeout, trust_env=False).status_code == 200
@@ -214,7 +240,7 @@ def etcd_healthy(url: str, timeout: float = 1.0) -> bool:
         return False
 
 
-class EtcdCluster:
+class EtcdCluster(_Component):
     """``n`` etcd members on loopback, each with client, peer and metrics ports.
 
     Members are started through ``integrations.etcd.LocalProcessController``
@@ -376,17 +402,8 @@ class EtcdCluster:
         """Stop every member (SIGKILL by default: fast, and the data is thrown away anyway)."""
         self.controller.stop_all(kill=kill)
 
-    def close(self) -> None:
-        try:
-            self.stop_all(kill=True)
-        finally:
-            self._dir.remove()
-
-    def __enter__(self) -> "EtcdCluster":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def stop(self) -> None:
+        self.stop_all(kill=True)
 
 
 # ---------------------------------------------------------------------------------------
@@ -397,7 +414,7 @@ def _as_yaml(value: str | Mapping[str, Any]) -> str:
     return value if isinstance(value, str) else yaml.safe_dump(dict(value), sort_keys=False)
 
 
-class Prometheus:
+class Prometheus(_Component):
     """Prometheus with 1 s scrape and evaluation intervals and ``--web.enable-lifecycle``.
 
     ``scrape_targets`` maps job name → ``host:port`` targets; ``rules`` is a
@@ -493,24 +510,9 @@ class Prometheus:
         resp.raise_for_status()
         return resp.json()["data"]["result"]
 
-    def stop(self) -> None:
-        if self._proc is not None:
-            self._proc.stop(signal.SIGTERM, timeout=10)
-
-    def close(self) -> None:
-        try:
-            self.stop()
-        finally:
-            self._dir.remove()
-
-    def __enter__(self) -> "Prometheus":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
-class Alertmanager:
+class Alertmanager(_Component):
     """Alertmanager 0.25 with one webhook receiver, fast grouping and no clustering.
 
     ``group_wait: 0s`` / ``group_interval: 1s`` make a firing alert reach the
@@ -592,21 +594,6 @@ class Alertmanager:
         resp.raise_for_status()
         return resp.json()
 
-    def stop(self) -> None:
-        if self._proc is not None:
-            self._proc.stop(signal.SIGTERM, timeout=10)
-
-    def close(self) -> None:
-        try:
-            self.stop()
-        finally:
-            self._dir.remove()
-
-    def __enter__(self) -> "Alertmanager":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 # ---------------------------------------------------------------------------------------
@@ -782,7 +769,7 @@ class HAProxyBackend:
     check_path: str = "/readyz"
 
 
-class HAProxy:
+class HAProxy(_Component):
     """HAProxy 2.6 in the foreground (``-db``) with an admin stats socket and a server-state-file.
 
     Each backend gets a frontend on a free port (``frontend_url(name)``).
@@ -917,17 +904,6 @@ class HAProxy:
         self.stop()
         return self.start()
 
-    def close(self) -> None:
-        try:
-            self.stop()
-        finally:
-            self._dir.remove()
-
-    def __enter__(self) -> "HAProxy":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def http_get_via(url: str, path: str = "/who", *, timeout: float = 2.0) -> httpx.Response:

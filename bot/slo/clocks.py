@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot.clock import human_duration
 from bot.config import Budgets, StageBudgets
 from bot.store.models import Incident
 
@@ -54,14 +55,7 @@ class StageClock:
 
 
 def _fmt(seconds: float) -> str:
-    seconds = int(round(abs(seconds)))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, sec = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m{sec:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
+    return human_duration(abs(seconds))
 
 
 def stage_clock(incident: Incident, stage: str, budgets: StageBudgets, now: datetime, warn_ratio: float = 0.8) -> StageClock:

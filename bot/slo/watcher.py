@@ -18,7 +18,7 @@ from bot.incidents import timeline
 from bot.slo import paging, rota
 from bot.slo.clocks import StageClock, clocks
 from bot.store import outbox
-from bot.store.models import Incident, Participant
+from bot.store.models import Incident, Participant, TimelineEvent
 
 ACTIVE = ("detected", "notified", "diagnosing", "diagnosed", "mitigating", "mitigated")
 
@@ -101,6 +101,28 @@ def active_incidents(session: Session) -> list[Incident]:
     return list(session.execute(select(Incident).where(Incident.state.in_(ACTIVE))).scalars())  # type: ignore[attr-defined]
 
 
+def _recorded_keys(session: Session, incident_ids: list[int]) -> set[tuple[int, str]]:
+    """The warnings and breaches already on the timeline of these incidents."""
+    if not incident_ids:
+        return set()
+    rows = session.execute(
+        select(TimelineEvent.incident_id, TimelineEvent.dedupe_key).where(
+            TimelineEvent.incident_id.in_(incident_ids),  # type: ignore[attr-defined]
+            TimelineEvent.kind.in_(["slo.warning", "slo.breach"]),  # type: ignore[attr-defined]
+        )
+    )
+    return {(incident_id, key) for incident_id, key in rows if key}
+
+
+def is_due(incident: Incident, recorded: set[tuple[int, str]], settings: Settings, now: datetime) -> bool:
+    """Whether ``evaluate`` would record something new for this incident now."""
+    for clock in clocks(incident, settings.budgets, now):
+        kind = {"warning": "slo.warning", "breached": "slo.breach"}.get(clock.verdict)
+        if kind and (incident.id, f"{kind}:{clock.stage}") not in recorded:
+            return True
+    return False
+
+
 class Watcher:
     """The background worker: one ``tick`` evaluates every active incident."""
 
@@ -116,12 +138,18 @@ class Watcher:
         return self.settings.watcher_interval_seconds
 
     def tick(self) -> int:
+        """Read every active incident in one short transaction, then write only where
+        something is due: with hundreds of open incidents (an alert storm) the watcher
+        must not hold SQLite's write lock while it computes clocks."""
         now = self.clock.now()
-        count = 0
         with self.db.session() as session:
-            for incident in active_incidents(session):
-                count += len(evaluate(session, incident, self.settings, now))
+            incidents = active_incidents(session)
+            recorded = _recorded_keys(session, [i.id for i in incidents if i.id is not None])
+        due = [i.id for i in incidents if is_due(i, recorded, self.settings, now)]
+        count = 0
+        for incident_id in due:
+            with self.db.session() as session:
+                incident = session.get(Incident, incident_id)
+                if incident is not None and incident.state in ACTIVE:
+                    count += len(evaluate(session, incident, self.settings, now))
         return count
-
-
-

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, create_engine
 
 from bot.errors import ConfigError
@@ -98,3 +98,18 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def insert_once(session: Session, row: Any) -> bool:
+    """Insert ``row`` unless a unique constraint says it exists; False then.
+
+    The insert runs in a savepoint so that losing a race with another replica
+    (or a retried delivery) leaves the caller's transaction usable.
+    """
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        return False
+    return True

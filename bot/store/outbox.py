@@ -18,9 +18,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from bot.store.db import insert_once
 from bot.store.models import OutboxMessage
 
 MAX_BACKOFF_SECONDS = 300.0
@@ -68,13 +68,7 @@ def enqueue(
         session.add(message)
         session.flush()
         return message
-    try:
-        with session.begin_nested():
-            session.add(message)
-            session.flush()
-    except IntegrityError:
-        return None
-    return message
+    return message if insert_once(session, message) else None
 
 
 def claim(

@@ -11,9 +11,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from bot.store.db import insert_once
 from bot.store.models import Lease
 
 
@@ -37,12 +37,9 @@ def acquire(session: Session, cluster: str, run_id: int, *, now: datetime, secon
     name, holder = lease_name(cluster), holder_of(run_id)
     lease = _load(session, name, lock=True)
     if lease is None:
-        try:
-            with session.begin_nested():  # another replica may insert the same lease at the same moment
-                session.add(Lease(name=name, holder=holder, acquired_at=now,
-                                  expires_at=now + timedelta(seconds=seconds), data={"run_id": run_id}))
-                session.flush()
-        except IntegrityError:
+        new = Lease(name=name, holder=holder, acquired_at=now, expires_at=now + timedelta(seconds=seconds),
+                    data={"run_id": run_id})
+        if not insert_once(session, new):  # another replica inserted the same lease at the same moment
             other = _load(session, name, lock=False)
             return other.holder if other is not None else "another run"
         return None

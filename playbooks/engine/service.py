@@ -14,13 +14,12 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from bot.clock import Clock
 from bot.config import Settings
 from bot.errors import BadInput, Conflict, IllegalTransition, NotFound, PermissionDenied
 from bot.incidents.service import Incidents, ref_of
-from bot.store.db import Database
+from bot.store.db import Database, insert_once
 from bot.store.models import Approval, Incident, PlaybookRun
 from playbooks.engine import approval, freeze, records
 from playbooks.engine.declaration import PlanContext, Playbook
@@ -196,11 +195,7 @@ class PlaybookService:
                                 expires_at=expires, source=source)
             else:  # renewing an expired approval of the same plan
                 mine.decision, mine.at, mine.expires_at, mine.source = "approve", now, expires, source
-            try:
-                with session.begin_nested():
-                    session.add(mine)
-                    session.flush()
-            except IntegrityError:
+            if not insert_once(session, mine):
                 return Decision(run, f"you approved {ref} already.", changed=False)
             existing = records.approvals_of(session, rid)
             state = approval.status(run, existing, commander=commander, now=now)
