@@ -1,4 +1,4 @@
-"""``incident-bot serve``: the HTTP app, background workers, and (later) Slack."""
+"""``incident-bot serve``: the HTTP app, background workers, and Slack (HTTP or Socket Mode)."""
 
 from __future__ import annotations
 

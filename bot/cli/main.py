@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from bot.errors import IncidentBotError, NotAvailableYet
+from bot.errors import IncidentBotError
 
 log = logging.getLogger("incident-bot")
 
@@ -98,31 +98,16 @@ COMMANDS: dict[str, Command] = {
 }
 
 
-def _not_yet(name: str) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        raise NotAvailableYet(f"`incident-bot {name}` is not available yet in this build.")
-
-    return run
+SUBCOMMAND_MODULES = ("bot.cli.commands_export", "bot.cli.commands_sop", "bot.cli.commands_playbooks",
+                      "bot.cli.commands_sandbox")
 
 
 def _load_extensions() -> None:
     """Capabilities register their subcommands by adding to COMMANDS."""
     import importlib
 
-    for module in ("bot.cli.commands_export", "bot.cli.commands_sop", "bot.cli.commands_playbooks",
-                   "bot.cli.commands_sandbox"):
-        try:
-            importlib.import_module(module).register(COMMANDS)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-    for name, summary in (("export", "export an incident's post-mortem (md, json, html)"),
-                          ("sop", "diagnosis procedures: list, validate, run"),
-                          ("playbooks", "remediation playbooks: list, show"),
-                          ("sandbox", "a local control plane to rehearse on"),
-                          ("drill", "inject a fault into the sandbox and score the 1-5-10")):
-        if name not in COMMANDS:
-            COMMANDS[name] = (summary + " (not available yet)", lambda p: p.add_argument("rest", nargs="*"), _not_yet(name))
+    for module in SUBCOMMAND_MODULES:
+        importlib.import_module(module).register(COMMANDS)
 
 
 def build_parser() -> argparse.ArgumentParser:
