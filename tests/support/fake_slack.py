@@ -23,6 +23,16 @@ from urllib.parse import parse_qs
 from websockets.sync.server import ServerConnection, serve
 
 
+
+class _QuietServer(ThreadingHTTPServer):
+    """The bot hanging up on a deliberately hanging answer is expected, not an error to print."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError, TimeoutError)):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
 class FakeSlack:
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []  # every request, answered or refused
@@ -57,7 +67,7 @@ class FakeSlack:
 
             do_GET = do_POST  # noqa: N815
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _QuietServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
