@@ -58,6 +58,7 @@ class CheckResult:
     evidence: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     description: str = ""
+    answered_at: datetime | None = None  # when the answer (or the give-up) came; ``at`` is when it was asked
 
     @property
     def status(self) -> str:
@@ -69,7 +70,8 @@ class CheckResult:
     def data(self) -> dict[str, Any]:
         """The timeline evidence: what was asked, what came back, when."""
         return {"check": self.id, "kind": self.kind, "status": self.status, "summary": self.summary,
-                "error": self.error, "at": self.at.isoformat(), "seconds": round(self.seconds, 4),
+                "error": self.error, "at": self.at.isoformat(),
+                "answered_at": (self.answered_at or self.at).isoformat(), "seconds": round(self.seconds, 4),
                 "description": self.description, **self.evidence}
 
 
@@ -130,16 +132,25 @@ class Runner:
             log.info("procedure %s: vars could not be rendered: %s", procedure.name, exc)
             context["vars"] = {}
         results: list[CheckResult] = []
-        executor = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(procedure.checks)),
-                                                         thread_name_prefix="diagnosis-check")
+        workers = max(1, len(procedure.checks))
+        executor = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="diagnosis-check")
+        ahead = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="diagnosis-ahead")
         try:
+            # Checks that use no earlier result start at once: against dead etcd members each one
+            # waits for its own timeout, and in sequence those waits would add up to the 5-minute
+            # budget's cost.  Results are still recorded, and dependent checks run, in declared order.
+            independent = {check.id: ahead.submit(self._run_check, executor, check, dict(context, checks={}), [])
+                           for check in procedure.checks
+                           if not templating.referenced_checks_in(dict(check.params))}
             for check in procedure.checks:
-                result = self._run_check(executor, check, context, results)
+                started = independent.get(check.id)
+                result = started.result() if started is not None else self._run_check(executor, check, context, results)
                 results.append(result)
                 context["checks"][check.id] = ResultView(result)
                 if on_check is not None:
                     on_check(result)
         finally:
+            ahead.shutdown(wait=False, cancel_futures=True)
             executor.shutdown(wait=False, cancel_futures=True)
         path, conclusion = self._walk(procedure, context, results)
         return self._conclude(procedure, conclusion, context, results, path)
@@ -147,6 +158,12 @@ class Runner:
     # -- checks
     def _run_check(self, executor: concurrent.futures.Executor, check: Check, context: dict[str, Any],
                    earlier: list[CheckResult]) -> CheckResult:
+        result = self._ask(executor, check, context, earlier)
+        result.answered_at = self.clock.now()
+        return result
+
+    def _ask(self, executor: concurrent.futures.Executor, check: Check, context: dict[str, Any],
+             earlier: list[CheckResult]) -> CheckResult:
         at = self.clock.now()
         base = dict(id=check.id, kind=check.kind, at=at, description=check.description)
         depends = templating.referenced_checks_in(dict(check.params))

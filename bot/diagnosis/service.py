@@ -190,7 +190,8 @@ class Diagnoser:
 
     def _record_check(self, incident_id: int, number: int, result: CheckResult) -> None:
         with self.db.session() as session:
-            timeline.record(session, incident_id, "diagnosis.check", result.sentence(), at=result.at, actor=ACTOR,
+            timeline.record(session, incident_id, "diagnosis.check", result.sentence(),
+                            at=result.answered_at or result.at, actor=ACTOR,
                             source=SOURCE, data={"number": number, **result.data()},
                             dedupe_key=f"diagnosis:{number}:check:{result.id}", post=False)
 
