@@ -11,7 +11,7 @@ import pytest
 from bot.errors import IntegrationError
 from integrations.prometheus import FakePrometheus, Matrix, PrometheusClient, PrometheusError, Scalar, Vector
 from tests.support.apiserver import ApiServerStandIn
-from tests.support.prometheus_proc import PrometheusProcess
+from bot.sandbox.processes import Prometheus
 
 pytest_plugins = ["tests.support.fixtures_kubernetes"]
 
@@ -31,16 +31,13 @@ def eventually(fn: Callable[[], T], *, timeout: float = 15.0, interval: float = 
 
 
 @pytest.fixture
-def prom_proc(apiserver: ApiServerStandIn, tmp_path: Path) -> Iterator[PrometheusProcess]:
-    proc = PrometheusProcess(tmp_path / "prom", [f"127.0.0.1:{apiserver.port}"]).start()
-    try:
+def prom_proc(apiserver: ApiServerStandIn, tmp_path: Path) -> Iterator[Prometheus]:
+    with Prometheus({"apiserver": [f"127.0.0.1:{apiserver.port}"]}, workdir=tmp_path / "prom") as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 @pytest.fixture
-def prom(prom_proc: PrometheusProcess) -> Iterator[PrometheusClient]:
+def prom(prom_proc: Prometheus) -> Iterator[PrometheusClient]:
     client = PrometheusClient(prom_proc.url, timeout=3.0)
     yield client
     client.close()
@@ -92,7 +89,7 @@ def test_bad_promql_names_the_query(prom: PrometheusClient) -> None:
         prom.query_range("rate(up)", time.time() - 10, time.time(), 1)
 
 
-def test_stopped_prometheus_is_an_integration_error(prom: PrometheusClient, prom_proc: PrometheusProcess) -> None:
+def test_stopped_prometheus_is_an_integration_error(prom: PrometheusClient, prom_proc: Prometheus) -> None:
     prom_proc.stop()
     with pytest.raises(IntegrationError) as err:
         prom.query("up")
