@@ -46,6 +46,11 @@ def check_may_approve(run: PlaybookRun, user: str, *, commander: str | None, set
         raise PermissionDenied(f"{ref} cannot be approved yet: its incident has no commander. "
                                f"Take command with `/incident ack` first.")
     if run.risk == "critical":
+        if user == run.requested_by and user == commander:
+            raise PermissionDenied(f"you requested {ref}; nobody approves their own critical run. You are its "
+                                   f"commander: hand command over (`/incident assign commander @someone`) so the "
+                                   f"new commander and a second approver can approve it, or reject it and let "
+                                   f"another responder request it.")
         if user == run.requested_by:
             raise PermissionDenied(f"you requested {ref}; nobody approves their own critical run. "
                                    f"It needs the commander @{commander} and a second approver.")

@@ -88,7 +88,7 @@ def test_the_commander_cannot_approve_a_critical_run_they_requested(pchat: Memor
     diagnosed_incident(pchat, "alice")
     pchat.say("alice", "/incident run write-file-critical path=/nonexistent/x")
     assert pchat.say("alice", "/incident approve RUN-1").startswith(
-        "you requested RUN-1; nobody approves their own critical run.")
+        "you requested RUN-1; nobody approves their own critical run. You are its commander: hand command over")
 
 
 def test_approvals_expire(pchat: MemoryChat, pb_bot: Bot, clock: FakeClock, target: Path) -> None:
