@@ -9,7 +9,6 @@ changing.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -21,21 +20,9 @@ from .runtime import RuntimeClient
 from .states import AdminCommand, ServerState
 
 
-class TargetState(str, enum.Enum):
-    """What the operator asks of a server: take traffic, finish what it has, or take none."""
-
-    READY = "ready"
-    DRAIN = "drain"
-    MAINT = "maint"
-
-    @classmethod
-    def parse(cls, value: "TargetState | str") -> "TargetState":
-        if isinstance(value, TargetState):
-            return value
-        try:
-            return cls(str(value).strip().lower())
-        except ValueError:
-            raise ConfigError(f"A load balancer server state must be ready, drain or maint, not {value!r}.") from None
+# What the operator asks of a server: take traffic (ready), finish what it has (drain), or take
+# none (maint).  These are HAProxy's words; another kind of load balancer maps its own onto them.
+TargetState = AdminCommand
 
 
 @dataclass(frozen=True)
@@ -86,7 +73,7 @@ class HAProxyLoadBalancer:
                     group=s.backend,
                     name=s.name,
                     address=f"{s.address}:{s.port}" if s.port else s.address,
-                    state=TargetState(s.admin.value),
+                    state=s.admin,
                     healthy=_healthy(s, row.check_status if row else ""),
                     backup=bool(row and row.backup),
                     takes_new_traffic=s.takes_new_traffic,
@@ -96,7 +83,7 @@ class HAProxyLoadBalancer:
         return out
 
     def read_states(self, group: str) -> dict[str, TargetState]:
-        return {s.name: TargetState(s.admin.value) for s in self.runtime.show_servers_state(group)}
+        return {s.name: s.admin for s in self.runtime.show_servers_state(group)}
 
     def server_state(self, group: str, server: str) -> ServerState:
         for s in self.runtime.show_servers_state(group):
@@ -106,7 +93,7 @@ class HAProxyLoadBalancer:
 
     def set_state(self, group: str, server: str, state: TargetState | str) -> LBServer:
         wanted = TargetState.parse(state)
-        self.runtime.set_server_state(group, server, AdminCommand(wanted.value))
+        self.runtime.set_server_state(group, server, wanted)
         after = self.server_state(group, server)
         if after.admin.value != wanted.value:
             raise IntegrationError(

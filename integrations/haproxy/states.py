@@ -57,7 +57,7 @@ class AdminCommand(str, enum.Enum):
         try:
             return cls(str(value).strip().lower())
         except ValueError:
-            raise ConfigError(f"A server state must be ready, drain or maint, not {value!r}.") from None
+            raise ConfigError(f"A load balancer server state must be ready, drain or maint, not {value!r}.") from None
 
 
 def admin_word(flags: AdminFlag) -> AdminCommand:
