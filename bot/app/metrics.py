@@ -26,12 +26,12 @@ def render_metrics(bot: Any) -> str:
             select(Incident.state, Incident.severity, func.count()).group_by(Incident.state, Incident.severity)
         ):
             lines.append(f"incident_bot_incidents{labels(state=state, severity=severity)} {count}")
-        lines += ["# HELP incident_bot_slo_breaches_total Recorded 1-5-10 breaches by stage.",
+        lines += ["# HELP incident_bot_slo_breaches_total Recorded 1-5-10 breaches (each stage of each incident at most once).",
                   "# TYPE incident_bot_slo_breaches_total counter"]
-        for kind, count in session.execute(
-            select(TimelineEvent.kind, func.count()).where(TimelineEvent.kind == "slo.breach").group_by(TimelineEvent.kind)
-        ):
-            lines.append(f"incident_bot_slo_breaches_total {count}")
+        breaches = session.execute(
+            select(func.count()).select_from(TimelineEvent).where(TimelineEvent.kind == "slo.breach")
+        ).scalar_one()
+        lines.append(f"incident_bot_slo_breaches_total {breaches}")
         lines += ["# HELP incident_bot_outbox_messages Outbox messages by channel and status.",
                   "# TYPE incident_bot_outbox_messages gauge"]
         for channel, status, count in session.execute(
