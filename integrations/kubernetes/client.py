@@ -26,6 +26,7 @@ import urllib3
 
 from bot.errors import ConfigError, IntegrationError, IntegrationTimeout
 from integrations.kubernetes.apf import ApfRequest, UserLoad, is_dangling, parse_dump_requests, top_users
+from integrations.kubernetes.apf_shortcuts import ApfShortcuts
 
 FLOWCONTROL_GROUP = "flowcontrol.apiserver.k8s.io"
 FLOWCONTROL_VERSIONS = ("v1", "v1beta3")
@@ -133,7 +134,7 @@ def _status_message(body: str) -> tuple[str | None, str | None]:
     return None, None
 
 
-class KubernetesClient:
+class KubernetesClient(ApfShortcuts):
     """One apiserver (or load balancer) reached through one identity.
 
     Build with :func:`connect` (kubeconfig) or :meth:`from_host` (host + token).
@@ -392,42 +393,6 @@ class KubernetesClient:
     @property
     def flowcontrol_api_version(self) -> str:
         return f"{FLOWCONTROL_GROUP}/{self.flowcontrol_version()}"
-
-    def _apf_body(self, kind: str, body: Mapping[str, Any]) -> dict:
-        out = dict(body)
-        out["apiVersion"] = self.flowcontrol_api_version
-        out["kind"] = kind
-        return out
-
-    def list_flow_schemas(self, label_selector: str | None = None) -> list[dict]:
-        return self.list_objects(self.flowcontrol_api_version, "FlowSchema", label_selector=label_selector)
-
-    def get_flow_schema(self, name: str) -> dict | None:
-        return self.get_object(self.flowcontrol_api_version, "FlowSchema", name)
-
-    def create_flow_schema(self, body: Mapping[str, Any], *, exist_ok: bool = False,
-                           dry_run: bool = False) -> dict:
-        """``body``'s apiVersion/kind are set to the served flowcontrol version."""
-        return self.create_object(self._apf_body("FlowSchema", body), exist_ok=exist_ok, dry_run=dry_run)
-
-    def delete_flow_schema(self, name: str, *, missing_ok: bool = True) -> bool:
-        return self.delete_object(self.flowcontrol_api_version, "FlowSchema", name, missing_ok=missing_ok)
-
-    def list_priority_levels(self, label_selector: str | None = None) -> list[dict]:
-        return self.list_objects(self.flowcontrol_api_version, "PriorityLevelConfiguration",
-                                 label_selector=label_selector)
-
-    def get_priority_level(self, name: str) -> dict | None:
-        return self.get_object(self.flowcontrol_api_version, "PriorityLevelConfiguration", name)
-
-    def create_priority_level(self, body: Mapping[str, Any], *, exist_ok: bool = False,
-                              dry_run: bool = False) -> dict:
-        return self.create_object(self._apf_body("PriorityLevelConfiguration", body),
-                                  exist_ok=exist_ok, dry_run=dry_run)
-
-    def delete_priority_level(self, name: str, *, missing_ok: bool = True) -> bool:
-        return self.delete_object(self.flowcontrol_api_version, "PriorityLevelConfiguration", name,
-                                  missing_ok=missing_ok)
 
     def dangling_flow_schemas(self) -> list[str]:
         """Names of FlowSchemas whose PriorityLevelConfiguration does not exist.

@@ -26,6 +26,7 @@ from integrations.kubernetes.apf import (
     parse_dump_requests,
     top_users,
 )
+from integrations.kubernetes.apf_shortcuts import ApfShortcuts
 from integrations.kubernetes.client import (
     FLOWCONTROL_GROUP,
     KNOWN_KINDS,
@@ -41,7 +42,7 @@ def _group(api_version: str) -> str:
     return api_version.rpartition("/")[0]
 
 
-class FakeKubernetes:
+class FakeKubernetes(ApfShortcuts):
     def __init__(self, *, version: str = "1.30.2", flowcontrol_version: str = "v1",
                  host: str = "https://fake-apiserver:6443") -> None:
         self.host = host
@@ -195,40 +196,6 @@ class FakeKubernetes:
     @property
     def flowcontrol_api_version(self) -> str:
         return f"{FLOWCONTROL_GROUP}/{self._flowcontrol_version}"
-
-    def list_flow_schemas(self, label_selector: str | None = None) -> list[dict]:
-        return self.list_objects(self.flowcontrol_api_version, "FlowSchema", label_selector=label_selector)
-
-    def get_flow_schema(self, name: str) -> dict | None:
-        return self.get_object(self.flowcontrol_api_version, "FlowSchema", name)
-
-    def create_flow_schema(self, body: Mapping[str, Any], *, exist_ok: bool = False,
-                           dry_run: bool = False) -> dict:
-        self._call("create_flow_schema", (body.get("metadata") or {}).get("name"))
-        return self.create_object({**body, "apiVersion": self.flowcontrol_api_version, "kind": "FlowSchema"},
-                                  exist_ok=exist_ok, dry_run=dry_run)
-
-    def delete_flow_schema(self, name: str, *, missing_ok: bool = True) -> bool:
-        self._call("delete_flow_schema", name)
-        return self.delete_object(self.flowcontrol_api_version, "FlowSchema", name, missing_ok=missing_ok)
-
-    def list_priority_levels(self, label_selector: str | None = None) -> list[dict]:
-        return self.list_objects(self.flowcontrol_api_version, "PriorityLevelConfiguration",
-                                 label_selector=label_selector)
-
-    def get_priority_level(self, name: str) -> dict | None:
-        return self.get_object(self.flowcontrol_api_version, "PriorityLevelConfiguration", name)
-
-    def create_priority_level(self, body: Mapping[str, Any], *, exist_ok: bool = False,
-                              dry_run: bool = False) -> dict:
-        self._call("create_priority_level", (body.get("metadata") or {}).get("name"))
-        return self.create_object({**body, "apiVersion": self.flowcontrol_api_version,
-                                   "kind": "PriorityLevelConfiguration"}, exist_ok=exist_ok, dry_run=dry_run)
-
-    def delete_priority_level(self, name: str, *, missing_ok: bool = True) -> bool:
-        self._call("delete_priority_level", name)
-        return self.delete_object(self.flowcontrol_api_version, "PriorityLevelConfiguration", name,
-                                  missing_ok=missing_ok)
 
     def dangling_flow_schemas(self) -> list[str]:
         return sorted(f["metadata"]["name"] for f in self.list_flow_schemas() if is_dangling(f))
