@@ -2,17 +2,22 @@
 # Install everything incident-bot needs on a fresh Debian 12 machine; safe to run again.
 #  - Debian packages for the real components the tests and the sandbox run
 #    (etcd, Prometheus, Alertmanager, HAProxy, Chromium for the HTML export check);
+#  - PostgreSQL's server binaries (the tests start their own throwaway server; none is left running);
+#  - kube-apiserver, kube-controller-manager, kube-scheduler and etcd 3.6 built from their Go modules
+#    into a cache outside the repository (scripts/build-go.sh, pinned in scripts/versions.env);
 #  - a virtual environment in .venv with the project and its test dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(etcd-server etcd-client prometheus prometheus-alertmanager haproxy socat chromium)
-NEEDED_BINARIES=(etcd etcdctl prometheus promtool prometheus-alertmanager amtool haproxy socat chromium)
+DEB_PACKAGES=(python3-venv postgresql prometheus prometheus-alertmanager haproxy socat chromium openssl)
+NEEDED_BINARIES=(prometheus promtool prometheus-alertmanager amtool haproxy socat chromium openssl)
 
 missing=()
 for bin in "${NEEDED_BINARIES[@]}"; do
   command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || missing+=("$bin")
 done
+compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || missing+=(pg_ctl)
+python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing Debian packages (missing: ${missing[*]})" >&2
   SUDO=""
@@ -33,3 +38,5 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q -e '.[test]'
   rm -f .venv/.installed-* && touch "$stamp"
 fi
+
+./scripts/build-go.sh

@@ -16,12 +16,12 @@ from bot.app.bot import Bot, build_bot
 from bot.chat.memory import MemoryChat
 from bot.clock import FakeClock
 from bot.config import Settings, load_settings
+from tests.support.postgres_server import PostgresServer
 
 # freezegun scans every loaded module; the kubernetes client builds pydantic models lazily on
 # attribute access, which must not happen while time is frozen.
 freezegun.configure(extend_ignore_list=["kubernetes", "kmock", "pydantic"])
 
-PG_ADMIN_URL = os.environ.get("INCIDENT_BOT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 T0 = datetime(2026, 11, 25, 3, 0, 0, tzinfo=timezone.utc)
 
 pytest_plugins = [
@@ -40,14 +40,28 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'incident-bot.db'}"
 
 
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    """The test session's PostgreSQL: ``INCIDENT_BOT_TEST_PG`` when set, else a throwaway server."""
+    configured = os.environ.get("INCIDENT_BOT_TEST_PG")
+    if configured:
+        yield configured
+        return
+    server = PostgresServer.start()
+    try:
+        yield server.admin_url
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database on the machine's server, dropped afterwards."""
+def postgres_url(postgres_admin_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL database on the test session's server, dropped afterwards."""
     name = f"ib_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    admin = create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    base = postgres_admin_url.rsplit("/", 1)[0]
     try:
         yield f"{base}/{name}"
     finally:
@@ -59,7 +73,7 @@ def postgres_url() -> Iterator[str]:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest) -> str:
-    """Runs a store test on SQLite and on the PostgreSQL at 127.0.0.1:5432."""
+    """Runs a store test on SQLite and on the test session's PostgreSQL."""
     return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
 
 
