@@ -11,10 +11,10 @@ into JSON columns so that later capabilities add behaviour, not tables.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Optional
 
-from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, String, Text, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -137,9 +137,10 @@ class Alert(SQLModel, table=True):
 
 
 class ActionItem(SQLModel, table=True):
-    """A post-incident action item, tracked to closure."""
+    """A post-incident action item, tracked to closure (here, and in GitHub or Jira when configured)."""
 
     __tablename__ = "action_items"
+    __table_args__ = (Index("ix_action_items_open_due", "done", "due_on"),)
 
     id: Optional[int] = Field(default=None, primary_key=True)
     incident_id: int = Field(foreign_key="incidents.id", index=True)
@@ -150,6 +151,13 @@ class ActionItem(SQLModel, table=True):
     done: bool = False
     done_at: Optional[datetime] = _ts()
     done_by: Optional[str] = None
+    priority: str = Field(default="p2", sa_column=Column(String, nullable=False, server_default="p2"))
+    due_on: Optional[date] = None
+    reminded_on: Optional[date] = None  # the last day an overdue reminder was queued (one a day at most)
+    tracker: Optional[str] = None  # github | jira, once mirrored to an issue tracker
+    tracker_key: Optional[str] = None  # "42" on GitHub, "OPS-7" on Jira
+    tracker_url: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    tracker_error: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class PlaybookRun(SQLModel, table=True):
