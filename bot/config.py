@@ -8,10 +8,16 @@ design.md (``SLACK_BOT_TOKEN``, ``PROMETHEUS_URL``, ...) are aliases.
 
 A bad value stops the bot at start with one line naming the setting and what
 was expected; secrets are ``SecretStr`` so they never appear in a repr or log.
+Every variable may instead name a file holding the value (``NAME_FILE``, e.g.
+``SLACK_BOT_TOKEN_FILE=/run/secrets/slack-bot-token``), as Kubernetes Secrets
+and Docker secrets are mounted.  An ``INCIDENT_BOT_*`` variable that names no
+setting is warned about and ignored: a stray variable in a pod's environment
+must not keep the bot from starting in the middle of an incident.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,6 +27,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from bot.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 SEVERITIES = ("sev1", "sev2", "sev3")
 STAGES = ("notify", "diagnose", "mitigate")
@@ -232,7 +240,7 @@ class EtcdRestoreSettings(_Section):
     stop_command: str | None = None
     is_running_command: str | None = None
     command_timeout_seconds: float = Field(60, gt=0)
-    etcd_binary: str = "/usr/bin/etcd"
+    etcd_binary: str | None = None  # default: the etcd setup builds (bot.binaries), else $PATH
     data_root: str | None = None  # where restored data dirs go; default: beside each member's data dir
     apiservers: Literal["lb", "command", "none"] = "lb"  # how to cut the apiservers off during the restore
     apiservers_stop_command: str | None = None
@@ -295,6 +303,11 @@ class Drills(_Section):
 
 class Settings(_Section):
     database_url: str = "sqlite:///incident-bot.db"
+    host: str = "127.0.0.1"  # where ``serve`` listens (``--host`` wins)
+    port: int = Field(8080, ge=1, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    log_format: Literal["text", "json"] = "text"  # json: one object a line, for log collectors
+    api_token: SecretStr | None = None  # bearer token for /api/*; required to serve on a non-loopback address
     auto_migrate: bool = True
     budgets: Budgets = Budgets()
     oncall: OnCall = OnCall()
@@ -316,6 +329,11 @@ class Settings(_Section):
     export: ExportSettings = ExportSettings()
     extra: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _any_case(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) and value.lower() not in {"text", "json"} else value
+
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, value: str) -> str:
@@ -335,9 +353,11 @@ ENV_ALIASES: dict[str, tuple[str, ...]] = {
     "PROMETHEUS_URL": ("prometheus_url",),
     "ALERTMANAGER_URL": ("alertmanager_url",),
     "INCIDENT_BOT_WEBHOOK_TOKEN": ("webhook_token",),
+    "INCIDENT_BOT_API_TOKEN": ("api_token",),
 }
 ENV_PREFIX = "INCIDENT_BOT_"
 _NOT_SETTINGS = {"INCIDENT_BOT_CONFIG"}
+FILE_SUFFIX = "_FILE"
 
 
 def _set_path(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
@@ -359,6 +379,50 @@ def _env_value(raw: str) -> Any:
         return raw
 
 
+def _read_files(environ: dict[str, str]) -> dict[str, str]:
+    """``NAME_FILE=/path`` becomes ``NAME=<the file's content>`` (a trailing newline dropped).
+
+    Only for names that are settings (aliases or ``INCIDENT_BOT_*``); setting
+    both ``NAME`` and ``NAME_FILE`` is ambiguous and refused.
+    """
+    out = dict(environ)
+    for name, path in environ.items():
+        base = name[: -len(FILE_SUFFIX)]
+        if not name.endswith(FILE_SUFFIX) or not (base in ENV_ALIASES or base.startswith(ENV_PREFIX)):
+            continue
+        if base in environ:
+            raise ConfigError(f"{name}: {base} is set too; set one of them")
+        try:
+            out[base] = Path(path).read_text().rstrip("\r\n")
+        except OSError as exc:
+            raise ConfigError(f"{name}: cannot read {path}: {exc.strerror or exc}") from None
+        del out[name]
+    return out
+
+
+def _known_path(path: tuple[str, ...]) -> bool:
+    """Does ``path`` name a setting (or lie inside a free-form mapping such as ``clusters``)?"""
+    import types
+    import typing
+
+    node: Any = Settings
+    for part in path:
+        if node is Any:
+            return True
+        while typing.get_origin(node) in (typing.Union, types.UnionType):
+            node = next((a for a in typing.get_args(node) if a is not type(None)), Any)
+        if isinstance(node, type) and issubclass(node, BaseModel):
+            field = node.model_fields.get(part)
+            if field is None:
+                return False
+            node = field.annotation
+        elif typing.get_origin(node) is dict:
+            node = typing.get_args(node)[1]
+        else:
+            return False
+    return True
+
+
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
     tree: dict[str, Any] = {}
     for name, raw in environ.items():
@@ -368,7 +432,9 @@ def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
             _set_path(tree, path, value)
         elif name.startswith(ENV_PREFIX) and name not in _NOT_SETTINGS:
             path = tuple(part.lower() for part in name[len(ENV_PREFIX):].split("__") if part)
-            if path:
+            if path and not _known_path(path):
+                log.warning("environment variable %s names no setting (%s); ignored", name, ".".join(path))
+            elif path:
                 _set_path(tree, path, _env_value(raw))
     return tree
 
@@ -393,7 +459,7 @@ def _describe(error: dict[str, Any]) -> str:
 
 def load_settings(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None) -> Settings:
     """Read the YAML file (if any) and the environment into validated ``Settings``."""
-    environ = dict(os.environ if environ is None else environ)
+    environ = _read_files(dict(os.environ if environ is None else environ))
     path = path or environ.get("INCIDENT_BOT_CONFIG")
     data: dict[str, Any] = {}
     if path:
