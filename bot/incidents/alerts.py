@@ -34,7 +34,7 @@ from sqlmodel import Session
 
 from bot.clock import Clock, utc
 from bot.config import Settings
-from bot.incidents import lifecycle, timeline
+from bot.incidents import alert_tally, lifecycle, timeline
 from bot.incidents.alert_payload import AlertIn, Notification
 from bot.incidents.alert_rules import Classification, classify, more_severe
 from bot.incidents.grouping import OpenIncident, candidate_keys, choose, downstream_keys, load_open, upstream_rank
@@ -188,10 +188,11 @@ class AlertIngestor:
                     result.unchanged += 1
             if new_firing or new_resolved or transitions:
                 touched: dict[int, _Touched] = {}
+                tally = alert_tally.Tally()
                 rows = self._assign(session, new_firing, new_resolved, notification, now, touched, result)
-                self._insert(session, rows)
-                result.stored = len(rows)
-                self._apply_transitions(session, transitions, now, touched, result)
+                result.stored = self._insert(session, rows, tally)
+                self._apply_transitions(session, transitions, now, touched, result, tally)
+                tally.apply(session, now, sqlite=self.db.is_sqlite)
                 self._summarise(session, touched, now)
         self.known.update((i.alert.key, i.alert.status) for i in incoming)  # committed: safe to remember
         return result
@@ -285,6 +286,7 @@ class AlertIngestor:
         row = found.incident
         found.firing += 1
         touched.setdefault(row.id, _Touched()).new.append(item.alert)  # type: ignore[arg-type]
+        old_t0, old_severity = row.started_at, row.severity
         if item.alert.starts_at < utc(row.started_at):  # type: ignore[arg-type]
             old = utc(row.started_at)  # type: ignore[arg-type]
             row.started_at = item.alert.starts_at
@@ -302,6 +304,8 @@ class AlertIngestor:
                             at=now, actor=SOURCE, source=SOURCE, data={"from": row.severity, "to": raised},
                             dedupe_key=f"sev:{raised}:{_instance(item.alert)}", post=False)
             row.severity = raised
+        if row.started_at != old_t0 or row.severity != old_severity:
+            row.slo_due_at = now  # its budgets' instants moved: the watcher looks again at its next tick
         row.updated_at = now
         session.add(row)
 
@@ -374,24 +378,34 @@ class AlertIngestor:
                 "starts_at": a.starts_at, "ends_at": a.ends_at, "generator_url": a.generator_url,
                 "group_key": notification.group_key or None, "received_at": now, "updated_at": now}
 
-    def _insert(self, session: Session, rows: list[dict[str, Any]]) -> None:
-        """A batch insert that skips instances another delivery stored meanwhile."""
+    def _insert(self, session: Session, rows: list[dict[str, Any]], tally: alert_tally.Tally) -> int:
+        """A batch insert that skips instances another delivery stored meanwhile; counts what it stored."""
         if not rows:
-            return
+            return 0
         if self.db.is_sqlite:
             from sqlalchemy.dialects.sqlite import insert
         else:
             from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
         table = Alert.__table__  # type: ignore[attr-defined]
+        stored = 0
         for start in range(0, len(rows), _CHUNK):
-            session.execute(insert(table).on_conflict_do_nothing(index_elements=["fingerprint", "starts_at"]),
-                            rows[start:start + _CHUNK])
+            chunk = rows[start:start + _CHUNK]
+            inserted = {(fp, utc(at)) for fp, at in session.execute(
+                insert(table).on_conflict_do_nothing(index_elements=["fingerprint", "starts_at"])
+                .returning(table.c.fingerprint, table.c.starts_at), chunk)}
+            stored += len(inserted)
+            for row in chunk:
+                if row["incident_id"] is not None and (row["fingerprint"], utc(row["starts_at"])) in inserted:
+                    tally.stored(row["incident_id"], row["alertname"], row["status"])
+        return stored
 
     def _apply_transitions(self, session: Session, transitions: list[tuple["_Stored", _Incoming]], now: datetime,
-                           touched: dict[int, _Touched], result: IngestResult) -> None:
+                           touched: dict[int, _Touched], result: IngestResult, tally: alert_tally.Tally) -> None:
         for row, item in transitions:
             session.execute(update(Alert).where(Alert.id == row.id)  # type: ignore[arg-type]
                             .values(status=item.alert.status, ends_at=item.alert.ends_at, updated_at=now))
+            if row.incident_id is not None:
+                tally.changed(row.incident_id, item.alert.alertname, item.alert.status)
             if item.alert.status == "resolved":
                 result.resolved += 1
                 if row.incident_id is not None:
@@ -423,7 +437,7 @@ class AlertIngestor:
                     at=now, actor=SOURCE, source=SOURCE,
                     data={"count": len(what.resolved), "alerts": [_brief(a) for a in what.resolved[:_EVIDENCE_ALERTS]]},
                     dedupe_key="resolved:" + _key_digest([_instance(a) for a in what.resolved]), post=False)
-            counts = self._counts(session, incident_id)
+            counts = alert_tally.read(session, incident_id)
             firing = sum(n for (status, _), n in counts.items() if status == "firing")
             total = sum(counts.values())
             if joined or what.resolved:
@@ -433,12 +447,6 @@ class AlertIngestor:
             if what.resolved and firing == 0 and total > 0 and row.state in lifecycle.ACTIVE_STATES:
                 self._offer_resolve(session, row, total, now)
             session.add(row)
-
-    @staticmethod
-    def _counts(session: Session, incident_id: int) -> dict[tuple[str, str], int]:
-        return {(status, name): n for status, name, n in session.execute(
-            select(Alert.status, Alert.alertname, func.count())
-            .where(Alert.incident_id == incident_id).group_by(Alert.status, Alert.alertname))}
 
     @staticmethod
     def _status_line(row: Incident, counts: dict[tuple[str, str], int]) -> str:

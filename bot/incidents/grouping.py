@@ -25,14 +25,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, select
+from sqlalchemy import select
 from sqlmodel import Session
 
 from bot.clock import utc
 from bot.config import Alerting
 from bot.incidents import lifecycle
 from bot.incidents.alert_rules import group_key
-from bot.store.models import Alert, Incident
+from bot.store.models import Incident
 
 
 @dataclass
@@ -65,7 +65,12 @@ def downstream_keys(cluster: str, component: str, alerting: Alerting) -> set[str
 
 
 def load_open(session: Session, keys: set[str]) -> dict[str, list[OpenIncident]]:
-    """Active incidents with these group keys, newest first, with their alert activity."""
+    """Active incidents with these group keys, newest first, with their alert activity.
+
+    The activity (firing alerts, last stored alert) is kept on the incident row
+    by the ingestion, so this is one indexed read however many alerts the
+    incidents hold.
+    """
     if not keys:
         return {}
     rows = list(session.execute(
@@ -74,23 +79,10 @@ def load_open(session: Session, keys: set[str]) -> dict[str, list[OpenIncident]]
                Incident.state.in_(sorted(lifecycle.ACTIVE_STATES)))  # type: ignore[attr-defined]
         .order_by(Incident.id.desc())  # type: ignore[union-attr]
     ).scalars())
-    if not rows:
-        return {}
-    stats = {
-        incident_id: (int(firing or 0), last)
-        for incident_id, firing, last in session.execute(
-            select(Alert.incident_id,
-                   func.sum(case((Alert.status == "firing", 1), else_=0)),
-                   func.max(Alert.received_at))
-            .where(Alert.incident_id.in_([r.id for r in rows]))  # type: ignore[union-attr]
-            .group_by(Alert.incident_id)
-        )
-    }
     out: dict[str, list[OpenIncident]] = {}
     for row in rows:
-        firing, last = stats.get(row.id, (0, None))
-        last_activity = max(t for t in (row.detected_at, row.started_at, _aware(last)) if t is not None)
-        out.setdefault(row.group_key or "", []).append(OpenIncident(row, firing, last_activity))
+        last_activity = max(t for t in (row.detected_at, row.started_at, _aware(row.last_alert_at)) if t is not None)
+        out.setdefault(row.group_key or "", []).append(OpenIncident(row, int(row.alerts_firing or 0), last_activity))
     return out
 
 

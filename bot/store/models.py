@@ -72,6 +72,26 @@ class Incident(SQLModel, table=True):
     acknowledged_by: Optional[str] = None
     updated_at: Optional[datetime] = _ts(nullable=False)
     extra: dict = _json()
+    # kept by the alert ingestion so a delivery never re-counts the incident's alerts
+    alerts_firing: int = 0
+    last_alert_at: Optional[datetime] = _ts()  # when the last new alert of the incident was stored
+    # the next instant the 1-5-10 watcher has something to record (None: nothing will be due)
+    slo_due_at: Optional[datetime] = _ts(index=True)
+
+
+class IncidentAlertCount(SQLModel, table=True):
+    """How many of an incident's alerts of one name fire and have resolved (the status line's numbers).
+
+    Updated with the alerts in the same transaction, by atomic increments, so a
+    delivery costs the same whether the incident holds ten alerts or fifty thousand.
+    """
+
+    __tablename__ = "incident_alert_counts"
+
+    incident_id: int = Field(foreign_key="incidents.id", primary_key=True)
+    alertname: str = Field(primary_key=True)
+    firing: int = 0
+    resolved: int = 0
 
 
 class Participant(SQLModel, table=True):

@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 from bot.app.bot import build_bot
 from bot.clock import FakeClock
 from bot.incidents.alert_payload import parse_notification
-from bot.store.models import Alert, Incident
+from bot.incidents import alert_tally
+from bot.store.models import Alert, Incident, OutboxMessage
 from tests.conftest import T0, make_settings
 from tests.detect.payloads import alert, webhook
 
@@ -49,5 +50,37 @@ def test_two_replicas_receiving_a_new_fault_at_once_open_one_incident(database_u
         assert sum(len(r.opened) for r in results) == 1
         with bot.db.session() as s:
             assert s.execute(select(func.count()).select_from(Incident)).scalar_one() == 1
+    finally:
+        bot.close()
+
+
+def test_the_counts_people_read_match_the_stored_alerts_after_joins_resolutions_and_races(database_url: str) -> None:
+    """The status line ("N firing, M resolved") is kept by increments: it must still equal a full recount."""
+    bot = build_bot(make_settings(database_url), clock=FakeClock(T0), extensions=["bot.app.webhooks"])
+    try:
+        kind = type(bot.services.extras["alerts"])
+        replicas = [kind(bot.db, bot.settings, bot.clock, bot.services.incidents) for _ in range(2)]
+        down = [alert("EtcdMemberDown", T0, job="etcd", instance=f"m{i}") for i in range(3)]
+        slow = [alert("EtcdHighFsyncDurations", T0 + timedelta(seconds=3), job="etcd", instance=f"m{i}")
+                for i in range(40)]
+        replicas[0].ingest(parse_notification(webhook(*down)))
+        with ThreadPoolExecutor(2) as pool:  # the same join reaches both replicas at once
+            list(pool.map(lambda ing: ing.ingest(parse_notification(webhook(*slow))), replicas))
+        bot.clock.advance(30)
+        resolved = [alert("EtcdHighFsyncDurations", T0 + timedelta(seconds=3), job="etcd", instance=f"m{i}",
+                          status="resolved", ends=T0 + timedelta(seconds=30)) for i in range(10)]
+        replicas[1].ingest(parse_notification(webhook(*resolved)))
+        replicas[0].ingest(parse_notification(webhook(*resolved)))  # its cache is stale: the database judges
+        with bot.db.session() as s:
+            recount = {(status, name): n for status, name, n in s.execute(
+                select(Alert.status, Alert.alertname, func.count()).group_by(Alert.status, Alert.alertname))}
+            assert alert_tally.read(s, 1) == recount == {("firing", "EtcdMemberDown"): 3,
+                                                         ("firing", "EtcdHighFsyncDurations"): 30,
+                                                         ("resolved", "EtcdHighFsyncDurations"): 10}
+            incident = s.get(Incident, 1)
+            assert incident.alerts_firing == 33 and incident.last_alert_at == T0
+            notices = [m.payload["text"] for m in s.execute(
+                select(OutboxMessage).where(OutboxMessage.kind == "notice").order_by(OutboxMessage.id)).scalars()]
+        assert notices[-1].startswith("INC-1 alerts: 33 firing, 10 resolved")
     finally:
         bot.close()
