@@ -14,12 +14,15 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from bot.app.api_auth import ApiTokenMiddleware
 from bot.app.bot import Bot
 from bot.app.metrics import render_metrics
+from bot.config import secret
 from bot.errors import IncidentBotError, NotFound, UserError
 from bot.incidents.service import ref_of
 from bot.slo.clocks import clocks
@@ -102,4 +105,5 @@ def build_http_app(bot: Bot) -> Starlette:
         Route("/api/incidents/{ref}", get_incident),
         *bot.routes,
     ]
-    return Starlette(routes=routes, exception_handlers={404: not_found})
+    api_access = Middleware(ApiTokenMiddleware, token=secret(bot.settings.api_token))
+    return Starlette(routes=routes, exception_handlers={404: not_found}, middleware=[api_access])

@@ -1,4 +1,10 @@
-"""``incident-bot serve``: the HTTP app, background workers, and Slack (HTTP or Socket Mode)."""
+"""``incident-bot serve``: the HTTP app, background workers, and Slack (HTTP or Socket Mode).
+
+``/api/*`` reveals incidents, so serving on an address other machines can
+reach needs ``api_token`` unless the operator says explicitly that the API
+may be open (``--allow-unauthenticated-api``, e.g. behind an authenticating
+proxy).
+"""
 
 from __future__ import annotations
 
@@ -6,16 +12,42 @@ import logging
 
 import uvicorn
 
+from bot.app.api_auth import is_loopback
 from bot.app.bot import build_bot
 from bot.app.http import build_http_app
 from bot.app.workers import WorkerRunner
+from bot.app.startup import startup_line, unused_slack_settings
 from bot.config import Settings
+from bot.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 
-def serve(settings: Settings, *, host: str, port: int, socket_mode: bool = False) -> int:
+def announce(line: str) -> None:
+    """The start line is logged at INFO but shown at the default level too: it is how an operator checks a pod."""
+    root_level = logging.getLogger().getEffectiveLevel()
+    log.setLevel(min(logging.INFO, root_level))
+    log.info(line)
+    log.setLevel(logging.NOTSET)
+
+
+def check_exposure(settings: Settings, host: str, *, allow_unauthenticated_api: bool) -> None:
+    """Refuse to open ``/api/*`` without a token to anyone but this machine, unless told to."""
+    if settings.api_token or is_loopback(host) or allow_unauthenticated_api:
+        return
+    raise ConfigError(f"--host {host}: other machines could read every incident through /api/* without a token; "
+                      "set api_token (INCIDENT_BOT_API_TOKEN or INCIDENT_BOT_API_TOKEN_FILE), "
+                      "or pass --allow-unauthenticated-api if something in front of the bot authenticates")
+
+
+def serve(settings: Settings, *, host: str | None = None, port: int | None = None, socket_mode: bool = False,
+          allow_unauthenticated_api: bool = False) -> int:
+    host = host or settings.host
+    port = port or settings.port
+    check_exposure(settings, host, allow_unauthenticated_api=allow_unauthenticated_api)
     bot = build_bot(settings)
+    for problem in unused_slack_settings(settings, socket_mode=socket_mode):
+        log.warning(problem)
     if "slack" not in bot.services.extras and not settings.oncall.pager_webhook_url:
         # Nothing would deliver announcements or pages: incidents would open but nobody would be
         # told, and notified_at would stay empty (the 1-minute clock would breach, truthfully).
@@ -31,7 +63,10 @@ def serve(settings: Settings, *, host: str, port: int, socket_mode: bool = False
             from integrations.slack.extension import start_socket_mode
 
             bot.on_stop.append(start_socket_mode(bot))
-        uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="off")
+        announce(startup_line(settings, host=host, port=port, socket_mode=socket_mode,
+                              slack_on="slack" in bot.services.extras))
+        # log_config=None: uvicorn's records go through the bot's handlers (text or JSON alike)
+        uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="off", log_config=None)
     finally:
         runner.stop()
         bot.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -26,6 +27,10 @@ def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     settings = load_settings(args.config)
     if getattr(args, "database_url", None):
         settings.database_url = args.database_url
+    if not getattr(args, "log_level", None) or not getattr(args, "log_format", None):
+        from bot.app import logs  # the file's log_level / log_format apply where no flag was given
+
+        logs.configure(args.log_level or settings.log_level, args.log_format or settings.log_format)
     return settings
 
 
@@ -59,15 +64,18 @@ def _console(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- serve
 def _serve_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--host", default=None, help="address to listen on (default: setting host, INCIDENT_BOT_HOST, 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="default: setting port, INCIDENT_BOT_PORT, 8080")
     p.add_argument("--socket-mode", action="store_true", help="connect to Slack over Socket Mode (SLACK_APP_TOKEN)")
+    p.add_argument("--allow-unauthenticated-api", action="store_true",
+                   help="serve /api/* without api_token on a non-loopback address (something in front authenticates)")
 
 
 def _serve(args: argparse.Namespace) -> int:
     from bot.app.serve import serve
 
-    return serve(_settings(args), host=args.host, port=args.port, socket_mode=args.socket_mode)
+    return serve(_settings(args), host=args.host, port=args.port, socket_mode=args.socket_mode,
+                 allow_unauthenticated_api=args.allow_unauthenticated_api)
 
 
 # ---------------------------------------------------------------- db
@@ -110,6 +118,15 @@ def _load_extensions() -> None:
         importlib.import_module(module).register(COMMANDS)
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("incident-bot")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     _load_extensions()
     parser = argparse.ArgumentParser(
@@ -118,7 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", help="YAML settings file (or INCIDENT_BOT_CONFIG)")
     parser.add_argument("--database-url", help="overrides INCIDENT_BOT_DATABASE_URL")
-    parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default), ERROR")
+    parser.add_argument("--version", action="version", version=f"incident-bot {_version()}")
+    parser.add_argument("--log-level", default=None,
+                        help="DEBUG, INFO, WARNING (default), ERROR; or INCIDENT_BOT_LOG_LEVEL / setting log_level")
+    parser.add_argument("--log-format", default=None, choices=["text", "json"],
+                        help="text (default) or json, one object a line; or INCIDENT_BOT_LOG_FORMAT")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (summary, configure, run) in COMMANDS.items():
         p = sub.add_parser(name, help=summary, description=summary)
@@ -130,10 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = getattr(logging, str(args.log_level).upper(), None)
-    if not isinstance(level, int):
-        parser.error(f"--log-level: expected DEBUG, INFO, WARNING or ERROR, not {args.log_level!r}")
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    from bot.app import logs
+
+    try:  # before settings are read (their own errors are logged); _settings() re-applies the file's choice
+        logs.configure(args.log_level or os.environ.get("INCIDENT_BOT_LOG_LEVEL") or "WARNING",
+                       args.log_format or os.environ.get("INCIDENT_BOT_LOG_FORMAT") or "text")
+    except ValueError as exc:
+        parser.error(f"--log-level/--log-format (or INCIDENT_BOT_LOG_LEVEL/INCIDENT_BOT_LOG_FORMAT): {exc}")
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
