@@ -12,6 +12,7 @@ import logging
 import uuid
 from typing import Any
 
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -24,6 +25,7 @@ from bot.app.bot import Bot
 from bot.app.metrics import render_metrics
 from bot.config import secret
 from bot.errors import IncidentBotError, NotFound, UserError
+from bot.incidents import acks
 from bot.incidents.service import ref_of
 from bot.slo.clocks import clocks
 
@@ -35,6 +37,10 @@ def error_response(exc: Exception) -> JSONResponse:
         return JSONResponse({"error": exc.message}, status_code=exc.http_status)
     if isinstance(exc, IncidentBotError):
         return JSONResponse({"error": exc.message}, status_code=503)
+    if isinstance(exc, (OperationalError, InterfaceError)) or getattr(exc, "connection_invalidated", False):
+        # the database is down or restarting: 503 is what senders (Alertmanager, Slack) retry
+        log.warning("HTTP handler: database unavailable (%s)", type(exc).__name__)
+        return JSONResponse({"error": "the database is unavailable; retry shortly"}, status_code=503)
     ref = uuid.uuid4().hex[:8]
     log.exception("HTTP handler failed (ref %s)", ref)
     return JSONResponse({"error": f"internal error, logged as {ref}"}, status_code=500)
@@ -56,6 +62,9 @@ def incident_json(bot: Bot, incident: Any) -> dict[str, Any]:
         "diagnosed_at": incident.diagnosed_at.isoformat() if incident.diagnosed_at else None,
         "mitigated_at": incident.mitigated_at.isoformat() if incident.mitigated_at else None,
         "resolved_at": incident.resolved_at.isoformat() if incident.resolved_at else None,
+        "acknowledged_at": incident.acknowledged_at.isoformat() if incident.acknowledged_at else None,
+        "acknowledged_by": incident.acknowledged_by,
+        "time_to_acknowledge_seconds": acks.time_to_acknowledge(incident),
         "clocks": [
             {"stage": c.stage, "verdict": c.verdict, "budget_seconds": c.budget_seconds,
              "elapsed_seconds": round(c.elapsed_seconds, 3), "deadline": c.deadline.isoformat()}

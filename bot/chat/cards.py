@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from bot.chat.messages import Block, Bullets, Button, Buttons, ClockLine, Clocks, Fields, Heading, Paragraph, Reply
+from bot.incidents import acks
 from bot.incidents.service import IncidentView, ref_of
 from bot.store.models import Incident, PlaybookRun, TimelineEvent
 
@@ -31,6 +32,7 @@ def card(view: IncidentView, pending_runs: Sequence[PlaybookRun] = ()) -> Reply:
         ("Commander", f"@{view.commander}" if view.commander else "nobody yet — `/incident ack`"),
         ("Started (T0)", fmt_time(inc.started_at)),
         ("Detected", fmt_time(inc.detected_at)),
+        ("Acknowledged", acks.describe(inc)),
     ]
     others = [f"{role}: " + ", ".join(f"@{u}" for u in users) for role, users in view.roles.items() if role != "commander"]
     blocks: list[Block] = [Heading(title), Fields(tuple(pairs))]
@@ -43,10 +45,7 @@ def card(view: IncidentView, pending_runs: Sequence[PlaybookRun] = ()) -> Reply:
         blocks.append(Paragraph(f"Mitigation: {inc.mitigation}"))
     for run in pending_runs:
         blocks.append(Paragraph(f"RUN-{run.id} {run.playbook} ({run.risk} risk) awaits approval — plan {run.plan_hash[:12]}"))
-        blocks.append(Buttons((
-            Button("Approve", "run_approve", str(run.id), "primary"),
-            Button("Reject", "run_reject", str(run.id), "danger"),
-        ), block_id=f"run-{run.id}"))
+        blocks.append(approval_buttons(run))
     text = f"{ref_of(inc.id)} [{inc.state}] {inc.title}"
     return Reply(text=text, blocks=blocks, incident_id=inc.id)
 
@@ -67,3 +66,9 @@ def timeline_reply(incident: Incident, events: Sequence[TimelineEvent], limit: i
     items = tuple(event_line(e) for e in shown)
     head = f"Timeline of {ref_of(incident.id)} ({len(events)} events" + (f", last {limit} shown)" if len(events) > limit else ")")
     return Reply(text=head, blocks=[Heading(head), Bullets(items)], incident_id=incident.id)
+
+
+def approval_buttons(run: PlaybookRun) -> Buttons:
+    """Approve carries the plan it was shown with (``RUN:hash``): a stale button cannot approve a newer plan."""
+    return Buttons((Button("Approve", "run_approve", f"{run.id}:{run.plan_hash[:16]}", "primary"),
+                    Button("Reject", "run_reject", str(run.id), "danger")), block_id=f"run-{run.id}")

@@ -40,8 +40,11 @@ class Option:
     name: str
     metavar: str
     choices: tuple[str, ...] = ()
+    flag: bool = False  # takes no value (``--all``)
 
     def usage(self) -> str:
+        if self.flag:
+            return f"[--{self.name}]"
         return f"[--{self.name} {'|'.join(self.choices) if self.choices else self.metavar}]"
 
 
@@ -69,7 +72,10 @@ FORMAT = Option("format", "FMT", ("md", "json", "html"))
 VERBS: tuple[Verb, ...] = (
     Verb("declare", "open an incident (pages the on-call commander)", (Arg("title", "text"),),
          (SEVERITY, Option("cluster", "NAME")), takes_incident=False),
-    Verb("list", "active incidents", takes_incident=False),
+    Verb("list", "active incidents; --all adds finished ones, the rest filter (text searches titles, causes, notes)",
+         (Arg("text", "text", False),),
+         (Option("all", "", flag=True), Option("since", "7d|YYYY-MM-DD"), Option("cluster", "NAME"),
+          Option("state", "STATE")), takes_incident=False),
     Verb("status", "state, roles and the three clocks (time left, met, breached)"),
     Verb("timeline", "everything that happened, in order"),
     Verb("help", "this help, or one verb's usage", (Arg("verb", "word", required=False),), takes_incident=False),
@@ -78,11 +84,19 @@ VERBS: tuple[Verb, ...] = (
          details="roles: commander, scribe, responder"),
     Verb("note", "add a note to the timeline", (Arg("text", "text"),)),
     Verb("cause", "record the root cause (-> diagnosed)", (Arg("text", "text"),)),
-    Verb("action", "add a post-incident action item (`action done N` closes one)", (Arg("text", "text"),)),
+    Verb("action", "add a post-incident action item (`action done N` closes one)", (Arg("text", "text"),),
+         details="owner, due date and priority go after the text: `/incident action add an etcd fsync alert "
+                 "@dave due 2026-12-15 p1` (priority p1, p2 (default) or p3)"),
+    Verb("impact", "post-mortem: who or what was affected, and how long", (Arg("text", "text"),)),
+    Verb("factor", "post-mortem: a contributing factor", (Arg("text", "text"),)),
+    Verb("went-well", "post-mortem: something that went well", (Arg("text", "text"),)),
+    Verb("lesson", "post-mortem: a lesson learned", (Arg("text", "text"),)),
     Verb("diagnose", "run (or re-run) the diagnosis procedures", options=(Option("sop", "NAME"),)),
     Verb("plan", "dry-run a playbook: what would change", (Arg("playbook", "word"), Arg("params", "params", False))),
     Verb("run", "plan a playbook and ask for approval", (Arg("playbook", "word"), Arg("params", "params", False))),
-    Verb("approve", "approve a planned run", (Arg("run", "run"),), takes_incident=False),
+    Verb("approve", "approve a planned run", (Arg("run", "run"),), (Option("plan", "HASH"),), takes_incident=False,
+         details="--plan names the plan you read (its hash, as the request shows it): if the plan changed since, "
+                 "nothing is approved"),
     Verb("reject", "reject a planned run", (Arg("run", "run"), Arg("reason", "text", False)), takes_incident=False),
     Verb("abort", "stop a running playbook at the next step boundary", (Arg("run", "run"),), takes_incident=False),
     Verb("mitigated", "recovery verified (-> mitigated)", (Arg("text", "text", False),)),
@@ -147,6 +161,10 @@ def parse(line: str) -> Command:
             option = next((o for o in verb.options if o.name == key), None)
             if option is None:
                 raise BadInput(f"`/incident {verb.name}` has no option `--{key}`.", field=key, usage=verb.usage())
+            if option.flag:
+                command.options[key] = "yes"
+                i += 1
+                continue
             if inline:
                 value = inline
             elif i + 1 < len(rest):

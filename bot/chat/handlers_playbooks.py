@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.chat.cards import approval_buttons
 from bot.chat.dispatcher import ChatContext, Dispatcher
 from bot.chat.grammar import Command
-from bot.chat.messages import Button, Buttons, Code, Heading, Paragraph, Reply
+from bot.chat.messages import Code, Heading, Paragraph, Reply
 from bot.store.models import PlaybookRun
 from playbooks.engine import Engine, Registry, Toolbox, build_engine
 from playbooks.engine import metrics as playbook_metrics
@@ -40,11 +41,6 @@ def register(bot: Any) -> None:
 
 def _service(d: Dispatcher) -> Any:
     return d.services.extras[EXTRA]
-
-
-def approval_buttons(run: PlaybookRun) -> Buttons:
-    return Buttons((Button("Approve", "run_approve", str(run.id), "primary"),
-                    Button("Reject", "run_reject", str(run.id), "danger")), block_id=f"run-{run.id}")
 
 
 def _needs(run: PlaybookRun) -> str:
@@ -80,7 +76,7 @@ def run(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
 
 
 def approve(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
-    decision = _service(d).approve(cmd.args["run"], user=ctx.user, source=ctx.source)
+    decision = _service(d).approve(cmd.args["run"], user=ctx.user, source=ctx.source, plan=cmd.options.get("plan"))
     return Reply.line(decision.text, incident_id=decision.run.incident_id)
 
 

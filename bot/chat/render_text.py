@@ -25,7 +25,7 @@ def render(reply: Reply) -> str:
             out.append("  Clocks (1-5-10):")
             out.extend(f"    {MARK.get(c.verdict, ' ')} {c.text}" for c in block.lines)
         elif isinstance(block, Buttons):
-            out.append("  " + "  ".join(f"[{b.label}: /incident {b.action_id.split('_')[-1]} RUN-{b.value}]" for b in block.buttons))
+            out.append("  " + "  ".join(f"[{b.label}: /incident {b.action_id.split('_')[-1]} RUN-{b.value.split(':')[0]}]" for b in block.buttons))
         elif isinstance(block, Code):
             out.extend("    " + line for line in block.text.splitlines())
         elif isinstance(block, Divider):

@@ -21,7 +21,7 @@ from sqlmodel import Session
 from bot.clock import Clock, utc
 from bot.config import SEVERITIES, Settings
 from bot.errors import BadInput, NotFound, PermissionDenied
-from bot.incidents import lifecycle, timeline
+from bot.incidents import acks, lifecycle, timeline
 from bot.slo import paging, rota, watcher
 from bot.slo.clocks import StageClock, clocks
 from bot.store import outbox
@@ -29,7 +29,8 @@ from bot.store.db import Database
 from bot.store.models import ActionItem, Incident, Lease, Participant
 
 ROLES = ("commander", "scribe", "responder")
-REF = re.compile(r"^(?:INC-)?(\d+)$", re.IGNORECASE)
+REF = re.compile(r"^(?:INC-)?(\d+)$", re.IGNORECASE | re.ASCII)
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in both databases; a longer number names nothing
 COMMANDER_ONLY = {"mitigated", "resolve", "reopen", "cancel", "close"}
 
 
@@ -39,7 +40,10 @@ def parse_ref(ref: str | int) -> int:
     match = REF.match(ref.strip())
     if not match:
         raise BadInput(f"`{ref}` is not an incident reference; expected INC-<number>, e.g. INC-42.", field="incident")
-    return int(match.group(1))
+    number = int(match.group(1))
+    if number > MAX_ID:
+        raise NotFound(f"there is no incident INC-{match.group(1)[:24]}; incident numbers stop at {MAX_ID}.")
+    return number
 
 
 def ref_of(incident_id: int | None) -> str:
@@ -82,18 +86,18 @@ class Incidents:
 
     # -- reading ------------------------------------------------------------
     def get(self, ref: str | int) -> Incident:
-        with self.db.session() as session:
+        with self.db.reading() as session:
             return self._load(session, ref)
 
     def list(self, *, include_closed: bool = False, limit: int = 50) -> list[Incident]:
-        with self.db.session() as session:
+        with self.db.reading() as session:
             query = select(Incident).order_by(Incident.id.desc()).limit(limit)  # type: ignore[union-attr]
             if not include_closed:
                 query = query.where(Incident.state.in_(sorted(lifecycle.ACTIVE_STATES)))  # type: ignore[attr-defined]
             return list(session.execute(query).scalars())
 
     def view(self, ref: str | int) -> IncidentView:
-        with self.db.session() as session:
+        with self.db.reading() as session:
             row = self._load(session, ref)
             return self._view(session, row)
 
@@ -108,12 +112,12 @@ class Incidents:
         return IncidentView(row, commander, roles, clocks(row, self.settings.budgets, self.clock.now()), open_actions)
 
     def timeline(self, ref: str | int) -> tuple[Incident, list[Any]]:
-        with self.db.session() as session:
+        with self.db.reading() as session:
             row = self._load(session, ref)
             return row, timeline.events(session, row.id)  # type: ignore[arg-type]
 
     def actions(self, ref: str | int) -> list[ActionItem]:
-        with self.db.session() as session:
+        with self.db.reading() as session:
             row = self._load(session, ref)
             return list(
                 session.execute(select(ActionItem).where(ActionItem.incident_id == row.id).order_by(ActionItem.id)).scalars()  # type: ignore[arg-type]
@@ -190,7 +194,8 @@ class Incidents:
             post=False,
         )
         self._queue_card(session, row, now, announce=True)
-        oncall = rota.primary(self.settings.oncall, now)
+        row.slo_due_at = watcher.next_due(row, self.settings, now)
+        oncall = rota.primary(self.settings.oncall, now, cluster=row.cluster, component=component)
         if oncall:
             paging.page(session, self.settings, incident_id=row.id, user=oncall, now=now, notifies=True,
                         reason=f"{ref_of(row.id)} {title} ({severity})", dedupe_key=f"page:{row.id}:primary")
@@ -224,6 +229,8 @@ class Incidents:
         with self.transaction(ref) as (session, row):
             current = self._commander(session, row.id)  # type: ignore[arg-type]
             if current == actor:
+                if acks.stamp(session, row, user=actor, via=source, now=self.clock.now()):
+                    return row  # the commander answering their page
                 raise BadInput(f"you are already the commander of {ref_of(row.id)}.")
             if current is not None:
                 raise PermissionDenied(
@@ -231,6 +238,7 @@ class Incidents:
                     f"`/incident assign commander @{actor}`."
                 )
             self._set_role(session, row, "commander", actor, by=actor, source=source)
+            acks.stamp(session, row, user=actor, via=source, now=self.clock.now())
             return row
 
     def assign(self, ref: str | int, role: str, user: str, *, actor: str, source: str = "chat") -> Incident:
@@ -337,6 +345,8 @@ class Incidents:
     def _move(self, session: Session, row: Incident, trigger: str, *, actor: str, source: str, now: datetime,
               note: str | None = None, facts: dict[str, Any] | None = None, data: dict[str, Any] | None = None) -> None:
         old = lifecycle.fire(row, trigger, now=now, facts=facts)
+        if row.state in {"resolved", "cancelled"} or (row.state == "closed" and old != "resolved"):
+            paging.close(session, self.settings, incident_id=row.id, now=now, reason=f"{old} → {row.state}")  # type: ignore[arg-type]
         session.add(row)
         text = f"{old} → {row.state} by {actor}" + (f": {note}" if note else "")
         timeline.record(session, row.id, "state.changed", text, at=now, actor=actor, source=source,  # type: ignore[arg-type]

@@ -163,7 +163,9 @@ def build_slack_app(dispatcher: Dispatcher, directory: Directory, web: SlackWeb,
             return
         ctx = commands.context(user_id, channel, message_ts=container.get("message_ts"),
                                thread_ts=container.get("thread_ts"))
-        reply = commands.run(ctx, f"{verb} RUN-{action.get('value', '')}")
+        run_id, _, plan = str(action.get("value", "")).partition(":")  # Approve carries the plan it showed
+        line = f"{verb} RUN-{run_id}" + (f" --plan {plan}" if plan and verb == "approve" else "")
+        reply = commands.run(ctx, line)
         commands.answer(reply, user_id=user_id, channel=channel, response_url=body.get("response_url"))
 
     app.action("run_approve")(on_press)

@@ -15,7 +15,6 @@ from typing import Any
 from slack_bolt import App, BoltRequest
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from slack_sdk.signature import SignatureVerifier
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -24,6 +23,7 @@ from bot.chat.dispatcher import Dispatcher
 from bot.config import secret
 from bot.errors import ConfigError
 from integrations.slack.app import REPLY_CHANNEL, build_slack_app
+from integrations.slack import dedupe, inbound
 from integrations.slack.dedupe import Pruner
 from integrations.slack.deliverer import SlackDeliverer
 from integrations.slack.identity import Directory
@@ -41,8 +41,8 @@ class SlackRuntime:
         if settings.home == "thread" and not settings.incidents_channel:
             raise ConfigError("slack.incidents_channel: required when slack.home is `thread` (the channel to thread in)")
         self.settings = settings
-        signing = secret(settings.signing_secret)
-        self.verifier = SignatureVerifier(signing) if signing else None
+        self.signing = secret(settings.signing_secret) or None
+        self.dispatcher = dispatcher
         self.directory = Directory(settings)
         self.web = SlackWeb(settings)
         self.executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="slack-listener")
@@ -67,20 +67,44 @@ class SlackRuntime:
     async def endpoint(self, request: Request) -> Response:
         """Slack's one Request URL: commands, interactivity and events.
 
-        The signature and timestamp are checked before anything is parsed (bad or stale: 401);
-        a signed body that is not Slack's shape gets 400, never a 500.
+        Size, signature and replay are checked before anything is parsed (``inbound``): too
+        big 413, bad or stale 401, a replay 200 with nothing run; a signed body that is not
+        Slack's shape gets 400, never a 500.
         """
-        body = await request.body()
-        text = body.decode("utf-8", errors="replace")
-        if self.verifier is not None and not self.verifier.is_valid(
-                text, request.headers.get("x-slack-request-timestamp", "0"),
-                request.headers.get("x-slack-signature", "")):
-            return JSONResponse({"error": "invalid request"}, status_code=401)
         try:
+            body = await inbound.read_capped(request.headers.get("content-length"), request.stream())
+        except inbound.BodyTooLarge:
+            return JSONResponse({"error": f"body: larger than {inbound.MAX_BODY_BYTES} bytes; "
+                                          "Slack never sends that much"}, status_code=413)
+        signature = request.headers.get("x-slack-signature", "")
+        if self.signing is None or not inbound.signature_valid(
+                self.signing, body, request.headers.get("x-slack-request-timestamp"), signature):
+            return JSONResponse({"error": "invalid request: X-Slack-Signature and X-Slack-Request-Timestamp must "
+                                          "be Slack's v0 signature of this body, made within 5 minutes"},
+                                status_code=401)
+        services = self.dispatcher.services
+        try:
+            first = await run_in_threadpool(dedupe.first_time, services.db, inbound.replay_key(signature),
+                                            source="slack", now=services.clock.now())
+        except Exception as exc:  # the database is away: Slack retries a 503
+            log.warning("Slack request refused for now: the replay check failed (%s)", type(exc).__name__)
+            return JSONResponse({"error": "the database is unavailable; retry shortly"}, status_code=503)
+        if not first:
+            log.info("a replayed Slack request (same signature) was acknowledged and not run again")
+            return Response(status_code=200)
+        try:
+            text = body.decode("utf-8")
             bolt_request = BoltRequest(body=text, query=request.url.query, headers=dict(request.headers))
-        except Exception as exc:  # malformed form data or JSON, even though signed
-            return JSONResponse({"error": f"not a Slack request body ({type(exc).__name__})"}, status_code=400)
-        answer = await run_in_threadpool(self.app.dispatch, bolt_request)
+        except Exception as exc:  # malformed form data or JSON (a list, too deep), even though signed
+            return JSONResponse({"error": f"body: not a Slack request body ({type(exc).__name__})"}, status_code=400)
+        try:
+            answer = await run_in_threadpool(self.app.dispatch, bolt_request)
+        except Exception as exc:  # a signed body bolt cannot route (a payload without its type, ...)
+            log.info("a signed Slack request could not be dispatched: %s", type(exc).__name__)
+            return JSONResponse({"error": f"body: not a Slack request bolt can route ({type(exc).__name__})"},
+                                status_code=400)
+        if answer.status >= 500:  # bolt's own failure page: say it was the request's shape, without internals
+            return JSONResponse({"error": "body: not a Slack request this app handles"}, status_code=400)
         return Response(content=answer.body, status_code=answer.status,
                         headers=answer.first_headers_without_set_cookie())
 

@@ -111,13 +111,7 @@ class Executor:
         with self.db.session() as session:
             for run in session.execute(select(PlaybookRun).where(
                     PlaybookRun.state == "awaiting_approval", PlaybookRun.requested_at <= cutoff)).scalars():
-                run.state, run.finished_at, run.error = "expired", now, "nobody approved it in time"
-                session.add(run)
-                records.event(session, run, "run.expired",
-                              f"expired: not approved within {format_duration(self.cfg.request_ttl_seconds)}",
-                              at=now, key="expired")
-                records.refresh_card(session, run.incident_id, now)
-                count += 1
+                count += records.expire_if_due(session, run, now=now, ttl_seconds=self.cfg.request_ttl_seconds)
         return count
 
     def start_ttl_expiries(self) -> int:

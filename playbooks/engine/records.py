@@ -32,6 +32,28 @@ def event(session: Session, run: PlaybookRun, kind: str, text: str, *, at: datet
                            actor=actor, source=source, data=payload, dedupe_key=f"run:{run.id}:{key}") is not None
 
 
+def expire_if_due(session: Session, run: PlaybookRun, *, now: datetime, ttl_seconds: float) -> bool:
+    """A request nobody approved within ``ttl_seconds`` expires now; True if it did.
+
+    Called by the worker's sweep *and* by every decision on the run, so an
+    expired request can never be approved in the gap before the next sweep.
+    """
+    from datetime import timedelta
+
+    from bot.clock import utc
+    from playbooks.engine.params import format_duration
+
+    if run.state != "awaiting_approval" or run.requested_at is None \
+            or utc(run.requested_at) > now - timedelta(seconds=ttl_seconds):
+        return False
+    run.state, run.finished_at, run.error = "expired", now, "nobody approved it in time"
+    session.add(run)
+    event(session, run, "run.expired", f"expired: not approved within {format_duration(ttl_seconds)}",
+          at=now, key="expired")
+    refresh_card(session, run.incident_id, now)
+    return True
+
+
 def notify_commander(session: Session, run: PlaybookRun, text: str, *, at: datetime, key: str) -> None:
     """A direct notice to the incident commander (the outbox delivers it), once per ``key``."""
     if run.incident_id is None:

@@ -168,12 +168,24 @@ class PlaybookService:
         return run
 
     # ------------------------------------------------------------------ decisions
-    def approve(self, run_id: int | str, *, user: str, source: str = "chat") -> Decision:
+    def approve(self, run_id: int | str, *, user: str, source: str = "chat", plan: str | None = None) -> Decision:
+        """Approve the run's current plan; ``plan`` (a hash prefix, as a button carries it) is the
+        plan the approver saw: if the run's plan changed since, nothing is recorded."""
         now = self.clock.now()
         rid = parse_run(run_id)
         with self.db.session() as session:
             run = self._locked(session, rid)
             ref = records.run_ref(run)
+            expired = records.expire_if_due(session, run, now=now, ttl_seconds=self.settings.playbooks.request_ttl_seconds)
+        if expired:  # committed above: the expiry is a fact even though this approval is refused
+            raise IllegalTransition(f"{ref} expired: nobody approved it within the request's time to live; "
+                                    f"request it again with `/incident run {run.playbook} ...`.")
+        with self.db.session() as session:
+            run = self._locked(session, rid)
+            if plan is not None and not _same_plan(plan, run.plan_hash):
+                raise Conflict(f"{ref}'s plan changed since you saw it (you saw plan {plan[:12]}, it is now "
+                               f"{run.plan_hash[:12]}); read the new plan with `/incident status` or the new "
+                               f"request, then approve that one. Nothing was approved.")
             if run.state == "planned":
                 raise BadInput(f"{ref} is a dry run; request it with `/incident run {run.playbook} ...`.", field="run")
             if run.state in ("approved", "running", "succeeded"):
@@ -356,10 +368,21 @@ def begin_undo(run: PlaybookRun, *, reason: str, by: str, now: Any, playbook: Pl
     run.state, run.phase, run.owner, run.owner_heartbeat_at = "running", "rollback", None, None
 
 
+def _same_plan(seen: str, current: str) -> bool:
+    """A button carries a prefix of the hash (at least 12 hex digits, as shown in chat)."""
+    seen = seen.strip().lower()
+    return len(seen) >= 12 and current.lower().startswith(seen)
+
+
 def parse_run(value: int | str) -> int:
     if isinstance(value, int):
         return value
     text = str(value).strip().upper().removeprefix("RUN-")
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise BadInput(f"`{value}` is not a run; write RUN-<number>.", field="run")
+    if len(text) > 10 or int(text) > MAX_RUN_ID:
+        raise NotFound(f"there is no run RUN-{text[:24]}; run numbers stop at {MAX_RUN_ID}.")
     return int(text)
+
+
+MAX_RUN_ID = 2**31 - 1  # 32-bit ids in both databases

@@ -57,7 +57,9 @@ def response(slack: SlackServer, name: str) -> dict:
 def test_the_card_carries_approve_and_reject_for_a_pending_run(slack: SlackServer) -> None:
     home, run, actions = a_pending_run(slack)
     buttons = {e["action_id"]: e for e in actions["elements"]}
-    assert buttons["run_approve"]["value"] == str(run.id) and buttons["run_approve"]["style"] == "primary"
+    # Approve carries the plan it was shown with (a stale button cannot approve a newer plan)
+    assert buttons["run_approve"]["value"] == f"{run.id}:{run.plan_hash[:16]}"
+    assert buttons["run_approve"]["style"] == "primary"
     assert buttons["run_reject"]["value"] == str(run.id) and buttons["run_reject"]["style"] == "danger"
     card = slack.fake.messages[(home.channel_id, home.card_ts)]
     assert "RUN-1 apf-throttle (low risk) awaits approval" in str(card["blocks"])
