@@ -274,6 +274,7 @@ class ApiserverGroups(_Section):
 
     main: list[str] = Field(default_factory=list)
     bypass: list[str] = Field(default_factory=list)
+    ca_cert: str | None = None  # the CA that signed their serving certificates (default: the system's)
 
 
 class LoadBalancerSettings(_Section):
@@ -374,6 +375,35 @@ class Drills(_Section):
     out_dir: str = "drills"  # scorecards and post-mortems, one directory per drill
 
 
+class TicketSettings(_Section):
+    """Where action items become issues: GitHub (``repo``) or Jira (``project``); none by default."""
+
+    kind: Literal["none", "github", "jira"] = "none"
+    url: str | None = None  # GitHub: https://api.github.com (default) or https://HOST/api/v3; Jira: the site URL
+    repo: str | None = None  # GitHub OWNER/NAME
+    project: str | None = None  # Jira project key
+    issue_type: str = "Task"  # Jira
+    email: str | None = None  # Jira Cloud: basic auth as this account with ``token``; without it, a bearer PAT
+    token: SecretStr | None = None
+    labels: list[str] = Field(default_factory=lambda: ["incident-action"])
+    sync_interval_seconds: float = Field(300, gt=0)  # create new issues, and look for closed ones, this often
+    remind_overdue: bool = True  # a chat reminder per overdue open action item, once a day
+
+    @field_validator("repo")
+    @classmethod
+    def _owner_name(cls, value: str | None) -> str | None:
+        if value is not None and (value.count("/") != 1 or value.startswith("/") or value.endswith("/")):
+            raise ValueError(f"expected OWNER/NAME, e.g. acme/platform, not {value!r}")
+        return value
+
+
+class UiSettings(_Section):
+    """The read-only web board under /ui/ (behind ``api_token``, or a reverse proxy's identity header)."""
+
+    identity_header: str | None = None  # e.g. X-Forwarded-User, set by an authenticating proxy in front
+    refresh_seconds: float = Field(1, gt=0, le=60)  # how often the board asks for changes
+
+
 class Settings(_Section):
     database_url: str = "sqlite:///incident-bot.db"
     host: str = "127.0.0.1"  # where ``serve`` listens (``--host`` wins)
@@ -401,6 +431,8 @@ class Settings(_Section):
     outbox_interval_seconds: float = Field(0.5, gt=0)
     default_cluster: str = "default"
     export: ExportSettings = ExportSettings()
+    tickets: TicketSettings = TicketSettings()
+    ui: UiSettings = UiSettings()
     extra: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("log_level", "log_format", mode="before")

@@ -73,3 +73,68 @@ GO
     kube-scheduler=k8s.io/kubernetes/cmd/kube-scheduler \
     kube-controller-manager=k8s.io/kubernetes/cmd/kube-controller-manager
 fi
+
+# --- etcd 3.6: the server (etcdmain.Main, as etcd's own main.go), etcdctl, etcdutl ----------------
+etcd_dir="$CACHE/src/etcd"
+if ! stamp_ok "$etcd_dir" "$ETCD_VERSION" etcd etcdctl etcdutl; then
+  echo "setup: building etcd $ETCD_VERSION from its Go modules" >&2
+  mkdir -p "$etcd_dir/server"
+  cat > "$etcd_dir/go.mod" <<MOD
+module incident-bot/etcd-build
+
+go $(go env GOVERSION | sed 's/^go//; s/^\([0-9]*\.[0-9]*\).*/\1/')
+
+require (
+	go.etcd.io/etcd/server/v3 $ETCD_VERSION
+	go.etcd.io/etcd/etcdctl/v3 $ETCD_VERSION
+	go.etcd.io/etcd/etcdutl/v3 $ETCD_VERSION
+)
+MOD
+  cat > "$etcd_dir/server/main.go" <<'GO'
+// The etcd server, exactly as etcd's own main.go starts it.
+package main
+
+import (
+	"os"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() { etcdmain.Main(os.Args) }
+GO
+  cat > "$etcd_dir/tools.go" <<'GO'
+//go:build tools
+
+package tools
+
+import (
+	_ "go.etcd.io/etcd/etcdctl/v3"
+	_ "go.etcd.io/etcd/etcdutl/v3"
+)
+GO
+  LDFLAGS="-s -w"
+  build_module etcd "$ETCD_VERSION" "$etcd_dir" etcd=./server etcdctl=go.etcd.io/etcd/etcdctl/v3 etcdutl=go.etcd.io/etcd/etcdutl/v3
+fi
+
+# --- helm (lint and template the chart in the tests) ----------------------------------------------
+helm_dir="$CACHE/src/helm"
+if ! stamp_ok "$helm_dir" "$HELM_VERSION" helm; then
+  echo "setup: building helm $HELM_VERSION from its Go module" >&2
+  mkdir -p "$helm_dir"
+  cat > "$helm_dir/go.mod" <<MOD
+module incident-bot/helm-build
+
+go $(go env GOVERSION | sed 's/^go//; s/^\([0-9]*\.[0-9]*\).*/\1/')
+
+require helm.sh/helm/v3 $HELM_VERSION
+MOD
+  cat > "$helm_dir/tools.go" <<'GO'
+//go:build tools
+
+package tools
+
+import _ "helm.sh/helm/v3/cmd/helm"
+GO
+  LDFLAGS="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+  build_module helm "$HELM_VERSION" "$helm_dir" helm=helm.sh/helm/v3/cmd/helm
+fi

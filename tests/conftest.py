@@ -24,10 +24,8 @@ freezegun.configure(extend_ignore_list=["kubernetes", "kmock", "pydantic"])
 
 T0 = datetime(2026, 11, 25, 3, 0, 0, tzinfo=timezone.utc)
 
-pytest_plugins = [
-    p for p in ("tests.support.fixtures_components", "tests.support.fixtures_kubernetes")
-    if (Path(__file__).parent / "support" / (p.rsplit(".", 1)[1] + ".py")).exists()
-]
+pytest_plugins = ["tests.support.fixtures_components", "tests.support.fixtures_kubernetes",
+                  "tests.support.kube_apiserver"]
 
 
 @pytest.fixture

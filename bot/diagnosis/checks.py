@@ -229,7 +229,10 @@ def _http(access: ClusterAccess, params: dict[str, Any], timeout: float) -> Fact
         raise ConfigError("the http check has no URL to probe (is the endpoint list configured?)")
     path = str(params.get("path") or "")
     expect = int(params.get("expect_status") or 200)
-    verify = bool(params.get("verify", True))
+    verify: bool | str = bool(params.get("verify", True))
+    ca_cert = params.get("ca_cert") or ((access.config.get("apiservers") or {}).get("ca_cert"))
+    if verify and ca_cert:  # the cluster's own CA (apiservers.ca_cert) signs its apiservers' certificates
+        verify = str(ca_cert)
     probes = []
     for base in urls:
         url = base.rstrip("/") + path if path else base

@@ -124,7 +124,7 @@ class FakeHttp:
     statuses: dict[str, int] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
 
-    def get(self, url: str, *, timeout: float, verify: bool = True) -> HttpAnswer:
+    def get(self, url: str, *, timeout: float, verify: bool | str = True) -> HttpAnswer:
         self.calls.append(url)
         if url not in self.statuses:
             return HttpAnswer(url, None, 0.001, error="ConnectError: connection refused")

@@ -65,7 +65,7 @@ class HttpAnswer:
 
 
 class HttpProber(Protocol):
-    def get(self, url: str, *, timeout: float, verify: bool = True) -> HttpAnswer: ...
+    def get(self, url: str, *, timeout: float, verify: bool | str = True) -> HttpAnswer: ...
 
 
 class HttpxProber:
@@ -76,9 +76,10 @@ class HttpxProber:
     """
 
     def __init__(self) -> None:
-        self._clients: dict[bool, httpx.Client] = {}
+        self._clients: dict[bool | str, httpx.Client] = {}
 
-    def get(self, url: str, *, timeout: float, verify: bool = True) -> HttpAnswer:
+    def get(self, url: str, *, timeout: float, verify: bool | str = True) -> HttpAnswer:
+        """``verify``: True (the system's CAs), False, or the path of a CA bundle."""
         start = time.monotonic()
         client = self._clients.get(verify)
         if client is None:

@@ -122,11 +122,12 @@ class Drill:
         bot, plane, scen = sandbox.bot, sandbox.plane, self.scenario
         if scen.needs_snapshot:
             self._wait_snapshot()
+        card = Scorecard(scen.name, scen.expectation, None, bot.clock.now(), components=plane.components())
+        facts = scen.prepare(plane)
         self._hold_lease()
-        fault_at = bot.clock.now()
-        facts = scen.inject(plane)
+        fault_at = card.fault_at = bot.clock.now()
+        facts.update(scen.inject(plane))
         self.echo(f"drill {scen.name}: fault injected: {scen.summary} ({_facts(facts)})")
-        card = Scorecard(scen.name, scen.expectation, None, fault_at)
         incident: Incident | None = None
         run: PlaybookRun | None = None
         diagnosed_at: datetime | None = None
@@ -135,7 +136,7 @@ class Drill:
                                   "an incident about the fault to be opened")
             card.incident = ref_of(incident.id)
             self._record(incident.id, "drill.fault", f"drill {scen.name}: fault injected: {scen.summary}",
-                         at=fault_at, data={"scenario": scen.name, **facts})
+                         at=fault_at, data={"scenario": scen.name, **_public(facts)})
             self.echo(f"drill {scen.name}: {card.incident} opened by {incident.source}: {incident.title}")
             incident = self._wait(lambda: self._stamped(incident.id, "notified_at"), fault_at,
                                   self.deadlines.notify, f"{card.incident} to be notified")
@@ -180,6 +181,9 @@ class Drill:
             card.failures.append(str(exc))
         finally:
             self._release_lease()
+            if scen.finish is not None:
+                scen.finish(plane, facts)
+            card.measurements = dict(facts.get("measurements") or {})
         incident = self._reload(incident.id) if incident is not None else None
         card.is_drill = incident.is_drill if incident is not None else None
         if run is not None:
@@ -341,8 +345,13 @@ def _write_text(path: Path, text: str) -> Path:
     return path
 
 
+def _public(facts: dict[str, Any]) -> dict[str, Any]:
+    """The facts worth recording: not the live objects (``_flood``) nor the measurements (the scorecard has them)."""
+    return {k: v for k, v in facts.items() if not k.startswith("_") and k != "measurements"}
+
+
 def _facts(facts: dict[str, Any]) -> str:
-    return ", ".join(f"{k} {', '.join(v) if isinstance(v, list) else v}" for k, v in facts.items())
+    return ", ".join(f"{k} {', '.join(v) if isinstance(v, list) else v}" for k, v in _public(facts).items())
 
 
 def run_drill(name: str, **kwargs: Any) -> DrillResult:

@@ -44,7 +44,6 @@ from integrations.etcd import EtcdClient, EtcdMemberSpec, LocalProcessController
 T = TypeVar("T")
 
 LOOPBACK = "127.0.0.1"
-ETCD_BIN = "/usr/bin/etcd"
 PROMETHEUS_BIN = "/usr/bin/prometheus"
 PROMTOOL_BIN = "/usr/bin/promtool"
 ALERTMANAGER_BIN = "/usr/bin/prometheus-alertmanager"
@@ -255,7 +254,7 @@ class EtcdCluster(_Component):
         *,
         workdir: str | Path | None = None,
         token: str | None = None,
-        binary: str = ETCD_BIN,
+        binary: str | None = None,
         start_timeout: float = 30.0,
         extra_args: Sequence[str] = (),
     ) -> None:
@@ -767,6 +766,7 @@ class HAProxyBackend:
     servers: Mapping[str, str]
     backups: Mapping[str, str] = dataclasses.field(default_factory=dict)
     check_path: str = "/readyz"
+    check_ssl: bool = False  # TLS servers (kube-apiserver): health checks over TLS, certificate not verified
 
 
 class HAProxy(_Component):
@@ -837,8 +837,9 @@ class HAProxy(_Component):
                 "    http-check expect status 200",
                 "    default-server inter 1s fall 2 rise 1 on-marked-down shutdown-sessions",
             ]
-            lines += [f"    server {name} {addr} check" for name, addr in b.servers.items()]
-            lines += [f"    server {name} {addr} check backup" for name, addr in b.backups.items()]
+            ssl = " check-ssl verify none" if b.check_ssl else ""
+            lines += [f"    server {name} {addr} check{ssl}" for name, addr in b.servers.items()]
+            lines += [f"    server {name} {addr} check{ssl} backup" for name, addr in b.backups.items()]
             lines.append("")
         return "\n".join(lines)
 

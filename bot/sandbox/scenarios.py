@@ -1,16 +1,19 @@
 """The fault-scenario library: what a drill breaks, what the bot should conclude, how recovery is checked.
 
-Each scenario is declared once: ``inject`` breaks the sandbox through the
-real components (kill etcd members, stop an apiserver, flood it), the
-expectation names the component the incident must be about and the playbook
-the diagnosis must bind (``None``: escalate to a human), and ``verify`` checks
-the outcome through the real components again, never through the bot's own
-records.  ``repair`` is the drill putting things back itself when the right
-answer was to escalate.
+Each scenario is declared once: ``inject`` breaks the sandbox through the real components (kill
+etcd members, kill the main kube-apiservers, flood them as a real client), the expectation names
+the component the incident must be about and the playbook the diagnosis must bind (``None``:
+escalate to a human), and ``verify`` checks the outcome through the real components again (the
+apiservers' own answers, HAProxy's counters, etcd), never through the bot's own records.
+``repair`` is the drill putting things back itself when the right answer was to escalate;
+``prepare`` runs before the fault (data a scenario needs, a baseline measurement) and ``finish``
+after the verdict (stop a flood). What a scenario measures goes under ``facts["measurements"]``
+and onto the scorecard.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,19 +21,26 @@ from typing import Any
 import httpx
 
 from bot.errors import BadInput
-from bot.sandbox.controlplane import BACKEND, ControlPlane
+from bot.sandbox import cluster_setup
+from bot.sandbox.controlplane import BACKEND, BYSTANDER_USER, FLOOD_USER, ControlPlane
+from bot.sandbox.flood import Bystander, Flood
 from bot.sandbox.processes import etcd_healthy, wait_until
 from integrations.etcd import EtcdClient
 from integrations.haproxy import RuntimeClient
 
 SEED_PREFIX = "/registry/drill/"
 SEED_KEYS = 20
-FLOOD_USER = "system:serviceaccount:batch:hammer"
-FLOOD_GROUPS = ("system:serviceaccounts", "system:serviceaccounts:batch", "system:authenticated")
+FLOOD_NAMESPACE = "batch"
+FLOOD_CONFIGMAPS = 400  # each LIST of the flood returns all of them (~0.8 MB)
+MEASURE_SECONDS = 3.0  # how long the bystander is measured before the flood and after the throttle
 
 
 class VerificationFailed(Exception):
     """The components say the fault is not repaired (the sentence says what was seen)."""
+
+
+def _nothing(plane: ControlPlane) -> dict[str, Any]:
+    return {}
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,8 @@ class Scenario:
     verify: Callable[[ControlPlane, dict[str, Any]], str]
     repair: Callable[[ControlPlane, dict[str, Any]], str] | None = None
     needs_snapshot: bool = False
+    prepare: Callable[[ControlPlane], dict[str, Any]] = _nothing
+    finish: Callable[[ControlPlane, dict[str, Any]], None] | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -54,7 +66,8 @@ class Scenario:
 
 
 def seed_etcd(plane: ControlPlane) -> int:
-    """Write the keys a restore must bring back (before the first snapshot is taken)."""
+    """Write what a restore must bring back (before the first snapshot is taken): raw etcd keys,
+    and Kubernetes objects (a namespace and ConfigMaps) through the apiservers."""
     assert plane.etcd is not None
     client = EtcdClient(plane.etcd.endpoints, timeout=3.0)
     try:
@@ -62,6 +75,11 @@ def seed_etcd(plane: ControlPlane) -> int:
             client.put(f"{SEED_PREFIX}key-{i:03d}", f"value-{i}")
     finally:
         client.close()
+    admin = plane.admin()
+    try:
+        cluster_setup.apply_all(admin, cluster_setup.seed_objects())
+    finally:
+        admin.close()
     return SEED_KEYS
 
 
@@ -83,6 +101,10 @@ def _etcd_summary(plane: ControlPlane) -> Any:
         client.close()
 
 
+def _apiservers_ready(plane: ControlPlane) -> dict[str, bool]:
+    return {name: server.ready() for name, server in plane.main.items()}
+
+
 # -- etcd-member-down: one member crashes, quorum holds -> a human decides ----------------
 
 
@@ -98,7 +120,11 @@ def _member_down_escalated(plane: ControlPlane, facts: dict[str, Any]) -> str:
     alive = [m.name for m in plane.etcd.members if etcd_healthy(m.client_url)]
     if len(alive) < 2:
         raise VerificationFailed(f"only {alive} answer /health: quorum was lost, not one member")
-    return f"quorum held throughout ({len(alive)}/{len(plane.etcd.members)} members healthy, {facts['killed'][0]} down)"
+    ready = _apiservers_ready(plane)
+    if not all(ready.values()):
+        raise VerificationFailed(f"with one etcd member down the kube-apiservers should stay ready: {ready}")
+    return (f"quorum held throughout ({len(alive)}/{len(plane.etcd.members)} members healthy, {facts['killed'][0]} "
+            f"down); every main kube-apiserver stayed ready")
 
 
 def _restart_member(plane: ControlPlane, facts: dict[str, Any]) -> str:
@@ -116,7 +142,8 @@ def _kill_two_members(plane: ControlPlane) -> dict[str, Any]:
     victims = plane.etcd.members[-2:]
     for m in victims:
         plane.etcd.kill(m)
-    return {"killed": [m.name for m in victims], "seed_keys": SEED_KEYS}
+    return {"killed": [m.name for m in victims], "seed_keys": SEED_KEYS,
+            "seed_objects": cluster_setup.SEED_CONFIGMAPS}
 
 
 def _etcd_restored(plane: ControlPlane, facts: dict[str, Any]) -> str:
@@ -130,17 +157,36 @@ def _etcd_restored(plane: ControlPlane, facts: dict[str, Any]) -> str:
     keys = _count_seed(plane)
     if keys != facts["seed_keys"]:
         raise VerificationFailed(f"the restored etcd holds {keys} of the {facts['seed_keys']} seeded keys")
-    return (f"every etcd member healthy, one leader, all {keys} seeded keys back "
-            f"(restored from the snapshot taken before the fault)")
+    try:
+        wait_until(lambda: all(_apiservers_ready(plane).values()), timeout=30, interval=0.5,
+                   what="the main kube-apiservers to be ready again")
+    except Exception:
+        raise VerificationFailed(f"the kube-apiservers are not ready after the restore: {_apiservers_ready(plane)}")
+    admin = plane.admin()
+    try:
+        objects = cluster_setup.count_seed_objects(admin)
+    finally:
+        admin.close()
+    if objects != facts["seed_objects"]:
+        raise VerificationFailed(f"the kube-apiservers return {objects} of the {facts['seed_objects']} ConfigMaps "
+                                 f"created before the snapshot")
+    return (f"every etcd member healthy, one leader, all {keys} seeded keys back; every main kube-apiserver ready and "
+            f"all {objects} ConfigMaps of namespace {cluster_setup.SEED_NAMESPACE} (created before the snapshot) "
+            f"read back through the load balancer")
 
 
-# -- apiserver-down: the main apiservers stop -> failover-apiserver ---------------------
+# -- apiserver-down: the main apiservers die -> failover-apiserver ----------------------
 
 
-def _stop_main(plane: ControlPlane) -> dict[str, Any]:
+def _kill_main(plane: ControlPlane) -> dict[str, Any]:
     for server in plane.main.values():
-        server.stop()
-    return {"stopped": list(plane.main)}
+        server.kill()
+    return {"killed": list(plane.main)}
+
+
+def _sessions(plane: ControlPlane, server: str) -> int:
+    assert plane.haproxy is not None
+    return int(plane.haproxy.server_stats()[(BACKEND, server)].get("stot") or 0)
 
 
 def _served_by_bypass(plane: ControlPlane, facts: dict[str, Any]) -> str:
@@ -151,54 +197,103 @@ def _served_by_bypass(plane: ControlPlane, facts: dict[str, Any]) -> str:
     if len(pinned) != len(main_states):
         raise VerificationFailed(f"the main servers are not taken out of the load balancer (admin state "
                                  f"{main_states}): a recovered main would take traffic back unchecked")
-    bypass = next(iter(plane.bypass.values()))
-    before = len(bypass.request_log)
-    with httpx.Client(timeout=3, trust_env=False, headers={"Connection": "close"}) as client:
-        answer = client.get(plane.apiserver_url + "/readyz")
-        listing = client.get(plane.apiserver_url + "/api/v1/namespaces")
-    if answer.status_code != 200 or listing.status_code != 200:
-        raise VerificationFailed(f"through the load balancer /readyz answers {answer.status_code} and a LIST "
-                                 f"{listing.status_code}")
-    if len(bypass.request_log) <= before:
-        raise VerificationFailed("requests through the load balancer did not reach the bypass apiserver")
-    return (f"main servers {', '.join(f'{n} {s}' for n, s in main_states.items())} in HAProxy; through the load balancer "
-            f"/readyz answers ok and requests reach the bypass apiserver")
+    bypass = next(iter(plane.bypass))
+    before = _sessions(plane, bypass)
+    admin = plane.admin()
+    try:
+        ready = admin.health("readyz")
+        namespaces = admin.list_objects("v1", "Namespace")
+        written = admin.create_object(cluster_setup.configmap("apps", f"failover-check-{int(time.time())}",
+                                                              {"written": "through the bypass"}))
+    except Exception as exc:  # the client's errors say which request failed and why
+        raise VerificationFailed(f"through the load balancer a request failed: {exc}") from exc
+    finally:
+        admin.close()
+    if not ready.ok:
+        raise VerificationFailed(f"through the load balancer /readyz answers {ready.status}")
+    if _sessions(plane, bypass) <= before:
+        raise VerificationFailed("requests through the load balancer did not reach the bypass kube-apiserver")
+    return (f"main servers {', '.join(f'{n} {s}' for n, s in main_states.items())} in HAProxy; through the load "
+            f"balancer /readyz answers ok, a LIST returned {len(namespaces)} namespaces and ConfigMap "
+            f"{written['metadata']['name']} was written, all served by the bypass kube-apiserver {bypass}")
 
 
-# -- client-flood: one client hammers the apiserver -> throttle-client -----------------
+# -- client-flood: one client hammers the apiservers -> throttle-client ------------------
+
+
+def _prepare_flood(plane: ControlPlane) -> dict[str, Any]:
+    """Fill the flood's namespace, start the bystander and measure it before the fault."""
+    assert plane.pki is not None
+    admin = plane.admin()
+    try:
+        payload = "x" * 2000
+        cluster_setup.apply_all(admin, [cluster_setup.configmap(FLOOD_NAMESPACE, f"data-{i:04d}", {"blob": payload})
+                                        for i in range(FLOOD_CONFIGMAPS)])
+    finally:
+        admin.close()
+    bystander = Bystander(plane.apiserver_url, plane.pki.ca_cert, plane.pki.token(BYSTANDER_USER.name), "apps",
+                          "reporter").start()
+    bystander.tally.window()
+    time.sleep(MEASURE_SECONDS)  # a measurement period, not a wait for something to happen
+    return {"_bystander": bystander, "measurements": {"bystander_before": bystander.tally.window().summary()}}
 
 
 def _flood(plane: ControlPlane) -> dict[str, Any]:
-    server = next(iter(plane.main.values()))
-    flow = server.flood(FLOOD_USER, FLOOD_GROUPS, requests=60, rate=300.0, rejected_rate=40.0)
-    return {"user": FLOOD_USER, "flow_schema": flow["flow_schema"], "priority_level": flow["priority_level"]}
+    assert plane.pki is not None
+    admin = plane.admin()
+    try:
+        before = admin.classify(FLOOD_USER.name, FLOOD_USER.groups)
+    finally:
+        admin.close()
+    flood = Flood(plane.apiserver_url, plane.pki.ca_cert, plane.pki.token(FLOOD_USER.name), FLOOD_NAMESPACE).start()
+    return {"user": FLOOD_USER.name, "flow_schema": before.flow_schema, "priority_level": before.priority_level,
+            "_flood": flood}
 
 
 def _throttled(plane: ControlPlane, facts: dict[str, Any]) -> str:
-    server = next(iter(plane.main.values()))
-    fs = server.classify(FLOOD_USER, FLOOD_GROUPS, verb="list", resource="pods")
-    name = (fs or {}).get("metadata", {}).get("name")
-    if not fs or name == facts["flow_schema"]:
-        raise VerificationFailed(f"{FLOOD_USER}'s requests still land in flow schema {name}")
-    level = fs["spec"]["priorityLevelConfiguration"]["name"]
-    levels = {p["metadata"]["name"]: p for p in server.priority_levels()}
-    if level not in levels:
-        raise VerificationFailed(f"flow schema {name} points at a missing priority level {level} (dangling)")
-    shares = ((levels[level].get("spec") or {}).get("limited") or {}).get("nominalConcurrencyShares")
-    return (f"{FLOOD_USER}'s requests now land in flow schema {name} (precedence "
-            f"{fs['spec'].get('matchingPrecedence')}) at priority level {level} "
-            f"(nominalConcurrencyShares {shares}), no longer in {facts['flow_schema']}")
+    admin = plane.admin()
+    try:
+        now = admin.classify(FLOOD_USER.name, FLOOD_USER.groups)
+        levels = {p["metadata"]["name"]: p for p in admin.list_priority_levels()}
+    finally:
+        admin.close()
+    if not now.flow_schema or now.flow_schema == facts["flow_schema"]:
+        raise VerificationFailed(f"{FLOOD_USER.name}'s requests still land in flow schema {now.flow_schema}")
+    if now.priority_level not in levels:
+        raise VerificationFailed(f"flow schema {now.flow_schema} points at a missing priority level {now.priority_level}")
+    bystander: Bystander = facts["_bystander"]
+    flood: Flood = facts["_flood"]
+    measurements = facts.setdefault("measurements", {})
+    measurements["bystander_during"] = bystander.tally.window().summary()
+    measurements["flood_during"] = flood.tally.window().summary()
+    time.sleep(MEASURE_SECONDS)  # a measurement period after the throttle took effect
+    after = measurements["bystander_after"] = bystander.tally.window().summary()
+    measurements["flood_after"] = flood.tally.window().summary()
+    if after["requests"] == 0 or after["ok"] != after["requests"]:
+        raise VerificationFailed(f"after the throttle the well-behaved client still fails: {after}")
+    shares = ((levels[now.priority_level].get("spec") or {}).get("limited") or {}).get("nominalConcurrencyShares")
+    return (f"the real kube-apiserver now puts {FLOOD_USER.name}'s requests in flow schema {now.flow_schema} at "
+            f"priority level {now.priority_level} (nominalConcurrencyShares {shares}), no longer in "
+            f"{facts['flow_schema']}; the well-behaved client's {after['requests']} requests all succeeded "
+            f"(p99 {after['p99_ms']} ms)")
+
+
+def _stop_flood(plane: ControlPlane, facts: dict[str, Any]) -> None:
+    for key in ("_flood", "_bystander"):
+        if key in facts:
+            facts.pop(key).stop()
 
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("etcd-member-down", "SIGKILL one of three etcd members; quorum holds", "etcd", None,
              _kill_one_member, _member_down_escalated, repair=_restart_member),
-    Scenario("etcd-quorum-loss", "SIGKILL two of three etcd members; the cluster loses quorum", "etcd",
-             "restore-etcd", _kill_two_members, _etcd_restored, needs_snapshot=True),
-    Scenario("apiserver-down", "stop every main apiserver; the bypass apiserver stays healthy", "apiserver",
-             "failover-apiserver", _stop_main, _served_by_bypass),
-    Scenario("client-flood", f"{FLOOD_USER} floods the main apiserver with LISTs; APF rejects and queues",
-             "apiserver", "throttle-client", _flood, _throttled),
+    Scenario("etcd-quorum-loss", "SIGKILL two of three etcd members; the cluster loses quorum and the "
+             "kube-apiservers go unready", "etcd", "restore-etcd", _kill_two_members, _etcd_restored,
+             needs_snapshot=True),
+    Scenario("apiserver-down", "SIGKILL both main kube-apiservers; the bypass kube-apiserver stays healthy",
+             "apiserver", "failover-apiserver", _kill_main, _served_by_bypass),
+    Scenario("client-flood", f"{FLOOD_USER.name} floods the kube-apiservers with LISTs; APF queues and rejects",
+             "apiserver", "throttle-client", _flood, _throttled, prepare=_prepare_flood, finish=_stop_flood),
 )}
 
 

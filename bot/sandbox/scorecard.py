@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 # what the sandbox aims for, with 1-second scrape and evaluation intervals
-SANDBOX_GOALS = {"notify": 5.0, "diagnose": 15.0, "mitigate": 60.0}
+SANDBOX_GOALS = {"notify": 3.0, "diagnose": 15.0, "mitigate": 30.0}
 STAGE_FIELDS = {"notify": "notified_at", "diagnose": "diagnosed_at", "mitigate": "mitigated_at"}
 
 
@@ -57,6 +57,8 @@ class Scorecard:
     failures: list[str] = field(default_factory=list)
     is_drill: bool | None = None  # the incident was marked a drill (its runs may be auto-approved)
     auto_approved: bool | None = None  # the playbook run was approved by the bot itself (drill policy)
+    components: list[dict[str, str]] = field(default_factory=list)  # the real components the drill ran
+    measurements: dict[str, Any] = field(default_factory=dict)  # what the scenario measured (e.g. clients)
 
     @property
     def passed(self) -> bool:
@@ -86,6 +88,12 @@ class Scorecard:
             lines.append(f"  verified: {self.verification}")
         for failure in self.failures:
             lines.append(f"  FAILURE:  {failure}")
+        for name, values in self.measurements.items():
+            shown = ", ".join(f"{k} {v}" for k, v in values.items()) if isinstance(values, dict) else values
+            lines.append(f"  measured: {name}: {shown}")
+        if self.components:
+            lines.append("  components: " + ", ".join(f"{c['component']} {c['name']} {c['version']}"
+                                                      for c in self.components))
         return "\n".join(lines) + "\n"
 
 

@@ -26,7 +26,8 @@ def sandbox_settings(plane: ControlPlane, *, database_url: str, webhook_token: s
                      rota: tuple[str, ...] = DEFAULT_ROTA, fast: bool = True) -> dict[str, Any]:
     """The settings tree for the sandbox's bot (plain data: YAML-able, validated by ``build``)."""
     assert plane.etcd is not None and plane.haproxy is not None and plane.prometheus is not None
-    assert plane.alertmanager is not None
+    assert plane.alertmanager is not None and plane.pki is not None
+    ca_cert = str(plane.pki.ca_cert)
     main = [s.url for s in plane.main.values()]
     bypass = [s.url for s in plane.bypass.values()]
     members = [{"name": m.name, "client_url": m.client_url, "peer_url": m.peer_url,
@@ -34,7 +35,7 @@ def sandbox_settings(plane: ControlPlane, *, database_url: str, webhook_token: s
     cluster: dict[str, Any] = {
         "prometheus_url": plane.prometheus.url,
         "kubeconfig": str(plane.kubeconfig),
-        "apiservers": {"main": main, "bypass": bypass},
+        "apiservers": {"main": main, "bypass": bypass, "ca_cert": ca_cert},
         "etcd": {
             "members": plane.etcd.endpoints,
             "snapshots": {"dir": str(plane.root / "snapshots"), "interval_seconds": 3600, "keep": 5},
@@ -44,7 +45,7 @@ def sandbox_settings(plane: ControlPlane, *, database_url: str, webhook_token: s
         "loadbalancer": {
             "kind": "haproxy", "runtime": str(plane.haproxy.socket_path), "backend": BACKEND,
             "main": list(plane.main), "bypass": list(plane.bypass), "state_file": str(plane.haproxy.state_file),
-            "frontend_url": plane.apiserver_url, "server_scheme": "http", "probe_timeout_seconds": 2,
+            "frontend_url": plane.apiserver_url, "server_scheme": "https", "probe_timeout_seconds": 2,
         },
         "drill_target": True,
     }
@@ -60,7 +61,8 @@ def sandbox_settings(plane: ControlPlane, *, database_url: str, webhook_token: s
         "playbooks": {"auto_approve_drills": True},
         "alerting": {"default_cluster": plane.cluster},
         "clusters": {plane.cluster: cluster},
-        "probes": {"clusters": {plane.cluster: {"apiservers": main + bypass, "kubeconfig": str(plane.kubeconfig),
+        "probes": {"clusters": {plane.cluster: {"apiservers": main + bypass, "ca_cert": ca_cert,
+                                                "kubeconfig": str(plane.kubeconfig),
                                                 "etcd": plane.etcd.endpoints}}},
     }
     if fast:  # the sandbox's 1-second cadence end to end

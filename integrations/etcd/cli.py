@@ -18,13 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from bot import binaries
 from bot.errors import ConfigError, IntegrationError, IntegrationTimeout
 
 DEFAULT_CLI_TIMEOUT = 30.0
 
 
 def find_binary(name: str, explicit: str | os.PathLike[str] | None = None, *, near: str | None = None) -> str | None:
-    """Locate a binary: an explicit path, then next to ``near`` (same install), then ``$PATH``."""
+    """Locate a binary: an explicit path, then next to ``near`` (same install), then the Go build
+    cache and ``$PATH`` (``bot.binaries``)."""
     if explicit:
         path = Path(explicit)
         return str(path) if path.exists() and os.access(path, os.X_OK) else None
@@ -32,7 +34,7 @@ def find_binary(name: str, explicit: str | os.PathLike[str] | None = None, *, ne
         sibling = Path(near).with_name(name)
         if sibling.exists() and os.access(sibling, os.X_OK):
             return str(sibling)
-    return shutil.which(name)
+    return binaries.find(name)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import threading
 from pathlib import Path
 from typing import IO, Mapping, Protocol, runtime_checkable
 
+from bot import binaries
 from bot.errors import ConfigError, IntegrationError, IntegrationTimeout
 
 from .spec import EtcdMemberSpec
@@ -44,8 +45,9 @@ class LocalProcessController:
     followers are gone can hang ~7 s trying to transfer leadership.
     """
 
-    def __init__(self, binary: str = "/usr/bin/etcd", *, stop_timeout: float = 5.0, env: Mapping[str, str] | None = None) -> None:
-        self.binary = binary
+    def __init__(self, binary: str | None = None, *, stop_timeout: float = 5.0, env: Mapping[str, str] | None = None) -> None:
+        # default: the etcd 3.6 that setup builds from its Go module (bot.binaries), else $PATH's
+        self.binary = binary or binaries.find("etcd") or "etcd"
         self.stop_timeout = stop_timeout
         self.env = dict(env) if env else None
         self._procs: dict[str, subprocess.Popen[bytes]] = {}

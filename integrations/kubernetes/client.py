@@ -203,7 +203,7 @@ class KubernetesClient(ApfShortcuts):
                 # One Impersonate-Group header line per group (the apiserver does not split commas).
                 hdrs = urllib3.HTTPHeaderDict(hdrs)
                 hdrs["Impersonate-User"] = imp[0]
-                for group in imp[1]:
+                for group in _explicit_groups(imp[0], imp[1]):
                     hdrs.add("Impersonate-Group", group)
             url = full_url
             response = self.api_client.call_api(method_, full_url, header_params=hdrs, body=body_,
@@ -229,7 +229,8 @@ class KubernetesClient(ApfShortcuts):
             raise KubernetesApiError(f"Kubernetes API {operation} failed: cannot reach {url} ({e})",
                                      operation=operation, url=url) from e
         text = (response.data or b"").decode("utf-8", errors="replace")
-        result = HttpResult(response.status, text, dict(response.headers or {}))
+        # case-insensitive: Go canonicalises header names (X-Kubernetes-Pf-Flowschema-Uid)
+        result = HttpResult(response.status, text, urllib3.HTTPHeaderDict(response.headers or {}))
         if 200 <= response.status < 300 or response.status in ok:
             return result
         reason, message = _status_message(text)
@@ -510,6 +511,21 @@ class KubernetesClient(ApfShortcuts):
             raise
         steps.append(self.delete_configmap(namespace, name))
         return WriteProbeResult(namespace, name, tuple(steps))
+
+
+def _explicit_groups(user: str, groups: Sequence[str]) -> list[str]:
+    """The groups to impersonate explicitly.
+
+    A ServiceAccount's groups (``system:serviceaccounts``, ``system:serviceaccounts:<ns>``,
+    ``system:authenticated``) come with its user name: the apiserver adds them itself when no
+    group is named, and the caller then needs only ``impersonate`` on that ServiceAccount, not
+    on groups (least privilege: impersonating groups would let one claim ``system:masters``).
+    """
+    parts = user.split(":")
+    if len(parts) == 4 and parts[:2] == ["system", "serviceaccount"]:
+        implied = {"system:serviceaccounts", f"system:serviceaccounts:{parts[2]}", "system:authenticated"}
+        return [g for g in groups if g not in implied]
+    return list(groups)
 
 
 def _qual(namespace: str | None, name: str | None) -> str:

@@ -7,7 +7,6 @@ the same code); this module re-exports them so tests keep one import path.
 from bot.sandbox.processes import (  # noqa: F401 - re-exported
     ALERTMANAGER_BIN,
     AMTOOL_BIN,
-    ETCD_BIN,
     HAPROXY_BIN,
     LOOPBACK,
     PROMETHEUS_BIN,

@@ -1,0 +1,55 @@
+"""Which real components a drill ran, with their versions, as the components themselves report them.
+
+The scorecard lists them so that a reader knows the verdict came from a real kube-apiserver,
+etcd, HAProxy, Prometheus and Alertmanager, and which releases; a version is asked of the
+running process (its ``/version`` endpoint) where it has one, else of the binary.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from typing import TYPE_CHECKING
+
+import httpx
+
+from bot.sandbox.processes import ALERTMANAGER_BIN, HAPROXY_BIN, PROMETHEUS_BIN
+
+if TYPE_CHECKING:
+    from bot.sandbox.controlplane import ControlPlane
+
+
+def _binary_version(args: list[str], pattern: str) -> str:
+    try:
+        out = subprocess.run(args, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    found = re.search(pattern, out.stdout + out.stderr)
+    return found.group(1) if found else "unknown"
+
+
+def _etcd_version(url: str) -> str:
+    try:
+        return str(httpx.get(url.rstrip("/") + "/version", timeout=2, trust_env=False).json().get("etcdserver"))
+    except (httpx.HTTPError, ValueError):
+        return "unknown"
+
+
+def component_versions(plane: "ControlPlane") -> list[dict[str, str]]:
+    out: list[dict[str, str]] = []
+    for name, server in plane.apiservers.items():
+        try:
+            version = server.version()
+        except (httpx.HTTPError, ValueError):
+            version = "unknown (not running)"
+        out.append({"component": "kube-apiserver", "name": name, "version": version})
+    if plane.etcd is not None:
+        for member in plane.etcd.members:
+            out.append({"component": "etcd", "name": member.name, "version": _etcd_version(member.client_url)})
+    out.append({"component": "haproxy", "name": "load balancer",
+                "version": _binary_version([HAPROXY_BIN, "-v"], r"version (\S+)")})
+    out.append({"component": "prometheus", "name": "prometheus",
+                "version": _binary_version([PROMETHEUS_BIN, "--version"], r"version (\S+)")})
+    out.append({"component": "alertmanager", "name": "alertmanager",
+                "version": _binary_version([ALERTMANAGER_BIN, "--version"], r"version (\S+)")})
+    return out
