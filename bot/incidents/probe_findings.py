@@ -121,6 +121,7 @@ class ProbeRecorder:
             incident_id = incident.id
             if t0 < utc(incident.started_at):  # type: ignore[arg-type]
                 incident.started_at = t0
+                incident.slo_due_at = now  # its budgets' instants moved: the watcher looks again
             incident.updated_at = now
             session.add(incident)
             result.joined.append(incident_id)  # type: ignore[arg-type]

@@ -2,9 +2,13 @@
 
 SQLite is shared by threads (HTTP handlers, workers) and sometimes processes
 (a console beside ``serve``), so it runs in WAL mode with a busy timeout and
-every transaction starts with ``BEGIN IMMEDIATE``: a read-modify-write on an
-incident can then never interleave with another writer.  On PostgreSQL the
-domain takes row locks (``SELECT ... FOR UPDATE``) where it needs them.
+every writing transaction starts with ``BEGIN IMMEDIATE``: a read-modify-write
+on an incident can then never interleave with another writer.  Reads
+(``Database.reading``) begin a plain deferred transaction instead: in WAL mode
+they read a snapshot beside the writer and never queue behind it, so
+``GET /api/incidents`` or ``/incident status`` answer while the watcher or a
+storm writes.  On PostgreSQL the domain takes row locks (``SELECT ... FOR
+UPDATE``) where it needs them.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, create_engine
 
 from bot.errors import ConfigError
+
+READ_ONLY = "incident_bot_read_only"  # execution option: a transaction that only reads
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -51,7 +57,7 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 def redact_url(url: str) -> str:
@@ -70,6 +76,7 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
         self.engine = make_engine(url, echo=echo)
+        self._read_engine = self.engine.execution_options(**{READ_ONLY: True})
 
     @property
     def is_sqlite(self) -> bool:
@@ -85,6 +92,18 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read-only transaction: never takes SQLite's write lock, never commits.
+
+        Only for reads: closing the session ends the transaction without a
+        commit (what is written inside is discarded) and leaves the rows read
+        usable.  On SQLite a deferred transaction that starts writing may fail
+        with "database is locked" instead of waiting, another reason not to.
+        """
+        with Session(self._read_engine, expire_on_commit=False) as session:
+            yield session
 
     def check(self) -> None:
         """Fail fast with a clear sentence when the database is unreachable."""
