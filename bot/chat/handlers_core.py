@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.chat import cards, grammar
+from bot.chat import cards, grammar, handlers_review
 from bot.chat.dispatcher import ChatContext, Dispatcher
 from bot.chat.grammar import Command
 from bot.chat.messages import Bullets, Heading, Reply
@@ -118,3 +118,4 @@ def register(dispatcher: Dispatcher) -> None:
         "close": _transition("close", "closed"),
     }.items():
         dispatcher.register(verb, handler)
+    handlers_review.register(dispatcher)  # the post-incident verbs: review sections, action owner/due, list filters

@@ -23,7 +23,8 @@ from bot.incidents.service import parse_ref, ref_of
 from bot.store.db import Database
 from bot.store.models import Incident
 
-SCHEMA_PATH = Path(__file__).parent / "schema" / "postmortem-v1.json"
+SCHEMA_PATH = Path(__file__).parent / "schema" / "postmortem-v2.json"
+SCHEMA_V1_PATH = Path(__file__).parent / "schema" / "postmortem-v1.json"
 # format -> (media type, file extension)
 FORMATS: dict[str, tuple[str, str]] = {
     "md": ("text/markdown; charset=utf-8", "md"),

@@ -1,7 +1,11 @@
 """Geometry of the HTML timeline chart: stages as bars against the 1-5-10 budget marks.
 
 Pure arithmetic on the document, so the template only draws.  The x axis is
-seconds from T0.  Each stage is a bar from T0 to the moment it was reached
+seconds from T0, scaled to the incident itself (its events and stages), not
+to the budgets: a 3-second drill fills the width instead of being a sliver
+on an 11-minute axis.  A budget within twice the incident's extent widens the
+axis to show it; a budget further away is drawn at the right edge as an
+off-scale mark ("→ 10 min"), so the budgets are always on the chart.  Each stage is a bar from T0 to the moment it was reached
 (or, never reached, to where the incident stopped), one budget mark per stage
 at the incident's actual budget, and the timeline's events as ticks below.
 Ticks that fall on the same pixel are merged into one (with a count), which
@@ -23,7 +27,7 @@ ROW = 30
 BAR = 18
 TICK_ROW = 34
 AXIS = 28
-GRID_STEPS = (10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
+GRID_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 STAGE_EVENT_KINDS = ("incident.", "state.", "cause", "slo.")
 
 
@@ -47,6 +51,8 @@ class Mark:
     y2: float
     label: str
     title: str
+    off_scale: bool = False  # the budget lies beyond the axis: drawn at the right edge with an arrow
+    label_y: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -103,8 +109,9 @@ def build(doc: dict[str, Any]) -> Chart:
     budgets = [s["budget_seconds"] for s in stages]
     ends = [s["elapsed_seconds"] or s["stopped_after_seconds"] or 0.0 for s in stages]
     first = min([0.0] + [e["offset_seconds"] for e in events[:1]])
-    last = max([max(budgets) * 1.1] + ends + [e["offset_seconds"] for e in events[-1:]])
-    span = (last - first) * 1.03 or 1.0
+    extent = max([1.0] + ends + [e["offset_seconds"] for e in events[-1:]])
+    last = max([extent] + [b for b in budgets if b <= extent * 2])
+    span = (last - first) * 1.05 or 1.0
     plot_w = WIDTH - LEFT - RIGHT
 
     def x(seconds: float) -> float:
@@ -124,11 +131,18 @@ def build(doc: dict[str, Any]) -> Chart:
     plot_bottom = TOP + len(stages) * ROW
     tick_row_y = plot_bottom + 6
     axis_y = tick_row_y + TICK_ROW
-    marks = [
-        Mark(s["stage"], x(s["budget_seconds"]), TOP - 8, axis_y, short(s["budget_seconds"]),
-             f"{s['stage']} budget: {timefmt.duration(s['budget_seconds'])} after T0")
-        for s in stages
-    ]
+    marks = []
+    for i, s in enumerate(stages):
+        off = s["budget_seconds"] > first + span
+        title = f"{s['stage']} budget: {timefmt.duration(s['budget_seconds'])} after T0" + (
+            " (beyond this chart's time axis)" if off else "")
+        if off:  # at the right edge, each label on its stage's row so they never overlap
+            y = TOP + i * ROW + (ROW - BAR) / 2
+            marks.append(Mark(s["stage"], _f(WIDTH - RIGHT), _f(y), _f(y + BAR), short(s["budget_seconds"]), title,
+                              True, _f(y + 13)))
+        else:
+            marks.append(Mark(s["stage"], x(s["budget_seconds"]), TOP - 8, axis_y, short(s["budget_seconds"]), title,
+                              False, TOP - 12))
 
     # events as ticks, merged per pixel column
     ticks: list[Tick] = []

@@ -1,6 +1,6 @@
 """The post-mortem document: the incident's stored facts gathered into one plain tree.
 
-This tree *is* the JSON export (schema ``schema/postmortem-v1.json``); the
+This tree *is* the JSON export (schema ``schema/postmortem-v2.json``); the
 Markdown and HTML renderings are views of it.  Building it once, redacting it
 once, then rendering keeps the three formats in agreement, and means a secret
 cannot slip into one format through a path the others do not take.
@@ -22,14 +22,15 @@ from sqlalchemy import Text, cast, select
 from sqlmodel import Session
 
 from bot.config import Settings
-from bot.export import timefmt
+from bot.export import evidence, timefmt
+from bot.incidents import review
 from bot.export.redact import Redactor
 from bot.incidents.service import ref_of
 from bot.slo.clocks import STAGES, stage_clock
 from bot.store.models import ActionItem, Alert, Approval, Incident, Participant, PlaybookRun, RunStep, TimelineEvent
 
-SCHEMA_VERSION = "1"
-SCHEMA_ID = "https://incident-bot.invalid/schema/postmortem-v1.json"
+SCHEMA_VERSION = "2"
+SCHEMA_ID = "https://incident-bot.invalid/schema/postmortem-v2.json"
 VERDICTS = ("met", "breached", "never-reached")
 STAGE_TITLES = {"notify": "Discover & announce", "diagnose": "Locate the root cause", "mitigate": "Recover"}
 # clocks.py's verdicts fold into the post-mortem's three: a stage not reached and not late
@@ -77,12 +78,13 @@ def _event(row: Any, t0: datetime, tz: tzinfo, redactor: Redactor) -> dict[str, 
     return {
         "id": ev_id, "at": at.astimezone(tz).isoformat(), "offset_seconds": round((at - t0).total_seconds(), 3),
         "kind": kind, "actor": actor, "source": source, "text": text, "data": data,
+        "summary": evidence.summary(data),
     }
 
 
 def build(session: Session, incident: Incident, settings: Settings, options: Options,
           redactor: Redactor) -> dict[str, Any]:
-    """Gather every stored fact of ``incident`` into the v1 document tree, redacted by ``redactor``."""
+    """Gather every stored fact of ``incident`` into the v2 document tree, redacted by ``redactor``."""
     assert incident.id is not None and incident.started_at is not None
     tz = options.tz
     t0 = incident.started_at
@@ -179,6 +181,7 @@ def build(session: Session, incident: Incident, settings: Settings, options: Opt
             "event_ids": [e["id"] for e in run_events[run.id]],  # type: ignore[index]
         }
 
+    written = review.gather(timeline)  # already redacted with the timeline
     mitigation = incident.mitigation
     if not mitigation:
         done = [r for r in runs if r.state in {"succeeded", "completed", "done"}]
@@ -227,6 +230,12 @@ def build(session: Session, incident: Incident, settings: Settings, options: Opt
         "action_items": [{
             "id": a.id, "text": a.text, "owner": a.owner, "created_by": a.created_by, "created_at": iso(a.created_at),
             "done": a.done, "done_at": iso(a.done_at), "done_by": a.done_by,
+            "priority": a.priority or "p2", "due_on": a.due_on.isoformat() if a.due_on else None,
+            "overdue": bool(not a.done and a.due_on and a.due_on < as_of.astimezone(tz).date()),
+            "tracker": a.tracker, "tracker_key": a.tracker_key, "tracker_url": a.tracker_url,
         } for a in actions],
+        "review": written,
+        "review_prompts": [{"section": s.key, "title": s.title, "prompt": s.prompt} for s in review.missing(written)],
     }
-    return {key: (value if key in {"timeline", "diagnosis"} else redactor.value(value)) for key, value in doc.items()}
+    return {key: (value if key in {"timeline", "diagnosis", "review"} else redactor.value(value))
+            for key, value in doc.items()}

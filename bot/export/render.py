@@ -17,7 +17,8 @@ from typing import Any
 
 import jinja2
 
-from bot.export import chart, timefmt
+from bot.export import chart, evidence as summaries, timefmt
+from bot.incidents import review
 
 TEMPLATES = Path(__file__).parent / "templates"
 VERDICT_MARK = {"met": "✅ met", "breached": "❌ breached", "never-reached": "⚪ never reached"}
@@ -42,6 +43,18 @@ def evidence(data: dict[str, Any] | None) -> str:
 
 def pretty(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, indent=2)
+
+
+def compact(value: Any) -> str:
+    """The full evidence folded under a summary: one-line JSON (C encoder, fast on 50,000 rows)."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))
+
+
+def link(url: Any) -> str:
+    """An http(s) URL safe to put in ``href``; anything else (javascript:, data:) is no link at all."""
+    if isinstance(url, str) and url.strip().lower().startswith(("http://", "https://")):
+        return url.strip()
+    return ""
 
 
 def md_cell(value: Any) -> str:
@@ -73,7 +86,7 @@ def md_fence(value: str | None) -> str:
 def _filters() -> dict[str, Any]:
     return {
         "when": timefmt.display, "hms": timefmt.clock_time, "dur": timefmt.duration, "offset": timefmt.offset,
-        "evidence": evidence, "pretty": pretty, "verdict": lambda v: VERDICT_MARK.get(v, v),
+        "evidence": evidence, "pretty": pretty, "compact": compact, "link": link, "summary": summaries.summary, "verdict": lambda v: VERDICT_MARK.get(v, v),
         "cell": md_cell, "code": md_code, "fence": md_fence, "people": lambda users: ", ".join(f"@{u}" for u in users) or "—",
     }
 
@@ -97,11 +110,12 @@ def _finish(text: str) -> str:
 
 
 def markdown(doc: dict[str, Any]) -> str:
-    return _finish(_environment("md").get_template("postmortem.md.j2").render(doc=doc))
+    return _finish(_environment("md").get_template("postmortem.md.j2").render(doc=doc, sections=review.SECTIONS))
 
 
 def html(doc: dict[str, Any]) -> str:
-    return _finish(_environment("html").get_template("postmortem.html.j2").render(doc=doc, chart=chart.build(doc)))
+    return _finish(_environment("html").get_template("postmortem.html.j2").render(
+        doc=doc, chart=chart.build(doc), sections=review.SECTIONS))
 
 
 # lists written one item per line: readable, diff-friendly, and serialised by the C encoder

@@ -63,8 +63,8 @@ def offset(seconds: float | None) -> str:
     """T+offset from T0 for a timeline row: T+0:45, T+12:03, T+1:02:05."""
     if seconds is None:
         return ""
-    sign = "-" if seconds < 0 else "+"
     total = int(abs(seconds) // 1)
+    sign = "-" if seconds < 0 and total else "+"  # a fault injected 0.3 s before T0 is T+0:00, not "T-0:00"
     hours, rest = divmod(total, 3600)
     minutes, sec = divmod(rest, 60)
     return f"T{sign}{hours}:{minutes:02d}:{sec:02d}" if hours else f"T{sign}{minutes}:{sec:02d}"

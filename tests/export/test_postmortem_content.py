@@ -43,10 +43,11 @@ def test_all_three_stages_met(chat: MemoryChat, bot: Bot, clock: FakeClock) -> N
     # the timeline: who, what, when, source, evidence
     assert ("| 2026-11-25 03:01:00 | T+1:00 | dave | chat:memory | note | LIST pods p99 at 40s |" in md)
     assert "| alice | chat:memory | state.changed | diagnosed → mitigated by alice: throttled ci-robots with APF | " \
-           "`from=diagnosed; reason=throttled ci-robots with APF; to=mitigated; trigger=mark_mitigated` |" in md
+           "`from=diagnosed; to=mitigated; reason=throttled ci-robots with APF; trigger=mark_mitigated` |" in md
     # action items, one done
-    assert "- [x] #1 add an APF schema for CI robots — added by @alice 2026-11-25 03:08:00; done by @alice" in md
-    assert "- [ ] #2 alert on LIST latency per user — added by @alice 2026-11-25 03:08:00" in md
+    assert ("- [x] #1 add an APF schema for CI robots — p2, owner nobody yet; added by @alice 2026-11-25 03:08:00; "
+            "done by @alice") in md
+    assert "- [ ] #2 alert on LIST latency per user — p2, owner nobody yet; added by @alice 2026-11-25 03:08:00" in md
 
 
 def test_breached_stages_say_by_how_much(chat: MemoryChat, bot: Bot, clock: FakeClock) -> None:
@@ -75,7 +76,7 @@ def test_a_cancelled_incident_never_reached_the_later_stages(chat: MemoryChat, b
     assert "| Cancelled | 2026-11-25 03:02:00 |" in md
     assert "| Locate the root cause (diagnosed) | 5m00s | — | not reached after 2m00s | ⚪ never reached |" in md
     assert "notified → cancelled by carol: synthetic probe misconfigured" in md
-    assert "No playbook was run." in md and "No action items." in md
+    assert "No playbook was run." in md and "No action items yet." in md
 
 
 def test_a_failed_then_successful_mitigation_shows_both_runs(chat: MemoryChat, bot: Bot, clock: FakeClock) -> None:
@@ -113,7 +114,8 @@ def test_a_failed_then_successful_mitigation_shows_both_runs(chat: MemoryChat, b
                  "| 1 | verify | LIST latency below 5s | failed | 2026-11-25 03:01:05 | 15s | 3 | "
                  "p99 still 38.5s after 3 checks `p99_seconds=38.5` |",
                  "Error: verification failed; rolled back",
-                 "| KubeAPIErrorBudgetBurn | firing | critical | 2026-11-25 02:59:40 | — |",
+                 "| [KubeAPIErrorBudgetBurn](<http://prometheus.invalid/graph?g0.expr=apiserver>) | firing | critical "
+                 "| 2026-11-25 02:59:40 | — |",
                  "`diagnosis.check` by diagnosis (diagnosis): apiserver LIST latency p99 = 41s (threshold 5s)"):
         assert text in md, text
     html = export(bot, "html")
