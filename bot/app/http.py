@@ -24,6 +24,8 @@ from bot.app.api_auth import ApiTokenMiddleware
 from bot.app.bot import Bot
 from bot.app.metrics import render_metrics
 from bot.config import secret
+from bot.export.api import redactor_for
+from bot.export.redact import Redactor
 from bot.errors import IncidentBotError, NotFound, UserError
 from bot.incidents import acks
 from bot.incidents.service import ref_of
@@ -46,9 +48,18 @@ def error_response(exc: Exception) -> JSONResponse:
     return JSONResponse({"error": f"internal error, logged as {ref}"}, status_code=500)
 
 
+def redactor(bot: Bot) -> Redactor:
+    """The export's redactor, built once per bot: the API shows free text exactly as the export does."""
+    found = bot.services.extras.get("redactor")
+    if found is None:
+        found = bot.services.extras["redactor"] = redactor_for(bot.settings)
+    return found
+
+
 def incident_json(bot: Bot, incident: Any) -> dict[str, Any]:
+    """One incident for ``/api/incidents*``; titles and causes are free text, so they are redacted."""
     now = bot.clock.now()
-    return {
+    doc = {
         "id": ref_of(incident.id),
         "title": incident.title,
         "state": incident.state,
@@ -71,6 +82,7 @@ def incident_json(bot: Bot, incident: Any) -> dict[str, Any]:
             for c in clocks(incident, bot.settings.budgets, now)
         ],
     }
+    return redactor(bot).value(doc)  # type: ignore[no-any-return]
 
 
 def build_http_app(bot: Bot) -> Starlette:

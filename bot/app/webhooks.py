@@ -63,6 +63,8 @@ def make_endpoint(bot: Bot) -> Any:
             decoded = json.loads(body)
         except ValueError as exc:
             raise BadInput(f"malformed Alertmanager webhook: (body): not JSON ({exc}).", field="(body)") from None
+        except RecursionError:  # JSON nested thousands deep: no Alertmanager sends that
+            raise BadInput("malformed Alertmanager webhook: (body): JSON nested too deeply.", field="(body)") from None
         result = ingestor.ingest(parse_notification(decoded))
         if result.changed:
             wake_senders(bot)  # right after the commit, before the response goes out

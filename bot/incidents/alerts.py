@@ -129,10 +129,11 @@ class KnownAlerts:
 
     Alertmanager re-sends every alert of a group at each ``group_interval``; in
     a storm nearly every alert of a delivery is one already stored with the
-    same status.  Those are answered from here without touching the database,
-    which keeps the writer lock free for people's commands.  Only committed
-    facts enter, so a miss (another replica, a restart) just falls back to
-    the database, which stays the judge.
+    same status.  Those are answered after one column-only read instead of
+    the ingest transaction with its cluster locks.  The cache is only a hint:
+    another replica may have stored a newer status (firing to A, resolved to
+    B, firing again to A), so a hit is confirmed against the stored row, and
+    the database stays the judge.
     """
 
     def __init__(self, capacity: int = 200_000) -> None:
@@ -166,10 +167,16 @@ class AlertIngestor:
     # -- the one entry point -------------------------------------------------------
     def ingest(self, notification: Notification) -> IngestResult:
         result = IngestResult(received=len(notification.alerts))
-        fresh = [a for a in notification.alerts if self.known.get(a.key) != a.status]
+        hits = [a for a in notification.alerts if self.known.get(a.key) == a.status]
+        if hits:  # another replica may have changed them since: the stored row decides (a column-only read)
+            with self.db.session() as session:
+                stored = self._existing(session, hits)
+            hits = [a for a in hits if (row := stored.get(a.key)) is not None and row.status == a.status]
+        unchanged = {a.key for a in hits}
+        fresh = [a for a in notification.alerts if a.key not in unchanged]
         result.unchanged = len(notification.alerts) - len(fresh)
         if not fresh:
-            return result  # a re-send of what is stored: no transaction at all
+            return result  # a re-send of what is stored: no write transaction
         incoming = self._dedupe_payload([_Incoming(a, classify(a.labels, self.settings.alerting)) for a in fresh])
         with self.db.session() as session:
             self._lock_clusters(session, {i.cls.cluster for i in incoming})
