@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from bot.app.api_auth import ApiTokenMiddleware
 from bot.app.bot import Bot
-from bot.app.metrics import render_metrics
+from bot.app.metrics import RequestCounter, render_metrics
 from bot.config import secret
 from bot.export.api import redactor_for
 from bot.export.redact import Redactor
@@ -127,4 +127,4 @@ def build_http_app(bot: Bot) -> Starlette:
         *bot.routes,
     ]
     api_access = Middleware(ApiTokenMiddleware, token=secret(bot.settings.api_token))
-    return Starlette(routes=routes, exception_handlers={404: not_found}, middleware=[api_access])
+    return Starlette(routes=routes, exception_handlers={404: not_found}, middleware=[Middleware(RequestCounter), api_access])

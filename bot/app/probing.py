@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from prometheus_client.core import GaugeMetricFamily, Metric
+
 from bot.app.bot import Bot
-from bot.app.metrics import labels
 from bot.app.webhooks import wake_senders
 from bot.config import ProbeCluster, Settings
 from bot.incidents.probe_findings import ProbeRecorder, ProbeWorker, probe_rows
@@ -59,24 +60,24 @@ def build_checks(settings: Settings, closers: list[Any]) -> list[Check]:
     return checks
 
 
-def probe_metrics(bot: Bot) -> list[str]:
+def probe_metrics(bot: Bot) -> list[Metric]:
     rows = probe_rows(bot.db)
     if not rows:
         return []
-    up = ["# HELP incident_bot_probe_up Last black-box probe of a target answered correctly (1) or not (0).",
-          "# TYPE incident_bot_probe_up gauge"]
-    latency = ["# HELP incident_bot_probe_latency_seconds Duration of the last black-box probe of a target.",
-               "# TYPE incident_bot_probe_latency_seconds gauge"]
-    failures = ["# HELP incident_bot_probe_consecutive_failures Failed probes in a row (2 confirm a failure).",
-                "# TYPE incident_bot_probe_consecutive_failures gauge"]
+    names = ["cluster", "target", "component"]
+    up = GaugeMetricFamily("incident_bot_probe_up",
+                           "Last black-box probe of a target answered correctly (1) or not (0).", labels=names)
+    latency = GaugeMetricFamily("incident_bot_probe_latency_seconds",
+                                "Duration of the last black-box probe of a target.", labels=names)
+    failures = GaugeMetricFamily("incident_bot_probe_consecutive_failures",
+                                 "Failed probes in a row (2 confirm a failure).", labels=names)
     for row in rows:
         kind = row.target.split(" ", 1)[0]
-        tags = labels(cluster=row.cluster, target=row.target,
-                      component={"write-path": "apiserver"}.get(kind, kind))
-        up.append(f"incident_bot_probe_up{tags} {1 if row.ok else 0}")
-        latency.append(f"incident_bot_probe_latency_seconds{tags} {row.latency_ms / 1000:.6f}")
-        failures.append(f"incident_bot_probe_consecutive_failures{tags} {row.consecutive_failures}")
-    return up + latency + failures
+        tags = [row.cluster, row.target, {"write-path": "apiserver"}.get(kind, kind)]
+        up.add_metric(tags, 1 if row.ok else 0)
+        latency.add_metric(tags, row.latency_ms / 1000)
+        failures.add_metric(tags, row.consecutive_failures)
+    return [up, latency, failures]
 
 
 def register(bot: Bot) -> None:

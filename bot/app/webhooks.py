@@ -17,6 +17,7 @@ import json
 import logging
 from typing import Any
 
+from prometheus_client.core import GaugeMetricFamily, Metric
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -24,7 +25,6 @@ from starlette.routing import Route
 
 from bot.app.bot import Bot
 from bot.app.http import error_response
-from bot.app.metrics import labels
 from bot.config import secret
 from bot.errors import BadInput
 from bot.incidents.alert_payload import parse_notification
@@ -87,12 +87,12 @@ def make_endpoint(bot: Bot) -> Any:
     return alertmanager_webhook
 
 
-def alert_metrics(bot: Bot) -> list[str]:
-    lines = ["# HELP incident_bot_alerts Alerts received from Alertmanager, by current status.",
-             "# TYPE incident_bot_alerts gauge"]
+def alert_metrics(bot: Bot) -> list[Metric]:
+    family = GaugeMetricFamily("incident_bot_alerts", "Alerts received from Alertmanager, by current status.",
+                               labels=["status"])
     for status, count in sorted(alert_counts(bot.db).items()):
-        lines.append(f"incident_bot_alerts{labels(status=status)} {count}")
-    return lines
+        family.add_metric([status], count)
+    return [family]
 
 
 def register(bot: Bot) -> None:

@@ -16,6 +16,7 @@ import urllib.error
 from typing import Any
 
 import httpx
+from prometheus_client import Counter
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
@@ -24,6 +25,9 @@ from bot.config import SlackSettings, secret
 
 UNREACHABLE = (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, http.client.HTTPException,
                SlackRequestError, OSError)
+# per process (sum over replicas): is Slack answering the outbox, refusing it, or rate limiting it?
+API_CALLS = Counter("incident_bot_slack_api_calls", "Slack Web API calls made by this process, by method and outcome.",
+                    ["method", "outcome"])
 
 
 class SlackRefused(Exception):
@@ -53,6 +57,21 @@ class SlackWeb:
                                 timeout=int(max(1, seconds)), retry_handlers=[])
 
     def call(self, method: str, **args: Any) -> dict[str, Any]:
+        outcome = "unexpected"
+        try:
+            result = self._call(method, **args)
+            outcome = "ok"
+            return result
+        except RetryLater as exc:
+            outcome = "rate_limited" if "rate limited" in str(exc) else "retry"
+            raise
+        except SlackRefused:
+            outcome = "refused"
+            raise
+        finally:
+            API_CALLS.labels(method=method, outcome=outcome).inc()
+
+    def _call(self, method: str, **args: Any) -> dict[str, Any]:
         try:
             response = self.client.api_call(method, json={k: v for k, v in args.items() if v is not None})
         except SlackApiError as exc:

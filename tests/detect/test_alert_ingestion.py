@@ -223,7 +223,7 @@ def test_malformed_payloads_get_400_naming_the_field_and_change_nothing(client: 
 
 def test_alerts_are_on_metrics(client: TestClient, bot: Bot) -> None:
     post(client, webhook(alert("etcdNoLeader", T0, **ETCD)))
-    assert 'incident_bot_alerts{status="firing"} 1' in client.get("/metrics").text
+    assert 'incident_bot_alerts{status="firing"} 1.0' in client.get("/metrics").text
 
 
 def test_racing_deliveries_of_one_cascade_still_make_one_incident(client: TestClient, bot: Bot) -> None:

@@ -72,7 +72,7 @@ def test_a_failing_apiserver_confirmed_by_a_re_probe_opens_an_incident_from_the_
     assert stored["write-path incident-bot-probe"].detail.startswith("ensure-namespace ")
     assert all(r.latency_ms > 0 for r in stored.values())
     metrics = render_metrics(bot)
-    assert f'incident_bot_probe_up{{cluster="prod-1",target="apiserver {apiserver.url}/readyz",component="apiserver"}} 1' in metrics
+    assert f'incident_bot_probe_up{{cluster="prod-1",component="apiserver",target="apiserver {apiserver.url}/readyz"}} 1.0' in metrics
     assert "incident_bot_probe_latency_seconds{" in metrics
 
     apiserver.set_healthy(False)

@@ -277,6 +277,8 @@ def test_runs_and_the_freeze_are_exported_as_metrics(pchat: MemoryChat, pb_bot: 
     pchat.say("alice", f"/incident run write-file path={target}")
     pchat.say("alice", "/incident approve RUN-1")
     pchat.say("alice", "/incident freeze")
-    lines_ = [line for source in pb_bot.metric_sources for line in source(pb_bot)]
-    assert 'incident_bot_playbook_runs{playbook="write-file",state="succeeded"} 1' in lines_
-    assert "incident_bot_playbooks_frozen 1" in lines_
+    from bot.app.metrics import render_metrics
+
+    lines_ = render_metrics(pb_bot).splitlines()
+    assert 'incident_bot_playbook_runs{playbook="write-file",state="succeeded"} 1.0' in lines_
+    assert "incident_bot_playbooks_frozen 1.0" in lines_
