@@ -87,7 +87,7 @@ def export_incident(db: Database, settings: Settings, ref: str | int, *, fmt: st
     tz_name, tzinfo = timefmt.zone(tz if tz is not None else settings.export.default_timezone)
     incident_id = parse_ref(ref)
     options = document.Options(tz_name, tzinfo, as_of=as_of, generated_at=generated_at)
-    with db.session() as session:
+    with db.reading() as session:
         incident = session.execute(select(Incident).where(Incident.id == incident_id)).scalars().first()
         if incident is None:
             raise NotFound(f"there is no incident {ref_of(incident_id)}.")

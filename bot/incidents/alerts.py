@@ -489,6 +489,6 @@ class AlertIngestor:
 
 def alert_counts(db: Database) -> dict[str, int]:
     """Stored alerts by status, for /metrics."""
-    with db.session() as session:
+    with db.reading() as session:
         return {status: n for status, n in session.execute(
             select(Alert.status, func.count()).group_by(Alert.status))}

@@ -123,6 +123,18 @@ def claim(
     return claimed
 
 
+def anything_due(session: Session, *, channel: str, now: datetime) -> bool:
+    """Whether ``claim`` could find a message: a read, so an idle sender never asks for SQLite's write lock."""
+    return session.execute(
+        select(OutboxMessage.id).where(
+            OutboxMessage.channel == channel,
+            OutboxMessage.status == "pending",
+            or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= now),  # type: ignore[union-attr,operator]
+            or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until <= now),  # type: ignore[union-attr,operator]
+        ).limit(1)
+    ).first() is not None
+
+
 def complete(session: Session, message_id: int, *, now: datetime, result: dict[str, Any] | None = None) -> None:
     row = session.get(OutboxMessage, message_id)
     if row is None:
