@@ -1,7 +1,16 @@
-"""throttle-client against the apiserver stand-in (kmock over real HTTP, the real kubernetes client)."""
+"""throttle-client against a real kube-apiserver, as the bot's least-privilege user.
+
+The session's kube-apiserver (``tests.support.kube_apiserver``) validates the objects, runs API
+Priority and Fairness for real and answers the impersonated verification request with its APF
+headers. Each test throttles its own ServiceAccount, so the objects of one test never meet
+another's. Only the flowcontrol v1beta3 case, which this Kubernetes release no longer serves,
+uses the kmock stand-in.
+"""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,35 +20,66 @@ from bot.chat.memory import MemoryChat
 from bot.clock import FakeClock
 from playbooks.engine import Engine
 from tests.playbooks.conftest import diagnosed_incident
+from integrations.kubernetes import KubernetesClient
 from tests.support.apiserver import ApiServerStandIn
+from tests.support.kube_apiserver import RealCluster
 
-SA = "serviceaccount:team-a/noisy-controller"
+SA = "serviceaccount:team-a/noisy-controller"  # replaced per test by the ``subject`` fixture
 SA_USER = "system:serviceaccount:team-a:noisy-controller"
 
 
+class Subject:
+    """A ServiceAccount of this test only: its chat form, its user name, its throttle objects' prefix."""
+
+    def __init__(self, name: str) -> None:
+        self.chat = f"serviceaccount:team-a/{name}"
+        self.user = f"system:serviceaccount:team-a:{name}"
+        self.prefix = f"incident-bot-throttle-serviceaccount-team-a-{name}-"
+
+
 @pytest.fixture
-def kchat(pchat: MemoryChat, pb_bot: Bot, apiserver_kubeconfig: Path) -> MemoryChat:
-    pb_bot.settings.kubeconfig = str(apiserver_kubeconfig)
+def subject() -> Subject:
+    return Subject(f"noisy-{uuid.uuid4().hex[:6]}")
+
+
+@pytest.fixture
+def apiserver(kube_apiserver: RealCluster) -> Iterator[KubernetesClient]:
+    """The admin's client of the real kube-apiserver (what the test looks at; the bot uses its own user)."""
+    admin = kube_apiserver.admin()
+    yield admin
+    admin.close()
+
+
+@pytest.fixture
+def kchat(pchat: MemoryChat, pb_bot: Bot, bot_kubeconfig: Path) -> MemoryChat:
+    pb_bot.settings.kubeconfig = str(bot_kubeconfig)
     return pchat
 
 
-def ours(apiserver: ApiServerStandIn) -> tuple[list[str], list[str]]:
+def ours(apiserver: KubernetesClient, subject: Subject) -> tuple[list[str], list[str]]:
+    """The bot's throttle objects for ``subject``: (priority levels, flow schemas)."""
     def managed(objs: list[dict]) -> list[str]:
         return sorted(o["metadata"]["name"] for o in objs
-                      if (o["metadata"].get("labels") or {}).get("app.kubernetes.io/managed-by") == "incident-bot")
-    return managed(apiserver.priority_levels()), managed(apiserver.flow_schemas())
+                      if (o["metadata"].get("labels") or {}).get("app.kubernetes.io/managed-by") == "incident-bot"
+                      and o["metadata"]["name"].startswith(subject.prefix))
+    return managed(apiserver.list_priority_levels()), managed(apiserver.list_flow_schemas())
 
 
-def test_the_plan_names_the_exact_objects_and_changes_nothing(kchat: MemoryChat, apiserver: ApiServerStandIn) -> None:
+def lands_in(apiserver: KubernetesClient, user: str) -> str | None:
+    """The FlowSchema the real apiserver puts ``user``'s requests in (its APF response headers)."""
+    return apiserver.classify(user, ("system:serviceaccounts", f"system:serviceaccounts:{user.split(':')[2]}")).flow_schema
+
+
+def test_the_plan_names_the_exact_objects_and_changes_nothing(kchat: MemoryChat, apiserver: KubernetesClient,
+                                                              subject: Subject) -> None:
     kchat.say("alice", "/incident declare apiserver overloaded")
-    reply = kchat.say("alice", f"/incident plan throttle-client subject={SA} verbs=list,get resources=pods")
-    assert "create PriorityLevelConfiguration incident-bot-throttle-serviceaccount-team-a-noisy-controller-" in reply
-    assert (f"at precedence 8999 (now {SA} lands in service-accounts @ 9000 → workload-low) for list,get on pods"
-            in reply)
+    reply = kchat.say("alice", f"/incident plan throttle-client subject={subject.chat} verbs=list,get resources=pods")
+    assert f"create PriorityLevelConfiguration {subject.prefix}" in reply
+    assert (f"at precedence 8999 (now {subject.chat} lands in service-accounts @ 9000 → workload-low) for list,get "
+            f"on pods" in reply)
     assert "rollback: delete FlowSchema incident-bot-throttle-" in reply
     assert "blast radius: 2 objects (limit 2), 1 subjects (limit 1)" in reply
-    assert ours(apiserver) == ([], [])
-    assert not [r for r in apiserver.request_log if r.method != "GET"]
+    assert ours(apiserver, subject) == ([], [])
 
 
 def test_a_human_is_throttled_below_global_default(kchat: MemoryChat) -> None:
@@ -49,63 +89,65 @@ def test_a_human_is_throttled_below_global_default(kchat: MemoryChat) -> None:
 
 
 def test_run_throttles_the_client_and_verifies_it_lands_in_the_new_schema(
-        kchat: MemoryChat, pb_bot: Bot, engine: Engine, apiserver: ApiServerStandIn) -> None:
+        kchat: MemoryChat, pb_bot: Bot, engine: Engine, apiserver: KubernetesClient, subject: Subject) -> None:
     inc = diagnosed_incident(kchat, "alice")
-    assert apiserver.classify(SA_USER, namespace="default")["metadata"]["name"] == "service-accounts"
-    kchat.say("bob", f"/incident run throttle-client subject={SA} ttl=15m")
+    assert lands_in(apiserver, subject.user) == "service-accounts"
+    kchat.say("bob", f"/incident run throttle-client subject={subject.chat} ttl=15m")
     assert kchat.say("alice", "/incident approve RUN-1") == "RUN-1 approved by @alice; it starts now."
 
     run = engine.service.get(1)
     name = run.plan["facts"]["name"]
-    assert run.state == "succeeded"
-    assert ours(apiserver) == ([name], [name])
-    fs = next(f for f in apiserver.flow_schemas() if f["metadata"]["name"] == name)
+    assert run.state == "succeeded", run.error
+    assert ours(apiserver, subject) == ([name], [name])
+    fs = next(f for f in apiserver.list_flow_schemas() if f["metadata"]["name"] == name)
     assert fs["spec"]["matchingPrecedence"] == 8999
     assert fs["spec"]["rules"][0]["subjects"] == [
-        {"kind": "ServiceAccount", "serviceAccount": {"namespace": "team-a", "name": "noisy-controller"}}]
-    assert apiserver.classify(SA_USER, namespace="default")["metadata"]["name"] == name
-    assert apiserver.classify("system:serviceaccount:team-b:quiet", namespace="default")["metadata"]["name"] \
-        == "service-accounts"  # nobody else is caught
-    # verification impersonated the client over HTTP and read the APF headers
-    assert any(r.user == SA_USER and r.flow_schema == name for r in apiserver.request_log)
+        {"kind": "ServiceAccount", "serviceAccount": {"namespace": "team-a", "name": subject.user.split(":")[-1]}}]
+    assert lands_in(apiserver, subject.user) == name  # the real APF now classifies the client there
+    assert lands_in(apiserver, "system:serviceaccount:team-b:quiet") == "service-accounts"  # nobody else is caught
 
     _, events = pb_bot.services.incidents.timeline(inc)
     texts = [e.text for e in events if e.kind.startswith("run.")]
     assert "RUN-1 throttle-client: step 1/3 validate on the server: done" in texts
     assert "RUN-1 throttle-client: step 3/3 create flow schema: done" in texts
-    assert any(t.startswith(f"RUN-1 throttle-client: verified: requests of {SA} now land in FlowSchema {name}")
+    assert any(t.startswith(f"RUN-1 throttle-client: verified: requests of {subject.chat} now land in FlowSchema {name}")
                for t in texts)
     incident = pb_bot.services.incidents.get(inc)
     assert incident.state == "mitigated" and incident.mitigation == "throttle-client (RUN-1)"
+    kchat.say("alice", "/incident abort RUN-1")  # leave the shared apiserver as it was
+    assert ours(apiserver, subject) == ([], [])
 
 
 def test_the_throttle_is_removed_when_its_ttl_ends(kchat: MemoryChat, pb_bot: Bot, engine: Engine,
-                                                   apiserver: ApiServerStandIn, clock: FakeClock) -> None:
+                                                   apiserver: KubernetesClient, clock: FakeClock,
+                                                   subject: Subject) -> None:
     inc = diagnosed_incident(kchat, "alice")
-    kchat.say("alice", f"/incident run throttle-client subject={SA} ttl=10m")
+    kchat.say("alice", f"/incident run throttle-client subject={subject.chat} ttl=10m")
     kchat.say("alice", "/incident approve RUN-1")
     name = engine.service.get(1).plan["facts"]["name"]
     clock.advance(599)
     kchat.pump()
-    assert ours(apiserver) == ([name], [name])
+    assert ours(apiserver, subject) == ([name], [name])
     clock.advance(2)
     kchat.pump()
-    assert ours(apiserver) == ([], [])
+    assert ours(apiserver, subject) == ([], [])
+    assert lands_in(apiserver, subject.user) == "service-accounts"
     assert engine.service.get(1).state == "rolled_back"
-    deletes = [r.path.split("/")[-2] for r in apiserver.request_log if r.method == "DELETE"]
-    assert deletes == ["flowschemas", "prioritylevelconfigurations"]  # the FlowSchema goes first
     kinds = [e.kind for e in pb_bot.services.incidents.timeline(inc)[1]]
+    rollback = [e.text for e in pb_bot.services.incidents.timeline(inc)[1] if e.kind == "run.rollback_step"]
+    assert "flow schema" in rollback[0] and "priority level" in rollback[1]  # the FlowSchema goes first
     assert "run.ttl_expired" in kinds and kinds.count("run.rollback_step") == 2 and kinds[-1] == "run.rolled_back"
     assert pb_bot.services.incidents.get(inc).state == "mitigated"  # expiry is not a failed mitigation
 
 
-def test_undo_on_request_removes_the_throttle(kchat: MemoryChat, engine: Engine, apiserver: ApiServerStandIn) -> None:
+def test_undo_on_request_removes_the_throttle(kchat: MemoryChat, engine: Engine, apiserver: KubernetesClient,
+                                             subject: Subject) -> None:
     diagnosed_incident(kchat, "alice")
-    kchat.say("alice", f"/incident run throttle-client subject={SA}")
+    kchat.say("alice", f"/incident run throttle-client subject={subject.chat}")
     kchat.say("alice", "/incident approve RUN-1")
     assert kchat.say("alice", "/incident abort RUN-1") == (
         "RUN-1 succeeded earlier; its changes are being removed (undo).")
-    assert ours(apiserver) == ([], []) and engine.service.get(1).state == "rolled_back"
+    assert ours(apiserver, subject) == ([], []) and engine.service.get(1).state == "rolled_back"
 
 
 @pytest.mark.parametrize(("params", "answer"), [
@@ -127,48 +169,48 @@ def test_undo_on_request_removes_the_throttle(kchat: MemoryChat, engine: Engine,
     (f"subject={SA} colour=red", "unknown parameter `colour`; this playbook takes: subject, verbs, resources, "
                                  "api_groups, shares, limit, queue_length, ttl, precedence."),
 ])
-def test_bad_parameters_are_named_and_change_nothing(kchat: MemoryChat, apiserver: ApiServerStandIn,
+def test_bad_parameters_are_named_and_change_nothing(kchat: MemoryChat, apiserver: KubernetesClient,
                                                      engine: Engine, params: str, answer: str) -> None:
     diagnosed_incident(kchat, "alice")
     reply = kchat.say("alice", f"/incident run throttle-client {params}")
     assert reply.startswith(answer), reply
-    assert engine.service.runs() == [] and ours(apiserver) == ([], [])
+    assert engine.service.runs() == [] and ours(apiserver, Subject("noisy-controller")) == ([], [])
 
 
 def test_the_subject_can_come_from_the_diagnosis(kchat: MemoryChat, pb_bot: Bot, engine: Engine,
-                                                 apiserver: ApiServerStandIn) -> None:
+                                                 apiserver: KubernetesClient, subject: Subject) -> None:
     kchat.say("alice", "/incident declare apiserver overloaded")
     kchat.say("alice", "/incident ack")
     inc = kchat.current
     pb_bot.services.incidents.cause(inc, "one client floods LIST pods", actor="diagnosis", source="diagnosis",
-                                    data={"evidence": {"user": SA_USER}})
+                                    data={"evidence": {"user": subject.user}})
     run = engine.service.propose(inc, "throttle-client", {}, requested_by="diagnosis")
-    assert run.params["subject"] == SA and run.state == "awaiting_approval"
+    assert run.params["subject"] == subject.chat and run.state == "awaiting_approval"
     assert kchat.say("alice", f"/incident approve RUN-{run.id}") == f"RUN-{run.id} approved by @alice; it starts now."
     assert engine.service.get(run.id).state == "succeeded"
+    assert lands_in(apiserver, subject.user) == run.plan["facts"]["name"]
+    kchat.say("alice", f"/incident abort RUN-{run.id}")
 
 
 def test_a_step_failure_rolls_back_without_touching_objects_that_are_not_ours(
-        kchat: MemoryChat, pb_bot: Bot, engine: Engine, apiserver: ApiServerStandIn) -> None:
+        kchat: MemoryChat, pb_bot: Bot, engine: Engine, apiserver: KubernetesClient, subject: Subject) -> None:
     inc = diagnosed_incident(kchat, "alice")
-    kchat.say("alice", f"/incident run throttle-client subject={SA}")
+    kchat.say("alice", f"/incident run throttle-client subject={subject.chat}")
     name = engine.service.get(1).plan["facts"]["name"]
 
     def someone_else_creates_the_level(label: str, run_id: int) -> None:
         if label == "step:0:checkpointed":
             foreign = {"metadata": {"name": name}, "spec": {"type": "Limited", "limited": {
                 "nominalConcurrencyShares": 5, "limitResponse": {"type": "Reject"}}}}
-            from integrations.kubernetes import connect
-            client = connect(pb_bot.settings.kubeconfig)
-            client.create_priority_level(foreign)
-            client.close()
+            apiserver.create_priority_level(foreign)  # someone else (the admin), not the bot
 
     engine.executor.hooks.append(someone_else_creates_the_level)
     kchat.say("alice", "/incident approve RUN-1")
     run = engine.service.get(1)
     assert run.state == "rolled_back"
     assert run.error == f"step create priority level failed: PriorityLevelConfiguration {name} exists and is not the bot's"
-    assert [p["metadata"]["name"] for p in apiserver.priority_levels()].count(name) == 1  # the foreign one stays
+    assert [p["metadata"]["name"] for p in apiserver.list_priority_levels()].count(name) == 1  # the foreign one stays
+    apiserver.delete_object("flowcontrol.apiserver.k8s.io/v1", "PriorityLevelConfiguration", name)
     assert pb_bot.services.incidents.get(inc).state == "diagnosed"
     notices = [m.payload["text"] for m in kchat.deliverer.delivered if m.kind == "notice"]
     assert any(n.startswith("@alice RUN-1 throttle-client: step create priority level failed") and
