@@ -32,6 +32,7 @@ EXTENSIONS: list[str] = [
     "bot.chat.handlers_playbooks",
     "bot.sandbox.scheduled",
     "playbooks.backups",
+    "bot.app.followups",
 ]
 
 

@@ -107,7 +107,7 @@ COMMANDS: dict[str, Command] = {
 
 
 SUBCOMMAND_MODULES = ("bot.cli.commands_export", "bot.cli.commands_sop", "bot.cli.commands_playbooks",
-                      "bot.cli.commands_sandbox")
+                      "bot.cli.commands_sandbox", "bot.cli.commands_report")
 
 
 def _load_extensions() -> None:

@@ -92,6 +92,12 @@ def _filters() -> dict[str, Any]:
 
 
 @lru_cache(maxsize=2)
+def environment(kind: str) -> jinja2.Environment:
+    """The jinja2 environment of this package's templates (``html`` autoescapes); the web board reuses it."""
+    return _environment(kind)
+
+
+@lru_cache(maxsize=2)
 def _environment(kind: str) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),

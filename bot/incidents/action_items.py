@@ -3,7 +3,8 @@
 ``/incident action <text> [@owner] [due YYYY-MM-DD] [p1|p2|p3]`` — the owner,
 due date and priority are trailing words, so the common case stays one line
 of plain text.  Overdue items are reminded in chat once a day (the day is
-stored on the row, so a restart or a second replica does not remind twice).
+stored on the row, so a restart or a second replica does not remind twice),
+and each reminder is a timeline fact, so the post-mortem shows it.
 Mirroring to GitHub or Jira is in ``bot.incidents.tracking``.
 """
 
@@ -124,6 +125,10 @@ def remind_overdue(session: Session, today: date, now: datetime) -> list[ActionI
         outbox.enqueue(session, kind="notice", incident_id=item.incident_id, now=now,
                        payload={"text": text, "user": item.owner},
                        dedupe_key=f"action-overdue:{item.id}:{today.isoformat()}")
+        timeline.record(session, item.incident_id, "action.overdue", text, at=now, actor="system", source="system",
+                        data={"action_id": item.id, "owner": item.owner, "due_on": item.due_on.isoformat(),  # type: ignore[union-attr]
+                              "days_late": days},
+                        dedupe_key=f"action-overdue:{item.id}:{today.isoformat()}", post=False)
         item.reminded_on = today
         session.add(item)
         reminded.append(item)
