@@ -54,11 +54,26 @@ def _banner(sandbox: Any) -> None:
 
 
 # ---------------------------------------------------------------- sandbox
+SANDBOX_EXTRA = ("cryptography",)  # what `pip install 'incident-bot[sandbox]'` adds (the sandbox's TLS PKI)
+
+
+def require_sandbox_extra(command: str) -> None:
+    """A wheel installed without the extra gets one line saying how to get it, not a traceback."""
+    import importlib.util
+
+    missing = [name for name in SANDBOX_EXTRA if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigError(f"`incident-bot {command}` needs the sandbox extra: pip install 'incident-bot[sandbox]' "
+                          f"(missing: {', '.join(missing)}); it also runs etcd, kube-apiserver and helm built by "
+                          "scripts/build-go.sh, and Debian's haproxy, prometheus and prometheus-alertmanager")
+
+
 def _sandbox_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--user", default=None, help="who you are in the console chat (default: $USER)")
 
 
 def _sandbox(args: argparse.Namespace) -> int:
+    require_sandbox_extra("sandbox")
     from bot.sandbox.sandbox import Sandbox
 
     from bot.sandbox.settings import DEFAULT_ROTA
@@ -82,9 +97,13 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- drill
 def _drill_args(p: argparse.ArgumentParser) -> None:
-    from bot.sandbox.scenarios import SCENARIOS
+    try:
+        from bot.sandbox.scenarios import SCENARIOS
 
-    p.add_argument("scenario", help="one of: " + ", ".join(f"{n} ({s.expectation})" for n, s in SCENARIOS.items()))
+        names = "one of: " + ", ".join(f"{n} ({s.expectation})" for n, s in SCENARIOS.items())
+    except ImportError:  # installed without the sandbox extra: `drill` itself says what to install
+        names = "a scenario name (install incident-bot[sandbox] to run drills)"
+    p.add_argument("scenario", help=names)
     p.add_argument("--out", default=None, help="where the scorecard and post-mortem go "
                                                 "(default ./drills/<timestamp>-<scenario>/)")
     p.add_argument("--keep", action="store_true", help="keep the sandbox up after the drill, with the console chat")
@@ -94,6 +113,7 @@ def _drill_args(p: argparse.ArgumentParser) -> None:
 
 
 def _drill(args: argparse.Namespace) -> int:
+    require_sandbox_extra("drill")
     from bot.sandbox.drill import Drill
     from bot.sandbox.scenarios import scenario
 

@@ -35,8 +35,8 @@ from bot.sandbox.processes import Alertmanager, EtcdCluster, HAProxy, HAProxyBac
 from integrations.kubernetes import KubernetesClient, connect
 
 BACKEND = "kube_api_servers"
-REPO_ROOT = Path(__file__).resolve().parents[2]
-FAST_RULES = REPO_ROOT / "deploy" / "prometheus" / "rules-fast.yml"
+# deploy/prometheus/rules-fast.yml, shipped in the package (a symlink in the source tree, a copy in a wheel)
+FAST_RULES = Path(__file__).with_name("data") / "rules-fast.yml"
 
 # the drills' clients: one that floods, one that behaves, and Prometheus (group system:monitoring)
 FLOOD_USER = StaticUser("system:serviceaccount:batch:hammer",

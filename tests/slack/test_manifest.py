@@ -21,7 +21,28 @@ def test_the_manifest_has_the_command_the_shortcut_and_one_request_url() -> None
     assert "socket_mode_enabled" in MANIFEST["settings"]
 
 
-def test_the_manifest_asks_for_the_scopes_of_every_call_the_bot_makes() -> None:
-    scopes = set(MANIFEST["oauth_config"]["scopes"]["bot"])
-    assert scopes >= {"commands", "chat:write", "channels:manage", "channels:read", "channels:join", "groups:write",
-                      "im:write", "users:read", "app_mentions:read"}
+# the bot scope each Web API method the bot calls needs (https://api.slack.com/methods)
+METHOD_SCOPES = {
+    "chat.postMessage": "chat:write", "chat.update": "chat:write", "chat.postEphemeral": "chat:write",
+    "conversations.create": "channels:manage", "conversations.invite": "channels:manage",
+    "conversations.join": "channels:join", "conversations.open": "im:write",
+    "views.open": None, "auth.test": None,  # a trigger_id / any token
+}
+# scopes that come with features rather than calls
+FEATURE_SCOPES = {"commands",           # /incident and the shortcut
+                  "app_mentions:read",  # the app_mention event
+                  "chat:write.public"}  # posting in the incidents channel without joining it
+
+
+def methods_called() -> set[str]:
+    import re
+
+    source = "".join(p.read_text() for p in (Path(__file__).parents[2] / "integrations" / "slack").glob("*.py"))
+    return set(re.findall(r'"((?:chat|conversations|users|views|auth|channels|groups|im)\.[A-Za-z]+)"', source))
+
+
+def test_the_manifest_asks_for_exactly_the_scopes_of_the_calls_the_bot_makes() -> None:
+    called = methods_called()
+    assert called <= set(METHOD_SCOPES), f"a new Web API method needs its scope here: {called - set(METHOD_SCOPES)}"
+    needed = {METHOD_SCOPES[m] for m in called if METHOD_SCOPES[m]} | FEATURE_SCOPES
+    assert set(MANIFEST["oauth_config"]["scopes"]["bot"]) == needed  # nothing unused (users:read, groups:write, ...)
