@@ -1,4 +1,4 @@
-"""Run a procedure: its checks in order, then a walk down its decision tree.
+"""Run a procedure: its checks, and a walk down its decision tree as soon as the answers decide it.
 
 Nothing here may crash a diagnosis.  A check that fails — Prometheus down, a
 timeout, a template naming a label the alert lacks, a check it depends on
@@ -6,6 +6,14 @@ being unknown — becomes an *unknown* result carrying the reason, and every
 node whose condition reads an unknown check (or cannot be evaluated) takes
 its ``unknown`` branch.  The outcome records the path taken so people (and
 ``incident-bot sop run --explain``) can see why the tree concluded what it did.
+
+The tree concludes as soon as its answer is determined: after each answer the
+runner walks the tree as far as the answers so far allow, and once the walk
+reaches a conclusion whose every node (and the conclusion's own text) uses only
+answered checks, the diagnosis is done.  A check still waiting then (an
+etcdctl call to a dead member, waiting out its dial timeout) no longer delays
+the root cause: checks not started are cancelled, and one already asked is
+recorded as *late* evidence when its answer comes.
 """
 
 from __future__ import annotations
@@ -59,6 +67,7 @@ class CheckResult:
     error: str | None = None
     description: str = ""
     answered_at: datetime | None = None  # when the answer (or the give-up) came; ``at`` is when it was asked
+    late: bool = False  # answered after the tree had concluded (evidence, not part of the decision)
 
     @property
     def status(self) -> str:
@@ -72,7 +81,7 @@ class CheckResult:
         return {"check": self.id, "kind": self.kind, "status": self.status, "summary": self.summary,
                 "error": self.error, "at": self.at.isoformat(),
                 "answered_at": (self.answered_at or self.at).isoformat(), "seconds": round(self.seconds, 4),
-                "description": self.description, **self.evidence}
+                "description": self.description, **({"late": True} if self.late else {}), **self.evidence}
 
 
 @dataclass(frozen=True)
@@ -100,6 +109,7 @@ class Outcome:
     params: dict[str, Any] = field(default_factory=dict)
     escalate: bool = False
     problem: str | None = None
+    pending: list[str] = field(default_factory=list)  # checks not answered when the tree concluded
 
     @property
     def unknown_checks(self) -> list[CheckResult]:
@@ -109,6 +119,7 @@ class Outcome:
         return {"procedure": self.procedure.name, "conclusion": self.conclusion.id, "cause": self.cause,
                 "playbook": self.playbook, "params": self.params, "escalate": self.escalate,
                 "path": [s.sentence() for s in self.path], "problem": self.problem,
+                **({"concluded_before": self.pending} if self.pending else {}),
                 "checks": {c.id: {"status": c.status, "summary": c.summary if c.known else c.error}
                            for c in self.checks}}
 
@@ -125,35 +136,68 @@ class Runner:
 
     def run(self, procedure: Procedure, incident: Mapping[str, Any], *,
             on_check: Callable[[CheckResult], None] | None = None) -> Outcome:
+        """Ask the checks (each as soon as the checks it uses have answered) until the tree is decided.
+
+        ``on_check`` hears every answer when it comes, including late ones
+        (``late=True``) that arrive after this returned.
+        """
         context: dict[str, Any] = {"incident": dict(incident), "cluster": dict(self.access.config), "checks": {}}
         try:
             context["vars"] = templating.render(dict(procedure.vars), context)
         except Exception as exc:  # a var that needs a missing label: the checks using it say unknown
             log.info("procedure %s: vars could not be rendered: %s", procedure.name, exc)
             context["vars"] = {}
-        results: list[CheckResult] = []
+        declared = {check.id: n for n, check in enumerate(procedure.checks)}
+        needs = {check.id: templating.referenced_checks_in(dict(check.params)) & declared.keys()
+                 for check in procedure.checks}
+        answered: dict[str, CheckResult] = {}
+        running: dict[concurrent.futures.Future[CheckResult], str] = {}
         workers = max(1, len(procedure.checks))
         executor = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="diagnosis-check")
         ahead = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="diagnosis-ahead")
+        decided: tuple[list[Step], str] | None = None
         try:
-            # Checks that use no earlier result start at once: against dead etcd members each one
-            # waits for its own timeout, and in sequence those waits would add up to the 5-minute
-            # budget's cost.  Results are still recorded, and dependent checks run, in declared order.
-            independent = {check.id: ahead.submit(self._run_check, executor, check, dict(context, checks={}), [])
-                           for check in procedure.checks
-                           if not templating.referenced_checks_in(dict(check.params))}
-            for check in procedure.checks:
-                started = independent.get(check.id)
-                result = started.result() if started is not None else self._run_check(executor, check, context, results)
-                results.append(result)
-                context["checks"][check.id] = ResultView(result)
-                if on_check is not None:
-                    on_check(result)
+            while True:
+                # every check whose inputs are answered starts now: against dead etcd members each
+                # one waits for its own timeout, and in sequence those waits would add up
+                for check in procedure.checks:
+                    if check.id not in answered and check.id not in running.values() and needs[check.id] <= answered.keys():
+                        inputs = dict(context, checks=dict(context["checks"]))
+                        running[ahead.submit(self._run_check, executor, check, inputs, list(answered.values()))] = check.id
+                if not running:
+                    break
+                done, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
+                for future in sorted(done, key=lambda f: declared[running[f]]):
+                    result = future.result()
+                    del running[future]
+                    answered[result.id] = result
+                    context["checks"][result.id] = ResultView(result)
+                    if on_check is not None:
+                        on_check(result)
+                decided = self._walk(procedure, context, answered, settled_only=True)
+                if decided is not None:
+                    break
+            for future in running:  # asked already: its answer is kept as late evidence
+                future.add_done_callback(lambda f: self._late(f, on_check))
         finally:
             ahead.shutdown(wait=False, cancel_futures=True)
             executor.shutdown(wait=False, cancel_futures=True)
-        path, conclusion = self._walk(procedure, context, results)
-        return self._conclude(procedure, conclusion, context, results, path)
+        path, conclusion = decided or self._walk(procedure, context, answered)  # type: ignore[misc]
+        results = sorted(answered.values(), key=lambda r: declared[r.id])
+        outcome = self._conclude(procedure, conclusion, context, results, path)
+        outcome.pending = [c.id for c in procedure.checks if c.id not in answered]
+        return outcome
+
+    @staticmethod
+    def _late(future: "concurrent.futures.Future[CheckResult]", on_check: Callable[[CheckResult], None] | None) -> None:
+        if future.cancelled() or future.exception() is not None or on_check is None:
+            return
+        result = future.result()
+        result.late = True
+        try:
+            on_check(result)
+        except Exception:  # the diagnosis is over; losing a late answer must not break a worker thread
+            log.info("a late answer of check %s could not be recorded", result.id, exc_info=True)
 
     # -- checks
     def _run_check(self, executor: concurrent.futures.Executor, check: Check, context: dict[str, Any],
@@ -207,17 +251,25 @@ class Runner:
         raise AssertionError("unreachable")
 
     # -- the tree
-    def _walk(self, procedure: Procedure, context: dict[str, Any],
-              results: list[CheckResult]) -> tuple[list[Step], str]:
-        by_id = {r.id: r for r in results}
+    def _walk(self, procedure: Procedure, context: dict[str, Any], answered: Mapping[str, CheckResult], *,
+              settled_only: bool = False) -> tuple[list[Step], str] | None:
+        """Walk the tree; with ``settled_only``, None while a node or the conclusion needs an unanswered check."""
         path: list[Step] = []
         current = procedure.start
         for _ in range(len(procedure.nodes) + 1):
             node = procedure.nodes.get(current)
             if node is None:
+                if settled_only:
+                    conclusion = procedure.conclusions[current]
+                    used = templating.referenced_checks_in(conclusion.cause) | templating.referenced_checks_in(
+                        dict(conclusion.playbook.params) if conclusion.playbook else {})
+                    if any(c not in answered for c in used if c in procedure_ids(procedure)):
+                        return None
                 return path, current
+            if settled_only and any(c not in answered for c in node.checks_used):
+                return None
             verdict, reason = "unknown", ""
-            unknown = [by_id[c] for c in node.checks_used if c in by_id and not by_id[c].known]
+            unknown = [answered[c] for c in node.checks_used if c in answered and not answered[c].known]
             if unknown:
                 reason = f"check {unknown[0].id} is unknown: {unknown[0].error}"
             else:
@@ -244,6 +296,10 @@ class Runner:
         return Outcome(procedure, results, path, conclusion, cause=cause,
                        playbook=conclusion.playbook.name if conclusion.playbook else None,
                        params=params, escalate=conclusion.escalate)
+
+
+def procedure_ids(procedure: Procedure) -> set[str]:
+    return {check.id for check in procedure.checks}
 
 
 def _asked(kind: str, params: Mapping[str, Any]) -> dict[str, Any]:

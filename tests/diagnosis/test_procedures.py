@@ -6,6 +6,8 @@ the Kubernetes stand-in are in ``test_real_components.py``.
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from bot.clock import FakeClock
@@ -169,3 +171,30 @@ def test_a_lost_quorum_is_confirmed_before_a_restore_is_proposed(world: dict) ->
     outcome = run(world, "etcd-health")
     assert outcome.checks[0].evidence["attempts"] == 4 and len(world["sleeps"]) == 3
     assert outcome.conclusion.id == "quorum_lost"
+
+
+def test_a_lost_quorum_concludes_without_waiting_for_checks_against_dead_members(world: dict) -> None:
+    """alarms and hashkv against dead members wait out their dial timeouts; `health` already decides."""
+    etcd, answer = world["etcd"], threading.Event()
+    etcd.down = set(ETCD[:2])
+    real_alarms, real_hashkv = etcd.alarms, etcd.hashkv
+    etcd.alarms = lambda *a, **k: (answer.wait(10), real_alarms(*a, **k))[1]  # type: ignore[method-assign]
+    etcd.hashkv = lambda *a, **k: (answer.wait(10), real_hashkv(*a, **k))[1]  # type: ignore[method-assign]
+    heard: list[tuple[str, bool]] = []
+    late = threading.Semaphore(0)
+
+    def on_check(result) -> None:  # type: ignore[no-untyped-def]
+        heard.append((result.id, result.late))
+        if result.late:
+            late.release()
+
+    incident = {"id": 1, "ref": "INC-1", "title": "t", "cluster": "prod-1", "component": "etcd", "labels": {},
+                "alerts": [], "alert_names": []}
+    outcome = Runner(world["access"], FakeClock(T0), check_timeout=2, sleep=world["sleeps"].append).run(
+        LIB.get("etcd-health"), incident, on_check=on_check)
+    assert (outcome.conclusion.id, outcome.playbook) == ("quorum_lost", "restore-etcd")
+    assert sorted(outcome.pending) == ["alarms", "hashkv"]  # still asking dead members when it concluded
+    assert outcome.data()["concluded_before"] == ["alarms", "hashkv"]
+    answer.set()  # the dead members' calls give up: their answers are kept as late evidence
+    assert late.acquire(timeout=10) and late.acquire(timeout=10)
+    assert {("alarms", True), ("hashkv", True), ("health", False)} <= set(heard)
