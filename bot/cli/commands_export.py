@@ -39,16 +39,27 @@ def _generated_at(value: str | None) -> datetime | None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from bot.cli.main import _bot
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    from bot.cli.main import _settings
+    from bot.errors import ConfigError
     from bot.export import check_format, export_incident, summary_lines
+    from bot.store.db import Database
 
     fmt = check_format(args.format)
     generated_at = _generated_at(args.generated_at)
-    bot = _bot(args)
+    settings = _settings(args)
+    # the store alone, read as it is: no bot, chat, Kubernetes or playbook modules, no migrations
+    # (an export only reads; building the whole bot cost a second of imports before any work)
+    db = Database(settings.database_url)
     try:
-        result = export_incident(bot.db, bot.settings, args.incident, fmt=fmt, tz=args.tz, generated_at=generated_at)
+        db.check()
+        result = export_incident(db, settings, args.incident, fmt=fmt, tz=args.tz, generated_at=generated_at)
+    except (OperationalError, ProgrammingError) as exc:
+        raise ConfigError(f"INCIDENT_BOT_DATABASE_URL: the database cannot be read as this bot's store "
+                          f"({type(exc.orig).__name__}); run `incident-bot db upgrade` first.") from None
     finally:
-        bot.close()
+        db.dispose()
     if not args.output or args.output == "-":
         sys.stdout.write(result.content)
         sys.stdout.flush()

@@ -127,8 +127,20 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def chosen_command(argv: Sequence[str]) -> str | None:
+    """The subcommand named on the line (the first word that is one), without parsing the rest."""
+    return next((word for word in argv if word in COMMANDS), None)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``argv``, only the subcommand it names gets its arguments configured.
+
+    Configuring a subcommand may import what it needs (``drill`` lists the
+    scenarios, which loads the sandbox and the Kubernetes client: a second of
+    imports); ``--version``, ``--help`` or ``export`` should not pay for that.
+    """
     _load_extensions()
+    wanted = chosen_command(argv) if argv is not None else None
     parser = argparse.ArgumentParser(
         prog="incident-bot",
         description="ChatOps incident response for large Kubernetes control planes, held to the 1-5-10 clock.",
@@ -143,13 +155,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (summary, configure, run) in COMMANDS.items():
         p = sub.add_parser(name, help=summary, description=summary)
-        configure(p)
+        if argv is None or name == wanted:
+            configure(p)
         p.set_defaults(run=run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     from bot.app import logs
 
