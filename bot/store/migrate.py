@@ -12,6 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
 
 from bot.store.db import Database
 
@@ -36,11 +37,23 @@ def current_revision(db: Database) -> str | None:
     return "+".join(heads) if heads else None
 
 
+def _lock_schema(conn: Connection) -> None:
+    """One migrator at a time: replicas starting together on an empty database queue here.
+
+    PostgreSQL: a transaction-scoped advisory lock (released at commit), so the
+    second replica reads the version table only after the first committed it.
+    SQLite: the connection's ``BEGIN IMMEDIATE`` already holds the write lock.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('incident-bot:migrations'))")
+
+
 def upgrade(db: Database, revision: str = "heads") -> tuple[str | None, str | None]:
     """Bring the schema to ``revision``; returns (before, after)."""
     before = current_revision(db)
     cfg = _config()
     with db.engine.begin() as conn:
+        _lock_schema(conn)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
     return before, current_revision(db)
