@@ -33,6 +33,7 @@ EXTENSIONS: list[str] = [
     "bot.sandbox.scheduled",
     "playbooks.backups",
     "bot.app.followups",
+    "bot.app.ui",
 ]
 
 
