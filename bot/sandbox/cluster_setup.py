@@ -31,7 +31,14 @@ def bot_rbac_manifests() -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(text) if doc]
 
 
-def reader_binding(name: str, groups: Iterable[str], cluster_role: str = "view") -> dict[str, Any]:
+# what the drills' clients may read (the aggregated `view` role is empty without a controller-manager)
+DRILL_READER_ROLE = {
+    "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "drill-reader"},
+    "rules": [{"apiGroups": [""], "resources": ["configmaps", "pods", "namespaces"], "verbs": ["get", "list", "watch"]}],
+}
+
+
+def reader_binding(name: str, groups: Iterable[str], cluster_role: str = "drill-reader") -> dict[str, Any]:
     return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
             "metadata": {"name": name}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io",
                                                     "kind": "ClusterRole", "name": cluster_role},
@@ -68,3 +75,24 @@ def count_seed_objects(admin: KubernetesClient) -> int:
         if admin.get_object("v1", "ConfigMap", f"seed-{i:03d}", SEED_NAMESPACE) is not None:
             found += 1
     return found
+
+
+# the sandbox's queue limits for workload-low (where service accounts land): a real cluster queues
+# 128 x 50 requests there; on 2 cores a flood is rejected only if one client can queue far fewer
+SANDBOX_WORKLOAD_LOW_QUEUING = {"queues": 16, "handSize": 2, "queueLengthLimit": 4}
+
+
+def tighten_workload_low(admin: KubernetesClient) -> dict[str, Any]:
+    """Shrink workload-low's queues so that a flood from one client is rejected on 2 cores.
+
+    The suggested priority levels are kept up to date by the apiserver unless their annotation
+    ``apf.kubernetes.io/autoupdate-spec`` is "false", so the annotation is set with the change.
+    """
+    path = "/apis/flowcontrol.apiserver.k8s.io/v1/prioritylevelconfigurations/workload-low"
+    level = admin.request("GET", path, operation="get priority level workload-low").json()
+    level["metadata"].setdefault("annotations", {})["apf.kubernetes.io/autoupdate-spec"] = "false"
+    limit = level["spec"]["limited"]
+    limit["limitResponse"] = {"type": "Queue", "queuing": dict(SANDBOX_WORKLOAD_LOW_QUEUING)}
+    limit["lendablePercent"] = 0
+    limit["borrowingLimitPercent"] = 0
+    return admin.request("PUT", path, operation="tighten priority level workload-low", body=level).json()

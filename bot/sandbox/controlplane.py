@@ -146,12 +146,13 @@ class ControlPlane:
         admin = self.admin()
         try:
             cluster_setup.apply_all(admin, [
-                *cluster_setup.bot_rbac_manifests(),
+                *cluster_setup.bot_rbac_manifests(), cluster_setup.DRILL_READER_ROLE,
                 cluster_setup.reader_binding("drill-clients-view", [g for u in DRILL_USERS for g in u.groups
                                                                     if g.startswith("system:serviceaccounts:")]),
                 cluster_setup.namespace("batch"), cluster_setup.namespace("apps"),
                 cluster_setup.configmap("apps", "reporter", {"status": "ok"}),
             ])
+            cluster_setup.tighten_workload_low(admin)
         finally:
             admin.close()
 

@@ -1,112 +1,148 @@
 """A real client flood, and a well-behaved client that measures what the flood does to others.
 
-``Flood`` runs ``workers`` threads that LIST a namespace full of ConfigMaps as one service
-account, back to back, each on its own keep-alive connection, until stopped: the real
-kube-apiserver's API Priority and Fairness queues them and, past the queue limits, answers 429.
-``Bystander`` sends one small GET every ``interval`` as another service account and records
-each answer's status and latency, so the scorecard can show rejections and latency before and
-after throttle-client. Both count by outcome; neither sleeps to time anything but its own pace.
+Both run as their own processes (``python -m bot.sandbox.flood``), never as threads of the bot's
+process: a flood of Python threads in the drill's process would slow the bot through the GIL and
+book the client's cost to the bot. ``flood`` runs ``--workers`` threads that LIST a namespace full
+of ConfigMaps as one service account, back to back, each on its own keep-alive connection: the
+real kube-apiserver's API Priority and Fairness queues them and, past the queue limits, answers
+429. ``bystander`` sends one small GET every ``--interval`` seconds as another service account.
+Each writes one line per answer (wall-clock time, status, latency) to ``--out``; the drill reads
+any period back with ``ClientProcess.summary(since, until)``. The token comes in the environment
+(``FLOOD_TOKEN``), never on the command line.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
+import signal
 import ssl
 import statistics
+import subprocess
+import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 
-@dataclass
-class Tally:
-    """Answers by status code and their latencies, thread-safe; ``window()`` cuts a period."""
-
-    statuses: dict[int, int] = field(default_factory=dict)
-    latencies: list[float] = field(default_factory=list)
-    errors: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add(self, status: int | None, seconds: float) -> None:
-        with self._lock:
-            if status is None:
-                self.errors += 1
-            else:
-                self.statuses[status] = self.statuses.get(status, 0) + 1
-                self.latencies.append(seconds)
-
-    def window(self) -> "Tally":
-        """What was counted so far, handed over; counting starts again from zero."""
-        with self._lock:
-            out = Tally(dict(self.statuses), list(self.latencies), self.errors)
-            self.statuses.clear()
-            self.latencies.clear()
-            self.errors = 0
-        return out
-
-    @property
-    def total(self) -> int:
-        return sum(self.statuses.values()) + self.errors
-
-    def summary(self) -> dict[str, float | int]:
-        ok = sum(n for code, n in self.statuses.items() if 200 <= code < 300)
-        lat = sorted(self.latencies)
-        return {
-            "requests": self.total, "ok": ok, "rejected_429": self.statuses.get(429, 0),
-            "other_errors": self.total - ok - self.statuses.get(429, 0),
-            "p50_ms": round(statistics.median(lat) * 1000, 1) if lat else 0.0,
-            "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000, 1) if lat else 0.0,
-        }
+def _summarise(rows: list[tuple[float, int, float]]) -> dict[str, float | int | str]:
+    statuses: dict[int, int] = {}
+    for _, status, _ in rows:
+        statuses[status] = statuses.get(status, 0) + 1
+    ok = sum(n for code, n in statuses.items() if 200 <= code < 300)
+    lat = sorted(r[2] for r in rows if r[1] > 0)
+    return {
+        "requests": len(rows), "ok": ok, "rejected_429": statuses.get(429, 0),
+        "other_errors": len(rows) - ok - statuses.get(429, 0),
+        "statuses": ",".join(f"{'error' if c == 0 else c}x{n}" for c, n in sorted(statuses.items())) or "-",
+        "p50_ms": round(statistics.median(lat) * 1000, 1) if lat else 0.0,
+        "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000, 1) if lat else 0.0,
+    }
 
 
-class _Loop:
-    def __init__(self, url: str, ca_file: Path, token: str, path: str, *, threads: int, interval: float,
-                 timeout: float) -> None:
-        self.url, self.path, self.interval, self.timeout = url, path, interval, timeout
-        self.context = ssl.create_default_context(cafile=str(ca_file))
-        self.headers = {"Authorization": f"Bearer {token}"}
-        self.tally = Tally()
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, daemon=True, name=f"flood-{i}") for i in range(threads)]
+class ClientProcess:
+    """The parent's handle: start the client process, stop it, summarise any period of its answers."""
 
-    def _run(self) -> None:
-        with httpx.Client(base_url=self.url, verify=self.context, headers=self.headers, trust_env=False,
-                          timeout=self.timeout) as client:
-            while not self._stop.is_set():
-                began = time.monotonic()
-                try:
-                    response = client.get(self.path)
-                    self.tally.add(response.status_code, time.monotonic() - began)
-                except httpx.HTTPError:
-                    self.tally.add(None, time.monotonic() - began)
-                if self.interval:
-                    self._stop.wait(self.interval)
+    def __init__(self, mode: str, *, url: str, ca_file: Path, token: str, path: str, out: Path,
+                 workers: int = 1, interval: float = 0.0) -> None:
+        self.out = out
+        self.args = [sys.executable, "-m", "bot.sandbox.flood", mode, "--url", url, "--ca", str(ca_file),
+                     "--path", path, "--out", str(out), "--workers", str(workers), "--interval", str(interval)]
+        self.env = {**os.environ, "FLOOD_TOKEN": token}
+        self._proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> "_Loop":
-        for t in self._threads:
-            t.start()
+    def start(self) -> "ClientProcess":
+        self.out.write_text("")
+        self._proc = subprocess.Popen(self.args, env=self.env, stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        for t in self._threads:
-            t.join(timeout=self.timeout + 5)
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGTERM)
+            try:
+                self._proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(timeout=5)
+        self._proc = None
+
+    def rows(self) -> list[tuple[float, int, float]]:
+        out = []
+        for line in self.out.read_text().splitlines():
+            parts = line.split()
+            if len(parts) == 3:
+                out.append((float(parts[0]), int(parts[1]), float(parts[2])))
+        return out
+
+    def summary(self, since: float, until: float | None = None) -> dict[str, float | int | str]:
+        """The answers received between ``since`` and ``until`` (wall-clock seconds)."""
+        end = until if until is not None else float("inf")
+        return _summarise([r for r in self.rows() if since <= r[0] < end])
 
 
-class Flood(_Loop):
-    """``workers`` threads of back-to-back LISTs as one client."""
-
-    def __init__(self, url: str, ca_file: Path, token: str, namespace: str, *, workers: int = 48) -> None:
-        super().__init__(url, ca_file, token, f"/api/v1/namespaces/{namespace}/configmaps",
-                         threads=workers, interval=0.0, timeout=30.0)
+def flood(url: str, ca_file: Path, token: str, namespace: str, out: Path, *, workers: int = 48) -> ClientProcess:
+    """Back-to-back LISTs of ``namespace``'s ConfigMaps from ``workers`` connections as one client."""
+    return ClientProcess("flood", url=url, ca_file=ca_file, token=token, out=out, workers=workers,
+                         path=f"/api/v1/namespaces/{namespace}/configmaps")
 
 
-class Bystander(_Loop):
-    """One GET every ``interval`` seconds as a well-behaved client."""
+def bystander(url: str, ca_file: Path, token: str, namespace: str, name: str, out: Path, *,
+              interval: float = 0.2) -> ClientProcess:
+    """One GET of a ConfigMap every ``interval`` seconds as a well-behaved client."""
+    return ClientProcess("bystander", url=url, ca_file=ca_file, token=token, out=out, interval=interval,
+                         path=f"/api/v1/namespaces/{namespace}/configmaps/{name}")
 
-    def __init__(self, url: str, ca_file: Path, token: str, namespace: str, name: str, *,
-                 interval: float = 0.2) -> None:
-        super().__init__(url, ca_file, token, f"/api/v1/namespaces/{namespace}/configmaps/{name}",
-                         threads=1, interval=interval, timeout=10.0)
+
+# -- the client process ------------------------------------------------------------------------
+
+
+def _run(args: argparse.Namespace) -> int:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    context = ssl.create_default_context(cafile=args.ca)
+    lock = threading.Lock()
+    sink = open(args.out, "a", buffering=1, encoding="ascii")
+    timeout = 30.0 if args.mode == "flood" else 10.0
+
+    def loop() -> None:
+        with httpx.Client(base_url=args.url, verify=context, trust_env=False, timeout=timeout,
+                          headers={"Authorization": f"Bearer {os.environ['FLOOD_TOKEN']}"}) as client:
+            while not stop.is_set():
+                began = time.monotonic()
+                try:
+                    status = client.get(args.path).status_code
+                except httpx.HTTPError:
+                    status = 0
+                line = f"{time.time():.3f} {status} {time.monotonic() - began:.4f}\n"
+                with lock:
+                    sink.write(line)
+                if args.interval:
+                    stop.wait(args.interval)
+
+    threads = [threading.Thread(target=loop, daemon=True) for _ in range(args.workers)]
+    for t in threads:
+        t.start()
+    stop.wait()
+    for t in threads:
+        t.join(timeout=timeout + 1)
+    sink.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="a drill's API client (flood or bystander)")
+    parser.add_argument("mode", choices=("flood", "bystander"))
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--ca", required=True)
+    parser.add_argument("--path", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--interval", type=float, default=0.0)
+    return _run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -30,8 +30,8 @@ SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 class ApiserverLimits:
     """APF's total concurrency is the sum of the two in-flight limits, shared by priority levels."""
 
-    max_requests_inflight: int = 20
-    max_mutating_requests_inflight: int = 10
+    max_requests_inflight: int = 10
+    max_mutating_requests_inflight: int = 5
 
 
 class KubeApiserver:

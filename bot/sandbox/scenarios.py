@@ -23,7 +23,7 @@ import httpx
 from bot.errors import BadInput
 from bot.sandbox import cluster_setup
 from bot.sandbox.controlplane import BACKEND, BYSTANDER_USER, FLOOD_USER, ControlPlane
-from bot.sandbox.flood import Bystander, Flood
+from bot.sandbox import flood as clients
 from bot.sandbox.processes import etcd_healthy, wait_until
 from integrations.etcd import EtcdClient
 from integrations.haproxy import RuntimeClient
@@ -231,11 +231,11 @@ def _prepare_flood(plane: ControlPlane) -> dict[str, Any]:
                                         for i in range(FLOOD_CONFIGMAPS)])
     finally:
         admin.close()
-    bystander = Bystander(plane.apiserver_url, plane.pki.ca_cert, plane.pki.token(BYSTANDER_USER.name), "apps",
-                          "reporter").start()
-    bystander.tally.window()
+    bystander = clients.bystander(plane.apiserver_url, plane.pki.ca_cert, plane.pki.token(BYSTANDER_USER.name),
+                                  "apps", "reporter", plane.root / "bystander.log").start()
+    began = time.time()
     time.sleep(MEASURE_SECONDS)  # a measurement period, not a wait for something to happen
-    return {"_bystander": bystander, "measurements": {"bystander_before": bystander.tally.window().summary()}}
+    return {"_bystander": bystander, "_clients_since": began}
 
 
 def _flood(plane: ControlPlane) -> dict[str, Any]:
@@ -245,9 +245,10 @@ def _flood(plane: ControlPlane) -> dict[str, Any]:
         before = admin.classify(FLOOD_USER.name, FLOOD_USER.groups)
     finally:
         admin.close()
-    flood = Flood(plane.apiserver_url, plane.pki.ca_cert, plane.pki.token(FLOOD_USER.name), FLOOD_NAMESPACE).start()
+    flood = clients.flood(plane.apiserver_url, plane.pki.ca_cert, plane.pki.token(FLOOD_USER.name), FLOOD_NAMESPACE,
+                          plane.root / "flood.log").start()
     return {"user": FLOOD_USER.name, "flow_schema": before.flow_schema, "priority_level": before.priority_level,
-            "_flood": flood}
+            "_flood": flood, "_flood_since": time.time()}
 
 
 def _throttled(plane: ControlPlane, facts: dict[str, Any]) -> str:
@@ -261,14 +262,9 @@ def _throttled(plane: ControlPlane, facts: dict[str, Any]) -> str:
         raise VerificationFailed(f"{FLOOD_USER.name}'s requests still land in flow schema {now.flow_schema}")
     if now.priority_level not in levels:
         raise VerificationFailed(f"flow schema {now.flow_schema} points at a missing priority level {now.priority_level}")
-    bystander: Bystander = facts["_bystander"]
-    flood: Flood = facts["_flood"]
-    measurements = facts.setdefault("measurements", {})
-    measurements["bystander_during"] = bystander.tally.window().summary()
-    measurements["flood_during"] = flood.tally.window().summary()
+    facts["_throttled_at"] = time.time()
     time.sleep(MEASURE_SECONDS)  # a measurement period after the throttle took effect
-    after = measurements["bystander_after"] = bystander.tally.window().summary()
-    measurements["flood_after"] = flood.tally.window().summary()
+    after = _measure(facts)["bystander_after"]
     if after["requests"] == 0 or after["ok"] != after["requests"]:
         raise VerificationFailed(f"after the throttle the well-behaved client still fails: {after}")
     shares = ((levels[now.priority_level].get("spec") or {}).get("limited") or {}).get("nominalConcurrencyShares")
@@ -278,7 +274,27 @@ def _throttled(plane: ControlPlane, facts: dict[str, Any]) -> str:
             f"(p99 {after['p99_ms']} ms)")
 
 
+def _measure(facts: dict[str, Any]) -> dict[str, Any]:
+    """The clients' answers before the flood, during it (until the throttle) and after the throttle."""
+    bystander: clients.ClientProcess = facts["_bystander"]
+    flood: clients.ClientProcess | None = facts.get("_flood")
+    began, flooded = facts["_clients_since"], facts.get("_flood_since", time.time())
+    throttled = facts.get("_throttled_at")
+    measurements = facts.setdefault("measurements", {})
+    measurements["bystander_before"] = bystander.summary(began, flooded)
+    measurements["bystander_during"] = bystander.summary(flooded, throttled)
+    if flood is not None:
+        measurements["flood_during"] = flood.summary(flooded, throttled)
+    if throttled is not None:
+        measurements["bystander_after"] = bystander.summary(throttled)
+        if flood is not None:
+            measurements["flood_after"] = flood.summary(throttled)
+    return measurements
+
+
 def _stop_flood(plane: ControlPlane, facts: dict[str, Any]) -> None:
+    if "_bystander" in facts:
+        _measure(facts)
     for key in ("_flood", "_bystander"):
         if key in facts:
             facts.pop(key).stop()

@@ -77,7 +77,7 @@ def kube_apiserver() -> Iterator[RealCluster]:
         admin = cluster.admin()
         try:
             cluster_setup.apply_all(admin, [
-                *cluster_setup.bot_rbac_manifests(),
+                *cluster_setup.bot_rbac_manifests(), cluster_setup.DRILL_READER_ROLE,
                 cluster_setup.reader_binding("drill-clients-view", [g for g in FLOOD_USER.groups
                                                                     if g.startswith("system:serviceaccounts:")]),
             ])
