@@ -62,12 +62,22 @@ class Scorecard:
 
     @property
     def passed(self) -> bool:
-        return not self.failures and all(s.verdict in ("met", "n/a") for s in self.stages)
+        """Every stage reached within the incident's 1-5-10 budget, and the outcome verified.
+
+        The sandbox's tighter goals are reported beside each stage ("met" / "over goal"), not
+        required: they measure speed, which a loaded machine changes, not correctness.
+        """
+        return not self.failures and all(s.verdict in ("met", "over goal", "n/a") for s in self.stages)
+
+    @property
+    def goals_met(self) -> bool:
+        return all(s.verdict in ("met", "n/a") for s in self.stages)
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["fault_at"] = self.fault_at.isoformat()
         data["passed"] = self.passed
+        data["goals_met"] = self.goals_met
         for stage, raw in zip(self.stages, data["stages"]):
             raw["verdict"] = stage.verdict
         return data

@@ -70,7 +70,8 @@ def sandbox_settings(plane: ControlPlane, *, database_url: str, webhook_token: s
         tree["outbox_interval_seconds"] = 0.1
         tree["probes"].update({"interval_seconds": 1, "timeout_seconds": 1, "confirm_failures": 2})
         tree["playbooks"].update({"worker_interval_seconds": 0.2})
-        tree["diagnosis"] = {"interval_seconds": 0.2, "check_timeout_seconds": 3}
+        # a kube-apiserver whose etcd lost quorum answers /readyz only after its etcd check times out (2 s)
+        tree["diagnosis"] = {"interval_seconds": 0.2, "check_timeout_seconds": 10}
     return tree
 
 
