@@ -1,15 +1,20 @@
 """The wheel as a user installs it: a fresh virtual environment, outside the source tree.
 
 What the container image runs is exactly this (the Dockerfile installs the
-same wheel), so these tests stand in for building the image where no Docker
-engine runs.  The fresh environment resolves the wheel's declared
-dependencies from the package index (pip's cache makes a second run quick):
-a dependency used but not declared fails here.
+same wheel with the same pinned dependencies, ``deploy/docker/requirements.txt``),
+so these tests stand in for building the image where no Docker engine runs:
+the install uses the image's pins, the service is started with the image's
+environment, and the image's HEALTHCHECK command is run against it.  The
+fresh environment resolves the wheel's declared dependencies from the
+package index (pip's cache makes a second run quick): a dependency used but
+not declared, or not pinned for the image, fails here.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -24,6 +29,8 @@ import pytest
 from tests.slack.test_serve_acceptance import _up, free_port, wait
 
 REPO = Path(__file__).resolve().parents[2]
+PINS = REPO / "deploy" / "docker" / "requirements.txt"
+DOCKERFILE = REPO / "Dockerfile"
 SKIP_DIRS = {".venv", ".git", "__pycache__", ".pytest_cache", "build", "drills", "out", "test-artifacts"}
 
 
@@ -62,7 +69,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     wheel = build_wheel(root)
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(wheel)],
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "-c", str(PINS), str(wheel)],
                    check=True, capture_output=True, timeout=900)
     workdir = root / "elsewhere"
     workdir.mkdir()
@@ -116,3 +123,51 @@ def test_drill_without_the_sandbox_extra_says_what_to_install(installed: Install
         "incident-bot: `incident-bot drill` needs the sandbox extra: pip install 'incident-bot[sandbox]' "
         "(missing: cryptography)")
     assert "Traceback" not in answer.stderr
+
+
+def pins() -> dict[str, str]:
+    lines = [line.split("#")[0].strip() for line in PINS.read_text().splitlines()]
+    return {name.lower().replace("_", "-"): version for name, _, version in
+            (line.partition("==") for line in lines if line)}
+
+
+def test_the_image_pins_every_package_the_wheel_needs(installed: Installed) -> None:
+    frozen = subprocess.run([str(installed.venv / "bin" / "python"), "-m", "pip", "freeze", "--exclude", "incident-bot"],
+                            capture_output=True, text=True, check=True).stdout
+    resolved = dict(line.lower().replace("_", "-").split("==") for line in frozen.split() if "==" in line)
+    pinned = pins()
+    assert set(resolved) <= set(pinned), f"installed but not pinned for the image: {sorted(set(resolved) - set(pinned))}"
+    assert all(resolved[name] == pinned[name] for name in resolved)
+
+
+def test_the_image_s_healthcheck_passes_against_the_service_started_as_the_image_starts_it(
+        installed: Installed) -> None:
+    dockerfile = DOCKERFILE.read_text()
+    env = dict(re.findall(r"(INCIDENT_BOT_\w+)=(\S+)", dockerfile.split("ENV PATH", 1)[1].split("WORKDIR")[0]))
+    assert env["INCIDENT_BOT_HOST"] == "0.0.0.0"
+    port = free_port()
+    env.update(INCIDENT_BOT_PORT=str(port), INCIDENT_BOT_API_TOKEN="image-test-token",
+               INCIDENT_BOT_DATABASE_URL=f"sqlite:///{installed.workdir / 'image.db'}")
+    log = installed.workdir / "image.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([installed.cli, "serve"], cwd=installed.workdir, env=installed.env(**env),
+                                stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait(lambda: _up(f"http://127.0.0.1:{port}") or proc.poll() is not None, timeout=60)
+        healthcheck = json.loads(re.search(r"HEALTHCHECK[^\n]*\\\n\s*CMD (\[.*\])", dockerfile).group(1))
+        healthcheck[0] = str(installed.venv / "bin" / "python")
+        assert subprocess.run(healthcheck, env=installed.env(**env), timeout=30).returncode == 0
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    first = json.loads(next(line for line in log.read_text().splitlines() if "listening on" in line))
+    assert first["message"].startswith(f"incident-bot listening on http://0.0.0.0:{port}")  # JSON logs, as in the image
+
+
+def test_the_dockerfile_builds_in_stages_and_runs_as_non_root() -> None:
+    dockerfile = DOCKERFILE.read_text()
+    assert len(re.findall(r"^FROM ", dockerfile, re.M)) == 2 and "AS build" in dockerfile
+    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11\.\d+-slim", dockerfile, re.M)
+    assert re.search(r"^USER 10001:10001$", dockerfile, re.M)  # numeric: runAsNonRoot can verify it
+    assert "-r /tmp/requirements.txt" in dockerfile and "--no-deps" in dockerfile
+    assert "HEALTHCHECK" in dockerfile
