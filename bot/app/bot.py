@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.chat import handlers_core
+from bot.chat import handlers_core, handlers_editing
 from bot.chat.dispatcher import Dispatcher, Services
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
@@ -27,6 +27,7 @@ EXTENSIONS: list[str] = [
     "bot.app.webhooks",
     "bot.app.probing",
     "bot.app.pager",
+    "bot.app.paging",
     "integrations.slack.extension",
     "bot.app.diagnosis",
     "bot.chat.handlers_playbooks",
@@ -67,6 +68,7 @@ def build_bot(settings: Settings, *, clock: Clock | None = None, db: Database | 
     services = Services(db=db, settings=settings, clock=clock, incidents=incidents)
     dispatcher = Dispatcher(services)
     handlers_core.register(dispatcher)
+    handlers_editing.register(dispatcher)
     bot = Bot(settings=settings, db=db, clock=clock, services=services, dispatcher=dispatcher)
     bot.workers.append(Watcher(db, settings, clock))
     for path in EXTENSIONS if extensions is None else extensions:

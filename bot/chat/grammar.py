@@ -23,11 +23,12 @@ PARAM_RE = re.compile(r"^([A-Za-z_][\w.\-]*)=(.*)$")
 @dataclass(frozen=True)
 class Arg:
     name: str
-    kind: str = "word"  # word | text (rest of the line) | user | params (k=v ...) | run
+    kind: str = "word"  # word | text (rest of the line) | user | params (k=v ...) | run | incident (INC-n)
     required: bool = True
 
     def usage(self) -> str:
-        shown = {"text": f"<{self.name}>", "user": "<@user>", "params": "[k=v ...]", "run": "<RUN>"}.get(
+        shown = {"text": f"<{self.name}>", "user": "<@user>", "params": "[k=v ...]", "run": "<RUN>",
+                 "incident": "<INC>"}.get(
             self.kind, f"<{self.name}>"
         )
         if self.kind == "params":
@@ -106,6 +107,16 @@ VERBS: tuple[Verb, ...] = (
     Verb("close", "the review is done (-> closed)"),
     Verb("export", "the post-mortem document", options=(FORMAT, Option("tz", "ZONE")),
          details="times in UTC unless --tz names an IANA zone, e.g. --tz Europe/Berlin"),
+    Verb("severity", "change the severity (the clocks' budgets follow)", (Arg("severity", "word"),),
+         details="severity: sev1, sev2 or sev3"),
+    Verb("title", "change the title", (Arg("text", "text"),)),
+    Verb("merge", "merge an incident into another (its timeline joins; it closes as merged)",
+         (Arg("into", "incident"), Arg("incident", "incident", False)), takes_incident=False,
+         details="`/incident merge INC-3` inside INC-5 folds INC-5 into INC-3; elsewhere `/incident merge INC-3 INC-5`"),
+    Verb("link", "record that two incidents are related", (Arg("other", "incident"), Arg("incident", "incident", False)),
+         takes_incident=False),
+    Verb("oncall", "who is on call now and next (a team, this incident's team, or every team)",
+         (Arg("team", "word", False),), takes_incident=False),
     Verb("freeze", "global kill switch: refuse new playbook runs, halt running ones",
          (Arg("reason", "text", False),), takes_incident=False),
     Verb("unfreeze", "lift the freeze", takes_incident=False),
@@ -213,6 +224,10 @@ def parse(line: str) -> Command:
                 if not match:
                     raise BadInput(f"`{tok}` is not a person; write @name.", field=arg.name, usage=verb.usage())
                 tok = match.group(1) or match.group(2)
+            elif arg.kind == "incident":
+                if not INC_RE.match(tok):
+                    raise BadInput(f"`{tok}` is not an incident; write INC-<number>.", field=arg.name, usage=verb.usage())
+                tok = tok.upper()
             elif arg.kind == "run":
                 if not RUN_RE.match(tok):
                     raise BadInput(f"`{tok}` is not a run; write RUN-<number>.", field=arg.name, usage=verb.usage())

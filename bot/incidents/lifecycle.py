@@ -50,6 +50,8 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "reopen", "source": ["resolved", "closed"], "dest": "diagnosing"},
     {"trigger": "reopen", "source": "cancelled", "dest": "notified"},
     {"trigger": "cancel", "source": EARLY_STATES, "dest": "cancelled"},
+    # merged into another incident: this one is closed, the other carries on (bot/incidents/editing.py)
+    {"trigger": "merge", "source": [s for s in STATES if s not in ("closed", "cancelled")], "dest": "closed"},
 ]
 
 # The chat verb that pulls each trigger, for messages that name legal moves.
@@ -64,6 +66,7 @@ VERB_OF_TRIGGER = {
     "close": "close",
     "reopen": "reopen",
     "cancel": "cancel",
+    "merge": "merge",
 }
 GUARD_REASONS = {"has_approved_run": "it needs an approved playbook run"}
 

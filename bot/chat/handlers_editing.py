@@ -1,0 +1,84 @@
+"""Chat verbs that edit incidents and show the rotas: severity, title, merge, link, oncall."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.chat.dispatcher import ChatContext, Dispatcher
+from bot.chat.grammar import Command
+from bot.chat.messages import Bullets, Heading, Reply
+from bot.config import Team
+from bot.errors import BadInput
+from bot.incidents import editing
+from bot.incidents.service import ref_of
+from bot.slo import rota
+
+
+def severity(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
+    row, old = editing.set_severity(d.services.incidents, d.incident_ref(ctx, cmd), cmd.args["severity"],
+                                    actor=ctx.user, source=ctx.source)
+    return Reply.line(f"{ref_of(row.id)} is now {row.severity} (was {old}).", incident_id=row.id)
+
+
+def title(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
+    row = editing.set_title(d.services.incidents, d.incident_ref(ctx, cmd), cmd.args["text"],
+                            actor=ctx.user, source=ctx.source)
+    return Reply.line(f"{ref_of(row.id)} is now titled: {row.title}", incident_id=row.id)
+
+
+def merge(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
+    source = cmd.args.get("incident") or d.incident_ref(ctx, cmd)
+    merged, survivor = editing.merge(d.services.incidents, source, cmd.args["into"], actor=ctx.user, source=ctx.source)
+    return Reply.line(f"{ref_of(merged.id)} is merged into {ref_of(survivor.id)} and closed; carry on in "
+                      f"{ref_of(survivor.id)}.", incident_id=survivor.id)
+
+
+def link(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
+    ref = cmd.args.get("incident") or d.incident_ref(ctx, cmd)
+    row, other = editing.link(d.services.incidents, ref, cmd.args["other"], actor=ctx.user, source=ctx.source)
+    return Reply.line(f"{ref_of(row.id)} and {ref_of(other.id)} are linked as related.", incident_id=row.id)
+
+
+def _when(team: Team, at: datetime) -> str:
+    zone = None if team.timezone.strip().upper() == "UTC" else ZoneInfo(team.timezone)
+    return (at.astimezone(zone) if zone else at).strftime("%a %Y-%m-%d %H:%M %Z")
+
+
+def _team_lines(name: str, team: Team, now: datetime) -> list[str]:
+    on, after = rota.on_duty(team, now), rota.next_on_duty(team, now)
+    parts = ([f"clusters {' '.join(team.clusters)}"] if team.clusters else []) + \
+        ([f"components {' '.join(team.components)}"] if team.components else [])
+    scope = ", ".join(parts) or "everything else"
+    return [f"{name} ({team.timezone}; {scope})",
+            f"  now: @{on.user} until {_when(team, on.end)}" + (" (override)" if on.override else ""),
+            f"  next: @{after.user} from {_when(team, after.start)}" + (" (override)" if after.override else "")]
+
+
+def oncall(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
+    settings, now = d.services.settings, d.services.clock.now()
+    teams = rota.teams(settings.oncall)
+    if not teams:
+        return Reply.line("No rota is configured (oncall.rota or oncall.teams).", ephemeral=True)
+    wanted = cmd.args.get("team")
+    if wanted:
+        if wanted not in teams:
+            raise BadInput(f"there is no team `{wanted}`; teams: {', '.join(sorted(teams))}.", field="team",
+                           usage="/incident oncall [team]")
+        chosen = {wanted: teams[wanted]}
+        head = f"On call: {wanted}"
+    elif ctx.incident_id is not None:
+        incident = d.services.incidents.get(ctx.incident_id)
+        found = rota.team_for(settings.oncall, incident.cluster, incident.component)
+        chosen = dict([found]) if found else teams
+        head = f"On call for {ref_of(incident.id)} ({incident.cluster}" + (f" / {incident.component})" if incident.component else ")")
+    else:
+        chosen, head = teams, "On call"
+    lines = [line for name, team in chosen.items() for line in _team_lines(name, team, now)]
+    return Reply(text=head + ": " + "; ".join(line.strip() for line in lines if line.startswith("  now")),
+                 blocks=[Heading(head), Bullets(tuple(lines))], ephemeral=True)
+
+
+def register(dispatcher: Dispatcher) -> None:
+    for verb, handler in {"severity": severity, "title": title, "merge": merge, "link": link, "oncall": oncall}.items():
+        dispatcher.register(verb, handler)

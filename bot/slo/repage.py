@@ -1,0 +1,120 @@
+"""Re-paging: a page nobody acknowledges is repeated, then escalated along the rota.
+
+The schedule is a pure function of stored facts: the first page of the
+incident (its ``page.queued`` timeline event), ``paging.repage_after_seconds``,
+``paging.repeats`` and ``paging.max_escalations``.  Step k is due at
+first page + k x delay: the first ``repeats`` steps page the same person again,
+the later ones page the next person of the incident's rota (one further
+along per step).  Each step is a timeline event with the dedupe key
+``repage:<k>``, so a restart or a second replica pages once.  An
+acknowledgement (bot/incidents/acks.py) or the end of the incident stops it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from bot.clock import human_duration
+from bot.config import Paging, Settings
+from bot.incidents import lifecycle, timeline
+from bot.slo import paging, rota
+from bot.store import outbox
+from bot.store.models import Incident, TimelineEvent
+
+
+def steps_due(first_page_at: datetime, now: datetime, config: Paging) -> int:
+    """How many re-page steps are due by ``now`` (capped at repeats + escalations)."""
+    if now < first_page_at:
+        return 0
+    steps = int((now - first_page_at).total_seconds() // config.repage_after_seconds)
+    return min(steps, config.repeats + config.max_escalations)
+
+
+def first_page(session: Session, incident_id: int) -> tuple[str, datetime] | None:
+    """Whom the incident paged first (the on-call commander), and when."""
+    for event in session.execute(
+        select(TimelineEvent).where(TimelineEvent.incident_id == incident_id, TimelineEvent.kind == "page.queued")
+        .order_by(TimelineEvent.at, TimelineEvent.id)  # type: ignore[arg-type]
+    ).scalars():
+        if event.data.get("user") and not event.data.get("rule"):
+            return str(event.data["user"]), event.at  # type: ignore[return-value]
+    return None
+
+
+def evaluate(session: Session, incident: Incident, settings: Settings, now: datetime) -> list[str]:
+    """Page whatever step is due and not yet done; returns the timeline kinds recorded."""
+    if incident.id is None or incident.acknowledged_at is not None or incident.state not in lifecycle.ACTIVE_STATES:
+        return []
+    first = first_page(session, incident.id)
+    if first is None:
+        return []
+    user, first_at = first
+    config = settings.paging
+    done = set(session.execute(
+        select(TimelineEvent.dedupe_key).where(TimelineEvent.incident_id == incident.id,
+                                               TimelineEvent.dedupe_key.like("repage:%"))  # type: ignore[union-attr]
+    ).scalars())
+    recorded: list[str] = []
+    waited = human_duration((now - first_at).total_seconds())
+    for step in range(1, steps_due(first_at, now, config) + 1):
+        key = f"repage:{step}"
+        if key in done:
+            continue
+        if step <= config.repeats:
+            target, level, kind = user, 0, "page.repeated"
+            text = f"page to @{user} not acknowledged after {waited}: paging again ({step}/{config.repeats})"
+        else:
+            level = step - config.repeats
+            found = rota.escalation_target(settings.oncall, now, level, exclude={user},
+                                           cluster=incident.cluster, component=incident.component)
+            if found is None:
+                continue
+            target, kind = found, "page.escalated"
+            text = f"page not acknowledged after {waited}: escalating to @{found} (level {level})"
+        event = timeline.record(session, incident.id, kind, text, at=now, actor="watcher", source="watcher",
+                                data={"user": target, "level": level, "step": step}, dedupe_key=key)
+        if event is None:
+            continue
+        paging.page(session, settings, incident_id=incident.id, user=target, level=level, now=now,
+                    reason=f"INC-{incident.id} {incident.title} ({incident.severity}): not acknowledged after {waited}",
+                    dedupe_key=f"page:{incident.id}:{key}")
+        recorded.append(kind)
+    if recorded:
+        outbox.enqueue(session, kind="incident.card", incident_id=incident.id, payload={"incident_id": incident.id},
+                       coalesce_key=f"card:{incident.id}", now=now)
+    return recorded
+
+
+class RePager:
+    """The background worker: one ``tick`` looks at active incidents whose page is unanswered."""
+
+    name = "re-pager"
+
+    def __init__(self, db, settings: Settings, clock) -> None:  # type: ignore[no-untyped-def]
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+
+    @property
+    def interval(self) -> float:
+        return self.settings.watcher_interval_seconds
+
+    def tick(self) -> int:
+        now = self.clock.now()
+        oldest = now - timedelta(seconds=self.settings.paging.repage_after_seconds)
+        with self.db.session() as session:
+            ids = list(session.execute(
+                select(Incident.id).where(Incident.state.in_(sorted(lifecycle.ACTIVE_STATES)),  # type: ignore[attr-defined]
+                                          Incident.acknowledged_at.is_(None),  # type: ignore[union-attr]
+                                          Incident.detected_at <= oldest)  # type: ignore[operator]
+            ).scalars())
+        count = 0
+        for incident_id in ids:
+            with self.db.session() as session:
+                incident = session.get(Incident, incident_id)
+                if incident is not None:
+                    count += len(evaluate(session, incident, self.settings, now))
+        return count

@@ -1,0 +1,1 @@
+"""Opsgenie: the Alert API (create, close) and its outgoing Webhook integration (alert actions)."""

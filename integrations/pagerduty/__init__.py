@@ -1,0 +1,1 @@
+"""PagerDuty: the Events API v2 (trigger, resolve) and webhooks v3 (signed incident events)."""
