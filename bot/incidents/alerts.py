@@ -42,6 +42,7 @@ from bot.incidents.service import Incidents, ref_of
 from bot.slo import paging, rota
 from bot.store import outbox
 from bot.store.db import Database
+from bot.store.group_commit import GroupCommit
 from bot.store.models import Alert, Incident, Participant
 
 SOURCE = "alertmanager"
@@ -76,6 +77,8 @@ class IngestResult:
 class _Incoming:
     alert: AlertIn
     cls: Classification
+    source: Notification  # the delivery it came in (a batch holds several)
+    origin: int = 0  # its delivery's index in the batch: whose answer counts it
 
 
 @dataclass
@@ -163,21 +166,37 @@ class AlertIngestor:
         self.clock = clock
         self.incidents = incidents
         self.known = KnownAlerts()
+        self._batches: GroupCommit[Notification, IngestResult] = GroupCommit(self.ingest_many)
 
     # -- the one entry point -------------------------------------------------------
     def ingest(self, notification: Notification) -> IngestResult:
+        """Store one delivery; deliveries queued meanwhile share its transaction (``group_commit``)."""
+        return self._batches.submit(notification)
+
+    def _fresh(self, notification: Notification) -> tuple[IngestResult, list[AlertIn]]:
+        """The delivery's alerts not already stored with the same status (no write lock needed for those)."""
         result = IngestResult(received=len(notification.alerts))
         hits = [a for a in notification.alerts if self.known.get(a.key) == a.status]
         if hits:  # another replica may have changed them since: the stored row decides (a column-only read)
-            with self.db.session() as session:
+            with self.db.reading() as session:
                 stored = self._existing(session, hits)
             hits = [a for a in hits if (row := stored.get(a.key)) is not None and row.status == a.status]
         unchanged = {a.key for a in hits}
         fresh = [a for a in notification.alerts if a.key not in unchanged]
         result.unchanged = len(notification.alerts) - len(fresh)
-        if not fresh:
-            return result  # a re-send of what is stored: no write transaction
-        incoming = self._dedupe_payload([_Incoming(a, classify(a.labels, self.settings.alerting)) for a in fresh])
+        return result, fresh
+
+    def ingest_many(self, notifications: list[Notification]) -> list[IngestResult]:
+        """Several deliveries in one transaction: one lookup, one insert, one summary per incident."""
+        results: list[IngestResult] = []
+        incoming: list[_Incoming] = []
+        for origin, notification in enumerate(notifications):
+            result, fresh = self._fresh(notification)
+            results.append(result)
+            incoming += [_Incoming(a, classify(a.labels, self.settings.alerting), notification, origin) for a in fresh]
+        if not incoming:
+            return results  # re-sends of what is stored: no write transaction
+        incoming = self._dedupe_payload(incoming)
         with self.db.session() as session:
             self._lock_clusters(session, {i.cls.cluster for i in incoming})
             now = self.clock.now()
@@ -192,17 +211,17 @@ class AlertIngestor:
                 elif row.status != item.alert.status:
                     transitions.append((row, item))
                 else:
-                    result.unchanged += 1
+                    results[item.origin].unchanged += 1
             if new_firing or new_resolved or transitions:
                 touched: dict[int, _Touched] = {}
                 tally = alert_tally.Tally()
-                rows = self._assign(session, new_firing, new_resolved, notification, now, touched, result)
-                result.stored = self._insert(session, rows, tally)
-                self._apply_transitions(session, transitions, now, touched, result, tally)
+                rows = self._assign(session, new_firing, new_resolved, now, touched, results)
+                self._insert(session, rows, tally, results)
+                self._apply_transitions(session, transitions, now, touched, results, tally)
                 tally.apply(session, now, sqlite=self.db.is_sqlite)
                 self._summarise(session, touched, now)
         self.known.update((i.alert.key, i.alert.status) for i in incoming)  # committed: safe to remember
-        return result
+        return results
 
     # -- steps ---------------------------------------------------------------------
     @staticmethod
@@ -235,8 +254,8 @@ class AlertIngestor:
         return found
 
     def _assign(self, session: Session, new_firing: list[_Incoming], new_resolved: list[_Incoming],
-                notification: Notification, now: datetime, touched: dict[int, _Touched],
-                result: IngestResult) -> list[dict[str, Any]]:
+                now: datetime, touched: dict[int, _Touched],
+                results: list[IngestResult]) -> list[tuple[dict[str, Any], int]]:
         """Decide the incident of every new alert, opening incidents where none groups them."""
         alerting = self.settings.alerting
         window = timedelta(seconds=alerting.group_window_seconds)
@@ -265,9 +284,10 @@ class AlertIngestor:
             target[item.alert.key] = waiting
         opened: dict[str, int] = {}
         for key, items in pending.items():
-            incident = self._open(session, key, items, notification, now)
+            incident = self._open(session, key, items, now)
             opened[key] = incident.id  # type: ignore[assignment]
-            result.opened.append(incident.id)  # type: ignore[arg-type]
+            for origin in sorted({i.origin for i in items}):
+                results[origin].opened.append(incident.id)  # type: ignore[arg-type]
             open_by_key.setdefault(key, []).insert(0, OpenIncident(incident, len(items), now))
             touched.setdefault(incident.id, _Touched(opened_here=True)).new.extend(i.alert for i in items)  # type: ignore[arg-type]
         rows = []
@@ -275,16 +295,17 @@ class AlertIngestor:
             dest = target[item.alert.key]
             incident_id = opened[dest] if isinstance(dest, str) else dest
             if not touched[incident_id].opened_here:
-                result.joined[incident_id] = result.joined.get(incident_id, 0) + 1
-            rows.append(self._row(item, incident_id, notification, now))
+                joined = results[item.origin].joined
+                joined[incident_id] = joined.get(incident_id, 0) + 1
+            rows.append((self._row(item, incident_id, now), item.origin))
         for item in new_resolved:  # never seen firing: kept, attached to an open incident of its group if any
             found = choose(open_by_key, candidate_keys(item.cls.cluster, item.cls.component, alerting),
                            item.alert.starts_at, window, downstream_keys(item.cls.cluster, item.cls.component, alerting))
             incident_id = found.incident.id if found else None
             if incident_id is not None:
                 touched.setdefault(incident_id, _Touched()).resolved.append(item.alert)
-                result.resolved += 1
-            rows.append(self._row(item, incident_id, notification, now))
+                results[item.origin].resolved += 1
+            rows.append((self._row(item, incident_id, now), item.origin))
         return rows
 
     def _join(self, session: Session, found: OpenIncident, item: _Incoming, now: datetime,
@@ -344,14 +365,14 @@ class AlertIngestor:
             open_by_key[old_key].remove(found)
         open_by_key.setdefault(new_key, []).insert(0, found)
 
-    def _open(self, session: Session, key: str, items: list[_Incoming], notification: Notification,
-              now: datetime) -> Incident:
+    def _open(self, session: Session, key: str, items: list[_Incoming], now: datetime) -> Incident:
         # the incident is about the root component (the key's); T0 is the earliest alert of all
         first = min((i for i in items if i.cls.group_key == key), key=lambda i: i.alert.starts_at)
         t0 = min(i.alert.starts_at for i in items)
         severity = first.cls.severity
         for item in items:
             severity = more_severe(severity, item.cls.severity)
+        notification = first.source
         evidence = {
             "alertmanager_group": notification.group_key,
             "alerts": [_brief(i.alert) for i in items[:_EVIDENCE_ALERTS]],
@@ -377,42 +398,43 @@ class AlertIngestor:
                             actor="system", source="system", data={"user": user, "rule": True}, post=False)
 
     @staticmethod
-    def _row(item: _Incoming, incident_id: int | None, notification: Notification, now: datetime) -> dict[str, Any]:
+    def _row(item: _Incoming, incident_id: int | None, now: datetime) -> dict[str, Any]:
         a = item.alert
         return {"incident_id": incident_id, "fingerprint": a.fingerprint, "alertname": a.alertname,
                 "status": a.status, "cluster": item.cls.cluster, "component": item.cls.component,
                 "severity": item.cls.severity, "labels": a.labels, "annotations": a.annotations,
                 "starts_at": a.starts_at, "ends_at": a.ends_at, "generator_url": a.generator_url,
-                "group_key": notification.group_key or None, "received_at": now, "updated_at": now}
+                "group_key": item.source.group_key or None, "received_at": now, "updated_at": now}
 
-    def _insert(self, session: Session, rows: list[dict[str, Any]], tally: alert_tally.Tally) -> int:
+    def _insert(self, session: Session, rows: list[tuple[dict[str, Any], int]], tally: alert_tally.Tally,
+                results: list[IngestResult]) -> None:
         """A batch insert that skips instances another delivery stored meanwhile; counts what it stored."""
         if not rows:
-            return 0
+            return
         if self.db.is_sqlite:
             from sqlalchemy.dialects.sqlite import insert
         else:
             from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
         table = Alert.__table__  # type: ignore[attr-defined]
-        stored = 0
         for start in range(0, len(rows), _CHUNK):
             chunk = rows[start:start + _CHUNK]
             inserted = {(fp, utc(at)) for fp, at in session.execute(
                 insert(table).on_conflict_do_nothing(index_elements=["fingerprint", "starts_at"])
-                .returning(table.c.fingerprint, table.c.starts_at), chunk)}
-            stored += len(inserted)
-            for row in chunk:
-                if row["incident_id"] is not None and (row["fingerprint"], utc(row["starts_at"])) in inserted:
-                    tally.stored(row["incident_id"], row["alertname"], row["status"])
-        return stored
+                .returning(table.c.fingerprint, table.c.starts_at), [row for row, _ in chunk])}
+            for row, origin in chunk:
+                if (row["fingerprint"], utc(row["starts_at"])) in inserted:
+                    results[origin].stored += 1
+                    if row["incident_id"] is not None:
+                        tally.stored(row["incident_id"], row["alertname"], row["status"])
 
     def _apply_transitions(self, session: Session, transitions: list[tuple["_Stored", _Incoming]], now: datetime,
-                           touched: dict[int, _Touched], result: IngestResult, tally: alert_tally.Tally) -> None:
+                           touched: dict[int, _Touched], results: list[IngestResult], tally: alert_tally.Tally) -> None:
         for row, item in transitions:
             session.execute(update(Alert).where(Alert.id == row.id)  # type: ignore[arg-type]
                             .values(status=item.alert.status, ends_at=item.alert.ends_at, updated_at=now))
             if row.incident_id is not None:
                 tally.changed(row.incident_id, item.alert.alertname, item.alert.status)
+            result = results[item.origin]
             if item.alert.status == "resolved":
                 result.resolved += 1
                 if row.incident_id is not None:

@@ -13,8 +13,9 @@ UPDATE``) where it needs them.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import event
@@ -77,6 +78,9 @@ class Database:
         self.url = url
         self.engine = make_engine(url, echo=echo)
         self._read_engine = self.engine.execution_options(**{READ_ONLY: True})
+        # SQLite has one writer; threads of this process queue here (woken the moment the writer
+        # commits) instead of in SQLite's busy handler, which polls with sleeps of up to 100 ms
+        self._writer = threading.RLock() if self.is_sqlite else None
 
     @property
     def is_sqlite(self) -> bool:
@@ -85,7 +89,7 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A transaction: committed on success, rolled back on any exception."""
-        with Session(self.engine, expire_on_commit=False) as session:
+        with self._writer or nullcontext(), Session(self.engine, expire_on_commit=False) as session:
             try:
                 yield session
                 session.commit()
