@@ -14,6 +14,7 @@ import os
 import socket
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from bot.chat.dispatcher import Services
@@ -65,6 +66,8 @@ class OutboxSender:
         # set by whoever queued something urgent (a webhook that opened an incident): the
         # runner then ticks at once instead of after ``interval``
         self.wake = threading.Event()
+        # delivered, not yet recorded as sent (the database failed in between): id -> (message, result, when)
+        self.delivered: dict[int, tuple[OutboxMessage, dict[str, Any], datetime]] = {}
 
     @property
     def interval(self) -> float:
@@ -72,19 +75,25 @@ class OutboxSender:
 
     def tick(self) -> int:
         db, clock = self.services.db, self.services.clock
+        sent = self._finish_delivered()
         with db.reading() as session:  # most ticks find nothing: ask without the write lock
             if not outbox.anything_due(session, channel=self.channel, now=clock.now()):
-                return 0
+                return sent
         with db.session() as session:
             messages = outbox.claim(session, channel=self.channel, worker=self.worker, now=clock.now(), limit=self.batch)
-        sent = 0
         failed_incidents: set[int] = set()
         for message in messages:
             if message.incident_id is not None and message.incident_id in failed_incidents:
                 with db.session() as session:  # keep per-incident order: release, retry after the earlier one
                     outbox.retry_later(session, message.id, now=clock.now(), error="an earlier message is waiting",
-                                       retry_after=0.0)
+                                       retry_after=0.0, worker=self.worker)
                 continue
+            with db.session() as session:  # the claim may have lapsed while earlier messages were slow
+                if not outbox.renew(session, message.id, worker=self.worker, now=clock.now()):
+                    log.info("outbox message %s: claim lost to another sender; not delivering it", message.id)
+                    if message.incident_id is not None:  # its successors wait too: order per incident holds
+                        failed_incidents.add(message.incident_id)
+                    continue
             try:
                 result = self.deliverer.deliver(message)
             except RetryLater as exc:
@@ -92,23 +101,40 @@ class OutboxSender:
                     failed_incidents.add(message.incident_id)
                 with db.session() as session:
                     outbox.retry_later(session, message.id, now=clock.now(), error=exc.reason,
-                                       retry_after=exc.retry_after, give_up_after=self.give_up_after)
+                                       retry_after=exc.retry_after, give_up_after=self.give_up_after,
+                                       worker=self.worker)
                 continue
             except Exception as exc:  # a bug in rendering must not lose the message
-                log.exception("delivering outbox message %s failed", message.id)
+                log.exception("delivering outbox message %s (%s) failed", message.id, message.kind)
                 if message.incident_id is not None:
                     failed_incidents.add(message.incident_id)
                 with db.session() as session:
-                    outbox.retry_later(session, message.id, now=clock.now(), error=repr(exc))
+                    outbox.retry_later(session, message.id, now=clock.now(), error=type(exc).__name__,
+                                       worker=self.worker)
                 continue
-            delivered_at = clock.now()
-            with db.session() as session:
-                outbox.complete(session, message.id, now=delivered_at, result=result)
-            sent += 1
+            self.delivered[message.id] = (message, result, clock.now())
+            sent += self._finish_delivered()
+        return sent
+
+    def _finish_delivered(self) -> int:
+        """Record deliveries as sent.  One whose record failed (the database went away between
+        the delivery and its record) is kept and recorded at the next tick, never delivered again
+        by this sender."""
+        finished = 0
+        for message_id, (message, result, delivered_at) in list(self.delivered.items()):
+            try:
+                with self.services.db.session() as session:
+                    outbox.complete(session, message_id, now=delivered_at, result=result, worker=self.worker)
+            except Exception as exc:  # noqa: BLE001 (kept for the next tick; the delivery itself happened)
+                log.warning("outbox message %s delivered but not yet recorded (%s); recording it next tick",
+                            message_id, type(exc).__name__)
+                return finished
+            del self.delivered[message_id]
+            finished += 1
             if message.payload.get("notifies") and message.incident_id is not None:
                 try:
                     self.services.incidents.mark_notified(message.incident_id, at=delivered_at,
                                                           via=f"{self.deliverer.name} {message.kind}")
                 except IncidentBotError:
                     log.warning("could not stamp notified_at for incident %s", message.incident_id)
-        return sent
+        return finished

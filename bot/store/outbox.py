@@ -116,7 +116,12 @@ def claim(
         if result.rowcount != 1:
             blocked.add(key)
             continue
+        lapsed = row.claimed_by is not None  # someone claimed it before and neither completed nor released it
         session.refresh(row)
+        if lapsed:  # that holder may have delivered it and died: count the attempt, so delivery checks first
+            row.attempts += 1
+            row.last_error = "a previous claim lapsed (its holder stopped or was too slow)"
+            session.add(row)
         claimed.append(row)
         if len(claimed) >= limit:
             break
@@ -135,10 +140,30 @@ def anything_due(session: Session, *, channel: str, now: datetime) -> bool:
     ).first() is not None
 
 
-def complete(session: Session, message_id: int, *, now: datetime, result: dict[str, Any] | None = None) -> None:
+def renew(session: Session, message_id: int, *, worker: str, now: datetime, lease_seconds: float = 60.0) -> bool:
+    """Extend ``worker``'s claim right before it delivers; False when the claim is no longer its own.
+
+    A sender works through a batch one message at a time; when Slack is slow the
+    lease of the last messages could lapse and another replica claim them.  The
+    sender renews each claim just before delivering, and skips a message it lost.
+    """
+    result = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, OutboxMessage.status == "pending",
+               OutboxMessage.claimed_by == worker)  # type: ignore[arg-type]
+        .values(claimed_until=now + timedelta(seconds=lease_seconds))
+    )
+    return result.rowcount == 1
+
+
+def complete(session: Session, message_id: int, *, now: datetime, result: dict[str, Any] | None = None,
+             worker: str | None = None) -> bool:
+    """Mark a message sent; with ``worker``, only if that worker holds its claim (False otherwise)."""
     row = session.get(OutboxMessage, message_id)
-    if row is None:
-        return
+    if row is None or row.status != "pending":
+        return False
+    if worker is not None and row.claimed_by not in (worker, None):
+        return False
     row.status = "sent"
     row.sent_at = now
     row.claimed_by = None
@@ -147,6 +172,7 @@ def complete(session: Session, message_id: int, *, now: datetime, result: dict[s
     if result:
         row.result = result
     session.add(row)
+    return True
 
 
 def retry_later(
@@ -157,10 +183,13 @@ def retry_later(
     error: str,
     retry_after: float | None = None,
     give_up_after: int | None = None,
+    worker: str | None = None,
 ) -> None:
-    """Put a message back with exponential backoff (or the server's Retry-After)."""
+    """Put a message back with exponential backoff (or the server's Retry-After).
+
+    With ``worker``, only a claim that worker still holds is released."""
     row = session.get(OutboxMessage, message_id)
-    if row is None:
+    if row is None or row.status != "pending" or (worker is not None and row.claimed_by not in (worker, None)):
         return
     row.attempts += 1
     row.last_error = error[:2000]

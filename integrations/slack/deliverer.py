@@ -19,6 +19,7 @@ after a 429 in the middle never repeats the steps that got through.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -39,6 +40,7 @@ from integrations.slack.web import SlackRefused, SlackWeb
 log = logging.getLogger(__name__)
 
 STALE_CARD = {"message_not_found", "cant_update_message", "edit_window_closed", "channel_not_found"}
+METADATA_EVENT = "incident_bot_delivery"  # Slack message metadata: which outbox delivery posted it
 GONE = {"channel_not_found", "not_in_channel", "is_archived", "restricted_action"}
 INVITE_IGNORED = {"already_in_channel", "cant_invite_self", "user_not_found", "cant_invite", "user_is_restricted",
                   "ura_max_channels", "failed_for_some_users"}
@@ -53,6 +55,7 @@ class SlackDeliverer:
         self.settings = dispatcher.services.settings.slack
         self.web = web
         self.directory = directory
+        self._current = threading.local()  # the message being delivered (two senders share this deliverer)
 
     @property
     def db(self):  # type: ignore[no-untyped-def]
@@ -70,6 +73,7 @@ class SlackDeliverer:
             "notice": self._notice,
             "slack.reply": self._reply,
         }.get(message.kind, self._other)
+        self._current.id, self._current.retried = message.id, message.attempts > 0
         try:
             return handler(message)
         except SlackRefused as exc:  # e.g. missing scope or revoked token: keep it until someone fixes it
@@ -91,7 +95,8 @@ class SlackDeliverer:
             channel = home.channel_id
         else:
             channel = self.settings.incidents_channel
-        posted = self._post(channel, **message_of(card, self.directory.id_of))  # type: ignore[arg-type]
+        posted = self._post(channel, step=f"card:{incident_id}",  # type: ignore[arg-type]
+                            **message_of(card, self.directory.id_of))
         home = homes.save(self.db, incident_id, channel_id=posted.get("channel") or channel, card_ts=posted["ts"],
                           thread_ts=posted["ts"], data={"card_at": self.now().isoformat()})
         self._announce_elsewhere(home)
@@ -104,13 +109,31 @@ class SlackDeliverer:
             try:
                 created = self.web.call("conversations.create", name=name, is_private=False)
             except SlackRefused as exc:
-                if exc.code == "name_taken":
+                if exc.code != "name_taken":
+                    raise
+                existing = self._channel_named(name)  # ours, if an earlier create's answer was lost
+                if existing is None or existing.get("is_archived"):
                     continue
-                raise
+                log.info("channel #%s exists already (an earlier answer was lost?); using it", name)
+                created = {"channel": existing}
             channel = created["channel"]
             return homes.save(self.db, incident_id, channel_id=channel["id"],
                               data={"own_channel": True, "name": channel.get("name", name), "invited": []})
         raise RetryLater(f"no free channel name for {ref_of(incident_id)}")
+
+    def _channel_named(self, name: str) -> dict[str, Any] | None:
+        """The public channel called ``name`` (conversations.list, every page), or None."""
+        cursor = None
+        for _ in range(100):  # 100 pages of 1,000 channels
+            page = self.web.call("conversations.list", types="public_channel", exclude_archived=True, limit=1000,
+                                 cursor=cursor)
+            found = next((c for c in page.get("channels") or [] if c.get("name") == name), None)
+            if found is not None:
+                return dict(found)
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
+        return None
 
     def _wanted(self, incident_id: int) -> list[str]:
         """Who belongs in an incident's channel: the configured responders, its people, its declarer."""
@@ -152,10 +175,24 @@ class SlackDeliverer:
             return
         incident = self.services.incidents.get(home.incident_id)
         text = f"📣 {ref_of(incident.id)} {mrkdwn(incident.title)} ({incident.severity}) — <#{home.channel_id}>"
-        self._post(self.settings.incidents_channel, text=text)
+        self._post(self.settings.incidents_channel, step=f"card:{home.incident_id}:announced", text=text)
         homes.save(self.db, home.incident_id, data={"announced": True})
 
-    def _post(self, channel: str, **message: Any) -> dict[str, Any]:
+    def _post(self, channel: str, *, step: str, **message: Any) -> dict[str, Any]:
+        """chat.postMessage tagged with a delivery key; a retried delivery first looks for its own post.
+
+        The key (outbox message and step, or the incident for its card) rides in Slack's message
+        metadata.  When an earlier attempt may have posted (its answer lost, or its sender died
+        before recording it), the channel or thread is searched for the key and the post found
+        there is the answer: people see each message once.
+        """
+        key = step if step.startswith("card:") else f"{getattr(self._current, 'id', None)}:{step}"
+        if getattr(self._current, "retried", False):
+            found = self._posted(channel, message.get("thread_ts"), key)
+            if found is not None:
+                log.info("outbox %s was posted before (its answer was lost); not posting it again", key)
+                return {"ok": True, "channel": channel, "ts": found, "found": True}
+        message["metadata"] = {"event_type": METADATA_EVENT, "event_payload": {"key": key}}
         try:
             return self.web.call("chat.postMessage", channel=channel, **message)
         except SlackRefused as exc:
@@ -163,6 +200,23 @@ class SlackDeliverer:
                 raise
             self.web.call("conversations.join", channel=channel)
             return self.web.call("chat.postMessage", channel=channel, **message)
+
+    def _posted(self, channel: str, thread_ts: str | None, key: str) -> str | None:
+        """The ts of the bot's message carrying ``key`` among the latest in the channel or thread."""
+        try:
+            if thread_ts:
+                page = self.web.call("conversations.replies", channel=channel, ts=thread_ts, limit=200,
+                                     include_all_metadata=True)
+            else:
+                page = self.web.call("conversations.history", channel=channel, limit=200, include_all_metadata=True)
+        except SlackRefused as exc:  # e.g. channel_not_found: nothing there to find
+            log.info("looking for an earlier post of %s: %s", key, exc.code)
+            return None
+        for item in page.get("messages") or []:
+            meta = item.get("metadata") or {}
+            if meta.get("event_type") == METADATA_EVENT and (meta.get("event_payload") or {}).get("key") == key:
+                return str(item.get("ts"))
+        return None
 
     # -- kinds ---------------------------------------------------------------
     def _card(self, message: OutboxMessage) -> dict[str, Any]:
@@ -185,7 +239,7 @@ class SlackDeliverer:
         except SlackRefused as exc:
             if exc.code not in STALE_CARD:
                 raise
-            posted = self._post(home.channel_id, thread_ts=None, **body)  # type: ignore[arg-type]
+            posted = self._post(home.channel_id, step="card-repost", thread_ts=None, **body)  # type: ignore[arg-type]
             homes.save(self.db, incident_id, card_ts=posted["ts"])
             result = {"card": "reposted", "channel": home.channel_id, "ts": posted["ts"], "why": exc.code}
         homes.save(self.db, incident_id, data={"card_at": self.now().isoformat()})
@@ -200,7 +254,7 @@ class SlackDeliverer:
         if event is None:
             return {"skipped": "no such event"}
         home, _ = self.ensure_home(message.incident_id)
-        posted = self._post(home.channel_id, thread_ts=home.thread_ts,  # type: ignore[arg-type]
+        posted = self._post(home.channel_id, step="timeline", thread_ts=home.thread_ts,  # type: ignore[arg-type]
                             text=cut(mrkdwn(cards.event_line(event), self.directory.id_of), 3000))
         return {"ts": posted.get("ts")}
 
@@ -217,14 +271,14 @@ class SlackDeliverer:
         if user_id and not self._done(dm_step):
             opened = self.web.call("conversations.open", users=user_id)
             dm = opened["channel"]["id"]
-            self.web.call("chat.postMessage", channel=dm, text=f"📟 You are paged: {mrkdwn(reason)}.{where}")
+            self._post(dm, step="dm", text=f"📟 You are paged: {mrkdwn(reason)}.{where}")
             self._mark(dm_step)
             result["dm"] = dm
         if home is not None:
             if user_id:
                 self._invite(home, [user_id])
             thread = None if (home.data or {}).get("own_channel") else home.thread_ts
-            posted = self._post(home.channel_id, thread_ts=thread,  # type: ignore[arg-type]
+            posted = self._post(home.channel_id, step="mention", thread_ts=thread,  # type: ignore[arg-type]
                                 text=f"📟 {self.directory.mention(user)} is paged: {mrkdwn(reason)}")
             result["mention"] = posted.get("ts")
         if not user_id:
@@ -236,9 +290,10 @@ class SlackDeliverer:
         if message.incident_id is not None:
             home, _ = self.ensure_home(message.incident_id)
             thread = None if (home.data or {}).get("own_channel") else home.thread_ts
-            return {"ts": self._post(home.channel_id, thread_ts=thread, text=text).get("ts")}  # type: ignore[arg-type]
+            return {"ts": self._post(home.channel_id, step="notice", thread_ts=thread,  # type: ignore[arg-type]
+                                     text=text).get("ts")}
         if self.settings.incidents_channel:
-            return {"ts": self._post(self.settings.incidents_channel, text=text).get("ts")}
+            return {"ts": self._post(self.settings.incidents_channel, step="notice", text=text).get("ts")}
         return {"skipped": "no incidents channel configured"}
 
     def _other(self, message: OutboxMessage) -> dict[str, Any]:
@@ -268,13 +323,13 @@ class SlackDeliverer:
                     raise
         if not p.get("ephemeral") and p.get("channel"):
             try:
-                return {"ts": self._post(p["channel"], thread_ts=p.get("thread_ts"), **body).get("ts")}
+                return {"ts": self._post(p["channel"], step="reply", thread_ts=p.get("thread_ts"), **body).get("ts")}
             except SlackRefused as exc:  # a channel the bot cannot post in: tell the person directly
                 if exc.code not in GONE:
                     raise
         if not p.get("user"):
             return {"skipped": "nowhere to answer"}
-        return {"ts": self.web.call("chat.postMessage", channel=p["user"], **body).get("ts"), "dm": True}
+        return {"ts": self._post(p["user"], step="reply-dm", **body).get("ts"), "dm": True}
 
     # -- steps of one message ------------------------------------------------
     def _done(self, key: str) -> bool:

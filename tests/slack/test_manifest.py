@@ -26,6 +26,8 @@ METHOD_SCOPES = {
     "chat.postMessage": "chat:write", "chat.update": "chat:write", "chat.postEphemeral": "chat:write",
     "conversations.create": "channels:manage", "conversations.invite": "channels:manage",
     "conversations.join": "channels:join", "conversations.open": "im:write",
+    "conversations.list": "channels:read", "conversations.history": "channels:history",
+    "conversations.replies": "channels:history",
     "views.open": None, "auth.test": None,  # a trigger_id / any token
 }
 # scopes that come with features rather than calls

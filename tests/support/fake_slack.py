@@ -40,6 +40,8 @@ class FakeSlack:
         self.channels: dict[str, dict[str, Any]] = {}
         self.ws_url: str | None = None
         self.failure: dict[str, Any] | None = None  # {"status", "retry_after", "methods", "hang"}
+        self.delay_seconds = 0.0  # every Web API call takes this long (a slow Slack)
+        self.lose_answers: dict[str, int] = {}  # method -> how many more answers to lose after doing the work
         self._ts = itertools.count(1)
         self._channel_ids = itertools.count(100)
         self._lock = threading.Lock()
@@ -97,6 +99,17 @@ class FakeSlack:
         self.failure = {"status": status, "retry_after": retry_after, "methods": set(methods) if methods else None,
                         "hang": hang}
 
+    def lose_answer(self, method: str, times: int = 1) -> None:
+        """Do the next ``times`` calls of ``method`` but lose their answers (HTTP 504)."""
+        with self._lock:
+            self.lose_answers[method] = self.lose_answers.get(method, 0) + times
+
+    def posts(self, channel: str | None = None) -> list[dict[str, Any]]:
+        """Messages that exist in Slack now (what people see), oldest first."""
+        with self._lock:
+            return sorted((m for (c, _), m in self.messages.items() if channel is None or c == channel),
+                          key=lambda m: m["ts"])
+
     def heal(self) -> None:
         self.failure = None
         self._released.set()
@@ -142,8 +155,16 @@ class FakeSlack:
         if not token_ok:
             self._record(method, body, 200, auth, ok=False)
             return 200, {}, {"ok": False, "error": "not_authed"}
+        if self.delay_seconds:
+            time.sleep(self.delay_seconds)  # the fake is slow on purpose (the bot's clock is not involved)
         answer = self._answer(method, body)
         self._record(method, body, 200, auth, ok=answer.get("ok", False))
+        with self._lock:
+            lose = self.lose_answers.get(method, 0)
+            if lose:
+                self.lose_answers[method] = lose - 1
+        if lose:  # the work is done, the answer never arrives (a gateway timeout on the way back)
+            return 504, {}, {"ok": False, "error": "gateway_timeout"}
         return 200, {}, answer
 
     def _record(self, method: str, body: dict[str, Any], status: int, auth: str, ok: bool = True,
@@ -167,7 +188,7 @@ class FakeSlack:
                 if method == "chat.postEphemeral":
                     return {"ok": True, "message_ts": ts}
                 message = {"ts": ts, "channel": channel, "text": body.get("text"), "blocks": body.get("blocks"),
-                           "thread_ts": body.get("thread_ts"), "updates": 0}
+                           "thread_ts": body.get("thread_ts"), "updates": 0, "metadata": body.get("metadata")}
                 self.messages[(channel, ts)] = message
                 return {"ok": True, "channel": channel, "ts": ts, "message": message}
             if method == "chat.update":
@@ -190,6 +211,16 @@ class FakeSlack:
                     return {"ok": False, "error": "channel_not_found"}
                 channel["members"] += [u for u in str(body.get("users", "")).split(",") if u]
                 return {"ok": True, "channel": {"id": channel["id"]}}
+            if method == "conversations.list":  # one page is enough for the tests' few channels
+                return {"ok": True, "channels": [dict(c, is_channel=True) for c in self.channels.values()],
+                        "response_metadata": {"next_cursor": ""}}
+            if method in ("conversations.history", "conversations.replies"):
+                channel, thread = str(body.get("channel", "")), body.get("ts")
+                found = [m for (c, _), m in self.messages.items() if c == channel
+                         and (method == "conversations.history" or m["ts"] == thread or m["thread_ts"] == thread)]
+                shown = [{k: v for k, v in m.items() if k != "metadata" or body.get("include_all_metadata")}
+                         for m in sorted(found, key=lambda m: m["ts"], reverse=method == "conversations.history")]
+                return {"ok": True, "messages": shown, "has_more": False}
             if method == "conversations.open":
                 return {"ok": True, "channel": {"id": "D" + str(body.get("users", "")).split(",")[0]}}
             if method == "conversations.join":
