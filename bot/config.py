@@ -401,7 +401,7 @@ class UiSettings(_Section):
     """The read-only web board under /ui/ (behind ``api_token``, or a reverse proxy's identity header)."""
 
     identity_header: str | None = None  # e.g. X-Forwarded-User, set by an authenticating proxy in front
-    refresh_seconds: float = Field(1, gt=0, le=60)  # how often the board asks for changes
+    refresh_seconds: float = Field(0.5, gt=0, le=60)  # how often the board asks for changes (a 304 when none)
 
 
 class Settings(_Section):

@@ -8,13 +8,17 @@ priority; ``list`` filters and searches (``--all --since 7d --cluster X
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from bot.chat import cards
-from bot.chat.dispatcher import ChatContext, Dispatcher
+from bot.chat.dispatcher import ChatContext, Dispatcher, Handler
 from bot.chat.grammar import Command
 from bot.chat.messages import Bullets, Heading, Reply
 from bot.errors import BadInput
 from bot.incidents import action_items, review, search
 from bot.incidents.service import ref_of
+from bot.store import outbox
+from bot.store.models import TimelineEvent
 
 
 def write_review(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
@@ -61,7 +65,32 @@ def list_(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
     return Reply(text=head, blocks=[Heading(head), Bullets(items)])
 
 
+def prompt_for_review(resolve: Handler) -> Handler:
+    """``resolve`` also asks, in the incident's chat, for the post-mortem sections nobody has written yet."""
+
+    def handler(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
+        reply = resolve(d, ctx, cmd)
+        if reply.error or reply.incident_id is None:
+            return reply
+        incident_id = reply.incident_id
+        with d.services.db.session() as session:
+            kinds = {k for (k,) in session.execute(select(TimelineEvent.kind).where(
+                TimelineEvent.incident_id == incident_id, TimelineEvent.kind.like("review.%")))}  # type: ignore[attr-defined]
+            empty = [s for s in review.SECTIONS if s.kind not in kinds]
+            if empty:
+                asks = "; ".join(f"{s.title.lower()} (`/incident {s.verb} <text>`)" for s in empty)
+                outbox.enqueue(session, kind="notice", incident_id=incident_id, now=d.services.clock.now(),
+                               payload={"text": f"{ref_of(incident_id)} is resolved. For its post-mortem, nobody has "
+                                                f"written yet: {asks}."},
+                               dedupe_key=f"review-prompt:{incident_id}:{d.services.clock.now().isoformat()}")
+        return reply
+
+    return handler
+
+
 def register(dispatcher: Dispatcher) -> None:
+    if "resolve" in dispatcher.handlers:
+        dispatcher.register("resolve", prompt_for_review(dispatcher.handlers["resolve"]))
     for section in review.SECTIONS:
         dispatcher.register(section.verb, write_review)
     dispatcher.register("action", action)

@@ -131,3 +131,14 @@ def test_a_version_1_document_is_still_read_and_rendered(chat: MemoryChat, bot: 
     assert len(upgraded["review_prompts"]) == 4
     page = html(upgraded)
     assert "Nobody has written this yet" in page and "add an fsync alert" in page
+
+
+def test_resolving_asks_for_the_sections_nobody_has_written(chat: MemoryChat, bot: Bot) -> None:
+    chat.say("alice", "/incident declare etcd fsync latency")
+    chat.say("alice", "/incident ack")
+    chat.say("alice", "/incident impact writes slow for 4 minutes")
+    chat.say("alice", "/incident lesson fsync alerts need a lower threshold")
+    assert chat.say("alice", "/incident resolve") == "INC-1 is resolved."
+    notices = [m.payload["text"] for m in chat.deliverer.delivered if m.kind == "notice"]
+    assert notices == ["INC-1 is resolved. For its post-mortem, nobody has written yet: contributing factors "
+                       "(`/incident factor <text>`); what went well (`/incident went-well <text>`)."]
