@@ -38,7 +38,7 @@ class SnapshotTool:
 
     etcdctl: str
     offline: str
-    offline_kind: str  # "etcdutl" or "etcdctl"
+    offline_kind: str  # "etcdutl": the offline tool's name, for messages
 
 
 @dataclass(frozen=True)
@@ -62,27 +62,27 @@ class SnapshotInfo:
     status: SnapshotStatus
 
 
-def detect_tool(etcdctl: str | None = None, etcdutl: str | None = None, *, timeout: float = 10.0) -> SnapshotTool:
-    """Find etcdctl and, if present, etcdutl (explicit path, next to etcdctl, or on PATH).
+# how far a restore moves revisions ahead (etcd's and Kubernetes' guidance: more than the writes
+# the cluster could have made since the snapshot); 0 restores revisions as they were
+DEFAULT_BUMP_REVISION = 1_000_000_000
 
-    etcdutl wins for offline operations when it exists (3.5+).  An etcdctl of
-    3.6 or newer without etcdutl cannot restore at all, which is a
-    configuration error worth saying at once.
+
+def detect_tool(etcdctl: str | None = None, etcdutl: str | None = None, *, timeout: float = 10.0) -> SnapshotTool:
+    """Find etcdctl (online: snapshot save) and etcdutl (offline: snapshot status and restore).
+
+    Both come from etcd 3.5+ (setup builds 3.6 from its Go modules): an explicit path, next to
+    etcdctl, then the build cache and ``$PATH``. Without etcdutl nothing can be restored, which is
+    a configuration error worth saying at once, not in the middle of a disaster.
     """
     ctl = find_binary("etcdctl", etcdctl)
     if not ctl:
-        raise ConfigError(f"etcdctl was not found ({etcdctl or 'not on PATH'}); install etcd-client.")
+        raise ConfigError(f"etcdctl was not found ({etcdctl or 'not in the build cache or on PATH'}); "
+                          f"run ./scripts/setup.sh, which builds etcd 3.6 with etcdctl and etcdutl.")
     utl = find_binary("etcdutl", etcdutl, near=ctl)
-    if etcdutl and not utl:
-        raise ConfigError(f"etcdutl was configured as {etcdutl} but is not an executable file.")
-    if utl:
-        return SnapshotTool(etcdctl=ctl, offline=utl, offline_kind="etcdutl")
-    major, minor, _ = cli_version(ctl, timeout=timeout)
-    if (major, minor) >= (3, 6):
-        raise ConfigError(
-            f"{ctl} is etcdctl {major}.{minor}, which has no 'snapshot restore'; install etcdutl next to it."
-        )
-    return SnapshotTool(etcdctl=ctl, offline=ctl, offline_kind="etcdctl")
+    if not utl:
+        raise ConfigError(f"etcdutl was not found ({etcdutl or 'next to ' + ctl + ', in the build cache or on PATH'}): "
+                          f"etcd 3.5+ restores snapshots with etcdutl; install it next to etcdctl.")
+    return SnapshotTool(etcdctl=ctl, offline=utl, offline_kind="etcdutl")
 
 
 def sha256_file(path: str | Path, *, chunk: int = 1 << 20) -> str:
@@ -173,6 +173,7 @@ def restore_member(
     tool: SnapshotTool | None = None,
     timeout: float = 120.0,
     skip_hash_check: bool = False,
+    bump_revision: int = DEFAULT_BUMP_REVISION,
 ) -> Path:
     """Restore one member from a snapshot into a new data dir; return the data dir.
 
@@ -207,6 +208,11 @@ def restore_member(
     ]
     if skip_hash_check:
         args.append("--skip-hash-check")
+    if bump_revision:
+        # Kubernetes' watch caches and informers must never see a revision go back: restored
+        # revisions jump ahead and everything older is marked compacted (etcd's guidance for
+        # restoring a cluster behind kube-apiservers), so clients re-list instead of stalling.
+        args += [f"--bump-revision={bump_revision}", "--mark-compacted"]
     run_cli(args, timeout=timeout, what=f"{tool.offline_kind} snapshot restore of member {member.name} into {target}")
     if not (target / "member").is_dir():
         raise IntegrationError(f"Restore of etcd member {member.name} reported success but {target}/member is missing.")
@@ -220,6 +226,7 @@ def restore_cluster(
     *,
     tool: SnapshotTool | None = None,
     timeout: float = 120.0,
+    bump_revision: int = DEFAULT_BUMP_REVISION,
 ) -> list[Path]:
     """Restore every member (each into its own ``data_dir``), checking them all first.
 
@@ -230,4 +237,5 @@ def restore_cluster(
     if clashes:
         raise IntegrationError(f"Cannot restore: data dirs already exist: {', '.join(clashes)}.")
     tool = tool or detect_tool()
-    return [restore_member(snapshot, m, members, token, tool=tool, timeout=timeout) for m in members]
+    return [restore_member(snapshot, m, members, token, tool=tool, timeout=timeout, bump_revision=bump_revision)
+            for m in members]

@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from bot import binaries
+
 from bot.config import EtcdRestoreSettings
 from tests.playbooks_real.conftest import CLUSTER, Lab
 from tests.playbooks_real.test_restore_etcd import destroy_etcd, keys_of, put_keys, request_restore, take_snapshot
 
-START = ("nohup /usr/bin/etcd --name {name} --data-dir {data_dir} --listen-client-urls {client_url} "
+START = ("nohup " + binaries.require("etcd") + " --name {name} --data-dir {data_dir} --listen-client-urls {client_url} "
          "--advertise-client-urls {client_url} --listen-peer-urls {peer_url} --initial-advertise-peer-urls {peer_url} "
          "--initial-cluster {initial_cluster} --initial-cluster-token {initial_cluster_token} "
          "--initial-cluster-state {initial_cluster_state} --listen-metrics-urls {metrics_url} "
