@@ -33,10 +33,11 @@ class Delivered:
 class RetryLater(Exception):
     """The chat system refused for now (rate limit, 5xx, unreachable)."""
 
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    def __init__(self, reason: str, retry_after: float | None = None, *, rate_limited: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        self.rate_limited = rate_limited  # the server said "too many calls" (HTTP 429), not "broken"
 
 
 class Deliverer(Protocol):

@@ -318,6 +318,19 @@ class ProcessedDelivery(SQLModel, table=True):
     result: dict = _json()
 
 
+class RateLimit(SQLModel, table=True):
+    """An outside API told us to wait (HTTP 429 + Retry-After): every replica waits until ``until``.
+
+    Keyed per API method (``slack:chat.postMessage``), because Slack limits each
+    method separately: a 429 on one method holds that method, not the others.
+    """
+
+    __tablename__ = "rate_limits"
+
+    key: str = Field(primary_key=True)
+    until: Optional[datetime] = _ts(nullable=False)
+
+
 class ChatBinding(SQLModel, table=True):
     """Where an incident lives in a chat system: its channel/thread and card message."""
 

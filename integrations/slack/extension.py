@@ -22,6 +22,7 @@ from bot.chat.delivery import OutboxSender
 from bot.chat.dispatcher import Dispatcher
 from bot.config import secret
 from bot.errors import ConfigError
+from bot.store.ratelimits import RateLimits
 from integrations.slack.app import REPLY_CHANNEL, build_slack_app
 from integrations.slack import dedupe, inbound
 from integrations.slack.dedupe import Pruner
@@ -44,7 +45,7 @@ class SlackRuntime:
         self.signing = secret(settings.signing_secret) or None
         self.dispatcher = dispatcher
         self.directory = Directory(settings)
-        self.web = SlackWeb(settings)
+        self.web = SlackWeb(settings, limits=RateLimits(dispatcher.services.db, dispatcher.services.clock))
         self.executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="slack-listener")
         self.app: App = build_slack_app(dispatcher, self.directory, self.web, wake=self.wake, executor=self.executor)
         self.deliverer = SlackDeliverer(dispatcher, self.web, self.directory)

@@ -22,6 +22,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot.chat.delivery import RetryLater
 from bot.config import SlackSettings, secret
+from bot.store.ratelimits import RateLimits
 
 UNREACHABLE = (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, http.client.HTTPException,
                SlackRequestError, OSError)
@@ -50,16 +51,27 @@ def _retry_after(headers: Any) -> float | None:
 class SlackWeb:
     """The bot token's Web API, pointed at ``slack.api_url`` (a loopback fake in tests)."""
 
-    def __init__(self, settings: SlackSettings, *, timeout: float | None = None) -> None:
+    def __init__(self, settings: SlackSettings, *, timeout: float | None = None,
+                 limits: RateLimits | None = None) -> None:
         self.settings = settings
+        self.limits = limits  # shared Retry-After per method (every replica); None: no memory of 429s
         seconds = timeout if timeout is not None else settings.request_timeout_seconds
         self.client = WebClient(token=secret(settings.bot_token), base_url=settings.api_url,
                                 timeout=int(max(1, seconds)), retry_handlers=[])
 
     def call(self, method: str, **args: Any) -> dict[str, Any]:
         outcome = "unexpected"
+        key = f"slack:{method}"
         try:
-            result = self._call(method, **args)
+            left = self.limits.wait(key) if self.limits is not None else None
+            if left is not None:  # a 429 on this method, seen by any replica, still holds: do not call
+                raise RetryLater(f"{method}: rate limited (Retry-After still running)", left)
+            try:
+                result = self._call(method, **args)
+            except RetryLater as exc:
+                if exc.rate_limited and exc.retry_after and self.limits is not None:
+                    self.limits.hold(key, exc.retry_after)
+                raise
             outcome = "ok"
             return result
         except RetryLater as exc:
@@ -77,7 +89,8 @@ class SlackWeb:
         except SlackApiError as exc:
             status = exc.response.status_code
             if status == 429:
-                raise RetryLater(f"{method}: rate limited", _retry_after(exc.response.headers)) from None
+                raise RetryLater(f"{method}: rate limited", _retry_after(exc.response.headers),
+                                 rate_limited=True) from None
             if status >= 500:
                 raise RetryLater(f"{method}: Slack answered HTTP {status}", _retry_after(exc.response.headers)) from None
             data = exc.response.data if isinstance(exc.response.data, dict) else {}
