@@ -27,7 +27,7 @@ from bot.config import secret
 from bot.export.api import redactor_for
 from bot.export.redact import Redactor
 from bot.errors import IncidentBotError, NotFound, UserError
-from bot.incidents import acks
+from bot.incidents import acks, editing
 from bot.incidents.service import ref_of
 from bot.slo.clocks import clocks
 
@@ -76,6 +76,7 @@ def incident_json(bot: Bot, incident: Any) -> dict[str, Any]:
         "acknowledged_at": incident.acknowledged_at.isoformat() if incident.acknowledged_at else None,
         "acknowledged_by": incident.acknowledged_by,
         "time_to_acknowledge_seconds": acks.time_to_acknowledge(incident),
+        "links": editing.links_json(bot.services.incidents, incident.id),
         "clocks": [
             {"stage": c.stage, "verdict": c.verdict, "budget_seconds": c.budget_seconds,
              "elapsed_seconds": round(c.elapsed_seconds, 3), "deadline": c.deadline.isoformat()}

@@ -45,14 +45,14 @@ def _when(team: Team, at: datetime) -> str:
     return (at.astimezone(zone) if zone else at).strftime("%a %Y-%m-%d %H:%M %Z")
 
 
-def _team_lines(name: str, team: Team, now: datetime) -> list[str]:
+def _team_line(name: str, team: Team, now: datetime) -> str:
     on, after = rota.on_duty(team, now), rota.next_on_duty(team, now)
     parts = ([f"clusters {' '.join(team.clusters)}"] if team.clusters else []) + \
         ([f"components {' '.join(team.components)}"] if team.components else [])
     scope = ", ".join(parts) or "everything else"
-    return [f"{name} ({team.timezone}; {scope})",
-            f"  now: @{on.user} until {_when(team, on.end)}" + (" (override)" if on.override else ""),
-            f"  next: @{after.user} from {_when(team, after.start)}" + (" (override)" if after.override else "")]
+    return (f"{name} ({team.timezone}; {scope}): now @{on.user} until {_when(team, on.end)}"
+            + (" (override)" if on.override else "")
+            + f"; next @{after.user} from {_when(team, after.start)}" + (" (override)" if after.override else ""))
 
 
 def oncall(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
@@ -74,9 +74,8 @@ def oncall(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
         head = f"On call for {ref_of(incident.id)} ({incident.cluster}" + (f" / {incident.component})" if incident.component else ")")
     else:
         chosen, head = teams, "On call"
-    lines = [line for name, team in chosen.items() for line in _team_lines(name, team, now)]
-    return Reply(text=head + ": " + "; ".join(line.strip() for line in lines if line.startswith("  now")),
-                 blocks=[Heading(head), Bullets(tuple(lines))], ephemeral=True)
+    lines = tuple(_team_line(name, team, now) for name, team in chosen.items())
+    return Reply(text=f"{head}: {' | '.join(lines)}", blocks=[Heading(head), Bullets(lines)], ephemeral=True)
 
 
 def register(dispatcher: Dispatcher) -> None:

@@ -66,7 +66,7 @@ VERB_OF_TRIGGER = {
     "close": "close",
     "reopen": "reopen",
     "cancel": "cancel",
-    "merge": "merge",
+    "merge": "(merged into another incident)",
 }
 GUARD_REASONS = {"has_approved_run": "it needs an approved playbook run"}
 

@@ -95,7 +95,8 @@ def on_duty(team: Team, now: datetime) -> Shift:
             return Shift(user, start, end, override=True)
     shift = _rotation(team, now)
     upcoming = [start for _, start, _ in spans if now < start < shift.end]
-    return Shift(shift.user, shift.start, min(upcoming, default=shift.end))
+    ended = [end for _, _, end in spans if shift.start < end <= now]  # an override gave the shift back
+    return Shift(shift.user, max(ended, default=shift.start), min(upcoming, default=shift.end))
 
 
 def next_on_duty(team: Team, now: datetime) -> Shift:
