@@ -76,7 +76,9 @@ class Dispatcher:
             return Reply.failure(exc.message)
         except Exception:
             ref = uuid.uuid4().hex[:8]
-            log.exception("chat command failed (ref %s): %r", ref, line)
+            verb = (line.split() + ["", ""])[1 if line.lstrip().startswith("/") else 0][:32]
+            # the verb only: the rest of a chat line is free text and may hold a secret someone pasted
+            log.exception("chat command failed (ref %s): verb %r, %d characters", ref, verb, len(line))
             return Reply.failure(f"Sorry, that failed inside the bot; nothing was changed by it. (error ref {ref})")
 
     def run(self, ctx: ChatContext, command: Command) -> Reply:

@@ -31,6 +31,9 @@ API_CALLS = Counter("incident_bot_slack_api_calls", "Slack Web API calls made by
                     ["method", "outcome"])
 
 
+SLACK_RESPONSE_HOSTS = frozenset({"hooks.slack.com", "hooks.slack-gov.com"})
+
+
 class SlackRefused(Exception):
     """Slack answered ``ok: false`` with ``code`` (not a rate limit, not a server error)."""
 
@@ -99,8 +102,21 @@ class SlackWeb:
             raise RetryLater(f"{method}: Slack unreachable ({type(exc).__name__})") from None
         return dict(response.data) if isinstance(response.data, dict) else {}
 
+    def slack_hosted(self, url: str) -> bool:
+        """``https://hooks.slack.com/...`` (or Slack's gov host), or the configured API's own host (a fake)."""
+        try:
+            target = httpx.URL(url)
+            api = httpx.URL(self.settings.api_url)
+        except (httpx.InvalidURL, TypeError, ValueError):
+            return False
+        if target.scheme == "https" and target.host in SLACK_RESPONSE_HOSTS and target.port in (None, 443):
+            return True
+        return (target.scheme, target.host, target.port) == (api.scheme, api.host, api.port)
+
     def respond(self, response_url: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST to a slash command's or button's ``response_url`` (valid 30 minutes, 5 uses)."""
+        if not self.slack_hosted(response_url):  # only Slack's own hosts get the answer (and the bot's words)
+            raise SlackRefused("response_url", "not a Slack URL")
         try:
             response = httpx.post(response_url, json=body, timeout=self.settings.request_timeout_seconds)
         except httpx.HTTPError as exc:

@@ -100,3 +100,15 @@ def test_the_current_approve_button_approves_the_plan_it_shows(slack: SlackServe
     assert "approved" in response(slack, "fresh")["text"]
     with slack.bot.db.session() as s:
         assert [(a.user, a.plan_hash) for a in s.query(Approval)] == [("alice", run.plan_hash)]
+
+
+def test_an_answer_never_goes_to_a_response_url_outside_slack(slack: SlackServer) -> None:
+    signed = slack_signing.slash_command("help", user="U0ALICE", channel="C0GENERAL",
+                                         response_url="http://127.0.0.2:9/steal-the-answer")
+    assert slack.post(signed).status_code == 200
+    slack.until(lambda: slack.fake.answered("chat.postEphemeral"))  # answered through the Web API instead
+    slack.until(lambda: slack.pending() == 0)
+    assert not slack.fake.answered("response_url")
+    with slack.bot.db.session() as s:
+        from bot.store.models import OutboxMessage
+        assert all("127.0.0.2" not in str(m.result) for m in s.query(OutboxMessage))
