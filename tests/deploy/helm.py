@@ -27,10 +27,10 @@ def set_args(values: dict[str, Any]) -> list[str]:
 
 
 def render(values: dict[str, Any] | None = None, *, namespace: str = "incident-bot",
-           required: bool = True) -> list[dict[str, Any]]:
+           required: bool = True, release: str = "ib") -> list[dict[str, Any]]:
     """The chart's manifests as dicts; a refusal raises AssertionError with helm's message."""
     merged = {**(REQUIRED if required else {}), **(values or {})}
-    done = helm("template", "ib", str(CHART), "--namespace", namespace, *set_args(merged))
+    done = helm("template", release, str(CHART), "--namespace", namespace, *set_args(merged))
     assert done.returncode == 0, done.stderr
     return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
 
