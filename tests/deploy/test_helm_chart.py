@@ -87,8 +87,11 @@ def test_bad_values_are_refused_with_the_value_named() -> None:
     assert "replicaCount: SQLite serves one replica" in refusal({"replicaCount": 2})
     assert "clusters.prod-1.kubeconfigSecret: the Secret holding this cluster's kubeconfig" in refusal(
         {"clusters": {"prod-1": {"settings": {}}}})
-    assert 'rbac.impersonate.serviceAccounts: "hammer" is not namespace/name' in refusal(
+    assert "at '/rbac/impersonate/serviceAccounts/0': 'hammer' does not match pattern" in refusal(
         {"rbac.impersonate.serviceAccounts": ["hammer"]})
+    # values.schema.json: a misspelt or mistyped value is named, not silently ignored
+    assert "additional properties 'databse' not allowed" in refusal({"databse": {"existingSecret": "db"}})
+    assert "at '/logFormat': value must be one of 'text', 'json'" in refusal({"logFormat": "xml"})
 
 
 def test_guarded_clusters_each_get_their_kubeconfig_and_the_bot_accepts_the_settings(tmp_path: Path) -> None:
