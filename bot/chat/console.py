@@ -5,24 +5,32 @@ script piping a transcript).  ``/as <user>`` switches who is speaking, so two
 people can approve.  The console keeps a *current incident* (the last one
 declared or named), which plays the role of being inside that incident's
 channel.  Messages the bot sends on its own (announcements, pages, watcher
-warnings, alert events) are printed as they are delivered from the outbox.
+warnings, alert events) are printed as they are delivered from the outbox,
+by a background ticker, without waiting for a typed line.  A console opened
+on a database that Slack delivers from only follows the outbox: it never
+takes (and so never swallows) Slack's messages.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
+from sqlalchemy import func, select
+
 from bot.chat.cards import event_line
-from bot.chat.dispatcher import ChatContext, Dispatcher
+from bot.chat.dispatcher import ChatContext, Dispatcher, Services
 from bot.chat.delivery import OutboxSender
 from bot.chat.render_text import render
 from bot.incidents.service import ref_of
 from bot.incidents.timeline import AUTONOMOUS_SOURCES
 from bot.store.models import OutboxMessage, TimelineEvent
 
+log = logging.getLogger(__name__)
 AS_RE = re.compile(r"^/as\s+@?([\w.\-]+)\s*$")
 USE_RE = re.compile(r"^/use\s+(INC-\d+)\s*$", re.IGNORECASE)
 
@@ -57,6 +65,52 @@ class ConsoleDeliverer:
         print(text, file=self.out, flush=True)
 
 
+def chat_is_ours(services: Services) -> bool:
+    """May this console deliver (take) the database's chat messages?
+
+    Only when nothing else delivers them: Slack is not configured here, and no
+    other surface (a ``serve`` with Slack, on this same database) has ever
+    delivered a chat message — console deliveries are recorded as printed.
+    """
+    if services.settings.slack.bot_token:
+        return False
+    with services.db.reading() as session:
+        results = session.execute(
+            select(OutboxMessage.result).where(OutboxMessage.channel == "chat", OutboxMessage.status == "sent")
+            .order_by(OutboxMessage.id.desc()).limit(200)  # type: ignore[union-attr]
+        ).scalars().all()
+    return all((r or {}).get("printed") for r in results)
+
+
+class OutboxFollower:
+    """Shows the bot's chat messages as they are queued, taking none of them.
+
+    A console opened against a database that another surface (Slack) delivers
+    from must not claim, complete or stamp anything: it reads the chat outbox by
+    id from where it started and prints, like ``tail -f``.
+    """
+
+    name = "console-follower"
+
+    def __init__(self, services: Services, deliverer: "ConsoleDeliverer", channel: str = "chat") -> None:
+        self.services = services
+        self.deliverer = deliverer
+        self.channel = channel
+        with services.db.reading() as session:
+            self.cursor = session.execute(select(func.max(OutboxMessage.id))).scalar() or 0
+
+    def tick(self) -> int:
+        with self.services.db.reading() as session:
+            rows = session.execute(
+                select(OutboxMessage).where(OutboxMessage.channel == self.channel, OutboxMessage.id > self.cursor)
+                .order_by(OutboxMessage.id).limit(500)  # type: ignore[arg-type]
+            ).scalars().all()
+        for row in rows:
+            self.deliverer.deliver(row)
+            self.cursor = row.id  # type: ignore[assignment]
+        return len(rows)
+
+
 class Console:
     def __init__(self, dispatcher: Dispatcher, *, user: str, out: TextIO = sys.stdout,
                  deliver: bool = True, workers: Iterable[Any] = ()) -> None:
@@ -64,8 +118,15 @@ class Console:
         self.user = user
         self.out = out
         self.current: int | None = None
-        self.sender = OutboxSender(dispatcher.services, ConsoleDeliverer(dispatcher, out)) if deliver else None
+        self.sender: OutboxSender | OutboxFollower | None = None
+        self.follows = False  # True: another surface delivers; this console only shows
+        if deliver:
+            printer = ConsoleDeliverer(dispatcher, out)
+            self.follows = not chat_is_ours(dispatcher.services)
+            self.sender = (OutboxFollower(dispatcher.services, printer) if self.follows
+                           else OutboxSender(dispatcher.services, printer))
         self.workers = list(workers)
+        self._pumping = threading.RLock()  # a line (answer, then pump) and the background ticker take turns
 
     def prompt(self) -> str:
         where = f" {ref_of(self.current)}" if self.current else ""
@@ -73,6 +134,10 @@ class Console:
 
     def handle_line(self, line: str) -> str | None:
         """Answer one line; returns the text printed (None for blank/comment lines)."""
+        with self._pumping:  # the answer is printed before anything the line caused
+            return self._handle_line(line)
+
+    def _handle_line(self, line: str) -> str | None:
         line = line.strip()
         if not line or line.startswith("#"):
             return None
@@ -101,18 +166,51 @@ class Console:
 
     def pump(self) -> None:
         """Run the background work due now (watcher, outbox) so a script sees it."""
-        for worker in self.workers:
-            worker.tick()
-        if self.sender is not None:
-            self.sender.tick()
+        with self._pumping:
+            for worker in self.workers:
+                worker.tick()
+            if self.sender is not None:
+                self.sender.tick()
+
+    def start_background(self, interval: float) -> Callable[[], None]:
+        """Pump every ``interval`` seconds while waiting for a line: the bot's own messages (an
+        alert's announcement, a clock warning) appear without anyone typing.  Returns the stopper."""
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(interval):
+                try:
+                    self.pump()
+                except Exception:  # one bad tick must not end the console
+                    log.exception("console background tick failed")
+
+        thread = threading.Thread(target=loop, name="console-ticker", daemon=True)
+        thread.start()
+
+        def stopper() -> None:
+            stop.set()
+            thread.join(5)
+
+        return stopper
 
     def _say(self, text: str) -> str:
         print(text, file=self.out, flush=True)
         return text
 
-    def run(self, stdin: TextIO = sys.stdin) -> int:
+    def run(self, stdin: TextIO = sys.stdin, *, tick_seconds: float | None = None) -> int:
+        """Read lines until EOF; with ``tick_seconds``, the bot's own messages arrive in between."""
+        stop = self.start_background(tick_seconds) if tick_seconds else None
+        try:
+            return self._read(stdin)
+        finally:
+            if stop is not None:
+                stop()
+
+    def _read(self, stdin: TextIO) -> int:
         interactive = stdin.isatty()
         self.pump()
+        if self.follows:
+            self._say("(another surface delivers this database's messages; this console shows them and takes none)")
         while True:
             if interactive:
                 try:

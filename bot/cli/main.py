@@ -53,11 +53,11 @@ def _console(args: argparse.Namespace) -> int:
     bot = _bot(args)
     try:
         user = args.user or getpass.getuser() or "operator"
-        console = Console(bot.dispatcher, user=user, deliver=not bot.settings.slack.bot_token,
-                          workers=bot.workers)
+        # the console shows the bot's messages; it delivers (takes) them only when nothing else does
+        console = Console(bot.dispatcher, user=user, workers=bot.workers)
         if sys.stdin.isatty():
             print("incident-bot console — type `/incident help`; `/as <user>` to speak as someone else; Ctrl-D to quit.")
-        return console.run(sys.stdin)
+        return console.run(sys.stdin, tick_seconds=bot.settings.outbox_interval_seconds)
     finally:
         bot.close()
 
