@@ -227,6 +227,9 @@ class ProbeCluster(_Section):
     kube_context: str | None = None
     write_probe: bool = True
     etcd: list[str] = Field(default_factory=list)
+    # customer probes (pod, StatefulSet) through the kubeconfig; the write probe also through each of these
+    customer_probes: bool = False
+    bypass_apiservers: list[str] = Field(default_factory=list)
 
 
 class Probes(_Section):
@@ -235,6 +238,13 @@ class Probes(_Section):
     confirm_failures: int = Field(2, ge=1)
     namespace: str = "incident-bot-probe"
     clusters: dict[str, ProbeCluster] = Field(default_factory=dict)
+    customer_interval_seconds: float = Field(10, gt=0)  # pod + StatefulSet probes (slower, costlier)
+    customer_timeout_seconds: float = Field(20, gt=0)  # a pod not running by then is a failed probe
+    statefulset_replicas: int = Field(2, ge=1)
+    # a probe that answers correctly but slower than this (seconds, by the target's first word) counts
+    # against the latency SLOs; kinds not named have no latency objective
+    slow_seconds: dict[str, float] = Field(default_factory=lambda: {
+        "pod": 5.0, "statefulset": 30.0, "write-path": 1.0, "apiserver": 1.0})
 
 
 class ExportSettings(_Section):
@@ -339,6 +349,22 @@ class EtcdEndpoints(_Section):
     restore: EtcdRestoreSettings = EtcdRestoreSettings()
 
 
+class ComponentSettings(_Section):
+    """A control-plane component the playbooks may restart (``clusters.NAME.components.kube-scheduler``).
+
+    ``controller: command`` runs the templates (``{component}`` is replaced, shell-quoted), e.g.
+    ``ssh cp-1 systemctl restart {component}``; ``local`` is the sandbox's own child processes.
+    """
+
+    health_urls: list[str] = Field(default_factory=list)  # e.g. https://10.0.0.1:10259/healthz
+    lease: str | None = None  # its leader-election Lease, NAMESPACE/NAME (kube-system/kube-scheduler)
+    controller: Literal["local", "command"] = "command"
+    start_command: str | None = None
+    stop_command: str | None = None
+    is_running_command: str | None = None
+    command_timeout_seconds: float = Field(60, gt=0)
+
+
 class ClusterEndpoints(_Section):
     """Where a cluster's parts answer: used by diagnosis checks and playbooks (``clusters.NAME``)."""
 
@@ -348,6 +374,7 @@ class ClusterEndpoints(_Section):
     apiservers: ApiserverGroups = ApiserverGroups()
     etcd: EtcdEndpoints = EtcdEndpoints()
     loadbalancer: LoadBalancerSettings = LoadBalancerSettings()  # read by failover/failback and restore-etcd
+    components: dict[str, ComponentSettings] = Field(default_factory=dict)  # restartable by playbooks
     drill_target: bool = False  # fault drills may break this cluster (never set it on a production cluster)
 
 

@@ -138,3 +138,26 @@ GO
   LDFLAGS="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
   build_module helm "$HELM_VERSION" "$helm_dir" helm=helm.sh/helm/v3/cmd/helm
 fi
+
+# --- kwok: simulated nodes (registration, Lease heartbeats, pods "running" without a runtime) -----
+kwok_dir="$CACHE/src/kwok"
+if ! stamp_ok "$kwok_dir" "$KWOK_VERSION" kwok; then
+  echo "setup: building kwok $KWOK_VERSION from its Go module" >&2
+  mkdir -p "$kwok_dir"
+  cat > "$kwok_dir/go.mod" <<MOD
+module incident-bot/kwok-build
+
+go $(go env GOVERSION | sed 's/^go//; s/^\([0-9]*\.[0-9]*\).*/\1/')
+
+require sigs.k8s.io/kwok $KWOK_VERSION
+MOD
+  cat > "$kwok_dir/tools.go" <<'GO'
+//go:build tools
+
+package tools
+
+import _ "sigs.k8s.io/kwok/cmd/kwok"
+GO
+  LDFLAGS="-s -w"
+  build_module kwok "$KWOK_VERSION" "$kwok_dir" kwok=sigs.k8s.io/kwok/cmd/kwok
+fi

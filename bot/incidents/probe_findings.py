@@ -31,7 +31,7 @@ from bot.incidents.alert_rules import group_key
 from bot.incidents.grouping import candidate_keys, choose, downstream_keys, load_open
 from bot.incidents.service import Incidents
 from bot.store.db import Database
-from bot.store.models import ProbeResult
+from bot.store.models import ProbeResult, ProbeTally
 from integrations.probes import Check, ProbeOutcome, run_checks
 
 SOURCE = "prober"
@@ -85,6 +85,11 @@ class ProbeRecorder:
                     if row.consecutive_failures >= confirm and row.incident_id is None:
                         confirmed.setdefault(group_key(outcome.cluster, outcome.component), []).append((outcome, row))
                 row.ok = outcome.ok
+                slow = is_slow(outcome, self.settings.probes.slow_seconds)
+                row.runs_total = (row.runs_total or 0) + 1
+                row.failures_total = (row.failures_total or 0) + (0 if outcome.ok else 1)
+                row.slow_total = (row.slow_total or 0) + (1 if slow else 0)
+                tally(session, outcome, probed_at, slow)
                 row.latency_ms = outcome.latency_ms
                 row.detail = outcome.detail
                 row.checked_at = probed_at
@@ -146,13 +151,36 @@ class ProbeRecorder:
             result.recovered.append(outcome.target)
 
 
+def is_slow(outcome: ProbeOutcome, slow_seconds: dict[str, float]) -> bool:
+    """Answered correctly but slower than the latency objective of its kind (the target's first word)."""
+    limit = slow_seconds.get(outcome.target.split(" ", 1)[0])
+    return outcome.ok and limit is not None and outcome.latency_ms > limit * 1000
+
+
+def tally(session: Session, outcome: ProbeOutcome, at: datetime, slow: bool) -> None:
+    """Count the outcome in its target's hourly tally (the error budgets' windows)."""
+    hour = utc(at).replace(minute=0, second=0, microsecond=0)
+    row = session.execute(select(ProbeTally).where(
+        ProbeTally.cluster == outcome.cluster, ProbeTally.target == outcome.target,  # type: ignore[arg-type]
+        ProbeTally.hour == hour)).scalars().first()  # type: ignore[arg-type]
+    if row is None:
+        row = ProbeTally(cluster=outcome.cluster, target=outcome.target, hour=hour)
+    row.runs = (row.runs or 0) + 1
+    row.failures = (row.failures or 0) + (0 if outcome.ok else 1)
+    row.slow = (row.slow or 0) + (1 if slow else 0)
+    row.latency_ms_sum = (row.latency_ms_sum or 0.0) + outcome.latency_ms
+    session.add(row)
+
+
 class ProbeWorker:
     """The prober inside the service: every ``probes.interval_seconds``, probe and record."""
 
     name = "prober"
 
     def __init__(self, recorder: ProbeRecorder, checks: Callable[[], Sequence[Check]], *,
-                 interval: float, timeout: float, on_change: Callable[[], None] | None = None) -> None:
+                 interval: float, timeout: float, on_change: Callable[[], None] | None = None,
+                 name: str = "prober") -> None:
+        self.name = name
         self.recorder = recorder
         self.on_change = on_change
         self.checks = checks

@@ -29,6 +29,7 @@ from typing import Any
 
 from bot.errors import ConfigError
 from bot.sandbox import cluster_setup
+from bot.sandbox.customers import CUSTOMER_USERS, CustomerCluster, CustomerOptions
 from bot.sandbox.kube_apiserver import ApiserverLimits, KubeApiserver, write_kubeconfig
 from bot.sandbox.pki import ADMIN, BOT, ClusterPKI, StaticUser, make_pki, sandbox_users
 from bot.sandbox.processes import Alertmanager, EtcdCluster, HAProxy, HAProxyBackend, Prometheus, wait_until
@@ -59,6 +60,9 @@ class ControlPlaneOptions:
     bypass_apiservers: int = 1
     rules_file: Path = FAST_RULES
     limits: ApiserverLimits = field(default_factory=ApiserverLimits)
+    # a cluster customers can use: scheduler, controller-manager, kwok nodes (bot.sandbox.customers)
+    customers: bool = False
+    customer: CustomerOptions = field(default_factory=CustomerOptions)
 
 
 class ControlPlane:
@@ -77,6 +81,7 @@ class ControlPlane:
         self.haproxy: HAProxy | None = None
         self.prometheus: Prometheus | None = None
         self.alertmanager: Alertmanager | None = None
+        self.customers: CustomerCluster | None = None
         self.kubeconfig = self.root / "kubeconfig"  # the bot's user, through the load balancer
         self.admin_kubeconfig = self.root / "admin.kubeconfig"
         self._stack = contextlib.ExitStack()
@@ -92,11 +97,16 @@ class ControlPlane:
             raise ConfigError(f"the sandbox's Prometheus rules file {rules} does not exist "
                               f"(expected the shipped deploy/prometheus/rules-fast.yml).")
         try:
-            self.pki = make_pki(self.root / "pki", sandbox_users(DRILL_USERS))
+            users = DRILL_USERS + (CUSTOMER_USERS if self.options.customers else ())
+            self.pki = make_pki(self.root / "pki", sandbox_users(users))
             self._start_etcd()
             self._start_apiservers()
             self._start_haproxy()
             self._set_up_cluster()
+            if self.options.customers:
+                self.customers = CustomerCluster(self, self.options.customer)
+                self._stack.callback(self.customers.close)
+                self.customers.start()
             self._start_monitoring(Path(rules))
         except BaseException:
             self.close()
@@ -116,7 +126,8 @@ class ControlPlane:
             for i in range(1, count + 1):
                 name = f"{group}-{i}"
                 server = KubeApiserver(name, etcd_servers=self.etcd.endpoints, pki=self.pki,
-                                       workdir=self.root / "apiservers" / name, limits=self.options.limits)
+                                       workdir=self.root / "apiservers" / name, limits=self.options.limits,
+                                       service_account_admission=self.options.customers)
                 self._stack.callback(server.stop)
                 into[name] = server
         with ThreadPoolExecutor(max_workers=3) as pool:  # they start in parallel: ~3x faster

@@ -380,6 +380,26 @@ class ProbeResult(SQLModel, table=True):
     failing_since: Optional[datetime] = _ts()  # the first failed probe of the current failure: T0
     detail: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
     incident_id: Optional[int] = None
+    # counters since the target was first probed (Prometheus computes rates and burn from them)
+    runs_total: int = 0
+    failures_total: int = 0
+    slow_total: int = 0  # answered correctly but slower than probes.slow_seconds for its kind
+
+
+class ProbeTally(SQLModel, table=True):
+    """Probe outcomes of one target in one hour: the error budgets' windows (``/incident slo``)."""
+
+    __tablename__ = "probe_tallies"
+    __table_args__ = (UniqueConstraint("cluster", "target", "hour", name="uq_probe_tally"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    cluster: str = Field(index=True)
+    target: str
+    hour: datetime = _ts(nullable=False, index=True)  # the start of the hour (UTC)
+    runs: int = 0
+    failures: int = 0
+    slow: int = 0
+    latency_ms_sum: float = 0.0
 
 
 class IncidentCluster(SQLModel, table=True):

@@ -8,7 +8,8 @@ ConfigMap), and ask each etcd member for its health and status.
 This package knows nothing of incidents.  A ``Check`` is a named callable
 that returns a one-line detail or raises; ``run_checks`` runs a set of
 checks in parallel with a deadline and returns a ``ProbeOutcome`` (ok,
-latency, detail) for each.  The check builders take the clients of
+latency, detail) for each.  ``customer`` adds the checks a customer would
+notice: a pod scheduled and running, a StatefulSet scaled, nodes Ready.  The check builders take the clients of
 ``integrations.kubernetes`` and ``integrations.etcd`` by duck type (this
 layer may not import its siblings); the composition root wires them.
 """
@@ -19,7 +20,8 @@ from integrations.probes.checks import (
     etcd_checks,
     write_path_check,
 )
+from integrations.probes.customer import nodes_check, pod_check, statefulset_check
 from integrations.probes.runner import ProbeFailed, ProbeOutcome, run_checks
 
-__all__ = ["Check", "ProbeFailed", "ProbeOutcome", "apiserver_checks", "etcd_checks", "run_checks",
-           "write_path_check"]
+__all__ = ["Check", "ProbeFailed", "ProbeOutcome", "apiserver_checks", "etcd_checks", "nodes_check", "pod_check",
+           "run_checks", "statefulset_check", "write_path_check"]

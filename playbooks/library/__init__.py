@@ -11,4 +11,5 @@ MODULES: list[str] = [
     "playbooks.library.failback_apiserver",
     "playbooks.library.snapshot_etcd",
     "playbooks.library.restore_etcd",
+    "playbooks.library.restart_component",
 ]

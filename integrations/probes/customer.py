@@ -1,0 +1,222 @@
+"""Customer probes: use the cluster as a customer would, and time each stage.
+
+``/readyz`` and a ConfigMap write pass while the scheduler is stuck, the controller-manager
+is gone or the nodes stopped heartbeating; a customer notices at once, because their pods stay
+Pending. These checks do what a customer does, in the bot's own probe namespace:
+
+* ``pod``: create a pod and wait until it is scheduled (``spec.nodeName``) and Running and
+  Ready; the detail names each stage's latency (API accept -> scheduled -> running), and a
+  failure names the stage it stuck in (the first clue of the diagnosis: "not scheduled" points
+  at the scheduler, "scheduled, not running" at the nodes);
+* ``statefulset``: scale a StatefulSet up and see every replica ready, then back to zero
+  (the controller-manager's StatefulSet controller, the scheduler and the nodes together).
+
+The client is taken by duck type (``create_object``, ``get_object``, ``request``), as the other
+checks do. Waiting is polling with a growing pause (50 ms up to 500 ms): a healthy pod costs
+the apiserver about ten requests, which the overhead measurement in docs/customer-probes.md
+counts. ``sleep`` and ``monotonic`` are injectable so tests need no real waiting.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from integrations.probes.checks import Check
+from integrations.probes.runner import ProbeFailed
+
+PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
+MANAGED = {"app.kubernetes.io/managed-by": "incident-bot", "incident-bot.dev/probe": "customer"}
+STATEFULSET = "incident-bot-probe"
+
+
+@dataclass
+class Stages:
+    """Seconds from the probe's start to each stage reached (None: not reached)."""
+
+    accepted: float | None = None
+    scheduled: float | None = None
+    running: float | None = None
+    node: str | None = None
+    requests: int = 0
+
+    def text(self) -> str:
+        def ms(value: float | None) -> str:
+            return "-" if value is None else f"{value * 1000:.0f} ms"
+        return (f"accepted {ms(self.accepted)}, scheduled {ms(self.scheduled)}"
+                + (f" on {self.node}" if self.node else "") + f", running {ms(self.running)}")
+
+
+@dataclass
+class Waiter:
+    """Polls with a growing pause until a deadline (clock and sleep injectable)."""
+
+    deadline_seconds: float
+    sleep: Callable[[float], None] = time.sleep
+    monotonic: Callable[[], float] = time.monotonic
+    first_pause: float = 0.05
+    max_pause: float = 0.5
+    started: float = field(default=0.0)
+
+    def __post_init__(self) -> None:
+        self.started = self.monotonic()
+
+    def elapsed(self) -> float:
+        return self.monotonic() - self.started
+
+    def until(self, condition: Callable[[], bool]) -> bool:
+        pause = self.first_pause
+        while True:
+            if condition():
+                return True
+            if self.elapsed() + pause > self.deadline_seconds:
+                return False
+            self.sleep(pause)
+            pause = min(self.max_pause, pause * 2)
+
+
+def pod_manifest(namespace: str, name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(MANAGED)},
+            "spec": {"containers": [{"name": "probe", "image": PAUSE_IMAGE,
+                                     "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}],
+                     "terminationGracePeriodSeconds": 0, "automountServiceAccountToken": False,
+                     "restartPolicy": "Never"}}
+
+
+def _ready(pod: dict[str, Any]) -> bool:
+    status = pod.get("status") or {}
+    return status.get("phase") == "Running" and any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+
+
+def delete_now(client: Any, api_path: str, operation: str) -> None:
+    """DELETE with grace 0: a probe pod is gone at once, bound or not."""
+    client.request("DELETE", api_path, operation=operation, ok=(404,),
+                   body={"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0,
+                         "propagationPolicy": "Background"})
+
+
+def run_pod_probe(client: Any, namespace: str, *, deadline_seconds: float,
+                  sleep: Callable[[float], None] = time.sleep,
+                  monotonic: Callable[[], float] = time.monotonic) -> Stages:
+    """Create a pod, wait for it to be scheduled and running, delete it; raise naming the stuck stage."""
+    name = f"probe-pod-{uuid.uuid4().hex[:8]}"
+    waiter = Waiter(deadline_seconds, sleep, monotonic)
+    stages = Stages()
+    pod: dict[str, Any] = {}
+
+    def look() -> dict[str, Any]:
+        stages.requests += 1
+        found = client.get_object("v1", "Pod", name, namespace)
+        if found is None:
+            raise ProbeFailed(f"pod {namespace}/{name} vanished after it was created")
+        pod.clear()
+        pod.update(found)
+        if stages.scheduled is None and (found.get("spec") or {}).get("nodeName"):
+            stages.scheduled, stages.node = waiter.elapsed(), found["spec"]["nodeName"]
+        if stages.running is None and _ready(found):
+            stages.running = waiter.elapsed()
+        return found
+
+    stages.requests += 1
+    client.create_object(pod_manifest(namespace, name))
+    stages.accepted = waiter.elapsed()
+    try:
+        scheduled = waiter.until(lambda: bool((look().get("spec") or {}).get("nodeName")))
+        if not scheduled:
+            raise ProbeFailed(f"pod not scheduled within {deadline_seconds:g} s (no node assigned; "
+                              f"{_pending_reason(pod)}) — {stages.text()}")
+        running = waiter.until(lambda: _ready(look()))
+        if not running:
+            phase = (pod.get("status") or {}).get("phase") or "unknown"
+            raise ProbeFailed(f"pod scheduled on {stages.node} but not running within {deadline_seconds:g} s "
+                              f"(phase {phase}) — {stages.text()}")
+        return stages
+    finally:
+        stages.requests += 1
+        delete_now(client, f"/api/v1/namespaces/{namespace}/pods/{name}", f"delete Pod {namespace}/{name}")
+
+
+def _pending_reason(pod: dict[str, Any]) -> str:
+    for condition in (pod.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+            return f"PodScheduled False: {condition.get('reason')}: {condition.get('message') or ''}".strip()
+    return "no scheduling decision recorded: is a scheduler running?"
+
+
+def statefulset_manifest(namespace: str, name: str = STATEFULSET) -> dict[str, Any]:
+    labels = {"app": name, **MANAGED}
+    template = pod_manifest(namespace, name)
+    template["metadata"] = {"labels": labels}
+    return {"apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(MANAGED)},
+            "spec": {"replicas": 0, "serviceName": name, "podManagementPolicy": "Parallel",
+                     "selector": {"matchLabels": {"app": name}}, "template": template}}
+
+
+def run_statefulset_probe(client: Any, namespace: str, *, replicas: int, deadline_seconds: float,
+                          sleep: Callable[[float], None] = time.sleep,
+                          monotonic: Callable[[], float] = time.monotonic) -> dict[str, float]:
+    """Scale the probe StatefulSet to ``replicas`` and back to 0; seconds each way until it is settled."""
+    path = f"/apis/apps/v1/namespaces/{namespace}/statefulsets/{STATEFULSET}"
+    client.create_object(statefulset_manifest(namespace), exist_ok=True)
+    result: dict[str, float] = {}
+    for direction, target in (("up", replicas), ("down", 0)):
+        waiter = Waiter(deadline_seconds, sleep, monotonic)
+        client.request("PATCH", f"{path}/scale", operation=f"scale StatefulSet {STATEFULSET} to {target}",
+                       body={"spec": {"replicas": target}},
+                       headers={"Content-Type": "application/merge-patch+json"})
+        seen: dict[str, Any] = {}
+
+        def settled() -> bool:
+            sts = client.get_object("apps/v1", "StatefulSet", STATEFULSET, namespace) or {}
+            seen.update(sts.get("status") or {})
+            status = sts.get("status") or {}
+            return (status.get("observedGeneration", 0) >= (sts.get("metadata") or {}).get("generation", 0)
+                    and int(status.get("readyReplicas") or 0) == target and int(status.get("replicas") or 0) == target)
+
+        if not waiter.until(settled):
+            raise ProbeFailed(f"StatefulSet {namespace}/{STATEFULSET} scaled {direction} to {target} but "
+                              f"{int(seen.get('readyReplicas') or 0)} of {target} replicas ready after "
+                              f"{deadline_seconds:g} s (replicas {int(seen.get('replicas') or 0)})")
+        result[direction] = waiter.elapsed()
+    return result
+
+
+def pod_check(cluster: str, client: Any, namespace: str, *, deadline_seconds: float) -> Check:
+    def run() -> str:
+        return run_pod_probe(client, namespace, deadline_seconds=deadline_seconds).text()
+    return Check(cluster, f"pod {namespace}", "workloads", run)
+
+
+def statefulset_check(cluster: str, client: Any, namespace: str, *, replicas: int = 2,
+                      deadline_seconds: float) -> Check:
+    def run() -> str:
+        took = run_statefulset_probe(client, namespace, replicas=replicas, deadline_seconds=deadline_seconds)
+        return f"{replicas} replicas ready in {took['up'] * 1000:.0f} ms, back to 0 in {took['down'] * 1000:.0f} ms"
+    return Check(cluster, f"statefulset {namespace}", "workloads", run)
+
+
+def nodes_check(cluster: str, client: Any, *, max_not_ready_share: float = 0.1) -> Check:
+    """Capacity customers can schedule on: fails when more than ``max_not_ready_share`` of the nodes are not Ready."""
+
+    def run() -> str:
+        result = client.request("GET", "/api/v1/nodes", operation="list nodes").json()
+        nodes = result.get("items") or []
+        silent = [n["metadata"]["name"] for n in nodes if not any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in (n.get("status") or {}).get("conditions") or [])]
+        if not nodes:
+            raise ProbeFailed("no nodes registered: nothing can run")
+        share = len(silent) / len(nodes)
+        text = f"{len(nodes) - len(silent)}/{len(nodes)} nodes Ready"
+        if share > max_not_ready_share:
+            raise ProbeFailed(f"{text}; not ready: {', '.join(silent[:5])}"
+                              + (f" +{len(silent) - 5} more" if len(silent) > 5 else ""))
+        return text
+
+    return Check(cluster, "nodes ready", "workloads", run)
