@@ -35,6 +35,7 @@ EXTENSIONS: list[str] = [
     "playbooks.backups",
     "bot.app.followups",
     "bot.app.ui",
+    "bot.app.admission",
 ]
 
 

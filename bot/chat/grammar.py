@@ -120,6 +120,11 @@ VERBS: tuple[Verb, ...] = (
     Verb("freeze", "global kill switch: refuse new playbook runs, halt running ones",
          (Arg("reason", "text", False),), takes_incident=False),
     Verb("unfreeze", "lift the freeze", takes_incident=False),
+    Verb("guard", "the admission guard: `status`, `allow <@user> <30m> [rule|*] [reason]` (an exception to the "
+         "change freeze), `approve <N>`, `lift` (the mass-deletion breaker)",
+         (Arg("action", "word"), Arg("rest", "text", False)),
+         details="Exceptions are for one user on the incident's cluster for a time window; a critical rule needs "
+                 "two approvers, never the excepted user. Only the commander lifts the breaker."),
 )
 BY_NAME = {v.name: v for v in VERBS}
 

@@ -438,4 +438,42 @@ class IncidentLink(SQLModel, table=True):
     created_at: Optional[datetime] = _ts(nullable=False)
 
 
+class GuardBreaker(SQLModel, table=True):
+    """A tripped mass-deletion circuit breaker: deletes by ``client`` (``*``: everyone) are denied until lifted."""
+
+    __tablename__ = "guard_breakers"
+    __table_args__ = (Index("ix_guard_breakers_open", "cluster", "lifted_at"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    cluster: str
+    client: str  # the user the breaker stops, or "*" for the cluster-wide breaker
+    resource: str
+    first_delete_at: Optional[datetime] = _ts(nullable=False)  # the burst's first delete: the incident's T0
+    tripped_at: Optional[datetime] = _ts(nullable=False)
+    threshold: int
+    incident_id: Optional[int] = Field(default=None, index=True)
+    lifted_at: Optional[datetime] = _ts()
+    lifted_by: Optional[str] = None
+
+
+class GuardException(SQLModel, table=True):
+    """An exception to the change freeze: one user, one cluster, a time window, approved in chat."""
+
+    __tablename__ = "guard_exceptions"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    cluster: str = Field(index=True)
+    user: str
+    rule: str  # a risk-list rule name, or "*" for every rule
+    minutes: int
+    reason: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    incident_id: Optional[int] = Field(default=None, index=True)
+    requested_by: str
+    requested_at: Optional[datetime] = _ts(nullable=False)
+    needed: int = 1  # approvals needed: two for critical rules
+    approvers: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    approved_at: Optional[datetime] = _ts()
+    until: Optional[datetime] = _ts()
+
+
 ALL_TABLES = SQLModel.metadata

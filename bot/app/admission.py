@@ -1,0 +1,249 @@
+"""Wiring of the admission guard: its TLS listener, its worker, its metrics and its chat verb.
+
+The kube-apiservers call ``POST /admission/{cluster}`` on a listener of its own (TLS with the
+certificate in ``guard.tls_cert_file``; with ``guard.client_ca_file`` they must present a client
+certificate that CA signed, so nobody else can feed the breaker's counters). The decision itself
+never touches the database (``bot.guard.decide``); ``GuardWorker`` reads the state the decisions
+need, stores new breaker trips (opening an incident through the alert ingestor, T0 at the burst's
+first delete) and writes denials on the incidents' timelines in batches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import ssl
+import threading
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+import uvicorn
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot.chat import handlers_guard
+from bot.errors import BadInput
+from bot.guard.breaker import EVERYONE, Trip
+from bot.guard.decide import Denial, Guard
+from bot.guard.review import answer, parse_review
+from bot.guard.state import load_state
+from bot.incidents import timeline
+from bot.incidents.alert_payload import parse_notification
+from bot.store.models import GuardBreaker
+
+log = logging.getLogger(__name__)
+ALERTNAME = "KubeMassDeletionBlocked"
+EXTRA = "guard"
+UNLINKED_DENIALS_SECONDS = 120  # breaker denials wait this long for their incident, then are only counted
+
+
+def known_clusters(settings: Any) -> set[str]:
+    return {*settings.clusters, settings.default_cluster}
+
+
+def build_admission_app(bot: Any, guard: Guard) -> Starlette:
+    clusters = known_clusters(bot.settings)
+
+    async def admission(request: Request) -> Response:
+        cluster = request.path_params["cluster"]
+        if cluster not in clusters:
+            return JSONResponse({"error": f"unknown cluster `{cluster[:64]}` in the webhook URL; expected one of "
+                                          f"{', '.join(sorted(clusters))} (/admission/CLUSTER)."}, status_code=400)
+        try:
+            review = parse_review(await request.body())
+        except BadInput as exc:
+            guard.counts[(cluster, "invalid", "malformed")] += 1
+            return JSONResponse({"error": exc.message}, status_code=400)
+        decision = guard.decide(cluster, review)
+        warning = f"would be denied (audit mode): {decision.message}" if decision.decision == "would-deny" else ""
+        return JSONResponse(answer(review.uid, decision.allowed, decision.message, warning=warning))
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return JSONResponse({"error": f"no such endpoint: {request.method} {request.url.path} "
+                                      f"(the guard answers POST /admission/CLUSTER)"}, status_code=404)
+
+    return Starlette(routes=[Route("/admission/{cluster}", admission, methods=["POST"])],
+                     exception_handlers={404: not_found, 405: not_found})
+
+
+def alert_for(trip: Trip) -> dict[str, Any]:
+    """The trip as an Alertmanager v4 notification: the ingestor opens (or joins) the incident, T0 the first delete."""
+    culprit = trip.culprit
+    fingerprint = hashlib.sha256(f"{trip.cluster}/{trip.resource}/{trip.client}/{trip.first_at.isoformat()}"
+                                 .encode()).hexdigest()[:16]
+    scope = "cluster-wide" if trip.client == EVERYONE else "per client"
+    summary = (f"mass deletion of {trip.resource} by {culprit}: {trip.threshold} deletes within "
+               f"{trip.window_seconds:g}s ({scope}); the admission guard denies further deletes")
+    alert = {"status": "firing", "startsAt": trip.first_at.isoformat(), "endsAt": "0001-01-01T00:00:00Z",
+             "fingerprint": fingerprint, "generatorURL": "",
+             "labels": {"alertname": ALERTNAME, "cluster": trip.cluster, "component": "apiserver",
+                        "severity": "critical", "client": culprit, "resource": trip.resource,
+                        "scope": "client" if trip.client != EVERYONE else "cluster",
+                        "threshold": str(trip.threshold)},
+             "annotations": {"summary": summary}}
+    return {"version": "4", "status": "firing", "receiver": "incident-bot-guard",
+            "groupKey": f"guard/{trip.cluster}/{trip.resource}/{trip.client}", "groupLabels": {},
+            "commonLabels": {}, "commonAnnotations": {}, "externalURL": "", "truncatedAlerts": 0, "alerts": [alert]}
+
+
+class GuardWorker:
+    """Stores new trips, refreshes the guard's state, writes denials on timelines (in that order)."""
+
+    name = "admission-guard"
+
+    def __init__(self, bot: Any, guard: Guard) -> None:
+        self.bot = bot
+        self.guard = guard
+        self.interval = bot.settings.guard.refresh_seconds
+        self.dropped = 0  # breaker denials whose incident never opened in time (counted, not recorded)
+
+    def tick(self) -> None:
+        self.store_trips()
+        self.refresh()
+        self.flush_denials()
+
+    def refresh(self) -> None:
+        try:
+            with self.bot.db.reading() as session:
+                state = load_state(session, self.bot.settings.guard, self.bot.clock.now())
+        except Exception as exc:  # the database is down: the state ages and the guard answers allow
+            log.warning("admission guard: could not read its state (%s); answering allow once it is stale",
+                        type(exc).__name__)
+            return
+        self.guard.use_state(state)
+
+    def store_trips(self) -> None:
+        for trip in self.guard.breaker.take_new():
+            try:
+                self._store(trip)
+            except Exception as exc:
+                log.warning("admission guard: could not store a breaker trip (%s); retrying", type(exc).__name__)
+                self.guard.breaker.retry(trip)
+
+    def _store(self, trip: Trip) -> None:
+        ingestor = self.bot.services.extras["alerts"]
+        result = ingestor.ingest(parse_notification(alert_for(trip)))
+        incident_id = (result.opened or list(result.joined) or [None])[0]
+        now = self.bot.clock.now()
+        with self.bot.db.session() as session:
+            row = GuardBreaker(cluster=trip.cluster, client=trip.client, resource=trip.resource,
+                               first_delete_at=trip.first_at, tripped_at=trip.tripped_at, threshold=trip.threshold,
+                               incident_id=incident_id)
+            session.add(row)
+            session.flush()
+            trip.row_id, trip.incident_id = row.id, incident_id
+            if incident_id is not None:
+                who = "all clients" if trip.client == EVERYONE else trip.client
+                timeline.record(session, incident_id, "guard.breaker.tripped",
+                                f"admission guard: mass-deletion breaker tripped on {trip.cluster}: {trip.culprit} "
+                                f"deleted {trip.threshold} {trip.resource} within {trip.window_seconds:g}s from "
+                                f"{trip.first_at.isoformat(timespec='seconds')}; deletes by {who} are denied until "
+                                f"the commander runs `/incident guard lift`",
+                                at=now, actor="admission-guard", source="guard",
+                                data={"client": trip.culprit, "scope": trip.client, "resource": trip.resource,
+                                      "threshold": trip.threshold, "first_delete_at": trip.first_at.isoformat()})
+
+    def flush_denials(self) -> None:
+        denials = self.guard.take_denials()
+        if not denials:
+            return
+        now = self.bot.clock.now()
+        by_incident: dict[int, list[Denial]] = {}
+        waiting = []
+        for d in denials:
+            incident_id = d.incident_id or (d.trip.incident_id if d.trip is not None else None)
+            if incident_id is not None:
+                by_incident.setdefault(incident_id, []).append(d)
+            elif (now - d.at).total_seconds() < UNLINKED_DENIALS_SECONDS:
+                waiting.append(d)
+            else:
+                self.dropped += 1
+        try:
+            with self.bot.db.session() as session:
+                for incident_id, batch in by_incident.items():
+                    timeline.record(session, incident_id, "guard.denied", denial_summary(batch), at=now,
+                                    actor="admission-guard", source="guard",
+                                    data={"denied": len(batch), "since": batch[0].at.isoformat(),
+                                          "by": [{"user": u, "what": w, "reason": r, "count": n}
+                                                 for (u, w, r), n in _grouped(batch).most_common(20)]})
+        except Exception as exc:
+            log.warning("admission guard: could not record %d denials (%s); retrying", len(denials), type(exc).__name__)
+            waiting = denials
+        self.guard.requeue(waiting)
+
+
+def _grouped(batch: list[Denial]) -> Counter[tuple[str, str, str]]:
+    return Counter((d.user, " ".join(d.what.split()[:2]), d.reason) for d in batch)
+
+
+def denial_summary(batch: list[Denial]) -> str:
+    """One line per batch: ``admission guard denied 37 writes since 12:00:01: 37 DELETE pods by X (breaker)``."""
+    parts = [f"{n} {what} by {user} ({reason})" for (user, what, reason), n in _grouped(batch).most_common(5)]
+    return (f"admission guard denied {len(batch)} write{'s' if len(batch) != 1 else ''} since "
+            f"{batch[0].at.strftime('%H:%M:%S')}: " + "; ".join(parts))
+
+
+def guard_metrics(guard: Guard) -> list[Metric]:
+    decisions = CounterMetricFamily("incident_bot_guard_decisions", "Admission reviews answered by this replica, "
+                                    "by cluster, decision (allow, deny, would-deny, invalid) and reason.",
+                                    labels=["cluster", "decision", "reason"])
+    for (cluster, decision, reason), n in sorted(dict(guard.counts).items()):
+        decisions.add_metric([cluster, decision, reason], n)
+    tripped = GaugeMetricFamily("incident_bot_guard_breakers_open", "Mass-deletion breakers tripped and not lifted.",
+                                labels=["cluster", "resource"])
+    open_by: Counter[tuple[str, str]] = Counter((t.cluster, t.resource) for t in guard.breaker.tripped())
+    for (cluster, resource), n in sorted(open_by.items()):
+        tripped.add_metric([cluster, resource], n)
+    return [decisions, tripped]
+
+
+class TlsListener:
+    """uvicorn with TLS in its own thread: the listener the apiservers call."""
+
+    def __init__(self, app: Starlette, settings: Any) -> None:
+        guard = settings.guard
+        self.config = uvicorn.Config(app, host=guard.host, port=guard.port, log_level="warning", lifespan="off",
+                                     log_config=None, ssl_certfile=guard.tls_cert_file, ssl_keyfile=guard.tls_key_file,
+                                     ssl_ca_certs=guard.client_ca_file,
+                                     ssl_cert_reqs=ssl.CERT_REQUIRED if guard.client_ca_file else ssl.CERT_NONE)
+        self.server = uvicorn.Server(self.config)
+        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self.server.run, name="admission-tls", daemon=True)
+        self.thread.start()
+
+    @property
+    def started(self) -> bool:
+        return bool(self.server.started)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        if self.thread is not None:
+            self.thread.join(10)
+
+
+def register(bot: Any) -> None:
+    settings = bot.settings.guard
+    handlers_guard.register(bot.dispatcher)
+    if not settings.enabled:
+        return
+    guard = Guard(settings, bot.clock)
+    bot.services.extras[EXTRA] = guard
+    bot.workers.append(GuardWorker(bot, guard))
+    bot.metric_sources.append(lambda b: guard_metrics(guard))
+    app = build_admission_app(bot, guard)
+    bot.services.extras["guard_app"] = app
+    if settings.tls_cert_file and settings.tls_key_file:
+        listener = TlsListener(app, bot.settings)
+        bot.services.extras["guard_listener"] = listener
+        bot.on_start.append(listener.start)
+        bot.on_stop.append(listener.stop)
+    else:
+        log.warning("admission guard enabled without guard.tls_cert_file/tls_key_file: the apiservers cannot "
+                    "call it (they speak TLS only)")
