@@ -24,6 +24,7 @@ from bot.store.db import Database
 # module paths with a ``register(bot: Bot) -> None``; later capabilities add theirs here
 EXTENSIONS: list[str] = [
     "bot.app.export",
+    "bot.app.openapi",
     "bot.app.webhooks",
     "bot.app.probing",
     "bot.app.pager",
