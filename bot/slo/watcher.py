@@ -44,7 +44,7 @@ def evaluate(session: Session, incident: Incident, settings: Settings, now: date
         elif clock.verdict == "breached":
             if _record(session, incident, clock, "slo.breach", now):
                 recorded.append("slo.breach")
-                if _escalate(session, incident, clock, settings, now):
+                if escalate(session, incident, clock, settings, now):
                     recorded.append("escalation.paged")
     incident.slo_due_at = next_due(incident, settings, now)
     session.add(incident)
@@ -72,34 +72,31 @@ def next_due(incident: Incident, settings: Settings, now: datetime) -> datetime 
     return min(upcoming, default=None)
 
 
+def event_of(clock: StageClock, kind: str) -> tuple[str, dict[str, object]]:
+    """The timeline text and data of a warning or breach (one shape for one incident and for many)."""
+    word = "warning" if kind == "slo.warning" else "breach"
+    return f"{word}: {clock.describe()}", {
+        "stage": clock.stage,
+        "budget_seconds": clock.budget_seconds,
+        "deadline": clock.deadline.isoformat(),
+        "elapsed_seconds": round(clock.elapsed_seconds, 3),
+        "reached_at": clock.reached_at.isoformat() if clock.reached_at else None,
+    }
+
+
 def _record(session: Session, incident: Incident, clock: StageClock, kind: str, now: datetime) -> bool:
     assert incident.id is not None
-    word = "warning" if kind == "slo.warning" else "breach"
-    text = f"{word}: {clock.describe()}"
-    event = timeline.record(
-        session,
-        incident.id,
-        kind,
-        text,
-        at=now,
-        actor="watcher",
-        source="watcher",
-        data={
-            "stage": clock.stage,
-            "budget_seconds": clock.budget_seconds,
-            "deadline": clock.deadline.isoformat(),
-            "elapsed_seconds": round(clock.elapsed_seconds, 3),
-            "reached_at": clock.reached_at.isoformat() if clock.reached_at else None,
-        },
-        dedupe_key=f"{kind}:{clock.stage}",
-    )
+    text, data = event_of(clock, kind)
+    event = timeline.record(session, incident.id, kind, text, at=now, actor="watcher", source="watcher",
+                            data=data, dedupe_key=f"{kind}:{clock.stage}")
     if event is not None:
         outbox.enqueue(session, kind="incident.card", incident_id=incident.id, payload={"incident_id": incident.id},
                        coalesce_key=f"card:{incident.id}", now=now)
     return event is not None
 
 
-def _escalate(session: Session, incident: Incident, clock: StageClock, settings: Settings, now: datetime) -> bool:
+def escalate(session: Session, incident: Incident, clock: StageClock, settings: Settings, now: datetime) -> bool:
+    """A breach pages the next person of the rota (one further step per breach)."""
     assert incident.id is not None
     level = len(timeline.events(session, incident.id, kinds=["slo.breach"]))
     paged = {
@@ -108,7 +105,8 @@ def _escalate(session: Session, incident: Incident, clock: StageClock, settings:
             select(Participant).where(Participant.incident_id == incident.id, Participant.role == "commander", Participant.active)
         ).scalars()
     }
-    target = rota.escalation_target(settings.oncall, now, level, exclude=paged)
+    target = rota.escalation_target(settings.oncall, now, level, exclude=paged, cluster=incident.cluster,
+                                    component=incident.component)
     if target is None:
         return False
     event = timeline.record(
@@ -159,6 +157,8 @@ class Watcher:
         another replica holds (it evaluates them), and the dedupe keys of
         the timeline make a warning or breach recorded twice impossible anyway.
         """
+        from bot.slo import mass  # it builds on this module's records
+
         now = self.clock.now()
         with self.db.reading() as session:
             due = due_ids(session, now)
@@ -169,10 +169,12 @@ class Watcher:
                                                Incident.slo_due_at <= now)  # type: ignore[arg-type,operator]
                 if not self.db.is_sqlite:
                     query = query.with_for_update(skip_locked=True)
+                active = []
                 for incident in session.execute(query.order_by(Incident.id)).scalars():  # type: ignore[arg-type]
                     if incident.state in ACTIVE:
-                        count += len(evaluate(session, incident, self.settings, now))
+                        active.append(incident)
                     else:
                         incident.slo_due_at = None
                         session.add(incident)
+                count += mass.evaluate_many(session, active, self.settings, now, sqlite=self.db.is_sqlite)
         return count

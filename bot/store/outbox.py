@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlmodel import Session
 
 from bot.store.db import insert_once
@@ -69,6 +69,49 @@ def enqueue(
         session.flush()
         return message
     return message if insert_once(session, message) else None
+
+
+def enqueue_many(session: Session, messages: Sequence[dict[str, Any]], *, now: datetime) -> int:
+    """Queue many messages in a few statements (the watcher's mass deadline); same coalescing as ``enqueue``.
+
+    Each message is a dict of ``enqueue``'s keywords (``kind``, ``payload``, ``incident_id``,
+    ``channel``, ``coalesce_key``); none may carry a ``dedupe_key``.  Returns how many new rows.
+    """
+    keys = sorted({(m.get("channel", "chat"), m["coalesce_key"]) for m in messages if m.get("coalesce_key")})
+    pending: dict[tuple[str, str], OutboxMessage] = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        for row in session.execute(
+            select(OutboxMessage).where(
+                OutboxMessage.coalesce_key.in_([k for _, k in chunk]),  # type: ignore[union-attr]
+                OutboxMessage.status == "pending",
+                OutboxMessage.claimed_by.is_(None),  # type: ignore[union-attr]
+            ).order_by(OutboxMessage.id)  # type: ignore[arg-type]
+        ).scalars():
+            pending.setdefault((row.channel, row.coalesce_key), row)  # type: ignore[arg-type]
+    rows: list[dict[str, Any]] = []
+    new_by_key: dict[tuple[str, str], dict[str, Any]] = {}
+    for m in messages:
+        channel = m.get("channel", "chat")
+        key = (channel, m.get("coalesce_key"))
+        existing = pending.get(key)  # type: ignore[arg-type]
+        if existing is not None:
+            if any(existing.payload.get(k) != v for k, v in m["payload"].items()):
+                existing.payload = {**existing.payload, **m["payload"]}
+                session.add(existing)
+            continue
+        if key[1] is not None and key in new_by_key:  # type: ignore[comparison-overlap]
+            new_by_key[key]["payload"] = {**new_by_key[key]["payload"], **m["payload"]}  # type: ignore[index]
+            continue
+        rows.append({"incident_id": m.get("incident_id"), "channel": channel, "kind": m["kind"],
+                     "payload": m["payload"], "coalesce_key": m.get("coalesce_key"), "status": "pending",
+                     "attempts": 0, "created_at": now, "not_before": now, "result": {}})
+        if key[1] is not None:
+            new_by_key[key] = rows[-1]  # type: ignore[index]
+    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    for start in range(0, len(rows), 500):
+        session.execute(insert(table), rows[start:start + 500])  # the table: one executemany, not a row at a time
+    return len(rows)
 
 
 def claim(
