@@ -35,6 +35,8 @@ def upgrade(doc: dict[str, Any]) -> dict[str, Any]:
         for name, value in (("priority", "p2"), ("due_on", None), ("overdue", False), ("tracker", None),
                             ("tracker_key", None), ("tracker_url", None)):
             item.setdefault(name, value)
+    out.setdefault("evidence_at_t0", [])  # v2 sections that v1 exports never had
+    out.setdefault("changes_before_t0", [])
     written = review.gather(out.get("timeline", []))
     out["review"] = written
     out["review_prompts"] = [{"section": s.key, "title": s.title, "prompt": s.prompt} for s in review.missing(written)]
