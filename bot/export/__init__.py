@@ -1,7 +1,7 @@
 """Post-mortem export: the document reviewers read the morning after.
 
 Rendered from the incident's timeline and stored rows (alerts, runs, steps,
-approvals, action items) as Markdown, JSON (schema ``schema/postmortem-v1.json``)
+approvals, action items) as Markdown, JSON (schema ``schema/postmortem-v2.json``; v1 still read)
 or one self-contained HTML file with an SVG chart of the 1-5-10 stages.
 The export is deterministic (same incident, same bytes) and redacted (no
 secret from evidence or notes survives into any format).
