@@ -215,6 +215,18 @@ class Alerting(_Section):
         "apiserver": ["etcd"], "scheduler": ["apiserver", "etcd"],
         "controller-manager": ["apiserver", "etcd"], "kubelet": ["apiserver", "etcd"],
     })
+    fleet: "FleetGrouping" = Field(default_factory=lambda: FleetGrouping())
+
+
+class FleetGrouping(_Section):
+    """One fault across clusters is one incident: alerts agreeing on ``match_labels`` within the window join."""
+
+    enabled: bool = True
+    match_labels: list[str] = Field(default_factory=lambda: ["alertname", "region"], min_length=1)
+    window_seconds: float = Field(300, gt=0)
+
+
+Alerting.model_rebuild()
 
 
 class ProbeCluster(_Section):

@@ -77,6 +77,7 @@ def incident_json(bot: Bot, incident: Any) -> dict[str, Any]:
         "acknowledged_by": incident.acknowledged_by,
         "time_to_acknowledge_seconds": acks.time_to_acknowledge(incident),
         "links": editing.links_json(bot.services.incidents, incident.id),
+        "clusters": [c.as_json() for c in bot.services.incidents.view(incident.id).clusters],
         "clocks": [
             {"stage": c.stage, "verdict": c.verdict, "budget_seconds": c.budget_seconds,
              "elapsed_seconds": round(c.elapsed_seconds, 3), "deadline": c.deadline.isoformat()}

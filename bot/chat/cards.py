@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from bot.chat.messages import Block, Bullets, Button, Buttons, ClockLine, Clocks, Fields, Heading, Paragraph, Reply
-from bot.incidents import acks
+from bot.chat.messages import (Block, Bullets, Button, Buttons, ClockLine, Clocks, Code, Fields, Heading, Paragraph,
+                               Reply)
+from bot.clock import human_duration
+from bot.incidents import acks, fleet
 from bot.incidents.service import IncidentView, ref_of
 from bot.store.models import Incident, PlaybookRun, TimelineEvent
 
@@ -39,6 +41,8 @@ def card(view: IncidentView, pending_runs: Sequence[PlaybookRun] = ()) -> Reply:
     if others:
         blocks.append(Paragraph("; ".join(others)))
     blocks.append(Clocks(tuple(ClockLine(c.stage, c.verdict, c.describe()) for c in view.clocks)))
+    if len(view.clusters) > 1:
+        blocks.extend(cluster_table(view))
     if inc.root_cause:
         blocks.append(Paragraph(f"Root cause: {inc.root_cause}"))
     if inc.mitigation:
@@ -48,6 +52,23 @@ def card(view: IncidentView, pending_runs: Sequence[PlaybookRun] = ()) -> Reply:
         blocks.append(approval_buttons(run))
     text = f"{ref_of(inc.id)} [{inc.state}] {inc.title}"
     return Reply(text=text, blocks=blocks, incident_id=inc.id)
+
+
+def _since(at: datetime | None, t0: datetime) -> str:
+    return "—" if at is None else "+" + human_duration((at - t0).total_seconds())
+
+
+def cluster_table(view: IncidentView) -> list[Block]:
+    """A fleet incident's clusters: T0 and each stage (time after that cluster's T0), verdict per cluster and overall."""
+    head = ("cluster", "state", "T0", "detected", "notified", "diagnosed", "mitigated", "1-5-10")
+    rows = [head] + [(c.name, c.state, c.started_at.strftime("%H:%M:%S"), _since(c.detected_at, c.started_at),
+                      _since(c.notified_at, c.started_at), _since(c.diagnosed_at, c.started_at),
+                      _since(c.mitigated_at, c.started_at), f"{VERDICT_MARK.get(c.verdict, '')} {c.verdict}")
+                     for c in view.clusters]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    table = "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows)
+    overall = fleet.worst(c.verdict for c in view.clusters)
+    return [Paragraph(f"{len(view.clusters)} clusters; 1-5-10 overall (the worst cluster): {overall}"), Code(table)]
 
 
 def incident_list(incidents: Sequence[Incident]) -> Reply:

@@ -1,4 +1,4 @@
-"""Chat verbs that edit incidents and show the rotas: severity, title, merge, link, oncall."""
+"""Chat verbs that edit incidents and show the rotas: severity, title, merge, link, split, cluster, oncall."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from bot.chat.grammar import Command
 from bot.chat.messages import Bullets, Heading, Reply
 from bot.config import Team
 from bot.errors import BadInput
-from bot.incidents import editing
+from bot.incidents import editing, fleet
 from bot.incidents.service import ref_of
 from bot.slo import rota
 
@@ -78,6 +78,29 @@ def oncall(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
     return Reply(text=f"{head}: {' | '.join(lines)}", blocks=[Heading(head), Bullets(lines)], ephemeral=True)
 
 
+def split(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
+    with d.services.incidents.transaction(d.incident_ref(ctx, cmd)) as (session, row):
+        new = fleet.split(session, d.services.incidents, row, cmd.args["cluster"], actor=ctx.user, source=ctx.source)
+        old_id, new_id = row.id, new.id
+    return Reply.line(f"Cluster {cmd.args['cluster']} is split out of {ref_of(old_id)} into {ref_of(new_id)}.",
+                      incident_id=new_id)
+
+
+def cluster(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
+    stage = cmd.args["stage"].lower()
+    with d.services.incidents.transaction(d.incident_ref(ctx, cmd)) as (session, row):
+        now = d.services.clock.now()
+        fleet.mark(session, row, cmd.args["cluster"], stage, actor=ctx.user, source=ctx.source, now=now,
+                   text=cmd.args.get("text"))
+        d.services.incidents._after_move(session, row, now)  # the card shows the cluster's new verdict
+        incident_id = row.id
+    return Reply.line(f"Cluster {cmd.args['cluster']} of {ref_of(incident_id)} is {stage}.", incident_id=incident_id)
+
+
+FLEET_HANDLERS = {"split": split, "cluster": cluster}
+
+
 def register(dispatcher: Dispatcher) -> None:
-    for verb, handler in {"severity": severity, "title": title, "merge": merge, "link": link, "oncall": oncall}.items():
+    for verb, handler in {"severity": severity, "title": title, "merge": merge, "link": link, "oncall": oncall,
+                         **FLEET_HANDLERS}.items():
         dispatcher.register(verb, handler)

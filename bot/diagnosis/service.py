@@ -248,7 +248,7 @@ class Diagnoser:
             select(Participant.user).where(Participant.incident_id == row.id, Participant.role == "commander",
                                            Participant.active)
         ).scalars().first()
-        target = commander or rota.primary(self.settings.oncall, now)
+        target = commander or rota.primary(self.settings.oncall, now, cluster=row.cluster, component=row.component)
         unknown = [c.id for c in o.unknown_checks]
         evidence = {c.id: (c.summary if c.known else f"unknown: {c.error}") for c in o.checks}
         text = (f"diagnosis #{diagnosis.number} needs a person: {o.cause}"

@@ -34,7 +34,7 @@ from sqlmodel import Session
 
 from bot.clock import Clock, utc
 from bot.config import Settings
-from bot.incidents import alert_tally, lifecycle, timeline
+from bot.incidents import alert_tally, fleet, lifecycle, timeline
 from bot.incidents.alert_payload import AlertIn, Notification
 from bot.incidents.alert_rules import Classification, classify, more_severe
 from bot.incidents.grouping import OpenIncident, candidate_keys, choose, downstream_keys, load_open, upstream_rank
@@ -266,6 +266,8 @@ class AlertIngestor:
         # upstream components first, earliest alerts first: the root opens, the cascade joins
         new_firing.sort(key=lambda i: (upstream_rank(i.cls.component, alerting), i.alert.starts_at))
         pending: dict[str, list[_Incoming]] = {}  # group key -> alerts waiting for a new incident
+        pending_fleet: dict[str, str] = {}  # fleet key -> the group key its alerts wait under
+        fleet_open: dict[str, OpenIncident | None] = {}
         target: dict[tuple[str, datetime], int | str] = {}
         for item in new_firing:
             keys_for = candidate_keys(item.cls.cluster, item.cls.component, alerting)
@@ -276,10 +278,20 @@ class AlertIngestor:
                 self._join(session, found, item, now, touched)
                 self._move_to_root(session, found, item, open_by_key, now)
                 continue
+            other_cluster = self._fleet_join(session, item, now, fleet_open)
+            if other_cluster is not None:  # the same fault in another cluster of the fleet
+                target[item.alert.key] = other_cluster.incident.id  # type: ignore[assignment]
+                self._join(session, other_cluster, item, now, touched)
+                continue
             waiting = next((k for k in keys_for if k in pending), None)
+            fleet_key = self._fleet_key(item)
+            if waiting is None and fleet_key is not None:
+                waiting = pending_fleet.get(fleet_key)
             if waiting is None:
                 waiting = item.cls.group_key
                 pending[waiting] = []
+                if fleet_key is not None:
+                    pending_fleet[fleet_key] = waiting
             pending[waiting].append(item)
             target[item.alert.key] = waiting
         opened: dict[str, int] = {}
@@ -384,12 +396,35 @@ class AlertIngestor:
             cluster=first.cls.cluster, component=first.cls.component, started_at=t0,
             group_key=key, evidence=evidence, extra={"detected_by": SOURCE}, session=session,
         )
+        incident.fleet_key = self._fleet_key(first)
+        starts: dict[str, datetime] = {}
+        for item in items:
+            starts[item.cls.cluster] = min(item.alert.starts_at, starts.get(item.cls.cluster, item.alert.starts_at))
+        fleet.gather(session, incident, starts, now, why=f"{first.alert.alertname} ({incident.fleet_key})")
         self._page_rule_users(session, incident, {u for i in items for u in i.cls.page}, now)
         return incident
 
+    def _fleet_key(self, item: _Incoming) -> str | None:
+        return fleet.fleet_key({**item.alert.labels, "alertname": item.alert.alertname}, self.settings.alerting.fleet)
+
+    def _fleet_join(self, session: Session, item: _Incoming, now: datetime,
+                    cache: dict[str, OpenIncident | None]) -> OpenIncident | None:
+        """An open incident of the same fault in other clusters (``alerting.fleet``); this cluster joins it."""
+        key = self._fleet_key(item)
+        if key is None:
+            return None
+        if key not in cache:
+            row = fleet.find_open(session, key, item.alert.starts_at, self.settings.alerting.fleet)
+            cache[key] = OpenIncident(row, int(row.alerts_firing or 0), now) if row is not None else None
+        found = cache[key]
+        if found is not None:
+            fleet.add(session, found.incident, item.cls.cluster, started_at=item.alert.starts_at, now=now,
+                      why=f"{item.alert.alertname} ({key})")
+        return found
+
     def _page_rule_users(self, session: Session, incident: Incident, users: set[str], now: datetime) -> None:
         """Users named by an alert rule's ``page`` are paged besides the on-call commander."""
-        oncall = rota.primary(self.settings.oncall, now)
+        oncall = rota.primary(self.settings.oncall, now, cluster=incident.cluster, component=incident.component)
         for user in sorted(users - {oncall}):
             paging.page(session, self.settings, incident_id=incident.id, user=user, now=now, notifies=True,  # type: ignore[arg-type]
                         reason=f"{ref_of(incident.id)} {incident.title} ({incident.severity})",
@@ -491,7 +526,7 @@ class AlertIngestor:
         commander = session.execute(
             select(Participant.user).where(Participant.incident_id == row.id, Participant.role == "commander",
                                            Participant.active)  # type: ignore[arg-type]
-        ).scalars().first() or rota.primary(self.settings.oncall, now)
+        ).scalars().first() or rota.primary(self.settings.oncall, now, cluster=row.cluster, component=row.component)
         last_end = session.execute(select(func.max(Alert.ends_at)).where(Alert.incident_id == row.id)).scalar()
         key = f"all-resolved:{total}:{utc(last_end).isoformat() if last_end else 'none'}"
         ref = ref_of(row.id)

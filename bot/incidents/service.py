@@ -21,7 +21,7 @@ from sqlmodel import Session
 from bot.clock import Clock, utc
 from bot.config import SEVERITIES, Settings
 from bot.errors import BadInput, NotFound, PermissionDenied
-from bot.incidents import acks, lifecycle, timeline
+from bot.incidents import acks, fleet, lifecycle, timeline
 from bot.slo import paging, rota, watcher
 from bot.slo.clocks import StageClock, clocks
 from bot.store import outbox
@@ -59,6 +59,7 @@ class IncidentView:
     roles: dict[str, list[str]]
     clocks: list[StageClock]
     open_actions: int
+    clusters: tuple[fleet.ClusterFacts, ...] = ()  # per-cluster facts and verdicts (a fleet incident has several)
 
 
 DRILL_LEASE_PREFIX = "drill:"
@@ -109,7 +110,9 @@ class Incidents:
                 select(ActionItem.id).where(ActionItem.incident_id == row.id, ActionItem.done.is_(False))  # type: ignore[attr-defined]
             ).all()
         )
-        return IncidentView(row, commander, roles, clocks(row, self.settings.budgets, self.clock.now()), open_actions)
+        now = self.clock.now()
+        return IncidentView(row, commander, roles, clocks(row, self.settings.budgets, now), open_actions,
+                            tuple(fleet.facts(session, row, self.settings.budgets, now)))
 
     def timeline(self, ref: str | int) -> tuple[Incident, list[Any]]:
         with self.db.reading() as session:
@@ -183,6 +186,7 @@ class Incidents:
         session.add(row)
         session.flush()
         assert row.id is not None
+        fleet.sync(session, row, now)  # the incident's first cluster and its facts
         lag = (now - t0).total_seconds()
         timeline.record(
             session, row.id, "incident.declared" if source == "chat" else "incident.detected",
@@ -357,6 +361,7 @@ class Incidents:
     def _after_move(self, session: Session, row: Incident, now: datetime) -> None:
         session.add(row)
         session.flush()
+        fleet.sync(session, row, now)  # every cluster of the incident reaches the stages it reached
         watcher.evaluate(session, row, self.settings, now)
         self._queue_card(session, row, now)
 

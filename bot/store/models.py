@@ -70,6 +70,7 @@ class Incident(SQLModel, table=True):
     cancelled_at: Optional[datetime] = _ts()
     acknowledged_at: Optional[datetime] = _ts()  # a person answered a page (pager webhook or /incident ack)
     acknowledged_by: Optional[str] = None
+    fleet_key: Optional[str] = Field(default=None, index=True)  # alerts of other clusters with this key join
     updated_at: Optional[datetime] = _ts(nullable=False)
     extra: dict = _json()
     # kept by the alert ingestion so a delivery never re-counts the incident's alerts

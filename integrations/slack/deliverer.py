@@ -282,7 +282,7 @@ class SlackDeliverer:
                                 text=f"📟 {self.directory.mention(user)} is paged: {mrkdwn(reason)}")
             result["mention"] = posted.get("ts")
         if not user_id:
-            result["note"] = f"no Slack id for {user}; add it to slack.users"
+            result["note"] = f"no Slack id for {user}; add their e-mail to oncall.people (or their id to slack.users)"
         return result
 
     def _notice(self, message: OutboxMessage) -> dict[str, Any]:

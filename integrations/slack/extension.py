@@ -27,6 +27,7 @@ from integrations.slack.app import REPLY_CHANNEL, build_slack_app
 from integrations.slack import dedupe, inbound
 from integrations.slack.dedupe import Pruner
 from integrations.slack.deliverer import SlackDeliverer
+from integrations.slack import people
 from integrations.slack.identity import Directory
 from integrations.slack.web import SlackWeb
 
@@ -44,8 +45,10 @@ class SlackRuntime:
         self.settings = settings
         self.signing = secret(settings.signing_secret) or None
         self.dispatcher = dispatcher
-        self.directory = Directory(settings)
         self.web = SlackWeb(settings, limits=RateLimits(dispatcher.services.db, dispatcher.services.clock))
+        self.directory = Directory(settings, people=dispatcher.services.settings.oncall.people,
+                                   by_email=people.by_email(self.web), email_of_id=people.email_of_id(self.web),
+                                   now=dispatcher.services.clock.now)
         self.executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="slack-listener")
         self.app: App = build_slack_app(dispatcher, self.directory, self.web, wake=self.wake, executor=self.executor)
         self.deliverer = SlackDeliverer(dispatcher, self.web, self.directory)

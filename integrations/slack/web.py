@@ -34,6 +34,9 @@ API_CALLS = Counter("incident_bot_slack_api_calls", "Slack Web API calls made by
 SLACK_RESPONSE_HOSTS = frozenset({"hooks.slack.com", "hooks.slack-gov.com"})
 
 
+FORM_METHODS = frozenset({"users.lookupByEmail", "users.info"})
+
+
 class SlackRefused(Exception):
     """Slack answered ``ok: false`` with ``code`` (not a rate limit, not a server error)."""
 
@@ -88,7 +91,10 @@ class SlackWeb:
 
     def _call(self, method: str, **args: Any) -> dict[str, Any]:
         try:
-            response = self.client.api_call(method, json={k: v for k, v in args.items() if v is not None})
+            given = {k: v for k, v in args.items() if v is not None}
+            # Slack's read methods (users.lookupByEmail, users.info) take form arguments, not JSON
+            response = (self.client.api_call(method, data=given) if method in FORM_METHODS
+                        else self.client.api_call(method, json=given))
         except SlackApiError as exc:
             status = exc.response.status_code
             if status == 429:

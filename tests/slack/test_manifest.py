@@ -28,6 +28,7 @@ METHOD_SCOPES = {
     "conversations.join": "channels:join", "conversations.open": "im:write",
     "conversations.list": "channels:read", "conversations.history": "channels:history",
     "conversations.replies": "channels:history",
+    "users.lookupByEmail": "users:read.email", "users.info": "users:read",
     "views.open": None, "auth.test": None,  # a trigger_id / any token
 }
 # scopes that come with features rather than calls

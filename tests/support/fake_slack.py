@@ -38,6 +38,7 @@ class FakeSlack:
         self.calls: list[dict[str, Any]] = []  # every request, answered or refused
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}  # (channel, ts) -> message
         self.channels: dict[str, dict[str, Any]] = {}
+        self.users: dict[str, dict[str, Any]] = {}  # id -> user object (users.lookupByEmail, users.info)
         self.ws_url: str | None = None
         self.failure: dict[str, Any] | None = None  # {"status", "retry_after", "methods", "hang"}
         self.delay_seconds = 0.0  # every Web API call takes this long (a slow Slack)
@@ -109,6 +110,11 @@ class FakeSlack:
         with self._lock:
             return sorted((m for (c, _), m in self.messages.items() if channel is None or c == channel),
                           key=lambda m: m["ts"])
+
+    def add_user(self, user_id: str, name: str, email: str) -> None:
+        """A member of the workspace, as users.info and users.lookupByEmail describe one."""
+        self.users[user_id] = {"id": user_id, "team_id": "T0001", "name": name, "deleted": False,
+                               "real_name": name.title(), "profile": {"email": email, "real_name": name.title()}}
 
     def heal(self) -> None:
         self.failure = None
@@ -230,6 +236,13 @@ class FakeSlack:
                     return {"ok": False, "error": "invalid_trigger_id"}
                 view = body.get("view") or {}
                 return {"ok": True, "view": {"id": "V0001", "callback_id": view.get("callback_id"), "hash": "h1"}}
+            if method == "users.lookupByEmail":
+                email = str(body.get("email", "")).lower()
+                found = next((u for u in self.users.values() if u["profile"]["email"].lower() == email), None)
+                return {"ok": True, "user": found} if found else {"ok": False, "error": "users_not_found"}
+            if method == "users.info":
+                found = self.users.get(str(body.get("user", "")))
+                return {"ok": True, "user": found} if found else {"ok": False, "error": "user_not_found"}
             if method == "apps.connections.open":
                 if not self.ws_url:
                     return {"ok": False, "error": "no_websocket"}

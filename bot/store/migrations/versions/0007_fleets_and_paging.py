@@ -1,4 +1,4 @@
-"""incidents.acknowledged_at/_by, incident_clusters (fleet incidents), incident_links (related, merged)
+"""incidents.acknowledged_at/_by and fleet_key, incident_clusters (fleet incidents), incident_links (related, merged)
 
 Revision ID: 0007
 Revises: 0004
@@ -26,6 +26,8 @@ def upgrade() -> None:
     with op.batch_alter_table("incidents", schema=None) as batch_op:
         batch_op.add_column(_ts("acknowledged_at"))
         batch_op.add_column(sa.Column("acknowledged_by", sa.String(), nullable=True))
+        batch_op.add_column(sa.Column("fleet_key", sa.String(), nullable=True))
+        batch_op.create_index("ix_incidents_fleet_key", ["fleet_key"])
     op.create_table(
         "incident_clusters",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -65,5 +67,7 @@ def downgrade() -> None:
     op.drop_table("incident_links")
     op.drop_table("incident_clusters")
     with op.batch_alter_table("incidents", schema=None) as batch_op:
+        batch_op.drop_index("ix_incidents_fleet_key")
+        batch_op.drop_column("fleet_key")
         batch_op.drop_column("acknowledged_by")
         batch_op.drop_column("acknowledged_at")

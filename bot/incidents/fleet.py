@@ -1,0 +1,245 @@
+"""Fleet incidents: one fault across many clusters is one incident, with facts per cluster.
+
+A regional fault (a storage class under etcd, a bad rollout, DNS) fires the
+same alert in many clusters at once.  Alerts agreeing on
+``alerting.fleet.match_labels`` (by default the alert name and the ``region``
+label) within ``alerting.fleet.window_seconds`` join one incident, whose
+``fleet_key`` says what it gathers.  Each cluster keeps its own 1-5-10 facts
+in ``incident_clusters`` (T0, detected, notified, diagnosed, mitigated,
+state): stages recorded for the whole incident are copied to every cluster
+that has not reached them by itself (``sync``), and a cluster can be
+diagnosed or mitigated on its own.  The verdict is given per cluster and
+overall (the worst), and a cluster can be split out into its own incident.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlmodel import Session
+
+from bot.config import Budgets, FleetGrouping
+from bot.errors import BadInput, NotFound
+from bot.incidents import lifecycle, timeline
+from bot.slo.clocks import StageClock, stage_clock
+from bot.store.db import insert_once
+from bot.store.models import Alert, Incident, IncidentCluster, IncidentLink
+
+# worst first: the overall verdict of a fleet incident is the worst of its clusters'
+VERDICT_ORDER = ("breached", "warning", "running", "stopped", "met")
+STAGE_STATE = (("mitigated_at", "mitigated"), ("diagnosed_at", "diagnosed"), ("notified_at", "notified"))
+
+
+def fleet_key(labels: dict[str, str], config: FleetGrouping) -> str | None:
+    """What alerts of one fault share across clusters (None: the alert lacks a label, or fleets are off)."""
+    if not config.enabled:
+        return None
+    values = []
+    for name in config.match_labels:
+        value = labels.get(name)
+        if not value:
+            return None
+        values.append(f"{name}={value}")
+    return ",".join(values)
+
+
+def find_open(session: Session, key: str, starts_at: datetime, config: FleetGrouping) -> Incident | None:
+    """The newest active incident of this fleet key whose T0 is within the window of ``starts_at``."""
+    window = timedelta(seconds=config.window_seconds)
+    for row in session.execute(
+        select(Incident).where(Incident.fleet_key == key,
+                               Incident.state.in_(sorted(lifecycle.ACTIVE_STATES)))  # type: ignore[attr-defined]
+        .order_by(Incident.id.desc())  # type: ignore[union-attr]
+    ).scalars():
+        if abs(row.started_at - starts_at) <= window:  # type: ignore[operator]
+            return row
+    return None
+
+
+def clusters(session: Session, incident_id: int) -> list[IncidentCluster]:
+    return list(session.execute(
+        select(IncidentCluster).where(IncidentCluster.incident_id == incident_id)
+        .order_by(IncidentCluster.started_at, IncidentCluster.cluster)  # type: ignore[arg-type]
+    ).scalars())
+
+
+def _state_of(row: IncidentCluster, incident: Incident) -> str:
+    if incident.state not in lifecycle.ACTIVE_STATES:
+        return incident.state
+    return next((state for attr, state in STAGE_STATE if getattr(row, attr) is not None), "detected")
+
+
+def add(session: Session, incident: Incident, cluster: str, *, started_at: datetime, now: datetime,
+        why: str | None = None) -> IncidentCluster | None:
+    """A cluster joins the incident (once); an earlier T0 for a cluster already in it moves that cluster's T0."""
+    assert incident.id is not None
+    existing = session.execute(select(IncidentCluster).where(
+        IncidentCluster.incident_id == incident.id, IncidentCluster.cluster == cluster)).scalars().first()
+    if existing is not None:
+        if started_at < existing.started_at:  # type: ignore[operator]
+            existing.started_at = started_at
+            session.add(existing)
+        return None
+    row = IncidentCluster(incident_id=incident.id, cluster=cluster, started_at=started_at, detected_at=now,
+                          notified_at=now if incident.notified_at is not None else None)
+    row.state = _state_of(row, incident)
+    if not insert_once(session, row):
+        return None
+    if cluster != incident.cluster:
+        timeline.record(session, incident.id, "fleet.cluster_joined",
+                        f"cluster {cluster} joined {f'INC-{incident.id}'}" + (f": {why}" if why else ""),
+                        at=now, actor="alertmanager", source="alertmanager",
+                        data={"cluster": cluster, "started_at": started_at.isoformat()},
+                        dedupe_key=f"fleet:{cluster}:{started_at.isoformat()}", post=False)
+    return row
+
+
+def gather(session: Session, incident: Incident, starts: dict[str, datetime], now: datetime, why: str) -> None:
+    """A new incident opened by alerts of several clusters: each cluster with its own T0."""
+    for cluster, started_at in sorted(starts.items(), key=lambda kv: kv[1]):
+        if cluster == incident.cluster:
+            row = _one(session, incident, cluster)
+            row.started_at = started_at
+            session.add(row)
+        else:
+            add(session, incident, cluster, started_at=started_at, now=now, why=why)
+
+
+def sync(session: Session, incident: Incident, now: datetime) -> None:
+    """Stages reached by the whole incident reach every cluster that has not reached them on its own.
+
+    The incident's primary cluster always has a row (incidents opened before
+    fleets existed get theirs here); an announcement reaches a cluster no
+    earlier than the cluster was detected.
+    """
+    rows = clusters(session, incident.id)  # type: ignore[arg-type]
+    if not any(r.cluster == incident.cluster for r in rows):
+        made = add(session, incident, incident.cluster, started_at=incident.started_at, now=incident.detected_at)  # type: ignore[arg-type]
+        rows = clusters(session, incident.id) if made is not None else rows  # type: ignore[arg-type]
+    for row in rows:
+        changed = False
+        for attr, _ in STAGE_STATE:
+            stamp = getattr(incident, attr)
+            if stamp is not None and getattr(row, attr) is None:
+                setattr(row, attr, max(stamp, row.detected_at))  # type: ignore[type-var]
+                changed = True
+        state = _state_of(row, incident)
+        if changed or state != row.state:
+            row.state = state
+            session.add(row)
+
+
+def mark(session: Session, incident: Incident, cluster: str, stage: str, *, actor: str, source: str,
+         now: datetime, text: str | None = None) -> IncidentCluster:
+    """One cluster reached ``diagnosed`` or ``mitigated`` on its own (per-cluster diagnosis or playbook)."""
+    attr = {"diagnosed": "diagnosed_at", "mitigated": "mitigated_at"}.get(stage)
+    if attr is None:
+        raise BadInput(f"a cluster can be marked diagnosed or mitigated, not `{stage}`.", field="stage")
+    row = _one(session, incident, cluster)
+    if getattr(row, attr) is not None:
+        raise BadInput(f"cluster {cluster} of INC-{incident.id} is already {stage}.", field="cluster")
+    setattr(row, attr, now)
+    if stage == "diagnosed" and text:
+        row.root_cause = text
+    row.state = _state_of(row, incident)
+    session.add(row)
+    timeline.record(session, incident.id, f"fleet.cluster_{stage}",  # type: ignore[arg-type]
+                    f"cluster {cluster} {stage}" + (f": {text}" if text else "") + f" (by {actor})",
+                    at=now, actor=actor, source=source, data={"cluster": cluster, "stage": stage})
+    return row
+
+
+def _one(session: Session, incident: Incident, cluster: str) -> IncidentCluster:
+    row = session.execute(select(IncidentCluster).where(
+        IncidentCluster.incident_id == incident.id, IncidentCluster.cluster == cluster)).scalars().first()
+    if row is None:
+        names = ", ".join(r.cluster for r in clusters(session, incident.id)) or "none"  # type: ignore[arg-type]
+        raise NotFound(f"INC-{incident.id} has no cluster `{cluster}`; its clusters: {names}.")
+    return row
+
+
+@dataclass(frozen=True)
+class ClusterFacts:
+    """One cluster of an incident as people read it: facts, the three clocks, the worst verdict."""
+
+    name: str
+    state: str
+    started_at: datetime
+    detected_at: datetime
+    notified_at: datetime | None
+    diagnosed_at: datetime | None
+    mitigated_at: datetime | None
+    root_cause: str | None
+    clocks: list[StageClock]
+
+    @property
+    def verdict(self) -> str:
+        return worst(c.verdict for c in self.clocks)
+
+    def as_json(self) -> dict[str, Any]:
+        def iso(at: datetime | None) -> str | None:
+            return at.isoformat() if at else None
+
+        return {"name": self.name, "state": self.state, "started_at": iso(self.started_at),
+                "detected_at": iso(self.detected_at), "notified_at": iso(self.notified_at),
+                "diagnosed_at": iso(self.diagnosed_at), "mitigated_at": iso(self.mitigated_at),
+                "verdict": self.verdict, "clocks": {c.stage: c.verdict for c in self.clocks}}
+
+
+def worst(verdicts: Any) -> str:
+    seen = set(verdicts)
+    return next((v for v in VERDICT_ORDER if v in seen), "met")
+
+
+def facts(session: Session, incident: Incident, budgets: Budgets, now: datetime) -> list[ClusterFacts]:
+    """Every cluster of the incident with its clocks (the incident's own cluster when it has no rows yet)."""
+    rows = clusters(session, incident.id)  # type: ignore[arg-type]
+    if not rows:
+        rows = [IncidentCluster(incident_id=incident.id, cluster=incident.cluster, started_at=incident.started_at,  # type: ignore[arg-type]
+                                detected_at=incident.detected_at, notified_at=incident.notified_at,
+                                diagnosed_at=incident.diagnosed_at, mitigated_at=incident.mitigated_at,
+                                state=incident.state)]
+    stage_budgets = budgets.for_severity(incident.severity)
+    out = []
+    for row in rows:
+        view = SimpleNamespace(started_at=row.started_at, notified_at=row.notified_at, diagnosed_at=row.diagnosed_at,
+                               mitigated_at=row.mitigated_at, state=incident.state,
+                               cancelled_at=incident.cancelled_at, resolved_at=incident.resolved_at)
+        cluster_clocks = [stage_clock(view, stage, stage_budgets, now, budgets.warn_ratio)  # type: ignore[arg-type]
+                          for stage in ("notify", "diagnose", "mitigate")]
+        out.append(ClusterFacts(row.cluster, _state_of(row, incident), row.started_at, row.detected_at,  # type: ignore[arg-type]
+                                row.notified_at, row.diagnosed_at, row.mitigated_at, row.root_cause, cluster_clocks))
+    return out
+
+
+def split(session: Session, incidents: Any, incident: Incident, cluster: str, *, actor: str, source: str) -> Incident:
+    """Move one cluster (its facts and its alerts) out of ``incident`` into a new incident of its own."""
+    rows = clusters(session, incident.id)  # type: ignore[arg-type]
+    row = _one(session, incident, cluster)
+    if len(rows) < 2:
+        raise BadInput(f"INC-{incident.id} has only cluster {cluster}; there is nothing to split it from.",
+                       field="cluster")
+    now = incidents.clock.now()
+    new = incidents.declare(f"{incident.title} ({cluster})", actor=actor, source=source, severity=incident.severity,
+                            cluster=cluster, component=incident.component, started_at=row.started_at,
+                            group_key=f"{cluster}/{incident.component}" if incident.component else None,
+                            is_drill=incident.is_drill, session=session)
+    moved = session.execute(update(Alert).where(Alert.incident_id == incident.id, Alert.cluster == cluster)
+                            .values(incident_id=new.id)).rowcount  # type: ignore[arg-type]
+    session.delete(row)
+    if incident.cluster == cluster:  # the incident keeps the earliest of its remaining clusters
+        incident.cluster = next(r.cluster for r in rows if r.cluster != cluster)
+        session.add(incident)
+    session.add(IncidentLink(incident_id=new.id, other_id=incident.id, kind="related", created_by=actor,  # type: ignore[arg-type]
+                             created_at=now))
+    timeline.record(session, incident.id, "fleet.cluster_split",  # type: ignore[arg-type]
+                    f"cluster {cluster} split out into INC-{new.id} by {actor} ({moved} alerts moved)",
+                    at=now, actor=actor, source=source, data={"cluster": cluster, "incident": new.id, "alerts": moved})
+    timeline.record(session, new.id, "fleet.cluster_split",  # type: ignore[arg-type]
+                    f"split out of INC-{incident.id} by {actor}", at=now, actor=actor, source=source,
+                    data={"cluster": cluster, "from": incident.id})
+    return new
