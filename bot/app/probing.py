@@ -19,6 +19,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from bot.app.bot import Bot
 from bot.app.webhooks import wake_senders
+from bot.chat import handlers_slo
 from bot.config import ProbeCluster, Settings
 from bot.incidents.probe_findings import ProbeRecorder, ProbeWorker, probe_rows
 from integrations.etcd import EtcdClient
@@ -123,6 +124,7 @@ def probe_metrics(bot: Bot) -> list[Metric]:
 def register(bot: Bot) -> None:
     settings = bot.settings
     bot.metric_sources.append(probe_metrics)
+    handlers_slo.register(bot.dispatcher)
     closers: list[Any] = []
     checks = build_checks(settings, closers)
     customer = build_customer_checks(settings, closers)

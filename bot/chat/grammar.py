@@ -121,6 +121,8 @@ VERBS: tuple[Verb, ...] = (
          details="stage: diagnosed (with the cause) or mitigated, e.g. `/incident cluster prod-eu-2 diagnosed etcd disk full`"),
     Verb("oncall", "who is on call now and next (a team, this incident's team, or every team)",
          (Arg("team", "word", False),), takes_incident=False),
+    Verb("slo", "error budget left per cluster and objective (pod creation, availability, API latency)",
+         options=(Option("cluster", "NAME"), Option("window", "30d")), takes_incident=False),
     Verb("freeze", "global kill switch: refuse new playbook runs, halt running ones",
          (Arg("reason", "text", False),), takes_incident=False),
     Verb("unfreeze", "lift the freeze", takes_incident=False),

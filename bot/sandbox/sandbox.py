@@ -59,8 +59,12 @@ class Sandbox:
             etcd = self.plane.etcd
             assert etcd is not None
             # restore-etcd stops and starts the very members the sandbox started (one process controller)
+            tools: dict[str, Any] = {"etcd_controller": lambda cluster: etcd.controller}
+            if self.plane.customers is not None:  # restart-component restarts the sandbox's own processes
+                components = self.plane.customers.components
+                tools["component_controller"] = lambda cluster: components
             self.runtime = BotRuntime(self.settings, host=LOOPBACK, port=port, deliverer_factory=self.deliverer_factory,
-                                      tools={"etcd_controller": lambda cluster: etcd.controller}).start()
+                                      tools=tools).start()
             self.plane.wait_scraped()
         except BaseException:
             self.close()

@@ -65,6 +65,14 @@ def sandbox_settings(plane: ControlPlane, *, database_url: str, webhook_token: s
                                                 "kubeconfig": str(plane.kubeconfig),
                                                 "etcd": plane.etcd.endpoints}}},
     }
+    if plane.customers is not None:  # a cluster customers use: probe it as they would
+        tree["probes"]["clusters"][plane.cluster].update({"customer_probes": True, "bypass_apiservers": bypass})
+        cluster["components"] = {
+            name: {"controller": "local", "lease": f"kube-system/{name}",
+                   "health_urls": [plane.customers.components[name].health_url]}
+            for name in ("kube-scheduler", "kube-controller-manager")}
+        if fast:  # a probe that took 5 s is a failure, and failures are confirmed fast (the 30 s goal)
+            tree["probes"].update({"customer_interval_seconds": 1, "customer_timeout_seconds": 6})
     if fast:  # the sandbox's 1-second cadence end to end
         tree["watcher_interval_seconds"] = 1
         tree["outbox_interval_seconds"] = 0.1
