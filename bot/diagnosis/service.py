@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Callable, Protocol
 
 from sqlalchemy import exists, select
@@ -30,7 +30,7 @@ from bot.diagnosis.loader import Library
 from bot.diagnosis.model import Procedure
 from bot.diagnosis.ports import Backends
 from bot.diagnosis.runner import CheckResult, Outcome, Runner
-from bot.errors import IllegalTransition, IncidentBotError
+from bot.errors import IllegalTransition, IncidentBotError, IntegrationError
 from bot.incidents import lifecycle, timeline
 from bot.incidents.service import Incidents, ref_of
 from bot.slo import rota
@@ -96,6 +96,9 @@ class Diagnoser:
         self.library = library
         self.backends = backends
         self.proposer = proposer
+        # a cluster that did not answer the plan's reads (an overloaded apiserver, a load balancer
+        # closing a connection) is asked again after these pauses before a person is told
+        self.propose_retry_seconds: tuple[float, ...] = (1.0, 2.0, 4.0)
         self.sleep: Callable[[float], None] = time.sleep  # between repeated answers of a check (tests: no-op)
 
     # -- choosing
@@ -144,6 +147,7 @@ class Diagnoser:
         if started is None:
             return None
         incident_id, number, procedure, context, cluster = started
+        context.update(self._before_t0(incident_id, cluster, context))
         access = self.backends(cluster)
         runner = Runner(access, self.clock, check_timeout=self.settings.diagnosis.check_timeout_seconds,
                         sleep=self.sleep)
@@ -151,6 +155,18 @@ class Diagnoser:
         diagnosis = Diagnosis(incident_id, number, procedure, outcome)
         self._conclude(diagnosis, actor=actor)
         return diagnosis
+
+    def _before_t0(self, incident_id: int, cluster: str, context: dict[str, Any]) -> dict[str, Any]:
+        """``incident.changes`` (what changed before T0, nearest first) and ``incident.evidence`` (frozen at T0)."""
+        from bot.diagnosis import changes, t0_evidence
+
+        if not context.get("started_at"):
+            return {"changes": [], "evidence": {}}
+        t0 = datetime.fromisoformat(context["started_at"])
+        return {"changes": changes.before_t0(self.db, cluster, t0,
+                                             window_seconds=self.settings.evidence.changes_window_seconds,
+                                             component=context.get("component")),
+                "evidence": t0_evidence.for_procedures(self.db, incident_id)}
 
     def _start(self, ref: str | int, *, actor: str, source: str, sop: str | None,
                auto: bool, claim: str = AUTO_KEY) -> tuple[int, int, Procedure, dict[str, Any], str] | None:
@@ -227,8 +243,7 @@ class Diagnoser:
             sentence = f"proposed playbook {o.playbook}" + (f" with {args}" if args else "") + f"; {by_hand}"
         else:
             try:
-                answer = self.proposer(incident_id=diagnosis.incident_id, playbook=o.playbook, params=dict(o.params),
-                                       requested_by=ACTOR)
+                answer = self._propose_with_retries(diagnosis)
                 sentence = answer or f"proposed playbook {o.playbook}" + (f" with {args}" if args else "")
             except IncidentBotError as exc:
                 sentence = f"could not propose playbook {o.playbook}: {exc.message.rstrip('.')}; {by_hand}"
@@ -241,6 +256,22 @@ class Diagnoser:
                             data={"number": diagnosis.number, "playbook": o.playbook, "params": o.params},
                             dedupe_key=f"diagnosis:{diagnosis.number}:proposal")
         return sentence
+
+    def _propose_with_retries(self, diagnosis: Diagnosis) -> str | None:
+        """Ask the engine to plan and propose; a transient failure to reach the cluster is retried."""
+        assert self.proposer is not None
+        o = diagnosis.outcome
+        for pause in (*self.propose_retry_seconds, None):
+            try:
+                return self.proposer(incident_id=diagnosis.incident_id, playbook=o.playbook, params=dict(o.params),
+                                     requested_by=ACTOR)
+            except IntegrationError as exc:
+                if pause is None:
+                    raise
+                log.info("planning %s for %s failed (%s); asking again in %gs", o.playbook,
+                         ref_of(diagnosis.incident_id), exc.message, pause)
+                time.sleep(pause)
+        return None  # not reached: the last attempt returns or raises
 
     def _escalate(self, session: Any, row: Incident, diagnosis: Diagnosis, now: Any) -> None:
         o = diagnosis.outcome
