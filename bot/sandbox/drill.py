@@ -15,6 +15,7 @@ A drill refuses a cluster not marked ``drill_target: true``.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -87,6 +88,8 @@ class Drill:
         self.deadlines = deadlines or Deadlines()
         self.echo = echo
         self.options = options or ControlPlaneOptions()
+        if self.scenario.needs:  # the sandbox parts this scenario cannot run without
+            self.options = dataclasses.replace(self.options, **{flag: True for flag in self.scenario.needs})
         self.sandbox: Sandbox | None = None
         self._chat: TextIO | None = None
 
@@ -102,7 +105,10 @@ class Drill:
                       f"apiservers, HAProxy, Prometheus, Alertmanager, the bot)")
             self.sandbox = Sandbox(options=self.options,
                                    deliverer_factory=lambda bot: ConsoleDeliverer(bot.dispatcher, self._chat))
+            began = time.monotonic()
             self.sandbox.start()
+            self.echo(f"drill {self.scenario.name}: sandbox ready in {time.monotonic() - began:.1f}s "
+                      f"(kube-apiservers ready in {_slowest_apiserver(self.sandbox):.1f}s)")
             root = self.sandbox.root
             check_drill_target(self.sandbox.settings, self.options.cluster)  # type: ignore[arg-type]
             try:
@@ -343,6 +349,12 @@ class Drill:
 def _write_text(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def _slowest_apiserver(sandbox: Sandbox) -> float:
+    """How long the slowest kube-apiserver took from start to /readyz (they start in parallel)."""
+    plane = sandbox.plane
+    return max((s.started_seconds or 0.0 for s in plane.apiservers.values()), default=0.0) if plane else 0.0
 
 
 def _public(facts: dict[str, Any]) -> dict[str, Any]:
