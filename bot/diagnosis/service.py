@@ -111,7 +111,7 @@ class Diagnoser:
     def pending(self, limit: int = 20) -> list[int]:
         """Announced incidents never diagnosed automatically, in clusters diagnosis can look at."""
         claimed = exists().where(TimelineEvent.incident_id == Incident.id, TimelineEvent.dedupe_key == AUTO_KEY)
-        with self.db.session() as session:
+        with self.db.reading() as session:  # every tick: a read, never SQLite's write lock
             rows = session.execute(
                 select(Incident.id, Incident.cluster).where(Incident.state == "notified", ~claimed).order_by(Incident.id)
             ).all()
@@ -130,7 +130,7 @@ class Diagnoser:
         concluded = exists().where(other.incident_id == Incident.id, other.kind == "diagnosis.conclusion")
         other2 = aliased(TimelineEvent)
         resumed = exists().where(other2.incident_id == Incident.id, other2.dedupe_key == RESUME_KEY)
-        with self.db.session() as session:
+        with self.db.reading() as session:
             return list(session.execute(
                 select(Incident.id).join(TimelineEvent, TimelineEvent.incident_id == Incident.id)
                 .where(Incident.state == "diagnosing", TimelineEvent.dedupe_key == AUTO_KEY,
@@ -140,13 +140,17 @@ class Diagnoser:
 
     # -- running
     def diagnose(self, ref: str | int, *, actor: str, source: str, sop: str | None = None,
-                 auto: bool = False, resume: bool = False) -> Diagnosis | None:
-        """Run the fitting procedure (or ``sop``); None when auto and already claimed or nothing fits."""
+                 auto: bool = False, resume: bool = False, cluster: str | None = None) -> Diagnosis | None:
+        """Run the fitting procedure (or ``sop``) on the incident's cluster (or ``cluster``, one of a fleet
+        incident's); None when auto and already claimed or nothing fits."""
         started = self._start(ref, actor=actor, source=source, sop=sop, auto=auto or resume,
                               claim=RESUME_KEY if resume else AUTO_KEY)
         if started is None:
             return None
-        incident_id, number, procedure, context, cluster = started
+        incident_id, number, procedure, context, own_cluster = started
+        if cluster and cluster != own_cluster:  # one cluster of a fleet incident: its own endpoints and name
+            context = {**context, "cluster": cluster}
+        cluster = cluster or own_cluster
         context.update(self._before_t0(incident_id, cluster, context))
         access = self.backends(cluster)
         runner = Runner(access, self.clock, check_timeout=self.settings.diagnosis.check_timeout_seconds,

@@ -105,7 +105,7 @@ class RePager:
     def tick(self) -> int:
         now = self.clock.now()
         oldest = now - timedelta(seconds=self.settings.paging.repage_after_seconds)
-        with self.db.session() as session:
+        with self.db.reading() as session:  # a read: the write lock only where something is due
             ids = list(session.execute(
                 select(Incident.id).where(Incident.state.in_(sorted(lifecycle.ACTIVE_STATES)),  # type: ignore[attr-defined]
                                           Incident.acknowledged_at.is_(None),  # type: ignore[union-attr]

@@ -28,7 +28,7 @@ class PlaybookWorker:
     def tick(self) -> int:
         ex = self.executor
         work = ex.expire_requests()
-        with ex.db.session() as session:
+        with ex.db.reading() as session:  # every second: a read, never SQLite's write lock
             if freeze.current(session) is not None:
                 return work
         work += ex.start_ttl_expiries()
