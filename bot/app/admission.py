@@ -37,6 +37,7 @@ from bot.store.models import GuardBreaker
 
 log = logging.getLogger(__name__)
 ALERTNAME = "KubeMassDeletionBlocked"
+COMPONENT = "mass-deletion"  # its own incident, not joined to an open apiserver incident of the cluster
 EXTRA = "guard"
 UNLINKED_DENIALS_SECONDS = 120  # breaker denials wait this long for their incident, then are only counted
 
@@ -80,7 +81,7 @@ def alert_for(trip: Trip) -> dict[str, Any]:
                f"{trip.window_seconds:g}s ({scope}); the admission guard denies further deletes")
     alert = {"status": "firing", "startsAt": trip.first_at.isoformat(), "endsAt": "0001-01-01T00:00:00Z",
              "fingerprint": fingerprint, "generatorURL": "",
-             "labels": {"alertname": ALERTNAME, "cluster": trip.cluster, "component": "apiserver",
+             "labels": {"alertname": ALERTNAME, "cluster": trip.cluster, "component": COMPONENT,
                         "severity": "critical", "client": culprit, "resource": trip.resource,
                         "scope": "client" if trip.client != EVERYONE else "cluster",
                         "threshold": str(trip.threshold)},

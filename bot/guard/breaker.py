@@ -1,7 +1,8 @@
 """The mass-deletion circuit breaker, counted in memory on the admission path.
 
 A delete of a breaker kind (Pods by default) is counted per client and cluster-wide in a sliding
-window. The delete that would exceed a threshold trips the breaker: it and every later delete by
+window, once per object: the apiserver reviews one Pod deletion more than once (the graceful
+delete, then the final one), and a second review of an object already let through is allowed. The delete that would exceed a threshold trips the breaker: it and every later delete by
 that client (or by anyone, for the cluster-wide breaker) are denied until the incident commander
 lifts it from chat. The trip remembers the window's first delete: the burst began there, which is
 the incident's T0. Nothing here touches the database: the worker persists new trips and tells the
@@ -57,13 +58,18 @@ class DeleteBreaker:
         self._window = timedelta(seconds=settings.window_seconds)
         self._by_client: dict[tuple[str, str, str], deque[datetime]] = {}
         self._by_cluster: dict[tuple[str, str], deque[tuple[datetime, str]]] = {}
+        self._counted: dict[tuple[str, str], dict[str, datetime]] = {}  # objects let through, per window
         self._tripped: dict[tuple[str, str, str], Trip] = {}
         self._new: list[Trip] = []
         self._lock = threading.Lock()
 
-    def check(self, cluster: str, resource: str, client: str, now: datetime, *, count: bool = True) -> Trip | None:
-        """The trip that denies this delete, or None (then the delete is counted)."""
+    def check(self, cluster: str, resource: str, client: str, now: datetime, *, obj: str = "",
+              count: bool = True) -> Trip | None:
+        """The trip that denies this delete of ``obj``, or None (then the delete is counted once)."""
         with self._lock:
+            counted = self._counted.setdefault((cluster, resource), {})
+            if obj and obj in counted and now - counted[obj] < self._window:
+                return None  # the same deletion reviewed again: already counted and let through
             trip = self._tripped.get((cluster, resource, client)) or self._tripped.get((cluster, resource, EVERYONE))
             if trip is None:
                 trip = self._maybe_trip(cluster, resource, client, now)
@@ -71,6 +77,12 @@ class DeleteBreaker:
                 trip.denied += 1
                 return trip
             if count:
+                if obj:
+                    if len(counted) > 4 * max(self.settings.per_client, self.settings.cluster_wide):
+                        horizon = now - self._window
+                        for key in [k for k, at in counted.items() if at <= horizon]:
+                            del counted[key]
+                    counted[obj] = now
                 self._by_client.setdefault((cluster, resource, client), deque()).append(now)
                 self._by_cluster.setdefault((cluster, resource), deque()).append((now, client))
             return None

@@ -85,7 +85,8 @@ class Guard:
         if state is None or (now - state.loaded_at).total_seconds() > settings.stale_after_seconds:
             return Decision(True, "allow", "state-unavailable")
         if breaker_kind:
-            trip = self.breaker.check(cluster, request.resource_key, request.user, now, count=not request.dry_run)
+            trip = self.breaker.check(cluster, request.resource_key, request.user, now,
+                                      obj=f"{request.namespace}/{request.name}", count=not request.dry_run)
             if trip is not None:
                 return self._deny(cluster, request, "breaker", breaker_message(trip, request.user), now,
                                   trip.incident_id, trip)

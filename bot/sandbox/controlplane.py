@@ -30,6 +30,7 @@ from typing import Any
 from bot.errors import ConfigError
 from bot.sandbox import cluster_setup
 from bot.sandbox.customers import CUSTOMER_USERS, CustomerCluster, CustomerOptions
+from bot.sandbox.guard_setup import GUARD_USERS, GuardSetup
 from bot.sandbox.kube_apiserver import ApiserverLimits, KubeApiserver, write_kubeconfig
 from bot.sandbox.pki import ADMIN, BOT, ClusterPKI, StaticUser, make_pki, sandbox_users
 from bot.sandbox.processes import Alertmanager, EtcdCluster, HAProxy, HAProxyBackend, Prometheus, wait_until
@@ -62,6 +63,8 @@ class ControlPlaneOptions:
     limits: ApiserverLimits = field(default_factory=ApiserverLimits)
     # a cluster customers can use: scheduler, controller-manager, kwok nodes (bot.sandbox.customers)
     customers: bool = False
+    # the bot's validating admission webhook, registered with the apiservers (bot.sandbox.guard_setup)
+    admission_guard: bool = False
     customer: CustomerOptions = field(default_factory=CustomerOptions)
 
 
@@ -82,6 +85,7 @@ class ControlPlane:
         self.prometheus: Prometheus | None = None
         self.alertmanager: Alertmanager | None = None
         self.customers: CustomerCluster | None = None
+        self.guard: GuardSetup | None = None
         self.kubeconfig = self.root / "kubeconfig"  # the bot's user, through the load balancer
         self.admin_kubeconfig = self.root / "admin.kubeconfig"
         self._stack = contextlib.ExitStack()
@@ -97,8 +101,11 @@ class ControlPlane:
             raise ConfigError(f"the sandbox's Prometheus rules file {rules} does not exist "
                               f"(expected the shipped deploy/prometheus/rules-fast.yml).")
         try:
-            users = DRILL_USERS + (CUSTOMER_USERS if self.options.customers else ())
+            users = DRILL_USERS + (CUSTOMER_USERS if self.options.customers else ()) \
+                + (GUARD_USERS if self.options.admission_guard else ())
             self.pki = make_pki(self.root / "pki", sandbox_users(users))
+            if self.options.admission_guard:
+                self.guard = GuardSetup(self.root / "guard", self.pki, self.cluster)
             self._start_etcd()
             self._start_apiservers()
             self._start_haproxy()
@@ -127,7 +134,8 @@ class ControlPlane:
                 name = f"{group}-{i}"
                 server = KubeApiserver(name, etcd_servers=self.etcd.endpoints, pki=self.pki,
                                        workdir=self.root / "apiservers" / name, limits=self.options.limits,
-                                       service_account_admission=self.options.customers)
+                                       service_account_admission=self.options.customers,
+                                       extra_args=self.guard.apiserver_args() if self.guard else ())
                 self._stack.callback(server.stop)
                 into[name] = server
         with ThreadPoolExecutor(max_workers=3) as pool:  # they start in parallel: ~3x faster
@@ -162,6 +170,7 @@ class ControlPlane:
                                                                     if g.startswith("system:serviceaccounts:")]),
                 cluster_setup.namespace("batch"), cluster_setup.namespace("apps"),
                 cluster_setup.configmap("apps", "reporter", {"status": "ok"}),
+                *([self.guard.webhook_configuration()] if self.guard else []),  # fails open until the bot listens
             ])
             cluster_setup.tighten_workload_low(admin)
         finally:

@@ -69,6 +69,7 @@ class ClusterPKI:
     sa_private: Path
     token_file: Path
     users: dict[str, StaticUser]
+    ca_key: Path | None = None  # kept so that the sandbox can issue more certificates (``issue_certificate``)
 
     def token(self, user: str) -> str:
         return self.users[user].token
@@ -101,7 +102,10 @@ def make_pki(directory: Path, users: dict[str, StaticUser], *, days: int = 7) ->
     sa_key = _key()
     pki = ClusterPKI(ca_cert=directory / "ca.crt", serving_cert=directory / "apiserver.crt",
                      serving_key=directory / "apiserver.key", sa_public=directory / "sa.pub",
-                     sa_private=directory / "sa.key", token_file=directory / "tokens.csv", users=users)
+                     sa_private=directory / "sa.key", token_file=directory / "tokens.csv", users=users,
+                     ca_key=directory / "ca.key")
+    pki.ca_key.write_bytes(_pem_key(ca_key))  # type: ignore[union-attr]
+    pki.ca_key.chmod(0o600)  # type: ignore[union-attr]
     pki.ca_cert.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     pki.serving_cert.write_bytes(serving.public_bytes(serialization.Encoding.PEM))
     pki.serving_key.write_bytes(_pem_key(serving_key))
@@ -112,3 +116,31 @@ def make_pki(directory: Path, users: dict[str, StaticUser], *, days: int = 7) ->
     for secret in (pki.serving_key, pki.sa_private, pki.token_file):
         secret.chmod(0o600)
     return pki
+
+
+def issue_certificate(pki: ClusterPKI, directory: Path, name: str, *, client: bool = False,
+                      days: int = 7) -> tuple[Path, Path]:
+    """A certificate from the sandbox CA: a serving one for 127.0.0.1 (the bot's admission webhook, which
+    the kube-apiservers must trust), or a client one (what the apiservers present to that webhook)."""
+    if pki.ca_key is None:
+        raise ValueError("this ClusterPKI has no CA key to issue certificates with")
+    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    ca = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+    key = _key()
+    builder = (x509.CertificateBuilder().subject_name(_name(name)).issuer_name(ca.subject)
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now).not_valid_after(now + dt.timedelta(days=days)))
+    if client:
+        builder = builder.add_extension(x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+    else:
+        builder = (builder.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                                                      x509.DNSName("localhost")]), critical=False)
+                   .add_extension(x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False))
+    cert = builder.sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+    directory.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = directory / f"{name}.crt", directory / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(_pem_key(key))
+    key_path.chmod(0o600)
+    return cert_path, key_path

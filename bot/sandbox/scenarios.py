@@ -24,6 +24,7 @@ from bot.errors import BadInput
 from bot.sandbox import cluster_setup
 from bot.sandbox.controlplane import BACKEND, BYSTANDER_USER, FLOOD_USER, ControlPlane
 from bot.sandbox import flood as clients
+from bot.sandbox import scenarios_guard
 from bot.sandbox.processes import etcd_healthy, wait_until
 from integrations.etcd import EtcdClient
 from integrations.haproxy import RuntimeClient
@@ -56,6 +57,7 @@ class Scenario:
     prepare: Callable[[ControlPlane], dict[str, Any]] = _nothing
     finish: Callable[[ControlPlane, dict[str, Any]], None] | None = None
     notes: list[str] = field(default_factory=list)
+    needs: tuple[str, ...] = ()  # ControlPlaneOptions flags the drill turns on (e.g. admission_guard)
 
     @property
     def expectation(self) -> str:
@@ -311,6 +313,9 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("client-flood", f"{FLOOD_USER.name} floods the kube-apiservers with LISTs; APF queues and rejects",
              "apiserver", "throttle-client", _flood, _throttled, prepare=_prepare_flood, finish=_stop_flood),
 )}
+
+
+SCENARIOS.update({s.name: s for s in scenarios_guard.scenarios()})
 
 
 def scenario(name: str) -> Scenario:

@@ -73,6 +73,8 @@ def sandbox_settings(plane: ControlPlane, *, database_url: str, webhook_token: s
             for name in ("kube-scheduler", "kube-controller-manager")}
         if fast:  # a probe that took 5 s is a failure, and failures are confirmed fast (the 30 s goal)
             tree["probes"].update({"customer_interval_seconds": 1, "customer_timeout_seconds": 6})
+    if plane.guard is not None:  # the admission webhook's TLS listener (bot.sandbox.guard_setup)
+        tree["guard"] = plane.guard.settings_tree()
     if fast:  # the sandbox's 1-second cadence end to end
         tree["watcher_interval_seconds"] = 1
         tree["outbox_interval_seconds"] = 0.1
@@ -80,6 +82,7 @@ def sandbox_settings(plane: ControlPlane, *, database_url: str, webhook_token: s
         tree["playbooks"].update({"worker_interval_seconds": 0.2})
         # a kube-apiserver whose etcd lost quorum answers /readyz only after its etcd check times out (2 s)
         tree["diagnosis"] = {"interval_seconds": 0.2, "check_timeout_seconds": 10}
+        tree["evidence"] = {"watch_interval_seconds": 1, "interval_seconds": 1}  # changes seen within a second
     return tree
 
 

@@ -99,3 +99,12 @@ def test_audit_mode_counts_and_warns_but_never_denies(guard_settings, clock: Fak
         assert counts[("prod-1", "allow", "no-incident")] == 100 and counts[("prod-1", "would-deny", "breaker")] == 51
     finally:
         bot.close()
+
+
+def test_a_pod_reviewed_twice_for_one_deletion_counts_once(gchat: MemoryChat, apiserver: Apiserver) -> None:
+    gchat.pump()
+    for i in range(100):  # the graceful delete and the final one: two reviews of one object
+        assert apiserver.allowed("DELETE", "pods", namespace="batch", name=f"p-{i}", user=JANITOR)
+        assert apiserver.allowed("DELETE", "pods", namespace="batch", name=f"p-{i}", user=JANITOR)
+    assert not apiserver.allowed("DELETE", "pods", namespace="batch", name="p-100", user=JANITOR)
+    assert apiserver.allowed("DELETE", "pods", namespace="batch", name="p-99", user=JANITOR)  # its last review
