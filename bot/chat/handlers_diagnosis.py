@@ -6,6 +6,7 @@ from bot.chat.dispatcher import ChatContext, Dispatcher
 from bot.chat.grammar import Command
 from bot.chat.messages import Bullets, Heading, Paragraph, Reply
 from bot.errors import IllegalTransition, NotAvailableYet
+from bot.incidents import fleet
 from bot.incidents.service import ref_of
 
 
@@ -14,7 +15,8 @@ def diagnose(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
     if diagnoser is None:
         raise NotAvailableYet("`/incident diagnose` is not available yet in this build.")
     ref = d.incident_ref(ctx, cmd)
-    result = diagnoser.diagnose(ref, actor=ctx.user, source=ctx.source, sop=cmd.options.get("sop"))
+    result = diagnoser.diagnose(ref, actor=ctx.user, source=ctx.source, sop=cmd.options.get("sop"),
+                                cluster=fleet.require_cluster(d.services.incidents, ref, cmd.options.get("cluster")))
     if result is None:
         raise IllegalTransition(f"a diagnosis of {ref} is already running.")
     o = result.outcome

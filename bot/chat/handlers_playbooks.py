@@ -14,6 +14,7 @@ from bot.chat.cards import approval_buttons
 from bot.chat.dispatcher import ChatContext, Dispatcher
 from bot.chat.grammar import Command
 from bot.chat.messages import Code, Heading, Paragraph, Reply
+from bot.incidents import fleet
 from bot.store.models import PlaybookRun
 from playbooks.engine import Engine, Registry, Toolbox, build_engine
 from playbooks.engine import metrics as playbook_metrics
@@ -50,8 +51,9 @@ def _needs(run: PlaybookRun) -> str:
 
 
 def plan(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
-    run = _service(d).plan(d.incident_ref(ctx, cmd), cmd.args["playbook"], cmd.params, actor=ctx.user,
-                           source=ctx.source)
+    ref = d.incident_ref(ctx, cmd)
+    run = _service(d).plan(ref, cmd.args["playbook"], cmd.params, actor=ctx.user, source=ctx.source,
+                           cluster=fleet.require_cluster(d.services.incidents, ref, cmd.options.get("cluster")))
     request = " ".join(["/incident run", run.playbook, *(f"{k}={v}" for k, v in cmd.params.items())])
     return Reply(text=f"Plan for {run.playbook} (dry run RUN-{run.id}, plan {run.plan_hash[:12]})",
                  blocks=[Heading(f"Plan: {run.playbook} (dry run, nothing changed)"), Code(run.plan_text),
@@ -60,8 +62,9 @@ def plan(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
 
 
 def run(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
-    run_row = _service(d).propose(d.incident_ref(ctx, cmd), cmd.args["playbook"], cmd.params,
-                                  requested_by=ctx.user, source=ctx.source)
+    ref = d.incident_ref(ctx, cmd)
+    run_row = _service(d).propose(ref, cmd.args["playbook"], cmd.params, requested_by=ctx.user, source=ctx.source,
+                                  cluster=fleet.require_cluster(d.services.incidents, ref, cmd.options.get("cluster")))
     ref = f"RUN-{run_row.id}"
     if run_row.state == "approved":
         return Reply(text=f"{ref} {run_row.playbook} auto-approved (unattended drill); it starts now.",

@@ -25,6 +25,7 @@ from bot.config import Settings
 from bot.export import evidence, timefmt
 from bot.incidents import review
 from bot.export.redact import Redactor
+from bot.incidents import fleet
 from bot.incidents.service import ref_of
 from bot.slo.clocks import STAGES, stage_clock
 from bot.store.models import ActionItem, Alert, Approval, Incident, Participant, PlaybookRun, RunStep, TimelineEvent
@@ -39,6 +40,20 @@ _EVENTS = TimelineEvent.__table__.c  # type: ignore[attr-defined]
 # the evidence column is read as its JSON text: checked for secrets as text, parsed once
 _EVENT_COLUMNS = [_EVENTS.id, _EVENTS.at, _EVENTS.kind, _EVENTS.actor, _EVENTS.source, _EVENTS.text,
                   cast(_EVENTS.data, Text).label("data")]
+
+
+def cluster_verdicts(session: Session, incident: Incident, settings: Settings, as_of: datetime,
+                     iso: Any) -> list[dict[str, Any]]:
+    """Each cluster of a (fleet) incident with its facts and one verdict: breached, met or never-reached."""
+    out = []
+    for c in fleet.facts(session, incident, settings.budgets, as_of):
+        verdicts = {k.stage: k.verdict for k in c.clocks}
+        verdict = ("breached" if "breached" in verdicts.values()
+                   else "met" if set(verdicts.values()) == {"met"} else "never-reached")
+        out.append({"name": c.name, "state": c.state, "started_at": iso(c.started_at),
+                    "detected_at": iso(c.detected_at), "notified_at": iso(c.notified_at),
+                    "diagnosed_at": iso(c.diagnosed_at), "mitigated_at": iso(c.mitigated_at), "verdict": verdict})
+    return out
 
 
 @dataclass(frozen=True)
@@ -217,6 +232,9 @@ def build(session: Session, incident: Incident, settings: Settings, options: Opt
             "budgets": {"notify": budgets.notify, "diagnose": budgets.diagnose, "mitigate": budgets.mitigate},
             "stages": stages,
             "summary": {v: sum(1 for s in stages if s["verdict"] == v) for v in VERDICTS},
+            "clusters": cluster_verdicts(session, incident, settings, as_of, iso),
+            "acknowledged_at": iso(incident.acknowledged_at),
+            "acknowledged_by": incident.acknowledged_by,
         },
         "timeline": timeline,
         "alerts": [{

@@ -243,3 +243,14 @@ def split(session: Session, incidents: Any, incident: Incident, cluster: str, *,
                     f"split out of INC-{incident.id} by {actor}", at=now, actor=actor, source=source,
                     data={"cluster": cluster, "from": incident.id})
     return new
+
+
+def require_cluster(incidents: Any, ref: str | int, cluster: str | None) -> str | None:
+    """A cluster named for a diagnosis or a run must be one of the incident's (None: its own cluster)."""
+    if cluster is None:
+        return None
+    names = [c.name for c in incidents.view(ref).clusters]
+    if cluster not in names:
+        raise BadInput(f"`--cluster {cluster}` is not a cluster of this incident; its clusters: {', '.join(names)}.",
+                       field="cluster")
+    return cluster

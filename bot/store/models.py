@@ -477,40 +477,4 @@ class GuardException(SQLModel, table=True):
     until: Optional[datetime] = _ts()
 
 
-class IncidentCluster(SQLModel, table=True):
-    """One cluster of a fleet incident: its own 1-5-10 facts (an incident may span many clusters).
-
-    The incident's own timestamps are the earliest over its clusters; the
-    verdict per cluster is computed from these rows, the overall one is the worst.
-    """
-
-    __tablename__ = "incident_clusters"
-    __table_args__ = (UniqueConstraint("incident_id", "cluster", name="uq_incident_cluster"),)
-
-    id: Optional[int] = Field(default=None, primary_key=True)
-    incident_id: int = Field(foreign_key="incidents.id", index=True)
-    cluster: str = Field(index=True)
-    state: str = "detected"
-    started_at: Optional[datetime] = _ts(nullable=False)
-    detected_at: Optional[datetime] = _ts(nullable=False)
-    notified_at: Optional[datetime] = _ts()
-    diagnosed_at: Optional[datetime] = _ts()
-    mitigated_at: Optional[datetime] = _ts()
-    root_cause: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
-
-
-class IncidentLink(SQLModel, table=True):
-    """Two incidents that belong together: ``related``, or ``merged`` (incident_id was merged into other_id)."""
-
-    __tablename__ = "incident_links"
-    __table_args__ = (UniqueConstraint("incident_id", "other_id", "kind", name="uq_incident_link"),)
-
-    id: Optional[int] = Field(default=None, primary_key=True)
-    incident_id: int = Field(foreign_key="incidents.id", index=True)
-    other_id: int = Field(foreign_key="incidents.id", index=True)
-    kind: str = "related"
-    created_by: str = "system"
-    created_at: Optional[datetime] = _ts(nullable=False)
-
-
 ALL_TABLES = SQLModel.metadata
