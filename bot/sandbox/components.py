@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 from bot.errors import IntegrationError
-from bot.sandbox.processes import ComponentError, _Process, log_tail, wait_until
+from bot.sandbox.process_base import ComponentError, Process, log_tail, wait_until
 
 
 class ComponentProcess:
@@ -35,7 +35,7 @@ class ComponentProcess:
         self.log_path = self.workdir / f"{name}.log"
         self.health_url = health_url
         self.ca_file = ca_file
-        self._proc: _Process | None = None
+        self._proc: Process | None = None
         self.frozen = False
         self.started_seconds: float | None = None
 
@@ -44,7 +44,7 @@ class ComponentProcess:
         if self.running():
             raise ComponentError(f"{self.name} is already running (pid {self.pid})")
         began = time.monotonic()
-        self._proc = _Process(list(self._args()), self.log_path)
+        self._proc = Process(list(self._args()), self.log_path)
         self.frozen = False
         if self.health_url:
             try:

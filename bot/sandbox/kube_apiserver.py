@@ -21,7 +21,7 @@ import yaml
 
 from bot import binaries
 from bot.sandbox.pki import ADMIN, ClusterPKI
-from bot.sandbox.processes import LOOPBACK, ComponentError, _Process, _Workdir, free_port, log_tail, wait_until
+from bot.sandbox.process_base import LOOPBACK, ComponentError, Process, Workdir, free_port, log_tail, wait_until
 
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 
@@ -43,14 +43,14 @@ class KubeApiserver:
         self.name = name
         self.etcd_servers = list(etcd_servers)
         self.pki = pki
-        self._dir = _Workdir(workdir, f"ib-{name}-")
+        self._dir = Workdir(workdir, f"ib-{name}-")
         self.workdir = self._dir.path
         self.limits = limits or ApiserverLimits()
         self.extra_args = list(extra_args)
         self.service_account_admission = service_account_admission
         self.host = LOOPBACK
         self.port = free_port()
-        self._proc: _Process | None = None
+        self._proc: Process | None = None
         self.started_seconds: float | None = None
 
     @property
@@ -85,7 +85,7 @@ class KubeApiserver:
 
     def start(self, timeout: float = 90.0) -> "KubeApiserver":
         began = time.monotonic()
-        self._proc = _Process(self.args(), self.workdir / "kube-apiserver.log")
+        self._proc = Process(self.args(), self.workdir / "kube-apiserver.log")
         try:
             wait_until(lambda: self._proc.check_alive(f"kube-apiserver {self.name}") or self.ready(),  # type: ignore[union-attr]
                        timeout=timeout, interval=0.25, what=f"kube-apiserver {self.name} to answer /readyz")
