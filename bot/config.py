@@ -498,6 +498,23 @@ class GuardSettings(_Section):
     client_ca_file: str | None = None  # set: the apiservers must present a client certificate it signed
 
 
+class Evidence(_Section):
+    """What the bot freezes at an incident's T0 and the changes it watches for (``evidence``)."""
+
+    enabled: bool = True
+    before_seconds: float = Field(900, ge=0)  # Prometheus window: [T0 - before, T0 + after], fetched once complete
+    after_seconds: float = Field(300, ge=0)
+    step_seconds: float = Field(15, gt=0)
+    max_bytes: int = Field(262144, ge=1024)  # size cap of one incident's stored evidence; truncation is recorded
+    timeout_seconds: float = Field(5, gt=0)  # one read of one source; a source down is a recorded gap
+    interval_seconds: float = Field(2, gt=0)
+    changes_window_seconds: float = Field(1800, gt=0)  # "what changed in the 30 minutes before T0"
+    watch_interval_seconds: float = Field(10, gt=0)  # how often the change watcher re-lists the watched kinds
+    watch: bool = True  # keep the change watch on every cluster with a kubeconfig
+    audit_log: str | None = None  # a kube-apiserver audit log (JSON lines) the bot may read, when configured
+    events_limit: int = Field(50, ge=1)  # recent control-plane Events kept
+
+
 class Settings(_Section):
     database_url: str = "sqlite:///incident-bot.db"
     host: str = "127.0.0.1"  # where ``serve`` listens (``--host`` wins)
@@ -515,6 +532,7 @@ class Settings(_Section):
     alerting: Alerting = Alerting()
     clusters: dict[str, ClusterEndpoints] = Field(default_factory=dict)
     diagnosis: Diagnosis = Diagnosis()
+    evidence: Evidence = Evidence()
     probes: Probes = Probes()
     drills: Drills = Drills()
     kubeconfig: str | None = None

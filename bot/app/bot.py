@@ -31,6 +31,7 @@ EXTENSIONS: list[str] = [
     "bot.app.paging",
     "integrations.slack.extension",
     "bot.app.diagnosis",
+    "bot.app.evidence",
     "bot.chat.handlers_playbooks",
     "bot.sandbox.scheduled",
     "playbooks.backups",

@@ -43,6 +43,9 @@ def card(view: IncidentView, pending_runs: Sequence[PlaybookRun] = ()) -> Reply:
     blocks.append(Clocks(tuple(ClockLine(c.stage, c.verdict, c.describe()) for c in view.clocks)))
     if len(view.clusters) > 1:
         blocks.extend(cluster_table(view))
+    changed = (inc.extra or {}).get("changes_before_t0")
+    if changed:  # the change watch's nearest changes before T0 (bot.app.evidence)
+        blocks.append(Paragraph("Changed before T0: " + "; ".join(changed)))
     if inc.root_cause:
         blocks.append(Paragraph(f"Root cause: {inc.root_cause}"))
     if inc.mitigation:

@@ -93,6 +93,7 @@ VERBS: tuple[Verb, ...] = (
     Verb("went-well", "post-mortem: something that went well", (Arg("text", "text"),)),
     Verb("lesson", "post-mortem: a lesson learned", (Arg("text", "text"),)),
     Verb("diagnose", "run (or re-run) the diagnosis procedures", options=(Option("sop", "NAME"), Option("cluster", "NAME"))),
+    Verb("evidence", "what the control plane looked like at T0, and what changed in the 30 minutes before"),
     Verb("plan", "dry-run a playbook: what would change", (Arg("playbook", "word"), Arg("params", "params", False)),
          (Option("cluster", "NAME"),), details="--cluster picks one cluster of a fleet incident (default: its first)"),
     Verb("run", "plan a playbook and ask for approval", (Arg("playbook", "word"), Arg("params", "params", False)),

@@ -11,6 +11,7 @@ turns that into an unknown result.
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -18,7 +19,7 @@ from typing import Any, Callable, Mapping
 
 from bot.diagnosis.ports import ClusterAccess
 from bot.diagnosis.templating import parse_duration
-from bot.errors import ConfigError
+from bot.errors import ConfigError, IncidentBotError
 
 MAX_SAMPLES = 20  # evidence keeps the first N samples/series; facts keep all
 
@@ -153,7 +154,32 @@ def _kubernetes(access: ClusterAccess, params: dict[str, Any], timeout: float) -
         return Facts({"users": users, "top": top, "total_requests": total}, summary,
                      {"op": op, "server": host, "path": "/debug/api_priority_and_fairness/dump_requests",
                       "users": users})
+    if op == "write":
+        return _write(kube, str(params.get("namespace") or "incident-bot-probe"), host)
     raise ValueError(f"unknown kubernetes op {op!r}")
+
+
+_WEBHOOK = re.compile(r'(?:failed calling webhook|admission webhook) \\?"([^"\\]+)\\?"')
+
+
+def _write(kube: Any, namespace: str, host: str) -> Facts:
+    """The write path as the prober sees it; a refused write is the answer (with the apiserver's words), not unknown."""
+    try:
+        result = kube.write_probe(namespace)
+    except IncidentBotError as exc:
+        if getattr(exc, "status", None) is None and "cannot reach" in str(exc):
+            raise  # the apiserver did not answer at all: that is not a refused write
+        message = str(exc)
+        match = _WEBHOOK.search(message)
+        facts = {"ok": False, "status": getattr(exc, "status", None), "message": message[:1000],
+                 "webhook": match.group(1) if match else None, "blocked_by_webhook": bool(match),
+                 "refusal": (message[match.start():] if match else message)[:500]}  # the apiserver's own words
+        summary = (f"writes fail: admission webhook {match.group(1)} blocks them" if match else
+                   f"writes fail: {message[:200]}")
+        return Facts(facts, summary, {"op": "write", "server": host, "namespace": namespace, **facts})
+    steps = ", ".join(f"{s.operation} {s.seconds * 1000:.0f} ms" for s in result.steps)
+    facts = {"ok": True, "status": 201, "message": steps, "webhook": None, "blocked_by_webhook": False, "refusal": None}
+    return Facts(facts, f"writes succeed ({steps})", {"op": "write", "server": host, "namespace": namespace, **facts})
 
 
 # ------------------------------------------------------------------ etcd
@@ -254,13 +280,14 @@ KINDS: dict[str, Kind] = {
         "step": Field("str", doc="range query resolution (default 15s)"),
     }, _promql),
     "kubernetes": Kind("kubernetes", "a read of the cluster's Kubernetes API", {
-        "op": Field("str", True, ("get", "raw", "health", "top_users"),
-                    doc="get an object, GET a raw path, /readyz|/livez, or the APF dump's top users"),
+        "op": Field("str", True, ("get", "raw", "health", "top_users", "write"),
+                    doc="get an object, GET a raw path, /readyz|/livez, the APF dump's top users, or a write "
+                        "probe (create, read, delete a ConfigMap in `namespace`; the apiserver's refusal is the answer)"),
         "api_version": Field("str"), "object_kind": Field("str", doc="the object's kind, e.g. FlowSchema"),
         "name": Field("str"), "namespace": Field("str"),
         "path": Field("str"), "endpoint": Field("str"), "n": Field("int"),
     }, _kubernetes, ops={"get": ("api_version", "object_kind", "name"), "raw": ("path",), "health": (),
-                         "top_users": ()}),
+                         "top_users": (), "write": ()}),
     "etcd": Kind("etcd", "health, status, alarms or hashkv of the cluster's etcd members", {
         "op": Field("str", True, ("health", "status", "alarms", "hashkv")),
         "members": Field("strings", doc="client URLs (default: clusters.NAME.etcd.members)"),

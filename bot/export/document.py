@@ -28,7 +28,9 @@ from bot.export.redact import Redactor
 from bot.incidents import fleet
 from bot.incidents.service import ref_of
 from bot.slo.clocks import STAGES, stage_clock
-from bot.store.models import ActionItem, Alert, Approval, Incident, Participant, PlaybookRun, RunStep, TimelineEvent
+from bot.diagnosis import changes as change_log
+from bot.store.models import (ActionItem, Alert, Approval, EvidenceSection, Incident, Participant, PlaybookRun,
+                              RunStep, TimelineEvent)
 
 SCHEMA_VERSION = "2"
 SCHEMA_ID = "https://incident-bot.invalid/schema/postmortem-v2.json"
@@ -54,6 +56,22 @@ def cluster_verdicts(session: Session, incident: Incident, settings: Settings, a
                     "detected_at": iso(c.detected_at), "notified_at": iso(c.notified_at),
                     "diagnosed_at": iso(c.diagnosed_at), "mitigated_at": iso(c.mitigated_at), "verdict": verdict})
     return out
+
+
+def t0_sections(session: Session, incident: Incident, settings: Settings, iso: Any) -> dict[str, Any]:
+    """``evidence_at_t0`` (frozen sections, gaps included) and ``changes_before_t0`` (ranked, nearest first)."""
+    rows = session.execute(select(EvidenceSection).where(EvidenceSection.incident_id == incident.id)
+                           .order_by(EvidenceSection.section)).scalars()
+    t0 = incident.started_at
+    changes = (change_log.ranked(change_log.rows_before_t0(session, incident.cluster, t0,
+                                                            settings.evidence.changes_window_seconds),
+                                 t0, incident.component) if t0 else [])
+    return {
+        "evidence_at_t0": [{"section": r.section, "status": r.status, "captured_at": iso(r.captured_at),
+                            "window_start": iso(r.window_start), "window_end": iso(r.window_end),
+                            "size_bytes": r.size_bytes, "error": r.error, "data": canon(r.data)} for r in rows],
+        "changes_before_t0": changes,
+    }
 
 
 @dataclass(frozen=True)
@@ -254,6 +272,7 @@ def build(session: Session, incident: Incident, settings: Settings, options: Opt
         } for a in actions],
         "review": written,
         "review_prompts": [{"section": s.key, "title": s.title, "prompt": s.prompt} for s in review.missing(written)],
+        **t0_sections(session, incident, settings, iso),
     }
     return {key: (value if key in {"timeline", "diagnosis", "review"} else redactor.value(value))
             for key, value in doc.items()}

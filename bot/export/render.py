@@ -18,6 +18,7 @@ from typing import Any
 import jinja2
 
 from bot.export import chart, evidence as summaries, timefmt
+from bot.export import sparkline
 from bot.incidents import review
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -87,6 +88,7 @@ def _filters() -> dict[str, Any]:
     return {
         "when": timefmt.display, "hms": timefmt.clock_time, "dur": timefmt.duration, "offset": timefmt.offset,
         "evidence": evidence, "pretty": pretty, "compact": compact, "link": link, "summary": summaries.summary, "verdict": lambda v: VERDICT_MARK.get(v, v),
+        "sparkline": sparkline.sparkline,
         "cell": md_cell, "code": md_code, "fence": md_fence, "people": lambda users: ", ".join(f"@{u}" for u in users) or "—",
     }
 

@@ -24,6 +24,7 @@ from bot.errors import BadInput
 from bot.sandbox import cluster_setup
 from bot.sandbox.controlplane import BACKEND, BYSTANDER_USER, FLOOD_USER, ControlPlane
 from bot.sandbox import flood as clients
+from bot.sandbox import scenarios_webhook as bad_webhook
 from bot.sandbox import scenarios_guard
 from bot.sandbox.processes import etcd_healthy, wait_until
 from integrations.etcd import EtcdClient
@@ -312,6 +313,9 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              "apiserver", "failover-apiserver", _kill_main, _served_by_bypass),
     Scenario("client-flood", f"{FLOOD_USER.name} floods the kube-apiservers with LISTs; APF queues and rejects",
              "apiserver", "throttle-client", _flood, _throttled, prepare=_prepare_flood, finish=_stop_flood),
+    Scenario("bad-webhook", "a ValidatingWebhookConfiguration with failurePolicy Fail whose backend is down "
+             "blocks ConfigMap writes", "apiserver", "disable-webhook", bad_webhook.inject, bad_webhook.verify,
+             finish=bad_webhook.finish),
 )}
 
 

@@ -477,4 +477,52 @@ class GuardException(SQLModel, table=True):
     until: Optional[datetime] = _ts()
 
 
+class EvidenceSection(SQLModel, table=True):
+    """One part of what the control plane looked like at an incident's T0 (frozen: written once, never updated).
+
+    ``section`` is e.g. ``prometheus``, ``events``, ``etcd``, ``readyz``, ``apf``;
+    ``status`` is ``ok``, ``truncated`` (kept up to the size cap) or ``unavailable``
+    (``error`` says why: the gap is recorded, the incident never waits for it).
+    """
+
+    __tablename__ = "evidence_sections"
+    __table_args__ = (UniqueConstraint("incident_id", "section", name="uq_evidence_section"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    section: str
+    status: str = "ok"
+    captured_at: Optional[datetime] = _ts(nullable=False)
+    window_start: Optional[datetime] = _ts()
+    window_end: Optional[datetime] = _ts()
+    size_bytes: int = 0
+    error: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    data: dict = _json()
+
+
+class ClusterChange(SQLModel, table=True):
+    """A change of a watched object (webhooks, APF, RBAC, CRDs, control-plane workloads, nodes) in a cluster.
+
+    Written by the change watcher; ``key`` makes a change seen twice (two
+    replicas, a restart re-listing) one row.  ``source``: ``watch``,
+    ``managedFields`` (changed before the bot looked) or ``audit``.
+    """
+
+    __tablename__ = "cluster_changes"
+    __table_args__ = (UniqueConstraint("cluster", "key", name="uq_cluster_change"),
+                      Index("ix_cluster_changes_at", "cluster", "at"))
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    cluster: str
+    key: str
+    at: Optional[datetime] = _ts(nullable=False)
+    kind: str
+    namespace: Optional[str] = None
+    name: str
+    change: str  # created | updated | deleted | image | cordoned
+    source: str = "watch"
+    detail: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    data: dict = _json()
+
+
 ALL_TABLES = SQLModel.metadata

@@ -145,6 +145,9 @@ def claim(
         if held or not due:
             blocked.add(key)
             continue
+        # someone claimed it before and neither completed nor released it (read before the update,
+        # which refreshes the loaded row)
+        lapsed = row.claimed_by is not None
         result = session.execute(
             update(OutboxMessage)
             .where(
@@ -159,7 +162,6 @@ def claim(
         if result.rowcount != 1:
             blocked.add(key)
             continue
-        lapsed = row.claimed_by is not None  # someone claimed it before and neither completed nor released it
         session.refresh(row)
         if lapsed:  # that holder may have delivered it and died: count the attempt, so delivery checks first
             row.attempts += 1

@@ -362,6 +362,19 @@ class KubernetesClient(ApfShortcuts):
             return existing
         return result.json()
 
+    def replace_object(self, manifest: Mapping[str, Any], *, dry_run: bool = False) -> dict:
+        """PUT the whole object; with ``metadata.resourceVersion`` a concurrent change is a 409 Conflict."""
+        api_version, kind = manifest.get("apiVersion"), manifest.get("kind")
+        meta = manifest.get("metadata") or {}
+        name, namespace = meta.get("name"), meta.get("namespace")
+        if not api_version or not kind or not name:
+            raise KubernetesApiError("a manifest needs apiVersion, kind and metadata.name", operation="replace",
+                                     url=self.host)
+        plural, namespaced = self._resolve(api_version, kind)
+        path = self.object_path(api_version, plural, name, namespace if namespaced else None)
+        return self._json("PUT", path, operation=f"replace {kind} {_qual(namespace, name)}", body=dict(manifest),
+                          query={"dryRun": "All"} if dry_run else None)
+
     def delete_object(self, api_version: str, kind: str, name: str, namespace: str | None = None,
                       *, missing_ok: bool = True) -> bool:
         """Delete; returns False when it was already gone (and ``missing_ok``)."""

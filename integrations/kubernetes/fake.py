@@ -173,6 +173,18 @@ class FakeKubernetes(ApfShortcuts):
             return copy.deepcopy(dict(manifest))
         return self._present(self._put(manifest["apiVersion"], manifest["kind"], manifest))
 
+    def replace_object(self, manifest: Mapping[str, Any], *, dry_run: bool = False) -> dict:
+        self._call("replace_object", manifest.get("kind"), (manifest.get("metadata") or {}).get("name"))
+        meta = manifest.get("metadata") or {}
+        key = self._key(manifest["apiVersion"], manifest["kind"], meta.get("name"), meta.get("namespace"))
+        if key not in self.objects:
+            raise KubernetesApiError(f"Kubernetes API replace {manifest['kind']} {meta.get('name')} failed at "
+                                     f"{self.host}: HTTP 404 NotFound", operation="replace", url=self.host,
+                                     status=404, reason="NotFound")
+        if dry_run:
+            return copy.deepcopy(dict(manifest))
+        return self._present(self._put(manifest["apiVersion"], manifest["kind"], manifest))
+
     def delete_object(self, api_version: str, kind: str, name: str, namespace: str | None = None,
                       *, missing_ok: bool = True) -> bool:
         self._call("delete_object", api_version, kind, name, namespace)

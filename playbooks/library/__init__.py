@@ -11,5 +11,6 @@ MODULES: list[str] = [
     "playbooks.library.failback_apiserver",
     "playbooks.library.snapshot_etcd",
     "playbooks.library.restore_etcd",
+    "playbooks.library.disable_webhook",
     "playbooks.library.restart_component",
 ]

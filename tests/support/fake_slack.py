@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import json
 import queue
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -43,6 +44,7 @@ class FakeSlack:
         self.failure: dict[str, Any] | None = None  # {"status", "retry_after", "methods", "hang"}
         self.delay_seconds = 0.0  # every Web API call takes this long (a slow Slack)
         self.lose_answers: dict[str, int] = {}  # method -> how many more answers to lose after doing the work
+        self.chaos: tuple[random.Random, float, float] | None = None  # (rng, P(500 before work), P(lost answer))
         self._ts = itertools.count(1)
         self._channel_ids = itertools.count(100)
         self._lock = threading.Lock()
@@ -105,6 +107,19 @@ class FakeSlack:
         with self._lock:
             self.lose_answers[method] = self.lose_answers.get(method, 0) + times
 
+    def flaky(self, seed: int, *, fail: float = 0.1, lose: float = 0.1) -> None:
+        """From now on each Web API call fails with probability ``fail`` (HTTP 500, nothing done) or
+        loses its answer with probability ``lose`` (done, then HTTP 504); seeded, so a run repeats."""
+        self.chaos = (random.Random(seed), fail, lose)
+
+    def _roll(self) -> tuple[bool, bool]:
+        with self._lock:
+            if self.chaos is None:
+                return False, False
+            rng, fail, lose = self.chaos
+            draw = rng.random()
+            return draw < fail, fail <= draw < fail + lose
+
     def posts(self, channel: str | None = None) -> list[dict[str, Any]]:
         """Messages that exist in Slack now (what people see), oldest first."""
         with self._lock:
@@ -163,13 +178,18 @@ class FakeSlack:
             return 200, {}, {"ok": False, "error": "not_authed"}
         if self.delay_seconds:
             time.sleep(self.delay_seconds)  # the fake is slow on purpose (the bot's clock is not involved)
+        roll_fail, roll_lose = self._roll()
+        if roll_fail:  # refused before doing anything (Slack's 500)
+            self._record(method, body, 500, auth)
+            return 500, {}, {"ok": False, "error": "fatal_error"}
         answer = self._answer(method, body)
-        self._record(method, body, 200, auth, ok=answer.get("ok", False))
         with self._lock:
             lose = self.lose_answers.get(method, 0)
             if lose:
                 self.lose_answers[method] = lose - 1
-        if lose:  # the work is done, the answer never arrives (a gateway timeout on the way back)
+        # a lost answer is recorded as 504: the work was done, the bot never heard (answered() skips it)
+        self._record(method, body, 504 if lose or roll_lose else 200, auth, ok=answer.get("ok", False))
+        if lose or roll_lose:  # the work is done, the answer never arrives (a gateway timeout on the way back)
             return 504, {}, {"ok": False, "error": "gateway_timeout"}
         return 200, {}, answer
 
