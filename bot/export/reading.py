@@ -37,6 +37,10 @@ def upgrade(doc: dict[str, Any]) -> dict[str, Any]:
             item.setdefault(name, value)
     out.setdefault("evidence_at_t0", [])  # v2 sections that v1 exports never had
     out.setdefault("changes_before_t0", [])
+    slo = out.setdefault("slo", {})
+    slo.setdefault("clusters", [])  # fleet incidents came with v2: a v1 incident had one cluster
+    slo.setdefault("acknowledged_at", None)
+    slo.setdefault("acknowledged_by", None)
     written = review.gather(out.get("timeline", []))
     out["review"] = written
     out["review_prompts"] = [{"section": s.key, "title": s.title, "prompt": s.prompt} for s in review.missing(written)]
