@@ -60,9 +60,11 @@ def test_the_board_shows_a_fleet_and_the_run_in_progress(chat: MemoryChat, live:
     bot = live.bot
     now = bot.clock.now()
     with bot.db.session() as s:
-        for name in ("prod-1", "prod-2"):
-            s.add(IncidentCluster(incident_id=1, cluster=name, state="diagnosed", started_at=now, detected_at=now,
-                                  notified_at=now, diagnosed_at=now if name == "prod-1" else None))
+        for name in ("prod-1", "prod-2"):  # the incident's own cluster may already have its row
+            row = s.query(IncidentCluster).filter_by(incident_id=1, cluster=name).one_or_none() or IncidentCluster(
+                incident_id=1, cluster=name, started_at=now, detected_at=now)
+            row.state, row.notified_at, row.diagnosed_at = "diagnosed", now, now if name == "prod-1" else None
+            s.add(row)
         run = PlaybookRun(incident_id=1, playbook="throttle-client", cluster="prod-1", state="running",
                           requested_by="alice", requested_at=now, started_at=now, plan_text="+ FlowSchema ci-robot")
         s.add(run)
