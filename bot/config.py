@@ -493,9 +493,10 @@ class GuardSettings(_Section):
     max_exception_minutes: int = Field(240, ge=1)
     host: str = "127.0.0.1"  # the TLS listener the kube-apiservers call
     port: int = Field(8443, ge=1, le=65535)
-    tls_cert_file: str | None = None
-    tls_key_file: str | None = None
-    client_ca_file: str | None = None  # set: the apiservers must present a client certificate it signed
+    tls_cert_path: str | None = None
+    tls_key_path: str | None = None
+    client_ca_path: str | None = None  # set: the apiservers must present a client certificate it signed
+    # (paths, not *_file: INCIDENT_BOT_X_FILE means "the value of X is in this file" everywhere else)
 
 
 class Evidence(_Section):

@@ -1,7 +1,7 @@
 """Wiring of the admission guard: its TLS listener, its worker, its metrics and its chat verb.
 
 The kube-apiservers call ``POST /admission/{cluster}`` on a listener of its own (TLS with the
-certificate in ``guard.tls_cert_file``; with ``guard.client_ca_file`` they must present a client
+certificate in ``guard.tls_cert_path``; with ``guard.client_ca_path`` they must present a client
 certificate that CA signed, so nobody else can feed the breaker's counters). The decision itself
 never touches the database (``bot.guard.decide``); ``GuardWorker`` reads the state the decisions
 need, stores new breaker trips (opening an incident through the alert ingestor, T0 at the burst's
@@ -208,9 +208,9 @@ class TlsListener:
     def __init__(self, app: Starlette, settings: Any) -> None:
         guard = settings.guard
         self.config = uvicorn.Config(app, host=guard.host, port=guard.port, log_level="warning", lifespan="off",
-                                     log_config=None, ssl_certfile=guard.tls_cert_file, ssl_keyfile=guard.tls_key_file,
-                                     ssl_ca_certs=guard.client_ca_file,
-                                     ssl_cert_reqs=ssl.CERT_REQUIRED if guard.client_ca_file else ssl.CERT_NONE)
+                                     log_config=None, ssl_certfile=guard.tls_cert_path, ssl_keyfile=guard.tls_key_path,
+                                     ssl_ca_certs=guard.client_ca_path,
+                                     ssl_cert_reqs=ssl.CERT_REQUIRED if guard.client_ca_path else ssl.CERT_NONE)
         self.server = uvicorn.Server(self.config)
         self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self.thread: threading.Thread | None = None
@@ -240,11 +240,11 @@ def register(bot: Any) -> None:
     bot.metric_sources.append(lambda b: guard_metrics(guard))
     app = build_admission_app(bot, guard)
     bot.services.extras["guard_app"] = app
-    if settings.tls_cert_file and settings.tls_key_file:
+    if settings.tls_cert_path and settings.tls_key_path:
         listener = TlsListener(app, bot.settings)
         bot.services.extras["guard_listener"] = listener
         bot.on_start.append(listener.start)
         bot.on_stop.append(listener.stop)
     else:
-        log.warning("admission guard enabled without guard.tls_cert_file/tls_key_file: the apiservers cannot "
+        log.warning("admission guard enabled without guard.tls_cert_path/tls_key_path: the apiservers cannot "
                     "call it (they speak TLS only)")

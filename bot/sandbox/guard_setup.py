@@ -63,8 +63,8 @@ class GuardSetup:
 
     def settings_tree(self) -> dict[str, Any]:
         """The bot's ``guard`` settings: its TLS listener, requiring the apiservers' client certificate."""
-        return {"enabled": True, "host": LOOPBACK, "port": self.port, "tls_cert_file": str(self.cert_file),
-                "tls_key_file": str(self.key_file), "client_ca_file": str(self.pki.ca_cert)}
+        return {"enabled": True, "host": LOOPBACK, "port": self.port, "tls_cert_path": str(self.cert_file),
+                "tls_key_path": str(self.key_file), "client_ca_path": str(self.pki.ca_cert)}
 
     def webhook_configuration(self, settings: GuardSettings | None = None) -> dict[str, Any]:
         settings = settings or GuardSettings(**self.settings_tree())

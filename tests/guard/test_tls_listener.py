@@ -24,8 +24,8 @@ def test_only_a_client_with_a_certificate_from_the_ca_gets_an_answer(guard_setti
     cert, key = issue_certificate(pki, tmp_path / "guard", "incident-bot-webhook")
     client_cert, client_key = issue_certificate(pki, tmp_path / "guard", "kube-apiserver", client=True)
     guard = guard_settings.guard
-    guard.port, guard.tls_cert_file, guard.tls_key_file = free_port(), str(cert), str(key)
-    guard.client_ca_file = str(pki.ca_cert)
+    guard.port, guard.tls_cert_path, guard.tls_key_path = free_port(), str(cert), str(key)
+    guard.client_ca_path = str(pki.ca_cert)
     bot = build_bot(guard_settings, clock=clock)
     listener = bot.services.extras["guard_listener"]
     try:

@@ -95,6 +95,13 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- if $probeClusters -}}{{- $_ := set $probes "clusters" $probeClusters -}}{{- end -}}
 {{- $_ := set $probes "namespace" .Values.rbac.probeNamespace -}}
 {{- $_ := set $s "probes" $probes -}}
+{{- if .Values.guard.enabled -}}
+{{- $guard := dict "enabled" true "mode" .Values.guard.mode "host" "0.0.0.0" "port" .Values.guard.port
+      "tls_cert_path" "/etc/incident-bot/guard-tls/tls.crt" "tls_key_path" "/etc/incident-bot/guard-tls/tls.key"
+      "breaker" .Values.guard.breaker -}}
+{{- if .Values.guard.rules -}}{{- $_ := set $guard "rules" .Values.guard.rules -}}{{- end -}}
+{{- $_ := set $s "guard" (merge $guard (deepCopy ((get $s "guard") | default dict))) -}}
+{{- end -}}
 {{- toYaml $s -}}
 {{- end -}}
 

@@ -1,0 +1,198 @@
+"""Admission reviews against ``incident-bot serve``: p99 per review at 200 reviews/s, and with the database hung.
+
+The goal (issue 18): the guard never slows the apiserver: p99 <= 10 ms per AdmissionReview at 200
+reviews/s, and when the bot's database is slow or down it answers allow within its timeout and
+counts it. ``serve`` runs as its own process, as an operator starts it (all workers, PostgreSQL,
+the guard's TLS listener requiring a client certificate, as the sandbox's apiservers present
+one); this process is only the load generator: an open loop sending each review at its scheduled
+instant (i/200 s) from several keep-alive connections, so a slow answer cannot hide the ones
+queued behind it (latency = answer - scheduled instant). The mix is what an apiserver sends: Pod
+deletes by many users (the breaker counts them), Namespace deletes (the risk list: denied while
+the sev1 declared first is open), ConfigMap writes (outside the lists: allowed at once).
+
+Phases: ``db up`` (30 s), then every PostgreSQL process is stopped (SIGSTOP: connections hang,
+the worst kind of down) for ``db hung`` (20 s), then resumed; the counters are read from
+``/metrics`` afterwards. Run: ``.venv/bin/python benchmarks/bench_admission.py [--rate 200]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import signal
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.processes import CLI, ROOT, bot_env, describe, free_port, migrate, pct, postgres, start_bot  # noqa: E402
+from bot.sandbox.pki import issue_certificate, make_pki, sandbox_users  # noqa: E402
+
+CLUSTER = "bench"
+KINDS = ("pod",) * 6 + ("namespace",) * 2 + ("configmap",) * 2  # review i's kind is KINDS[i % 10]
+
+
+def review(i: int) -> bytes:
+    kind = i % 10
+    if kind < 6:  # Pod deletes by 500 users: counted by the breaker, none past its threshold
+        op, group, resource, ns, name, user = "DELETE", "", "pods", "batch", f"p-{i}", f"user-{i % 500}"
+    elif kind < 8:
+        op, group, resource, ns, name, user = "DELETE", "", "namespaces", "", f"ns-{i}", "alice"
+    else:
+        op, group, resource, ns, name, user = "CREATE", "", "configmaps", "apps", f"cm-{i}", "ci"
+    return json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+        "uid": str(uuid.uuid4()), "operation": op, "name": name, "namespace": ns,
+        "resource": {"group": group, "version": "v1", "resource": resource},
+        "userInfo": {"username": user, "groups": ["system:authenticated"]}}}).encode()
+
+
+def load(url: str, context: ssl.SSLContext, rate: float, seconds: float, connections: int = 8) -> dict:
+    """Open loop: review i is due at start + i/rate; answers are timed from that instant."""
+    total = int(rate * seconds)
+    bodies = [review(i) for i in range(total)]
+    due: queue.Queue[int | None] = queue.Queue()
+    latencies: list[float] = []
+    service: list[float] = []
+    outcomes: dict[str, int] = {}
+    lock = threading.Lock()
+    start = time.perf_counter() + 0.5
+
+    def worker() -> None:
+        with httpx.Client(verify=context, trust_env=False, timeout=10.0) as client:
+            while (i := due.get()) is not None:
+                sent = time.perf_counter()
+                try:
+                    answer = client.post(url, content=bodies[i], headers={"Content-Type": "application/json"})
+                    key = ("allowed" if answer.json()["response"]["allowed"] else "denied") \
+                        if answer.status_code == 200 else f"http {answer.status_code}"
+                except httpx.HTTPError as exc:
+                    key = type(exc).__name__
+                done = time.perf_counter()
+                with lock:
+                    latencies.append((done - (start + i / rate)) * 1000)
+                    service.append((done - sent) * 1000)
+                    label = f"{KINDS[i % 10]} {key}"
+                    outcomes[label] = outcomes.get(label, 0) + 1
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(connections)]
+    for t in threads:
+        t.start()
+    for i in range(total):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        due.put(i)
+    for _ in threads:
+        due.put(None)
+    for t in threads:
+        t.join()
+    return {"latency_ms": latencies, "service_ms": service, "outcomes": dict(sorted(outcomes.items()))}
+
+
+def decision_cost(n: int = 20000) -> float:
+    """CPU microseconds per review of the guard's own work (parse, decide, answer), in this process."""
+    from datetime import datetime, timezone
+
+    from bot.clock import FakeClock
+    from bot.config import GuardSettings
+    from bot.guard.decide import Guard
+    from bot.guard.review import answer, parse_review
+    from bot.guard.state import GuardState, OpenIncident
+
+    clock = FakeClock(datetime(2026, 11, 30, tzinfo=timezone.utc))
+    guard = Guard(GuardSettings(enabled=True, breaker={"cluster_wide": 10**9}), clock)
+    guard.use_state(GuardState(clock.now(), incidents={CLUSTER: (OpenIncident(1, "sev1", "etcd latency"),)}))
+    bodies = [review(i) for i in range(n)]
+    began = time.process_time()
+    for body in bodies:
+        request = parse_review(body)
+        decision = guard.decide(CLUSTER, request)
+        json.dumps(answer(request.uid, decision.allowed, decision.message))
+    return (time.process_time() - began) / n * 1e6
+
+
+def postgres_pids(data_dir: Path) -> list[int]:
+    postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                status = (entry / "status").read_text()
+            except OSError:
+                continue
+            if f"\nPPid:\t{postmaster}\n" in status:
+                children.append(int(entry.name))
+    return [postmaster, *children]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--hung-seconds", type=float, default=20.0)
+    args = parser.parse_args()
+    print(f"the guard's own work (parse, decide, answer JSON) in one process: {decision_cost():.0f} us CPU per review")
+    print(f"load average before the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
+          "(the figures below include whatever else the machine runs)")
+    work = Path(tempfile.mkdtemp(prefix="bench-admission-"))
+    pki = make_pki(work / "pki", sandbox_users())
+    cert, key = issue_certificate(pki, work / "guard", "incident-bot-webhook")
+    client_cert, client_key = issue_certificate(pki, work / "guard", "kube-apiserver", client=True)
+    port = free_port()
+    extra = {"INCIDENT_BOT_DEFAULT_CLUSTER": CLUSTER, "INCIDENT_BOT_GUARD__ENABLED": "true",
+             "INCIDENT_BOT_GUARD__PORT": str(port), "INCIDENT_BOT_GUARD__TLS_CERT_PATH": str(cert),
+             "INCIDENT_BOT_GUARD__TLS_KEY_PATH": str(key), "INCIDENT_BOT_GUARD__CLIENT_CA_PATH": str(pki.ca_cert),
+             "INCIDENT_BOT_GUARD__BREAKER__CLUSTER_WIDE": "1000000"}
+    context = ssl.create_default_context(cafile=str(pki.ca_cert))
+    context.load_cert_chain(str(client_cert), str(client_key))
+    url = f"https://127.0.0.1:{port}/admission/{CLUSTER}"
+    with postgres() as pg:
+        database = pg.database("bench_admission")
+        migrate(database)
+        declared = subprocess.run([*CLI, "console"], input="/incident declare etcd latency --severity sev1\n",
+                                  env=bot_env(database, extra), capture_output=True, text=True, cwd=ROOT)
+        print("console:", declared.stdout.strip().splitlines()[0] if declared.stdout.strip() else declared.stderr[-300:])
+        server = start_bot("serve", database, work, extra)
+        try:
+            time.sleep(2)  # the guard's first read of its state (refresh_seconds 1)
+            print(f"incident-bot serve (PostgreSQL, guard on TLS with client certificates), {args.rate:.0f} "
+                  f"reviews/s from 8 connections, open loop")
+            up = load(url, context, args.rate, args.seconds)
+            print(describe(f"db up   {args.seconds:.0f}s  answer - scheduled", up["latency_ms"]))
+            print(describe("                 service time", up["service_ms"]))
+            print("                 outcomes:", up["outcomes"])
+            pids = postgres_pids(pg.server.directory / "data")
+            for pid in pids:
+                os.kill(pid, signal.SIGSTOP)
+            try:
+                hung = load(url, context, args.rate, args.hung_seconds)
+            finally:
+                for pid in pids:
+                    os.kill(pid, signal.SIGCONT)
+            print(describe(f"db hung {args.hung_seconds:.0f}s  answer - scheduled", hung["latency_ms"]))
+            print(describe("                 service time", hung["service_ms"]))
+            print("                 outcomes:", hung["outcomes"])
+            time.sleep(2)
+            metrics = httpx.get(server.url + "/metrics", timeout=30).text
+            print("\n".join(line for line in metrics.splitlines() if line.startswith("incident_bot_guard_decisions_total")))
+            cpu = server.cpu_seconds()
+            print(f"serve CPU over the run: {cpu:.1f} s; p99 goal 10 ms: "
+                  f"{'met' if pct(up['latency_ms'], 99) <= 10 else 'missed'} (db up), "
+                  f"{'met' if pct(hung['latency_ms'], 99) <= 10 else 'missed'} (db hung)")
+        finally:
+            server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
