@@ -13,6 +13,7 @@ Routes: ``/ui/`` (board), ``/ui/board/cards`` (the cards, polled by the board),
 
 from __future__ import annotations
 
+import threading
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -71,6 +72,8 @@ class WebBoard:
     def __init__(self, bot: Any) -> None:
         self.bot = bot
         self.redactor = redactor_for(bot.settings)
+        self._cached: tuple[str, str] | None = None  # (version, cards html): every screen in the room shares one render
+        self._lock = threading.Lock()
 
     def cards_context(self) -> dict[str, Any]:
         now = self.bot.clock.now()
@@ -97,6 +100,16 @@ class WebBoard:
 
     def render_cards(self) -> str:
         return environment().get_template("ui/_cards.html.j2").render(base=BASE, **self.cards_context())
+
+    def cards_for(self, version: str) -> str:
+        """The cards of ``version``, rendered once however many boards ask (the clocks run in the browser)."""
+        with self._lock:
+            if self._cached is not None and self._cached[0] == version:
+                return self._cached[1]
+        html = self.render_cards()
+        with self._lock:
+            self._cached = (version, html)
+        return html
 
     def incident_doc(self, ref: str) -> dict[str, Any]:
         incident_id = parse_ref(ref)
@@ -137,8 +150,8 @@ def routes(ui: WebBoard) -> list[Any]:
         version = await run_in_threadpool(ui.version)
         if request.headers.get("if-none-match") == version:
             return Response(status_code=304, headers={**SECURITY_HEADERS, "ETag": version})
-        html = await run_in_threadpool(ui.render_cards)
-        headers = {**SECURITY_HEADERS, "ETag": version,
+        html = await run_in_threadpool(ui.cards_for, version)
+        headers = {**SECURITY_HEADERS, "ETag": version, "X-Board-Now": str(int(ui.bot.clock.now().timestamp() * 1000)),
                    "Server-Timing": f"render;dur={(time.perf_counter() - started) * 1000:.1f}"}
         return HTMLResponse(html, headers=headers)
 

@@ -11,10 +11,12 @@
   var refresh = parseInt(board.getAttribute("data-refresh-ms"), 10) || 1000;
   var offset = 0;  // server clock minus browser clock, in ms
   var etag = null;
+  var serverNow = null;  // from the X-Board-Now header: the cards may be a shared render a few seconds old
 
   function syncClock() {
     var cards = board.querySelector(".cards");
-    if (cards) { offset = parseInt(cards.getAttribute("data-now-ms"), 10) - Date.now(); }
+    var now = serverNow || (cards && parseInt(cards.getAttribute("data-now-ms"), 10));
+    if (now) { offset = now - Date.now(); }
   }
 
   function fmt(seconds) {
@@ -49,6 +51,7 @@
       if (r.status === 304) { status.textContent = "live"; return null; }
       if (!r.ok) { throw new Error("HTTP " + r.status); }
       etag = r.headers.get("ETag");
+      serverNow = parseInt(r.headers.get("X-Board-Now"), 10) || null;
       return r.text();
     }).then(function (html) {
       if (html !== null) {
