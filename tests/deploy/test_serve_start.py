@@ -32,7 +32,8 @@ def start(tmp_path: Path, *args: str, **env: str) -> tuple[subprocess.Popen[str]
     with log.open("w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "bot.cli.main", *args, "serve"], env=environ,
                                 cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT, text=True)
-    wait(lambda: "listening on" in log.read_text() or proc.poll() is not None)
+    # generous: the start (imports, migrations) shares 2 cores with the other tests
+    wait(lambda: "listening on" in log.read_text() or proc.poll() is not None, timeout=90)
     return proc, log, port
 
 
@@ -52,7 +53,7 @@ def test_the_first_line_says_where_it_listens_which_chat_database_and_clusters(t
         INCIDENT_BOT_CLUSTERS__PROD_1__KUBECONFIG=str(kubeconfig),
         SLACK_BOT_TOKEN="xoxb-set-but-nothing-else", INCIDENT_BOT_STRAY_SETTING="1")
     try:
-        wait(lambda: _up(f"http://127.0.0.1:{port}"))
+        wait(lambda: _up(f"http://127.0.0.1:{port}"), timeout=60)
         api = httpx.get(f"http://127.0.0.1:{port}/api/incidents",
                         headers={"Authorization": "Bearer tok-from-a-mounted-secret"})
         assert api.status_code == 200
