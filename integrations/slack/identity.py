@@ -25,6 +25,10 @@ MISS_TTL_SECONDS = 600.0
 Lookup = Callable[[str], "str | None"]  # e-mail -> Slack id (users.lookupByEmail); user id -> e-mail (users.info)
 
 
+class LookupFailed(Exception):
+    """A lookup could not be answered now (rate limit, Slack down): fall back, remember nothing."""
+
+
 class Directory:
     def __init__(self, settings: SlackSettings, *, people: dict[str, str] | None = None,
                  by_email: Lookup | None = None, email_of_id: Lookup | None = None,
@@ -54,7 +58,10 @@ class Directory:
         """The bot's name for a Slack user: mapped, else by their e-mail, else their id."""
         if user_id in self.by_id or self.email_of_id is None or self._missed_lately(user_id):
             return self.by_id.get(user_id, user_id)
-        email = self.email_of_id(user_id)
+        try:
+            email = self.email_of_id(user_id)
+        except LookupFailed:
+            return user_id
         name = next((n for n, e in self.people.items() if email and e.lower() == email.lower()), email)
         if name is None:
             self._remember(user_id, None, user_id)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
+
+import jsonschema
 
 from starlette.testclient import TestClient
 
 from bot.app.bot import Bot
 from bot.chat.memory import MemoryChat
 from bot.clock import FakeClock
+from bot.export import export_incident
 from bot.store.models import Alert, Incident
 from tests.conftest import T0
 from tests.detect.payloads import alert, webhook
@@ -109,3 +114,24 @@ def test_a_cluster_split_out_takes_its_alerts_to_its_own_incident(client: TestCl
     assert chat.say("alice", "/incident split prod-eu-1", incident=1) == \
         "INC-1 has only cluster prod-eu-1; there is nothing to split it from."
     assert client.get("/api/incidents/INC-2").json()["links"] == [{"incident": "INC-1", "relation": "related"}]
+
+
+def test_the_post_mortem_shows_each_cluster_and_the_acknowledgement(client: TestClient, bot: Bot, chat: MemoryChat,
+                                                                    clock: FakeClock) -> None:
+    clock.set(T0 + timedelta(seconds=10))
+    fire(client, "prod-eu-1")
+    chat.pump()
+    fire(client, "prod-eu-2", after=5)
+    clock.advance(50)
+    chat.say("alice", "/incident ack", incident=1)
+    doc = json.loads(export_incident(bot.db, bot.settings, "INC-1", fmt="json").content)  # type: ignore[arg-type]
+    schema = json.loads((Path(__file__).parents[2] / "bot/export/schema/postmortem-v2.json").read_text())
+    jsonschema.validate(doc, schema)
+    assert [(c["name"], c["started_at"]) for c in doc["slo"]["clusters"]] == [
+        ("prod-eu-1", T0.isoformat()), ("prod-eu-2", (T0 + timedelta(seconds=5)).isoformat())]
+    assert (doc["slo"]["acknowledged_by"], doc["slo"]["acknowledged_at"]) == ("alice", clock.now().isoformat())
+    markdown = export_incident(bot.db, bot.settings, "INC-1", fmt="md").content
+    assert "### Clusters (2)" in markdown and "| prod-eu-2 |" in markdown  # type: ignore[operator]
+    assert "page acknowledged by @alice via chat:memory" in markdown  # type: ignore[operator]
+    html = export_incident(bot.db, bot.settings, "INC-1", fmt="html").content
+    assert "<td>prod-eu-2</td>" in html  # type: ignore[operator]
