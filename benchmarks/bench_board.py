@@ -24,15 +24,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx  # noqa: E402
-from pydantic import SecretStr  # noqa: E402
+import httpx
+from pydantic import SecretStr
 
-from bot.app.bot import build_bot  # noqa: E402
-from bot.chat.dispatcher import ChatContext  # noqa: E402
-from bot.config import load_settings  # noqa: E402
-from bot.store.models import IncidentCluster, PlaybookRun, RunStep  # noqa: E402
-from tests.support.browser import ARGS, CHROMIUM  # noqa: E402
-from tests.ui.conftest import serve  # noqa: E402
+from bot.app.bot import build_bot
+from bot.chat.dispatcher import ChatContext
+from bot.config import load_settings
+from bot.store.models import IncidentCluster, PlaybookRun, RunStep
+from tests.support.browser import ARGS, CHROMIUM
+from tests.ui.conftest import serve
 
 TOKEN = "bench-token"
 
@@ -64,7 +64,7 @@ def populate(bot, n: int) -> None:  # type: ignore[no-untyped-def]
 
 def stats(values: list[float]) -> str:
     ordered = sorted(values)
-    p95 = ordered[max(0, int(round(0.95 * len(ordered))) - 1)]
+    p95 = ordered[max(0, round(0.95 * len(ordered)) - 1)]
     return f"median {statistics.median(ordered):6.1f} ms  p95 {p95:6.1f} ms  max {ordered[-1]:6.1f} ms"
 
 

@@ -74,7 +74,8 @@ class FollowUps:
 
 def report_route(bot: Any) -> Route:
     async def endpoint(request: Request) -> Response:
-        from bot.app.http import error_response  # http imports bot.app.bot; import late to keep load order free
+        # http imports bot.app.bot; import late to keep load order free
+        from bot.app.http import error_response
 
         q = request.query_params
 

@@ -33,9 +33,16 @@ from bot.app.ui_auth import UiAuth
 from bot.app.ui_views import board
 from bot.config import secret
 from bot.errors import BadInput
-from bot.export import document, export_incident, redactor_for, render, report_render, timefmt
-from bot.incidents.service import parse_ref, ref_of
+from bot.export import (
+    document,
+    export_incident,
+    redactor_for,
+    render,
+    report_render,
+    timefmt,
+)
 from bot.incidents import lifecycle
+from bot.incidents.service import parse_ref, ref_of
 from bot.store.models import Incident, TimelineEvent
 
 HERE = Path(__file__).parent
@@ -132,7 +139,8 @@ class WebBoard:
 
 
 def routes(ui: WebBoard) -> list[Any]:
-    from bot.app.http import error_response  # http imports bot.app.bot; import late to keep load order free
+    # http imports bot.app.bot; import late to keep load order free
+    from bot.app.http import error_response
 
     def failed(exc: Exception) -> Response:
         """The API's answer for the error (4xx with a sentence, never a traceback), with the board's headers."""

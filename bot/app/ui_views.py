@@ -23,7 +23,13 @@ from bot.export.redact import Redactor
 from bot.incidents import lifecycle
 from bot.incidents.service import ref_of
 from bot.slo.clocks import StageClock, clocks, stage_clock
-from bot.store.models import Incident, IncidentCluster, Participant, PlaybookRun, RunStep
+from bot.store.models import (
+    Incident,
+    IncidentCluster,
+    Participant,
+    PlaybookRun,
+    RunStep,
+)
 
 LIVE_RUN_STATES = ("awaiting_approval", "approved", "running")
 LEVEL_ORDER = {"breached": 0, "warning": 1, "ok": 2}

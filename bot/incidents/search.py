@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import exists, func, or_, select
 from sqlmodel import Session
@@ -29,7 +29,7 @@ def parse_since(text: str, now: datetime, *, field: str = "since") -> datetime:
     if match:
         return now - timedelta(seconds=int(match.group(1)) * _UNIT[match.group(2).lower()])
     try:
-        return datetime.combine(date.fromisoformat(value), time(0), tzinfo=timezone.utc)
+        return datetime.combine(date.fromisoformat(value), time(0), tzinfo=UTC)
     except ValueError:
         raise BadInput(f"--{field} `{text}` is neither an age (30m, 24h, 7d, 2w) nor a date (YYYY-MM-DD).",
                        field=field) from None
@@ -44,7 +44,7 @@ class Query:
     text: str | None = None
     limit: int = 50
 
-    def check(self) -> "Query":
+    def check(self) -> Query:
         if self.state is not None and self.state not in lifecycle.STATES:
             raise BadInput(f"--state must be one of {', '.join(lifecycle.STATES)}, not `{self.state}`.", field="state")
         return self

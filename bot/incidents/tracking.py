@@ -35,8 +35,8 @@ class SyncResult:
 
 
 def issue_body(item: ActionItem, incident: Incident, public_url: str | None) -> str:
-    lines = [f"Action item #{item.id} from {ref_of(incident.id)}: {incident.title} "
-             f"({incident.severity}, cluster {incident.cluster}).", ""]
+    lines = [(f"Action item #{item.id} from {ref_of(incident.id)}: {incident.title} "
+              f"({incident.severity}, cluster {incident.cluster})."), ""]
     if item.owner:
         lines.append(f"Owner: @{item.owner}")
     if item.due_on:

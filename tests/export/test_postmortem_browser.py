@@ -31,7 +31,7 @@ BIG_EVIDENCE = {
 
 def a_drill_with_heavy_evidence(bot: Bot, chat: MemoryChat, clock: FakeClock) -> None:
     scenarios.failed_then_successful_mitigation(bot, chat, clock)
-    with bot.services.incidents.transaction("INC-1") as (session, row):
+    with bot.services.incidents.transaction("INC-1") as (session, _row):
         for n in range(3):
             timeline.record(session, 1, "diagnosis.check", f"etcd quorum check {n}: 1 of 5 members healthy",
                             at=clock.now(), actor="diagnosis", source="diagnosis", data=BIG_EVIDENCE)

@@ -79,8 +79,8 @@ def test_an_overdue_action_item_is_reminded_in_chat_once_a_day(chat: MemoryChat,
     chat.pump()
     chat.pump()  # a second tick the same day reminds nobody again
     reminders = [m.payload["text"] for m in chat.deliverer.delivered if "Overdue" in m.payload.get("text", "")]
-    assert reminders == ["Overdue action item #1 of INC-1: add an fsync alert — owner @dave, due 2026-11-26 "
-                         "(1 day late). Done? `/incident action done 1 INC-1`"]
+    assert reminders == [("Overdue action item #1 of INC-1: add an fsync alert — owner @dave, due 2026-11-26 "
+                          "(1 day late). Done? `/incident action done 1 INC-1`")]
     assert json.loads(export(bot, "json"))["action_items"][0]["overdue"] is True
     clock.advance(86400)
     chat.pump()
@@ -147,5 +147,5 @@ def test_resolving_asks_for_the_sections_nobody_has_written(chat: MemoryChat, bo
     chat.say("alice", "/incident lesson fsync alerts need a lower threshold")
     assert chat.say("alice", "/incident resolve") == "INC-1 is resolved."
     notices = [m.payload["text"] for m in chat.deliverer.delivered if m.kind == "notice"]
-    assert notices == ["INC-1 is resolved. For its post-mortem, nobody has written yet: contributing factors "
-                       "(`/incident factor <text>`); what went well (`/incident went-well <text>`)."]
+    assert notices == [("INC-1 is resolved. For its post-mortem, nobody has written yet: contributing factors "
+                        "(`/incident factor <text>`); what went well (`/incident went-well <text>`).")]
