@@ -12,6 +12,7 @@ and prints the totals.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -32,7 +33,8 @@ from tests.support import slack_signing
 from tests.support.fake_slack import FakeSlack
 
 API_TOKEN, HOOK_TOKEN = "fuzz-api-token", "fuzz-webhook-token"
-EXAMPLES = 40  # per endpoint in every test run; benchmarks/reliability.py runs many more
+# per endpoint: 40 in every test run; benchmarks/reliability.py sets INCIDENT_BOT_FUZZ_EXAMPLES higher
+EXAMPLES = int(os.environ.get("INCIDENT_BOT_FUZZ_EXAMPLES", "40"))
 TALLY: Counter[str] = Counter()
 
 
