@@ -14,7 +14,7 @@ from bot.store.models import PlaybookRun
 
 
 def pending_runs(dispatcher: Dispatcher, incident_id: int) -> list[PlaybookRun]:
-    with dispatcher.services.db.session() as session:
+    with dispatcher.services.db.reading() as session:  # `/incident status` never queues behind a writer
         return list(session.execute(
             select(PlaybookRun).where(PlaybookRun.incident_id == incident_id, PlaybookRun.state == "awaiting_approval")
             .order_by(PlaybookRun.id)  # type: ignore[arg-type]
