@@ -146,6 +146,8 @@ def test_rbac_is_the_least_privilege_of_deploy_rbac_with_impersonation_only_by_n
     reference_rules = next(d for d in reference if d["kind"] == "ClusterRole")["rules"]
     without_impersonation = [r for r in cluster_rules if "impersonate" not in r.get("verbs", [])]
     assert without_impersonation == [r for r in reference_rules if "impersonate" not in r["verbs"]]
+    reference_probe = next(d for d in reference if d["kind"] == "Role")["rules"]
+    assert rules_of(manifests, "Role", "ib-incident-bot-probe") == reference_probe
     impersonation = [r for r in cluster_rules if "impersonate" in r["verbs"]]
     assert impersonation == [{"apiGroups": [""], "resources": ["users"], "resourceNames": ["ci-robot"],
                               "verbs": ["impersonate"]}]
@@ -156,8 +158,9 @@ def test_rbac_is_the_least_privilege_of_deploy_rbac_with_impersonation_only_by_n
     every_rule = cluster_rules + [r for m in manifests if m["kind"] == "Role" for r in m["rules"]]
     for rule in every_rule:
         assert "*" not in rule.get("verbs", []) + rule.get("resources", []) + rule.get("apiGroups", [])
-        assert "secrets" not in rule.get("resources", []) and "pods" not in rule.get("resources", [])
+        assert "secrets" not in rule.get("resources", [])
         assert "groups" not in rule.get("resources", [])  # no group impersonation unless asked by name
+    assert not [r for r in cluster_rules if "pods" in r.get("resources", [])]  # pods: the probe namespace only
     probe = one(manifests, "Role", "ib-incident-bot-probe")
     assert probe["metadata"]["namespace"] == "incident-bot-probe"
     assert probe["rules"][0]["resources"] == ["configmaps"]

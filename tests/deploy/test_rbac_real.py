@@ -5,9 +5,10 @@ server-side dry run, the RBAC objects and the ServiceAccount are applied by
 the admin, and the ServiceAccount's token comes from the TokenRequest API.
 With that token: every Kubernetes diagnosis check of the shipped procedures,
 the write probe, and throttle-client's plan, run, verification, time-to-live
-removal and rollback succeed; reading Secrets, deleting Pods, writing
-outside the probe namespace, and impersonating system:masters or anyone not
-named in ``rbac.impersonate`` are denied.
+removal and rollback, the customer probes' calls and disable-webhook's
+replace and restore succeed; reading Secrets, deleting Pods, writing outside
+the probe namespace, and impersonating system:masters or anyone not named in
+``rbac.impersonate`` are denied.
 """
 
 from __future__ import annotations
@@ -129,6 +130,49 @@ def test_the_write_probe_and_the_change_correlation_reads_work(installed: Instal
                               ("apiextensions.k8s.io/v1", "CustomResourceDefinition")]:
         bot_sa.list_objects(api_version, kind)
     assert bot_sa.server_version()["major"] == "1"
+
+
+def test_the_customer_probes_calls_are_allowed_in_the_probe_namespace(installed: Installed,
+                                                                     bot_sa: KubernetesClient) -> None:
+    from integrations.probes.customer import STATEFULSET, delete_now, pod_manifest, statefulset_manifest
+
+    ns, pod = "incident-bot-probe", f"probe-{uuid.uuid4().hex[:6]}"
+    bot_sa.create_object(pod_manifest(ns, pod))  # this apiserver has no nodes: the pod stays Pending
+    assert bot_sa.get_object("v1", "Pod", pod, ns) is not None
+    delete_now(bot_sa, f"/api/v1/namespaces/{ns}/pods/{pod}", "delete the probe pod")
+    bot_sa.create_object(statefulset_manifest(ns), exist_ok=True)
+    bot_sa.request("PATCH", f"/apis/apps/v1/namespaces/{ns}/statefulsets/{STATEFULSET}/scale", operation="scale",
+                   body={"spec": {"replicas": 0}}, headers={"Content-Type": "application/merge-patch+json"})
+    assert denied(lambda: bot_sa.create_object(pod_manifest("default", pod))) == 403  # nowhere else
+
+
+def test_disable_webhook_can_replace_and_restore_a_webhook_configuration(installed: Installed,
+                                                                         bot_sa: KubernetesClient) -> None:
+    name = f"failing-{uuid.uuid4().hex[:6]}"
+    admin = installed.cluster.admin()
+    try:
+        admin.create_object({
+            "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+            "metadata": {"name": name},
+            "webhooks": [{"name": "deny.example.com", "failurePolicy": "Fail", "sideEffects": "None",
+                          "admissionReviewVersions": ["v1"],
+                          "clientConfig": {"url": "https://127.0.0.1:1/deny"},
+                          "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
+                                     "resources": ["configmaps"], "scope": "Namespaced"}],
+                          "namespaceSelector": {"matchLabels": {"webhook-test": name}}}]})
+        saved = bot_sa.get_object("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", name)
+        assert saved is not None
+        ignored = {**saved, "webhooks": [{**saved["webhooks"][0], "failurePolicy": "Ignore"}]}
+        bot_sa.replace_object(ignored, dry_run=True)  # the playbook's server-side validation
+        updated = bot_sa.replace_object(ignored)
+        assert updated["webhooks"][0]["failurePolicy"] == "Ignore"
+        restored = {**updated, "webhooks": [{**updated["webhooks"][0], "failurePolicy": "Fail"}]}
+        assert bot_sa.replace_object(restored)["webhooks"][0]["failurePolicy"] == "Fail"
+        assert denied(lambda: bot_sa.delete_object("admissionregistration.k8s.io/v1",
+                                                   "ValidatingWebhookConfiguration", name)) == 403  # update only
+    finally:
+        admin.delete_object("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", name)
+        admin.close()
 
 
 def test_what_the_bot_must_not_do_is_denied(installed: Installed, bot_sa: KubernetesClient) -> None:
