@@ -34,8 +34,9 @@ from bot.sandbox.sandbox import Sandbox
 from bot.sandbox.scenarios import Scenario, VerificationFailed, scenario
 from bot.sandbox.scorecard import Scorecard, build_stages
 from bot.store.models import Alert, Incident, Lease, PlaybookRun, RunStep, Snapshot, TimelineEvent
+from playbooks.engine import run_lifecycle
 
-RUN_TERMINAL = frozenset({"succeeded", "failed", "rolled_back", "rejected", "aborted", "expired", "handed_back"})
+RUN_TERMINAL = run_lifecycle.TERMINAL
 
 
 class DrillFailed(Exception):

@@ -43,7 +43,7 @@ from bot.errors import IncidentBotError
 from bot.incidents.service import Incidents
 from bot.store.db import Database
 from bot.store.models import Incident, PlaybookRun, RunStep
-from playbooks.engine import approval, freeze, leases, records
+from playbooks.engine import approval, freeze, leases, records, run_lifecycle
 from playbooks.engine.declaration import Playbook, StepContext, Verdict
 from playbooks.engine.params import format_duration
 from playbooks.engine.planning import compute
@@ -192,7 +192,7 @@ class Executor:
             if computed.hash != run.plan_hash:
                 old = run.plan_hash
                 run.plan, run.plan_text, run.plan_hash = computed.document, computed.text, computed.hash
-                run.state = "awaiting_approval"
+                run_lifecycle.move(run, "approval_lapsed")
                 session.add(run)
                 records.event(session, run, "run.replanned",
                               f"the plan changed since approval ({old[:12]} → {computed.hash[:12]}); "
@@ -206,7 +206,7 @@ class Executor:
             commander = records.commander_of(session, run.incident_id) if run.incident_id else None
             state = approval.status(run, records.approvals_of(session, run_id), commander=commander, now=now)
             if not state.satisfied:
-                run.state = "awaiting_approval"
+                run_lifecycle.move(run, "approval_lapsed")
                 session.add(run)
                 records.event(session, run, "run.approval_expired",
                               f"its approval expired before it could start; still needed: {state.missing}",
@@ -223,7 +223,8 @@ class Executor:
             incident = records.lock_incident(session, run.incident_id) if run.incident_id else None
             if incident is not None and incident.state not in ("diagnosed", "mitigating"):
                 leases.release(session, run.cluster, run_id)
-                run.state, run.finished_at = "aborted", now
+                run_lifecycle.move(run, "refuse_start")
+                run.finished_at = now
                 run.error = f"its incident is {incident.state}; a playbook starts only from diagnosed"
                 session.add(run)
                 records.event(session, run, "run.aborted", f"not started: {run.error}", at=now, key="aborted")
@@ -233,7 +234,8 @@ class Executor:
                 self.incidents.move(session, incident, "start_mitigation", actor=ACTOR, source="engine",
                                     note=f"{records.run_ref(run)} {run.playbook}", facts={"approved_run": run_id},
                                     data={"run_id": run_id})
-            run.state, run.phase, run.checkpoint = "running", "execute", 0
+            run_lifecycle.move(run, "start")
+            run.phase, run.checkpoint = "execute", 0
             run.owner, run.owner_heartbeat_at, run.started_at = self.owner, now, now
             session.add(run)
             records.event(session, run, "run.started",
@@ -264,7 +266,8 @@ class Executor:
             run = records.lock_run(session, run_id)
             if run is None or run.state != "approved":
                 return "not-approved"
-            run.state, run.finished_at, run.error = "failed", now, reason
+            run_lifecycle.move(run, "fail_to_start")
+            run.finished_at, run.error = now, reason
             session.add(run)
             records.event(session, run, "run.failed", f"did not start: {reason}", at=now, key="failed")
             records.notify_commander(session, run, f"did not start: {reason}", at=now, key="failed")
@@ -499,7 +502,8 @@ class Executor:
             if run is None or run.owner != self.owner or run.state != "running":
                 raise LostOwnership()
             ref = records.run_ref(run)
-            run.state, run.finished_at, run.owner, run.phase = "succeeded", now, None, "done"
+            run_lifecycle.move(run, "succeed")
+            run.finished_at, run.owner, run.phase = now, None, "done"
             ttl_note = ""
             if playbook.ttl_param and run.params.get(playbook.ttl_param):
                 expires = now + timedelta(seconds=float(run.params[playbook.ttl_param]))
@@ -593,14 +597,14 @@ class Executor:
             reason, errors = rb.get("reason"), rb.get("errors") or []
             incomplete = "; ".join(f"{e['step']}: {e['error']}" for e in errors)
             if reason in ("ttl", "undo"):
-                run.state = "failed" if errors else "rolled_back"
+                run_lifecycle.move(run, "fail" if errors else "roll_back")
                 what = "its time to live ended" if reason == "ttl" else f"undo requested by @{rb.get('by')}"
                 text = (f"changes removed ({what})" if not errors
                         else f"removing its changes ({what}) failed: {incomplete}; check by hand")
                 if errors:
                     run.error = text
             else:
-                run.state = "failed" if errors else ("aborted" if reason == "abort" else "rolled_back")
+                run_lifecycle.move(run, "fail" if errors else ("abort" if reason == "abort" else "roll_back"))
                 cause = run.error or reason
                 text = (f"{cause}; rolled back" if not errors
                         else f"{cause}; rollback incomplete ({incomplete}): check the cluster by hand")
@@ -630,7 +634,8 @@ class Executor:
             done = [s.name for s in session.execute(select(RunStep).where(
                 RunStep.run_id == run_id, RunStep.phase == "execute", RunStep.state == "done")
                 .order_by(RunStep.index)).scalars()]  # type: ignore[arg-type]
-            run.state, run.finished_at, run.owner, run.error = "handed_back", now, None, reason
+            run_lifecycle.move(run, "hand_back")
+            run.finished_at, run.owner, run.error = now, None, reason
             session.add(run)
             leases.release(session, run.cluster, run_id)
             ref = records.run_ref(run)

@@ -16,6 +16,7 @@ from sqlmodel import Session
 from bot.incidents import timeline
 from bot.store import outbox
 from bot.store.models import Approval, Incident, Participant, PlaybookRun
+from playbooks.engine import run_lifecycle
 
 
 def run_ref(run: PlaybookRun | int) -> str:
@@ -46,7 +47,8 @@ def expire_if_due(session: Session, run: PlaybookRun, *, now: datetime, ttl_seco
     if run.state != "awaiting_approval" or run.requested_at is None \
             or utc(run.requested_at) > now - timedelta(seconds=ttl_seconds):
         return False
-    run.state, run.finished_at, run.error = "expired", now, "nobody approved it in time"
+    run_lifecycle.move(run, "expire")
+    run.finished_at, run.error = now, "nobody approved it in time"
     session.add(run)
     event(session, run, "run.expired", f"expired: not approved within {format_duration(ttl_seconds)}",
           at=now, key="expired")

@@ -21,15 +21,15 @@ from bot.errors import BadInput, Conflict, IllegalTransition, NotFound, Permissi
 from bot.incidents.service import Incidents, ref_of
 from bot.store.db import Database, insert_once
 from bot.store.models import Approval, Incident, PlaybookRun
-from playbooks.engine import approval, freeze, records
+from playbooks.engine import approval, freeze, records, run_lifecycle
 from playbooks.engine.declaration import PlanContext, Playbook
 from playbooks.engine.params import parse_params
 from playbooks.engine.planning import ComputedPlan, compute
 from playbooks.engine.registry import Registry
 from playbooks.engine.toolbox import Toolbox
 
-TERMINAL = frozenset({"succeeded", "failed", "rolled_back", "rejected", "aborted", "expired", "handed_back"})
-OPEN = frozenset({"planned", "awaiting_approval", "approved"})
+TERMINAL = run_lifecycle.TERMINAL
+OPEN = run_lifecycle.OPEN
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,7 @@ class PlaybookService:
                                 **({"reason": reason} if reason else {})})
             if inc.is_drill and self.settings.playbooks.auto_approve_drills:
                 run.auto_approved = True
-                run.state = "approved"
+                run_lifecycle.move(run, "approve")
                 session.add(Approval(run_id=run.id, user=approval.AUTO_APPROVER, decision="approve",  # type: ignore[arg-type]
                                      plan_hash=run.plan_hash, at=now, expires_at=now + timedelta(seconds=ttl),
                                      source="auto", reason="unattended drill"))
@@ -219,7 +219,7 @@ class PlaybookService:
                           data={"user": user, "role": role, "plan_hash": run.plan_hash,
                                 "expires_at": expires.isoformat()})
             if state.satisfied:
-                run.state = "approved"
+                run_lifecycle.move(run, "approve")
                 session.add(run)
                 records.event(session, run, "run.approved",
                               f"approved ({', '.join('@' + u for u in state.approvers)}); it starts when the "
@@ -251,7 +251,8 @@ class PlaybookService:
                 mine = Approval(run_id=rid, user=user, decision="reject", plan_hash=run.plan_hash, at=now)
             mine.decision, mine.at, mine.reason, mine.source, mine.expires_at = "reject", now, reason, source, None
             session.add(mine)
-            run.state, run.finished_at, run.error = "rejected", now, reason
+            run_lifecycle.move(run, "reject")
+            run.finished_at, run.error = now, reason
             session.add(run)
             records.event(session, run, "run.rejected", f"rejected by @{user}" + (f": {reason}" if reason else ""),
                           at=now, key="rejected", actor=user, source=source,
@@ -271,7 +272,8 @@ class PlaybookService:
             if user not in (commander, run.requested_by) and not approval.is_configured_approver(user, self.settings):
                 raise PermissionDenied(f"@{user} may not abort {ref}: the commander, the requester or an approver can.")
             if run.state in OPEN:
-                run.state, run.finished_at, run.error = "aborted", now, f"aborted by @{user} before it started"
+                run_lifecycle.move(run, "abort_unstarted")
+                run.finished_at, run.error = now, f"aborted by @{user} before it started"
                 session.add(run)
                 records.event(session, run, "run.aborted", f"aborted by @{user} before it started", at=now,
                               key="aborted", actor=user, source=source)
@@ -286,7 +288,7 @@ class PlaybookService:
                               f"abort requested by @{user}; it stops at the next step boundary and rolls back",
                               at=now, key="abort_requested", actor=user, source=source)
                 return Decision(run, f"{ref} stops at the next step boundary and rolls back what it did.")
-            if run.state in ("succeeded", "handed_back"):
+            if run.state in run_lifecycle.UNDOABLE:
                 return Decision(run, self._request_undo(session, run, user=user, source=source, now=now))
             raise IllegalTransition(f"{ref} is {run.state}; there is nothing to abort.")
 
@@ -365,7 +367,8 @@ def begin_undo(run: PlaybookRun, *, reason: str, by: str, now: Any, playbook: Pl
     pending = [i for i in reversed(range(len(playbook.steps))) if playbook.steps[i].undo is not None]
     records.with_context(run, rollback={"reason": reason, "by": by, "at": now.isoformat(), "pending": pending,
                                         "done": [], "errors": []})
-    run.state, run.phase, run.owner, run.owner_heartbeat_at = "running", "rollback", None, None
+    run_lifecycle.move(run, "undo")
+    run.phase, run.owner, run.owner_heartbeat_at = "rollback", None, None
 
 
 def _same_plan(seen: str, current: str) -> bool:
