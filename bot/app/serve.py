@@ -66,7 +66,9 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
         announce(startup_line(settings, host=host, port=port, socket_mode=socket_mode,
                               slack_on="slack" in bot.services.extras))
         # log_config=None: uvicorn's records go through the bot's handlers (text or JSON alike)
-        uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="off", log_config=None)
+        # access_log off: kubelet probes and scrapes every few seconds would drown the log (outcomes are in /metrics)
+        uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="off", log_config=None,
+                    access_log=False)
     finally:
         runner.stop()
         bot.close()
