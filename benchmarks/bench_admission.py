@@ -35,8 +35,20 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.processes import CLI, ROOT, bot_env, describe, free_port, migrate, pct, postgres, start_bot  # noqa: E402
-from bot.sandbox.pki import issue_certificate, make_pki, sandbox_users  # noqa: E402
+from datetime import UTC
+
+from benchmarks.processes import (
+    CLI,
+    ROOT,
+    bot_env,
+    describe,
+    free_port,
+    migrate,
+    pct,
+    postgres,
+    start_bot,
+)
+from bot.sandbox.pki import issue_certificate, make_pki, sandbox_users
 
 CLUSTER = "bench"
 KINDS = ("pod",) * 6 + ("namespace",) * 2 + ("configmap",) * 2  # review i's kind is KINDS[i % 10]
@@ -101,7 +113,7 @@ def load(url: str, context: ssl.SSLContext, rate: float, seconds: float, connect
 
 def decision_cost(n: int = 20000) -> float:
     """CPU microseconds per review of the guard's own work (parse, decide, answer), in this process."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from bot.clock import FakeClock
     from bot.config import GuardSettings
@@ -109,7 +121,7 @@ def decision_cost(n: int = 20000) -> float:
     from bot.guard.review import answer, parse_review
     from bot.guard.state import GuardState, OpenIncident
 
-    clock = FakeClock(datetime(2026, 11, 30, tzinfo=timezone.utc))
+    clock = FakeClock(datetime(2026, 11, 30, tzinfo=UTC))
     guard = Guard(GuardSettings(enabled=True, breaker={"cluster_wide": 10**9}), clock)
     guard.use_state(GuardState(clock.now(), incidents={CLUSTER: (OpenIncident(1, "sev1", "etcd latency"),)}))
     bodies = [review(i) for i in range(n)]
@@ -160,7 +172,8 @@ def main() -> int:
         database = pg.database("bench_admission")
         migrate(database)
         declared = subprocess.run([*CLI, "console"], input="/incident declare etcd latency --severity sev1\n",
-                                  env=bot_env(database, extra), capture_output=True, text=True, cwd=ROOT)
+                                  env=bot_env(database, extra), capture_output=True, text=True, cwd=ROOT,
+                                  check=True)
         print("console:", declared.stdout.strip().splitlines()[0] if declared.stdout.strip() else declared.stderr[-300:])
         server = start_bot("serve", database, work, extra)
         try:

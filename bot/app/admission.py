@@ -15,18 +15,18 @@ import logging
 import ssl
 import threading
 from collections import Counter
-from datetime import datetime
 from typing import Any
 
 import uvicorn
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.chat import handlers_guard
-from bot.errors import BadInput
+from bot.errors import BadInput, IncidentBotError
 from bot.guard.breaker import EVERYONE, Trip
 from bot.guard.decide import Denial, Guard
 from bot.guard.review import answer, parse_review
@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 ALERTNAME = "KubeMassDeletionBlocked"
 COMPONENT = "mass-deletion"  # its own incident, not joined to an open apiserver incident of the cluster
 EXTRA = "guard"
+# what a database that is down or slow raises (the worker keeps going; the guard's state ages)
+DATABASE_TROUBLE = (SQLAlchemyError, IncidentBotError, OSError)
 UNLINKED_DENIALS_SECONDS = 120  # breaker denials wait this long for their incident, then are only counted
 
 
@@ -111,7 +113,7 @@ class GuardWorker:
         try:
             with self.bot.db.reading() as session:
                 state = load_state(session, self.bot.settings.guard, self.bot.clock.now())
-        except Exception as exc:  # the database is down: the state ages and the guard answers allow
+        except DATABASE_TROUBLE as exc:  # the database is down: the state ages and the guard answers allow
             log.warning("admission guard: could not read its state (%s); answering allow once it is stale",
                         type(exc).__name__)
             return
@@ -121,7 +123,7 @@ class GuardWorker:
         for trip in self.guard.breaker.take_new():
             try:
                 self._store(trip)
-            except Exception as exc:
+            except DATABASE_TROUBLE as exc:
                 log.warning("admission guard: could not store a breaker trip (%s); retrying", type(exc).__name__)
                 self.guard.breaker.retry(trip)
 
@@ -171,7 +173,7 @@ class GuardWorker:
                                     data={"denied": len(batch), "since": batch[0].at.isoformat(),
                                           "by": [{"user": u, "what": w, "reason": r, "count": n}
                                                  for (u, w, r), n in _grouped(batch).most_common(20)]})
-        except Exception as exc:
+        except DATABASE_TROUBLE as exc:
             log.warning("admission guard: could not record %d denials (%s); retrying", len(denials), type(exc).__name__)
             waiting = denials
         self.guard.requeue(waiting)
@@ -212,7 +214,7 @@ class TlsListener:
                                      ssl_ca_certs=guard.client_ca_path,
                                      ssl_cert_reqs=ssl.CERT_REQUIRED if guard.client_ca_path else ssl.CERT_NONE)
         self.server = uvicorn.Server(self.config)
-        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self.server.install_signal_handlers = lambda: None  # type: ignore[attr-defined,method-assign]
         self.thread: threading.Thread | None = None
 
     def start(self) -> None:

@@ -126,13 +126,13 @@ class DeleteBreaker:
                 if trip.row_id is not None and key not in open_keys:
                     self._forget(key)
             for key, s in open_keys.items():
-                trip = self._tripped.get(key)
-                if trip is None:
+                known = self._tripped.get(key)
+                if known is None:
                     self._tripped[key] = Trip(s.cluster, s.resource, s.client, s.client, s.first_at, s.tripped_at,
                                               s.threshold, self.settings.window_seconds, row_id=s.row_id,
                                               incident_id=s.incident_id)
                 else:
-                    trip.row_id, trip.incident_id = s.row_id, s.incident_id or trip.incident_id
+                    known.row_id, known.incident_id = s.row_id, s.incident_id or known.incident_id
 
     def lifted(self, cluster: str, resource: str, client: str) -> None:
         """Forget a lifted breaker now (the commander's replica does not wait for the next refresh)."""

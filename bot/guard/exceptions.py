@@ -73,7 +73,7 @@ def approve_exception(session: Session, exception_id: int, *, approver: str, now
 
 
 def open_breakers(session: Session, cluster: str) -> list[GuardBreaker]:
-    return list(session.execute(select(GuardBreaker).where(GuardBreaker.cluster == cluster,
+    return list(session.execute(select(GuardBreaker).where(GuardBreaker.cluster == cluster,  # type: ignore[arg-type]
                                                            GuardBreaker.lifted_at.is_(None))  # type: ignore[union-attr]
                                 .order_by(GuardBreaker.id)).scalars())  # type: ignore[arg-type]
 

@@ -62,15 +62,16 @@ def load_state(session: Session, settings: GuardSettings, now: datetime) -> Guar
     if flag is not None and flag.value:
         freeze = f"the change freeze set by @{flag.set_by}" + (f" ({flag.reason})" if flag.reason else "")
     incidents: dict[str, list[OpenIncident]] = {}
-    rows = session.execute(select(Incident.id, Incident.cluster, Incident.severity, Incident.title).where(
+    rows = session.execute(select(Incident.id, Incident.cluster, Incident.severity, Incident.title).where(  # type: ignore[call-overload]
         Incident.severity.in_(settings.freeze_severities),  # type: ignore[attr-defined]
         Incident.state.not_in(FINISHED_STATES),  # type: ignore[attr-defined]
     ).order_by(Incident.severity, Incident.id)).all()
     for id_, cluster, severity, title in rows:
         incidents.setdefault(cluster, []).append(OpenIncident(id_, severity, title))
     exceptions: dict[str, list[ActiveException]] = {}
-    for exc in session.execute(select(GuardException).where(
-            GuardException.until > now, GuardException.approved_at.is_not(None))).scalars():  # type: ignore[operator,union-attr]
+    active = select(GuardException).where(GuardException.until > now,  # type: ignore[arg-type,operator]
+                                          GuardException.approved_at.is_not(None))  # type: ignore[union-attr]
+    for exc in session.execute(active).scalars():
         exceptions.setdefault(exc.cluster, []).append(ActiveException(exc.id, exc.user, exc.rule, exc.until))  # type: ignore[arg-type]
     breakers = tuple(StoredTrip(b.id, b.cluster, b.resource, b.client, b.first_delete_at, b.tripped_at,  # type: ignore[arg-type]
                                 b.threshold, b.incident_id)

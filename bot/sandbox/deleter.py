@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -33,7 +34,7 @@ class DeleterProcess:
         self.env = {**os.environ, "DELETER_TOKEN": token}
         self._proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> "DeleterProcess":
+    def start(self) -> DeleterProcess:
         self.out.write_text("")
         self._proc = subprocess.Popen(self.args, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL, start_new_session=True)
@@ -81,8 +82,13 @@ def _run(args: argparse.Namespace) -> int:
     for name in names:
         todo.put(name)
     lock = threading.Lock()
-    sink = open(args.out, "a", buffering=1, encoding="ascii")
+    with open(args.out, "a", buffering=1, encoding="ascii") as sink:
+        _delete_all(args, context, headers, base, todo, lock, sink, stop)
+    return 0
 
+
+def _delete_all(args: argparse.Namespace, context: ssl.SSLContext, headers: dict[str, str], base: str,
+                todo: queue.Queue[str], lock: threading.Lock, sink: Any, stop: threading.Event) -> None:
     def loop() -> None:
         with httpx.Client(base_url=args.url, verify=context, trust_env=False, timeout=30.0, headers=headers) as c:
             while not stop.is_set():
@@ -103,8 +109,6 @@ def _run(args: argparse.Namespace) -> int:
         t.start()
     for t in threads:
         t.join()
-    sink.close()
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,12 @@ import json
 from pathlib import Path
 
 from bot.sandbox.guard_setup import JANITOR_USER
-from tests.drills.test_drills import assert_left_nothing, assert_reports_written, assert_within_budgets, rehearse
+from tests.drills.test_drills import (
+    assert_left_nothing,
+    assert_reports_written,
+    assert_within_budgets,
+    rehearse,
+)
 
 
 def test_a_mass_deletion_is_stopped_at_the_threshold_and_the_client_throttled(tmp_path: Path) -> None:
