@@ -14,6 +14,7 @@ the figures measure the bot, not this machine's disk).
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -30,6 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.support.postgres_server import PostgresServer  # noqa: E402
+
+# a benchmark stopped with SIGTERM (timeout, kill) still stops its servers and PostgreSQL (finally blocks)
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 TOKEN = "bench-token"
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
