@@ -12,8 +12,12 @@ Not part of the test run.  On one machine, in one run:
    re-plan (sha256 of the snapshot), stop, restore x3, start, wait for
    health, the etcd check (one leader, identical hashkv), verify.
 
-Rounds alternate (hand, playbook, hand, playbook ...).  The figure of merit
-is median(playbook) / median(by hand); the target is <= 1.5.
+Rounds alternate (hand, hand in parallel, playbook, ...).  The playbook
+restores the three members' data directories in parallel, so it is compared
+with two hand restores: the runbook typed line by line (target <= 1.5) and
+an operator who runs the three ``snapshot restore`` commands at once
+(target <= 1.1), so the playbook's parallelism is not what makes it look
+fast.
 
     .venv/bin/python benchmarks/bench_restore_etcd.py [--rounds 2] [--values 1000] [--value-kb 100]
 """
@@ -78,8 +82,8 @@ def leader_first(cluster: EtcdCluster) -> list:
     return sorted(cluster.members, key=lambda m: 0 if m.client_url == leader else 1)
 
 
-def by_hand(cluster: EtcdCluster, snapshot: Path, workdir: Path) -> float:
-    """stop (leader first), etcdctl snapshot restore x3, start, etcdctl endpoint health until ok."""
+def by_hand(cluster: EtcdCluster, snapshot: Path, workdir: Path, parallel: bool = False) -> float:
+    """stop (leader first), etcdctl snapshot restore x3 (one after another, or at once), start, health until ok."""
     token = f"hand-{uuid.uuid4().hex[:8]}"
     root = workdir / token
     begin = time.monotonic()
@@ -88,11 +92,19 @@ def by_hand(cluster: EtcdCluster, snapshot: Path, workdir: Path) -> float:
     members = with_cluster([m.__class__(**{**m.__dict__, "data_dir": root / f"{m.name}.etcd",
                                             "log_file": root / f"{m.name}.log"}) for m in cluster.members], token)
     initial = ",".join(f"{m.name}={m.peer_url}" for m in members)
-    for m in members:
+
+    def restore(m) -> None:  # type: ignore[no-untyped-def]
         subprocess.run([ETCDCTL, "snapshot", "restore", str(snapshot), f"--name={m.name}",
                         f"--data-dir={m.data_dir}", f"--initial-cluster={initial}",
                         f"--initial-cluster-token={token}", f"--initial-advertise-peer-urls={m.peer_url}"],
                        check=True, capture_output=True)
+
+    if parallel:
+        with ThreadPoolExecutor(len(members)) as pool:
+            list(pool.map(restore, members))
+    else:
+        for m in members:
+            restore(m)
     for m in members:
         cluster.controller.start(m)
     eps = ",".join(m.client_url for m in members)
@@ -184,20 +196,25 @@ def main() -> int:
             print(f"snapshot: {info.size_bytes / 1e6:.1f} MB, revision {info.status.revision}, "
                   f"{info.status.total_keys} keys (filled in {fill_s:.1f} s)")
             pb = Playbook(cluster, info, work)
-            hand, book = [], []
+            hand, hand_parallel, book = [], [], []
             for i in range(args.rounds):
                 h = by_hand(cluster, snap, work)
                 hand.append(h)
                 print(f"round {i + 1}: by hand  {h:6.2f} s")
+                h = by_hand(cluster, snap, work, parallel=True)
+                hand_parallel.append(h)
+                print(f"round {i + 1}: by hand, restores at once {h:6.2f} s")
                 p, steps = pb.run()
                 book.append(p)
                 print(f"round {i + 1}: playbook {p:6.2f} s  (" + ", ".join(f"{k} {v:.2f}" for k, v in steps.items()) + ")")
             ratio = statistics.median(book) / statistics.median(hand)
+            ratio_parallel = statistics.median(book) / statistics.median(hand_parallel)
             result = {"snapshot_mb": round(info.size_bytes / 1e6, 1), "by_hand_s": [round(x, 2) for x in hand],
+                      "by_hand_parallel_s": [round(x, 2) for x in hand_parallel],
                       "playbook_s": [round(x, 2) for x in book], "ratio_of_medians": round(ratio, 2),
-                      "target": 1.5}
+                      "target": 1.5, "ratio_to_parallel_hand": round(ratio_parallel, 2), "target_parallel": 1.1}
             print(json.dumps(result))
-            return 0 if ratio <= 1.5 else 1
+            return 0 if ratio <= 1.5 and ratio_parallel <= 1.1 else 1
         finally:
             cluster.close()
 
