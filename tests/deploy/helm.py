@@ -12,7 +12,8 @@ import yaml
 from bot import binaries
 
 CHART = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "incident-bot"
-REQUIRED = {"api.existingSecret": "incident-bot-api"}  # the chart refuses an open /api/* unless told
+# the chart refuses an open /api/* unless told, and has no default image (it is built and pushed by the operator)
+REQUIRED = {"api.existingSecret": "incident-bot-api", "image.repository": "registry.example.com/incident-bot"}
 
 
 def helm(*args: str) -> subprocess.CompletedProcess[str]:

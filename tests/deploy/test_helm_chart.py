@@ -27,7 +27,8 @@ def env_of(manifests: list[dict[str, Any]]) -> dict[str, str]:
 
 def test_helm_lint_is_clean_for_both_databases() -> None:
     for extra in ([], ["--set", "database.existingSecret=incident-bot-db"]):
-        done = helm("lint", "--strict", str(CHART), "--set", "api.existingSecret=api", *extra)
+        done = helm("lint", "--strict", str(CHART), "--set", "api.existingSecret=api",
+                    "--set", "image.repository=registry.example.com/incident-bot", *extra)
         assert done.returncode == 0, done.stdout + done.stderr
         assert "1 chart(s) linted, 0 chart(s) failed" in done.stdout
 
@@ -81,8 +82,12 @@ def test_secrets_are_referenced_never_rendered() -> None:
 
 
 def test_bad_values_are_refused_with_the_value_named() -> None:
-    assert "api.existingSecret: /api/* would be open to the cluster network" in refusal({}, required=False)
-    assert "--allow-unauthenticated-api" in container(render({"api.allowUnauthenticated": True}, required=False))["args"]
+    image = {"image.repository": "registry.example.com/incident-bot"}
+    assert "api.existingSecret: /api/* would be open to the cluster network" in refusal(image, required=False)
+    assert "image.repository: build the image from the Dockerfile" in refusal(
+        {"api.existingSecret": "api"}, required=False)
+    assert "--allow-unauthenticated-api" in container(
+        render({**image, "api.allowUnauthenticated": True}, required=False))["args"]
     assert 'rbac.impersonate.groups: "system:masters" is refused' in refusal({"rbac.impersonate.groups": ["system:masters"]})
     assert "replicaCount: SQLite serves one replica" in refusal({"replicaCount": 2})
     assert "clusters.prod-1.kubeconfigSecret: the Secret holding this cluster's kubeconfig" in refusal(

@@ -51,6 +51,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- if and (not (include "incident-bot.postgres" .)) (gt (int (include "incident-bot.replicas" .)) 1) -}}
 {{- fail "replicaCount: SQLite serves one replica; set database.existingSecret (a PostgreSQL URL) to run more" -}}
 {{- end -}}
+{{- if and .Values.deployment.enabled (not .Values.image.repository) -}}
+{{- fail "image.repository: build the image from the Dockerfile, push it to your registry and name it here (docs/deploy.md)" -}}
+{{- end -}}
 {{- if and .Values.deployment.enabled (not .Values.api.existingSecret) (not .Values.api.allowUnauthenticated) -}}
 {{- fail "api.existingSecret: /api/* would be open to the cluster network; give a Secret with the API bearer token, or set api.allowUnauthenticated=true if something in front authenticates" -}}
 {{- end -}}
