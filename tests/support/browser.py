@@ -60,7 +60,7 @@ def browser() -> Iterator[Any]:
 
     assert Path(CHROMIUM).exists(), "chromium is part of the machine set-up (Debian package chromium)"
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True, timeout=180_000)  # a busy machine
         try:
             yield b
         finally:
