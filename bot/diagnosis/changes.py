@@ -72,6 +72,9 @@ WATCHED: tuple[Watched, ...] = (
 )
 BY_PLURAL = {w.plural: w for w in WATCHED}
 MASS_CORDON = 3  # nodes cordoned within the window that make one "nodes cordoned en masse" change
+# field managers of the apiserver's own bootstrap and reconciliation: what only they wrote is not a change
+SYSTEM_MANAGERS = frozenset({"kube-apiserver", "api-priority-and-fairness-config-producer-v1",
+                             "api-priority-and-fairness-config-consumer-v1"})
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -109,6 +112,12 @@ def fingerprint(w: Watched, obj: Mapping[str, Any]) -> str:
         shape = {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
         shape["labels"] = (obj.get("metadata") or {}).get("labels") or {}
     return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def system_only(obj: Mapping[str, Any]) -> bool:
+    """Written only by the apiserver itself (bootstrap RBAC and APF objects): not someone's change."""
+    managers = {m.get("manager") for m in (obj.get("metadata") or {}).get("managedFields") or []}
+    return bool(managers) and managers <= SYSTEM_MANAGERS
 
 
 def last_managed_time(obj: Mapping[str, Any]) -> datetime | None:
@@ -168,6 +177,8 @@ class ChangeRecorder:
             created = _parse_time(meta.get("creationTimestamp")) or now
             managed = last_managed_time(obj)
             old = before.get(uid)
+            if old is None and first and system_only(obj):
+                continue  # the baseline: the apiserver's own objects are not changes
             if old is None:
                 source = "managedFields" if first else "watch"
                 changes.append(self._change(w, seen, "created", created, source, uid, f"created {uid}"))
