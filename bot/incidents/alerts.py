@@ -166,7 +166,8 @@ class AlertIngestor:
         self.clock = clock
         self.incidents = incidents
         self.known = KnownAlerts()
-        self._batches: GroupCommit[Notification, IngestResult] = GroupCommit(self.ingest_many)
+        self._batches: GroupCommit[Notification, IngestResult] = GroupCommit(
+            self.ingest_many, weight=lambda n: len(n.alerts), max_weight=5_000)
 
     # -- the one entry point -------------------------------------------------------
     def ingest(self, notification: Notification) -> IngestResult:

@@ -37,9 +37,12 @@ class _Slot(Generic[T, R]):
 class GroupCommit(Generic[T, R]):
     """``submit(item)`` runs ``process([...items that queued meanwhile])`` and returns the item's result."""
 
-    def __init__(self, process: Callable[[list[T]], list[R]], *, max_batch: int = 64) -> None:
+    def __init__(self, process: Callable[[list[T]], list[R]], *, max_batch: int = 64,
+                 weight: Callable[[T], int] = lambda _item: 1, max_weight: int = 5_000) -> None:
         self._process = process
         self.max_batch = max_batch
+        self._weight = weight  # e.g. alerts in a delivery: a batch stays one reasonably short transaction
+        self.max_weight = max_weight
         self._pending: list[_Slot[T, R]] = []
         self._queue = threading.Lock()
         self._writer = threading.Lock()
@@ -55,7 +58,13 @@ class GroupCommit(Generic[T, R]):
                 if slot.done:
                     break
                 with self._queue:
-                    batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
+                    taken, total = 0, 0
+                    for pending in self._pending[:self.max_batch]:
+                        total += self._weight(pending.item)
+                        if taken and total > self.max_weight:
+                            break
+                        taken += 1
+                    batch, self._pending = self._pending[:taken], self._pending[taken:]
                 self._run(batch)
         if slot.error is not None:
             raise slot.error

@@ -75,3 +75,16 @@ def test_a_lone_delivery_is_written_at_once(sqlite_url: str) -> None:
         assert (ingestor._batches.batches, ingestor._batches.requests) == (1, 1)
     finally:
         bot.close()
+
+
+def test_a_batch_stops_at_its_weight_but_always_takes_one() -> None:
+    seen: list[list[int]] = []
+
+    def process(items: list[int]) -> list[int]:
+        seen.append(list(items))
+        return items
+
+    group: GroupCommit[int, int] = GroupCommit(process, weight=lambda n: n, max_weight=10)
+    group._pending = [_Slot(7), _Slot(2), _Slot(5), _Slot(30)]  # deliveries queued behind a busy writer
+    assert group.submit(1) == 1
+    assert seen == [[7, 2], [5], [30], [1]]  # in order; a heavy one alone; never an empty batch
