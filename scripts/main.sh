@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: set up, then rehearse the 1-5-10 end to end on a local control plane.
-# A fault drill starts a sandbox (etcd x3, apiservers behind HAProxy, Prometheus, Alertmanager and
-# the bot, all on loopback in a temporary directory), injects a fault, lets the bot detect, diagnose,
+# A fault drill starts a sandbox (etcd 3.6 x3, two main and one bypass kube-apiserver behind HAProxy,
+# Prometheus, Alertmanager and the bot, all on loopback in a temporary directory; kube-apiserver and
+# etcd are built from their Go modules by setup), injects a fault, lets the bot detect, diagnose,
 # propose, auto-approve and recover, prints the scorecard, writes the post-mortem under ./drills/,
 # and removes everything it started.
 #   ./scripts/main.sh                   # the default drill: apiserver-down -> failover-apiserver

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install everything incident-bot needs on a fresh Debian 12 machine; safe to run again.
 #  - Debian packages for the real components the tests and the sandbox run
-#    (etcd, Prometheus, Alertmanager, HAProxy, Chromium for the HTML export check);
+#    (Prometheus, Alertmanager, HAProxy, PostgreSQL, Chromium for the HTML and web board checks);
 #  - PostgreSQL's server binaries (the tests start their own throwaway server; none is left running);
 #  - kube-apiserver, kube-controller-manager, kube-scheduler and etcd 3.6 built from their Go modules
 #    into a cache outside the repository (scripts/build-go.sh, pinned in scripts/versions.env);
