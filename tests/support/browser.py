@@ -54,14 +54,36 @@ def layout(page: Any) -> dict[str, Any]:
     return page.evaluate(LAYOUT_JS)  # type: ignore[no-any-return]
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
+_SHARED: dict[str, Any] = {}
 
-    assert Path(CHROMIUM).exists(), "chromium is part of the machine set-up (Debian package chromium)"
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True, timeout=180_000)  # a busy machine
-        try:
-            yield b
-        finally:
-            b.close()
+
+def _shared_browser() -> Any:
+    """One Playwright and one Chromium per test session, whichever test folder asks first.
+
+    The fixture below is imported by several conftest modules; Playwright's sync
+    API cannot be started twice in one thread, so they all share this one.
+    """
+    if "browser" not in _SHARED:
+        from playwright.sync_api import sync_playwright
+
+        assert Path(CHROMIUM).exists(), "chromium is part of the machine set-up (Debian package chromium)"
+        pw = sync_playwright().start()
+        _SHARED["playwright"] = pw
+        _SHARED["browser"] = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True,
+                                                timeout=180_000)  # a busy machine
+    return _SHARED["browser"]
+
+
+def _stop_shared() -> None:
+    browser, pw = _SHARED.pop("browser", None), _SHARED.pop("playwright", None)
+    if browser is not None:
+        browser.close()
+    if pw is not None:
+        pw.stop()
+
+
+@pytest.fixture(scope="session")
+def browser(request: pytest.FixtureRequest) -> Iterator[Any]:
+    shared = _shared_browser()
+    request.session.config.add_cleanup(_stop_shared)  # once, at the very end (idempotent)
+    yield shared
