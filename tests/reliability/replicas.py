@@ -7,9 +7,11 @@ drain the outbox concurrently, then count what people would see in Slack.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +21,8 @@ from bot.app.bot import Bot, build_bot
 from bot.store.models import OutboxMessage
 from tests.conftest import make_settings
 from tests.support.fake_slack import FakeSlack
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -62,25 +66,37 @@ def open_incidents(bot: Bot, count: int, notes: int) -> list[int]:
     return ids
 
 
-def drain(bots: list[Bot], timeout: float) -> float:
-    """Run every replica's Slack senders in their own threads until nothing is pending."""
+def drain(bots: list[Bot], timeout: float, chaos: Callable[[], None] | None = None) -> float:
+    """Run every replica's Slack senders in their own threads until nothing is pending.
+
+    ``chaos`` (e.g. a database restart) runs in its own thread once the senders started;
+    a tick that fails meanwhile is logged and retried, as ``serve``'s worker runner does.
+    """
     stop = threading.Event()
     senders = [s for b in bots for s in b.services.extras["slack"].senders]
 
     def loop(sender: Any) -> None:
         while not stop.is_set():
-            sender.tick()
+            try:
+                sender.tick()
+            except Exception as exc:  # noqa: BLE001 (the database restarting: try again next tick)
+                log.info("sender tick failed: %s", type(exc).__name__)
             stop.wait(0.02)
 
     threads = [threading.Thread(target=loop, args=(s,), daemon=True) for s in senders]
+    if chaos is not None:
+        threads.append(threading.Thread(target=chaos, daemon=True))
     started = time.monotonic()
     for t in threads:
         t.start()
     try:
         while time.monotonic() - started < timeout:
-            with bots[0].db.session() as session:
-                if session.query(OutboxMessage).filter(OutboxMessage.status == "pending").count() == 0:
-                    break
+            try:
+                with bots[0].db.session() as session:
+                    if session.query(OutboxMessage).filter(OutboxMessage.status == "pending").count() == 0:
+                        break
+            except Exception:  # noqa: BLE001 (the database is restarting)
+                pass
             time.sleep(0.1)  # polling the database for the end of the run, not timing the bot
     finally:
         stop.set()

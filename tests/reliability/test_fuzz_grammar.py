@@ -33,7 +33,8 @@ def test_any_line_from_anyone_gets_a_sentence_not_a_failure(bot: Bot) -> None:
     bot.services.incidents.declare("a known incident", actor="alice")
     replies = []
 
-    @settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=300, deadline=None, database=None, print_blob=True,
+              suppress_health_check=[HealthCheck.too_slow])
     @given(USERS, LINES, st.sampled_from([None, 1, 2, 10**12]))
     def one(user: str, line: str, incident: int | None) -> None:
         reply = bot.dispatcher.handle(ChatContext(user=user, adapter="memory", incident_id=incident), line)

@@ -114,7 +114,7 @@ def check(response: Any, op: Operation) -> None:
 def test_no_generated_request_gets_a_5xx(fuzz_client: tuple[TestClient, Bot], op: Operation) -> None:
     client, _ = fuzz_client
 
-    @settings(max_examples=EXAMPLES, deadline=None, database=None,
+    @settings(max_examples=EXAMPLES, deadline=None, database=None, print_blob=True,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
     @given(requests_for(op))
     def one(request: tuple[str, str, dict[str, str], bytes]) -> None:
