@@ -78,7 +78,7 @@ class ClusterPKI:
 def make_pki(directory: Path, users: dict[str, StaticUser], *, days: int = 7) -> ClusterPKI:
     """Write the CA, the loopback serving pair, the service-account keys and the token file."""
     directory.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     until = now + dt.timedelta(days=days)
     ca_key = _key()
     ca = (x509.CertificateBuilder().subject_name(_name("incident-bot-sandbox-ca")).issuer_name(_name("incident-bot-sandbox-ca"))
@@ -126,7 +126,7 @@ def issue_certificate(pki: ClusterPKI, directory: Path, name: str, *, client: bo
         raise ValueError("this ClusterPKI has no CA key to issue certificates with")
     ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
     ca = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
-    now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     key = _key()
     builder = (x509.CertificateBuilder().subject_name(_name(name)).issuer_name(ca.subject)
                .public_key(key.public_key()).serial_number(x509.random_serial_number())
