@@ -112,7 +112,7 @@ class Database:
     def check(self) -> None:
         """Fail fast with a clear sentence when the database is unreachable."""
         try:
-            with self.engine.connect() as conn:
+            with self._read_engine.connect() as conn:  # a read: /readyz never waits for the writer
                 conn.exec_driver_sql("SELECT 1")
         except OperationalError as exc:
             raise ConfigError(
