@@ -28,9 +28,10 @@ def test_the_incident_page_shows_the_timeline_of_a_real_drill(tmp_path: Path, br
         target.close()
 
     result = Drill("apiserver-down", out_dir=tmp_path / "out", echo=lambda line: None,
-                   deadlines=Deadlines(notify=30, diagnose=60, mitigate=120, snapshot=60)).run(keep=keep)
+                   deadlines=Deadlines(notify=90, diagnose=180, mitigate=300, snapshot=120)).run(keep=keep)
     ref = result.scorecard.incident
-    assert ref and copy.exists()
+    assert ref, f"the drill opened no incident: {result.scorecard.failures}"
+    assert copy.exists()
 
     settings = make_settings(f"sqlite:///{copy}")
     settings.api_token = SecretStr(TOKEN)
