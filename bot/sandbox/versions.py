@@ -46,6 +46,14 @@ def component_versions(plane: "ControlPlane") -> list[dict[str, str]]:
     if plane.etcd is not None:
         for member in plane.etcd.members:
             out.append({"component": "etcd", "name": member.name, "version": _etcd_version(member.client_url)})
+    if plane.customers is not None:  # the customer cluster: scheduler, controller-manager, kwok nodes
+        from bot import binaries
+
+        for binary in ("kube-scheduler", "kube-controller-manager"):
+            out.append({"component": binary, "name": binary,
+                        "version": _binary_version([binaries.require(binary), "--version"], r"Kubernetes (\S+)")})
+        out.append({"component": "kwok", "name": f"{plane.options.customer.nodes} hollow nodes",
+                    "version": _binary_version([binaries.require("kwok"), "--version"], r"kwok version (\S+)")})
     out.append({"component": "haproxy", "name": "load balancer",
                 "version": _binary_version([HAPROXY_BIN, "-v"], r"version (\S+)")})
     out.append({"component": "prometheus", "name": "prometheus",
