@@ -10,6 +10,7 @@ turns that into an unknown result.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import time
@@ -154,6 +155,10 @@ def _kubernetes(access: ClusterAccess, params: dict[str, Any], timeout: float) -
         return Facts({"users": users, "top": top, "total_requests": total}, summary,
                      {"op": op, "server": host, "path": "/debug/api_priority_and_fairness/dump_requests",
                       "users": users})
+    if op == "leader":
+        return _leader(kube, host, str(params.get("namespace") or "kube-system"), str(params["name"]))
+    if op == "nodes":
+        return _nodes(kube, host)
     if op == "write":
         return _write(kube, str(params.get("namespace") or "incident-bot-probe"), host)
     raise ValueError(f"unknown kubernetes op {op!r}")
@@ -180,6 +185,56 @@ def _write(kube: Any, namespace: str, host: str) -> Facts:
     steps = ", ".join(f"{s.operation} {s.seconds * 1000:.0f} ms" for s in result.steps)
     facts = {"ok": True, "status": 201, "message": steps, "webhook": None, "blocked_by_webhook": False, "refusal": None}
     return Facts(facts, f"writes succeed ({steps})", {"op": "write", "server": host, "namespace": namespace, **facts})
+
+
+def _k8s_time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    text = str(value).replace("Z", "+00:00")
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _leader(kube: Any, host: str, namespace: str, name: str) -> Facts:
+    """A leader-election Lease: who holds it and how long ago it was renewed (stale: nobody leads)."""
+    lease = kube.get_object("coordination.k8s.io/v1", "Lease", name, namespace)
+    spec = (lease or {}).get("spec") or {}
+    renewed = _k8s_time(spec.get("renewTime"))
+    age = (datetime.now(timezone.utc) - renewed).total_seconds() if renewed else None
+    duration = spec.get("leaseDurationSeconds")
+    stale = lease is None or age is None or (duration is not None and age > float(duration))
+    holder = spec.get("holderIdentity")
+    summary = (f"Lease {namespace}/{name} does not exist" if lease is None else
+               f"Lease {namespace}/{name} held by {holder}, renewed {age:.1f} s ago (duration {duration} s)"
+               + (": stale, nobody leads" if stale else ""))
+    facts = {"exists": lease is not None, "holder": holder, "renewed_seconds_ago": age,
+             "lease_duration_seconds": duration, "stale": stale, "transitions": spec.get("leaseTransitions")}
+    return Facts(facts, summary, {"op": "leader", "server": host, "lease": f"{namespace}/{name}", **facts})
+
+
+def _nodes(kube: Any, host: str) -> Facts:
+    """Node readiness: how many are Ready, and for the others since when their kubelet was silent."""
+    items = json.loads(kube.raw_get("/api/v1/nodes", accept="application/json") or "{}").get("items") or []
+    now = datetime.now(timezone.utc)
+    not_ready: list[dict[str, Any]] = []
+    for node in items:
+        ready = next((c for c in (node.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), None)
+        if ready is None or ready.get("status") != "True":
+            beat = _k8s_time((ready or {}).get("lastHeartbeatTime"))
+            not_ready.append({"name": node["metadata"]["name"], "status": (ready or {}).get("status"),
+                              "reason": (ready or {}).get("reason"),
+                              "silent_seconds": round((now - beat).total_seconds(), 1) if beat else None})
+    total = len(items)
+    share = len(not_ready) / total if total else 0.0
+    names = ", ".join(n["name"] for n in not_ready[:5]) + (f" +{len(not_ready) - 5} more" if len(not_ready) > 5 else "")
+    summary = (f"{total - len(not_ready)}/{total} nodes Ready" + (f"; not ready: {names}" if not_ready else ""))
+    facts = {"total": total, "ready": total - len(not_ready), "not_ready": len(not_ready),
+             "not_ready_share": share, "not_ready_nodes": not_ready}
+    return Facts(facts, summary, {"op": "nodes", "server": host, **{k: v for k, v in facts.items()
+                                                                     if k != "not_ready_nodes"},
+                                  "not_ready_nodes": not_ready[:MAX_SAMPLES]})
 
 
 # ------------------------------------------------------------------ etcd
@@ -280,14 +335,15 @@ KINDS: dict[str, Kind] = {
         "step": Field("str", doc="range query resolution (default 15s)"),
     }, _promql),
     "kubernetes": Kind("kubernetes", "a read of the cluster's Kubernetes API", {
-        "op": Field("str", True, ("get", "raw", "health", "top_users", "write"),
-                    doc="get an object, GET a raw path, /readyz|/livez, the APF dump's top users, or a write "
-                        "probe (create, read, delete a ConfigMap in `namespace`; the apiserver's refusal is the answer)"),
+        "op": Field("str", True, ("get", "raw", "health", "top_users", "leader", "nodes", "write"),
+                    doc="get an object, GET a raw path, /readyz|/livez, the APF dump's top users, a "
+                        "leader-election Lease's holder and age, node readiness, or a write probe (create, "
+                        "read, delete a ConfigMap in `namespace`; the apiserver's refusal is the answer)"),
         "api_version": Field("str"), "object_kind": Field("str", doc="the object's kind, e.g. FlowSchema"),
         "name": Field("str"), "namespace": Field("str"),
         "path": Field("str"), "endpoint": Field("str"), "n": Field("int"),
     }, _kubernetes, ops={"get": ("api_version", "object_kind", "name"), "raw": ("path",), "health": (),
-                         "top_users": (), "write": ()}),
+                         "top_users": (), "leader": ("name",), "nodes": (), "write": ()}),
     "etcd": Kind("etcd", "health, status, alarms or hashkv of the cluster's etcd members", {
         "op": Field("str", True, ("health", "status", "alarms", "hashkv")),
         "members": Field("strings", doc="client URLs (default: clusters.NAME.etcd.members)"),

@@ -7,10 +7,15 @@
   (``system:kube-controller-manager`` / ``system:kube-scheduler``: the bootstrap RBAC the
   apiserver creates is bound to exactly these names), through the load balancer as the bot is;
 * simulated nodes from kwok (``sigs.k8s.io/kwok``, Kubernetes SIGs' scalability tool): Node
-  objects that the sandbox registers and kwok keeps alive by renewing their Leases in
-  ``kube-node-lease`` and whose bound pods it turns Running (kwok's own Stage objects,
-  ``data/kwok-stages.yaml``). The nodes are split into groups, one kwok process per group,
-  so a drill can stop one group's heartbeats (``nodes-not-ready``) while the rest stay Ready.
+  objects that the sandbox registers and kwok keeps alive with a status heartbeat every 4-10 s
+  and whose bound pods it turns Running (kwok's own Stage objects, ``data/kwok-stages.yaml``).
+  The nodes are split into groups, one kwok process per group, so a drill can stop one group's
+  heartbeats (``nodes-not-ready``) while the rest stay Ready.
+
+  kwok v0.8.0's Lease mode (``--node-lease-duration-seconds``) created each node's Lease in
+  ``kube-node-lease`` but never renewed it here and then ignored the nodes' pods (seen with 6
+  and 20 nodes), so the heartbeat is the node-status one, which the node lifecycle controller
+  reads the same way when a node has no Lease.
 
 kwok authenticates in group ``kwok-nodes``, bound to the bootstrap ``system:node`` role (what a
 kubelet may do); the node lifecycle controller is tuned to notice a silent node in ~20 s.
@@ -51,7 +56,6 @@ class CustomerOptions:
 
     nodes: int = 20
     node_groups: int = 2  # one kwok process each; nodes-not-ready silences one group
-    node_lease_seconds: int = 20  # kwok renews every quarter of it, as a kubelet does
     node_monitor_grace_seconds: int = 20  # the node lifecycle controller's patience
     leader_lease_seconds: int = 8  # scheduler/controller-manager leader election
 
@@ -144,7 +148,7 @@ class CustomerCluster:
         kubeconfig = self._kubeconfig(KWOK_USER)
         args = [binaries.require("kwok"), f"--kubeconfig={kubeconfig}", f"--config={config}",
                 f"--manage-nodes-with-label-selector={NODE_GROUP_LABEL}={group}",
-                f"--node-lease-duration-seconds={self.options.node_lease_seconds}",
+                "--node-lease-duration-seconds=0",  # status heartbeats (see the module docstring)
                 "--cidr=10.0.0.1/16", "--node-ip=10.1.0.1", f"--server-address=127.0.0.1:{free_port()}"]
         return self.components.add(ComponentProcess(f"kwok-{group}", lambda: args, self.root / f"kwok-{group}"))
 

@@ -24,8 +24,8 @@ from bot.errors import BadInput
 from bot.sandbox import cluster_setup
 from bot.sandbox.controlplane import BACKEND, BYSTANDER_USER, FLOOD_USER, ControlPlane
 from bot.sandbox import flood as clients
+from bot.sandbox import scenarios_customers, scenarios_guard
 from bot.sandbox import scenarios_webhook as bad_webhook
-from bot.sandbox import scenarios_guard
 from bot.sandbox.processes import etcd_healthy, wait_until
 from integrations.etcd import EtcdClient
 from integrations.haproxy import RuntimeClient
@@ -320,6 +320,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
 
 
 SCENARIOS.update({s.name: s for s in scenarios_guard.scenarios()})
+SCENARIOS.update({s.name: s for s in scenarios_customers.scenarios()})
 
 
 def scenario(name: str) -> Scenario:

@@ -72,7 +72,7 @@ def sandbox_settings(plane: ControlPlane, *, database_url: str, webhook_token: s
                    "health_urls": [plane.customers.components[name].health_url]}
             for name in ("kube-scheduler", "kube-controller-manager")}
         if fast:  # a probe that took 5 s is a failure, and failures are confirmed fast (the 30 s goal)
-            tree["probes"].update({"customer_interval_seconds": 1, "customer_timeout_seconds": 6})
+            tree["probes"].update({"customer_interval_seconds": 2, "customer_timeout_seconds": 6})
     if plane.guard is not None:  # the admission webhook's TLS listener (bot.sandbox.guard_setup)
         tree["guard"] = plane.guard.settings_tree()
     if fast:  # the sandbox's 1-second cadence end to end

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import yaml
 
-WINDOWS = {"1m": "10s", "5m": "10s", "10m": "1m"}
+# the SLO burn-rate windows shrink 60-fold as well (1 h -> 1 min): a burn is paged in seconds
+WINDOWS = {"1m": "10s", "5m": "10s", "10m": "1m", "30m": "30s", "1h": "1m", "2h": "2m", "6h": "6m",
+           "1d": "24m", "3d": "72m"}
 HEADER = """\
 # GENERATED from rules.yml by make_fast_rules.py: do not edit by hand.
 # The same alerts for tests and the sandbox: evaluation every 1 s, `for: 1s`, rate windows
@@ -30,7 +32,7 @@ def fast(rules: dict) -> dict:
         new_group = {"name": group["name"] + "-fast", "interval": "1s", "rules": []}
         for rule in group["rules"]:
             rule = dict(rule)
-            rule["expr"] = re.sub(r"\[(\d+m)\]", lambda m: f"[{WINDOWS.get(m.group(1), m.group(1))}]", rule["expr"])
+            rule["expr"] = re.sub(r"\[(\d+[mhd])\]", lambda m: f"[{WINDOWS.get(m.group(1), m.group(1))}]", rule["expr"])
             rule["for"] = "1s"
             new_group["rules"].append(rule)
         out["groups"].append(new_group)

@@ -152,6 +152,7 @@ def statefulset_manifest(namespace: str, name: str = STATEFULSET) -> dict[str, A
     labels = {"app": name, **MANAGED}
     template = pod_manifest(namespace, name)
     template["metadata"] = {"labels": labels}
+    template["spec"]["restartPolicy"] = "Always"  # the only policy a StatefulSet accepts
     return {"apiVersion": "apps/v1", "kind": "StatefulSet",
             "metadata": {"name": name, "namespace": namespace, "labels": dict(MANAGED)},
             "spec": {"replicas": 0, "serviceName": name, "podManagementPolicy": "Parallel",

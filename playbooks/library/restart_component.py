@@ -82,6 +82,7 @@ def _health(tools: Any, cluster: str, component: str) -> tuple[bool, str]:
         return True, "no health URL configured"
     answers = []
     for url in urls:
+        status: int | str
         try:
             with httpx.Client(verify=False, timeout=2.0, trust_env=False) as client:  # noqa: S501 - self-signed serving certs
                 status = client.get(url).status_code
@@ -108,7 +109,8 @@ def plan(ctx: PlanContext) -> Plan:
              "then: wait until the Lease is held and renewed again, by a new holder"]
     return Plan(changes=[{"action": "restart", "component": component}], lines=lines,
                 impact={"components": 1},
-                facts={"component": component, "before": lease, "healthy_before": healthy, "running_before": running},
+                # facts are hashed into the approval: only what does not move by itself (no ages, no health)
+                facts={"component": component, "holder_before": lease["holder"], "fresh_before": lease["fresh"]},
                 rollback=["nothing to undo: a restart leaves no change behind (the component is started again)"])
 
 
@@ -121,8 +123,8 @@ def _restart(ctx: StepContext) -> dict[str, Any]:
 def _new_leader(ctx: StepContext) -> tuple[bool, dict[str, Any]]:
     facts = ctx.plan["facts"]
     lease = read_lease(ctx.tools, ctx.cluster, facts["component"])
-    old = facts["before"].get("holder")
-    return bool(lease["fresh"] and lease["holder"] and (lease["holder"] != old or facts["before"].get("fresh"))), lease
+    old = facts["holder_before"]
+    return bool(lease["fresh"] and lease["holder"] and (lease["holder"] != old or facts["fresh_before"])), lease
 
 
 def _wait_leader(ctx: StepContext) -> dict[str, Any]:

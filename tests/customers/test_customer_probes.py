@@ -2,8 +2,8 @@
 whose evidence names the stage the pod stuck in, and `/incident slo` shows the budget it burned.
 
 The probes run against ``FakeWorkloadCluster`` (pods bound by a pretend scheduler) with a fake
-clock for their waits; the same probes against the real kube-scheduler and kwok nodes are in
-``test_customer_cluster.py``.
+clock for their waits; the same probes against the real kube-scheduler and kwok nodes run in the
+scheduler-down drill (``tests/drills/test_customer_drills.py``).
 """
 
 from __future__ import annotations

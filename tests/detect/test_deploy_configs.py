@@ -36,6 +36,10 @@ def test_the_rules_behave_as_their_unit_tests_say() -> None:
     assert "SUCCESS" in run("promtool", "test", "rules", "rules_test.yml", cwd=DEPLOY / "prometheus")
 
 
+def test_the_slo_burn_rate_alerts_page_on_fast_burn_and_ticket_on_slow_burn() -> None:
+    assert "SUCCESS" in run("promtool", "test", "rules", "rules_slo_test.yml", cwd=DEPLOY / "prometheus")
+
+
 def test_amtool_accepts_the_receiver_which_points_at_the_bot_with_a_bearer_token() -> None:
     run("amtool", "check-config", DEPLOY / "alertmanager" / "alertmanager.yml")
     config = yaml.safe_load((DEPLOY / "alertmanager" / "alertmanager.yml").read_text())
@@ -50,12 +54,14 @@ def test_every_rule_names_its_component_and_severity_and_classifies_as_it_says()
     shipped = rules(RULES)
     for must in ("EtcdMemberDown", "EtcdInsufficientMembers", "EtcdNoLeader", "EtcdHighFsyncDurations",
                  "EtcdHighCommitDurations", "EtcdDatabaseQuotaLowSpace", "KubeAPIDown", "KubeAPIErrorRatioHigh",
-                 "KubeAPIThrottlingHigh", "KubeAPIFlowControlRejections", "KubeAPITerminatedRequests"):
+                 "KubeAPIThrottlingHigh", "KubeAPIFlowControlRejections", "KubeAPITerminatedRequests",
+                 "PodCreationBudgetBurnFast", "PodCreationBudgetBurnSlow", "ControlPlaneAvailabilityBudgetBurnFast",
+                 "APILatencyBudgetBurnFast"):
         assert must in shipped
     for name, rule in shipped.items():
         labels = rule["labels"]
         assert labels["severity"] in ("critical", "warning"), name
-        assert labels["component"] in ("etcd", "apiserver"), name
+        assert labels["component"] in ("etcd", "apiserver", "workloads"), name
         got = classify({"alertname": name, **labels}, Alerting())
         assert got.component == labels["component"]
         assert got.severity == {"critical": "sev1", "warning": "sev2"}[labels["severity"]]
