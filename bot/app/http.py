@@ -28,7 +28,6 @@ from bot.export.api import redactor_for
 from bot.export.redact import Redactor
 from bot.errors import IncidentBotError, NotFound, UserError
 from bot.incidents import acks, editing
-from bot.incidents import acks
 from bot.incidents.service import ref_of
 from bot.slo.clocks import clocks
 
