@@ -65,7 +65,7 @@ def test_the_change_watch_sees_a_webhook_created_edited_and_deleted_and_ranks_it
     baseline = recorder.poll(bot_kube)  # the first listing: what exists, dated by managedFields
     ours = [c for c in baseline if c.kind == "ClusterRole" and c.name == "incident-bot"]
     assert ours and ours[0].source == "managedFields" and ours[0].change == "created"
-    assert recorder.forbidden == {"Pod"}  # the bot's RBAC does not grant Pods: said once, not retried
+    assert recorder.forbidden == set()  # every watched kind is readable as the bot (Pods: kube-system only)
 
     name = webhook["metadata"]["name"]
     admin_kube.create_object(webhook)
@@ -86,6 +86,35 @@ def test_the_change_watch_sees_a_webhook_created_edited_and_deleted_and_ranks_it
     ranked = before_t0(db, "real", t0, window_seconds=1800, component="apiserver")
     assert (ranked[0]["kind"], ranked[0]["name"], ranked[0]["change"]) == (KIND, name, "deleted")
     assert sentence(ranked[0]).startswith(f"ValidatingWebhookConfiguration `{name}`, deleted ")
+
+
+def test_a_control_plane_pods_image_change_is_seen_and_other_pods_are_not(
+        sqlite_url: str, bot_kube: KubernetesClient, admin_kube: KubernetesClient) -> None:
+    """Static control-plane pods belong to their Node: an image change of one is a change before T0."""
+    db = Database(sqlite_url)
+    migrate.upgrade(db)
+    suffix = uuid.uuid4().hex[:6]
+    node = admin_kube.create_object({"apiVersion": "v1", "kind": "Node", "metadata": {"name": f"cp-{suffix}"}})
+    owner = {"apiVersion": "v1", "kind": "Node", "name": node["metadata"]["name"], "uid": node["metadata"]["uid"]}
+
+    def pod(name: str, image: str, owners: list[dict]) -> dict:
+        return {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "namespace": "kube-system", "ownerReferences": owners},
+                "spec": {"nodeName": node["metadata"]["name"],
+                         "containers": [{"name": "main", "image": image}]}}
+    static = admin_kube.create_object(pod(f"kube-apiserver-{suffix}", "registry.k8s.io/kube-apiserver:v1.35.3", [owner]))
+    admin_kube.create_object(pod(f"someones-app-{suffix}", "nginx:1", []))
+    try:
+        recorder = ChangeRecorder(db, "real", SystemClock())
+        recorder.poll(bot_kube)
+        static["spec"]["containers"][0]["image"] = "registry.k8s.io/kube-apiserver:v1.35.4"
+        admin_kube.replace_object(static)
+        seen = [(c.kind, c.name, c.change) for c in recorder.poll(bot_kube) if c.name.endswith(suffix)]
+        assert seen == [("Pod", f"kube-apiserver-{suffix}", "image")]  # the image changed; the other pod is no change
+    finally:
+        for name in (f"kube-apiserver-{suffix}", f"someones-app-{suffix}"):
+            admin_kube.delete_object("v1", "Pod", name, "kube-system")
+        admin_kube.delete_object("v1", "Node", node["metadata"]["name"])
 
 
 def test_the_write_probe_and_the_procedure_name_the_webhook_and_the_change(
