@@ -276,7 +276,12 @@ def _etcd_op(client: Any, op: str, members: list[str]) -> Facts:
                  "has_quorum": s.has_quorum, "one_leader": s.one_leader, "all_healthy": s.all_healthy,
                  "leader": format(s.leader_id, "x") if s.leader_id else None,
                  "unhealthy": list(s.unhealthy_endpoints), "members": rows}
-        return Facts(facts, s.sentence(), {"op": op, "endpoints": members, **facts})
+        # etcd 3.5+ answers /health false while an alarm is raised ("ALARM CORRUPT"): an alive,
+        # alarmed member is not a lost quorum, and the alarm is known without a second request
+        raised = sorted({(m.error or "")[6:].strip() for m in s.members if (m.error or "").startswith("ALARM ")})
+        facts.update({"health_alarms": raised, "corrupt": "CORRUPT" in raised})
+        return Facts(facts, s.sentence() + (f"; alarms raised: {', '.join(raised)}" if raised else ""),
+                     {"op": op, "endpoints": members, **facts})
     if op == "alarms":
         alarms = client.alarms()
         names = sorted({a.alarm for a in alarms if a.alarm and a.alarm != "NONE"})
