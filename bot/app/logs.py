@@ -46,3 +46,6 @@ def configure(level: str = "WARNING", fmt: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     logging.basicConfig(level=level, handlers=[handler], force=True)
+    # Python's own warnings (a library's RuntimeWarning, say) go through the same handler, so a
+    # JSON log stays one object a line
+    logging.captureWarnings(True)
