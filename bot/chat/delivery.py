@@ -87,7 +87,7 @@ class OutboxSender:
             if message.incident_id is not None and message.incident_id in failed_incidents:
                 with db.session() as session:  # keep per-incident order: release, retry after the earlier one
                     outbox.retry_later(session, message.id, now=clock.now(), error="an earlier message is waiting",
-                                       retry_after=0.0, worker=self.worker)
+                                       retry_after=0.0, worker=self.worker, attempted=False)
                 continue
             with db.session() as session:  # the claim may have lapsed while earlier messages were slow
                 if not outbox.renew(session, message.id, worker=self.worker, now=clock.now()):

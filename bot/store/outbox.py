@@ -229,14 +229,18 @@ def retry_later(
     retry_after: float | None = None,
     give_up_after: int | None = None,
     worker: str | None = None,
+    attempted: bool = True,
 ) -> None:
     """Put a message back with exponential backoff (or the server's Retry-After).
 
-    With ``worker``, only a claim that worker still holds is released."""
+    With ``worker``, only a claim that worker still holds is released. ``attempted=False``: the
+    message was not tried (it waits behind an earlier one of its incident), so it keeps its
+    attempt count, and a later real failure is not backed off as if it had failed many times."""
     row = session.get(OutboxMessage, message_id)
     if row is None or row.status != "pending" or (worker is not None and row.claimed_by not in (worker, None)):
         return
-    row.attempts += 1
+    if attempted:
+        row.attempts += 1
     row.last_error = error[:2000]
     row.claimed_by = None
     row.claimed_until = None

@@ -317,6 +317,8 @@ class PlaybookService:
                 return f"Playbooks are {freeze.describe(flag)} already."  # type: ignore[arg-type]
             running = list(session.execute(select(PlaybookRun).where(PlaybookRun.state == "running")).scalars())
             for iid in {incident_id, *(r.incident_id for r in running)} - {None}:
+                if session.get(Incident, iid) is None:  # a chat context naming an incident that is gone
+                    continue
                 from bot.incidents import timeline
 
                 timeline.record(session, iid, "playbooks.frozen",  # type: ignore[arg-type]
@@ -336,7 +338,7 @@ class PlaybookService:
                 raise PermissionDenied(f"@{user} may not unfreeze: the person who froze (@{flag.set_by}), a "
                                        f"commander or an approver can.")
             freeze.clear(session, by=user, now=now)
-            if incident_id is not None:
+            if incident_id is not None and session.get(Incident, incident_id) is not None:
                 from bot.incidents import timeline
 
                 timeline.record(session, incident_id, "playbooks.unfrozen", f"playbooks unfrozen by @{user}",

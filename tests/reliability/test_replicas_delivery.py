@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from bot.store import outbox
 from tests.reliability.replicas import count, drain, open_incidents, replica_bots
 from tests.support.fake_slack import FakeSlack
 
@@ -19,7 +20,11 @@ def unreliable_slack() -> Iterator[FakeSlack]:
     fake.stop()
 
 
-def test_three_replicas_deliver_everything_once(postgres_url: str, unreliable_slack: FakeSlack) -> None:
+def test_three_replicas_deliver_everything_once(postgres_url: str, unreliable_slack: FakeSlack,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # exactly-once is what is tested, not the backoff: a card that needs several calls, each failing
+    # one time in five, would otherwise back off for minutes (up to 300 s) before its last try
+    monkeypatch.setattr(outbox, "MAX_BACKOFF_SECONDS", 2.0)
     bots = replica_bots(postgres_url, unreliable_slack, 3)
     try:
         incidents = open_incidents(bots[0], count=6, notes=2)
