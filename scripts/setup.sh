@@ -34,7 +34,8 @@ fi
 stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "setup: installing Python packages into .venv" >&2
-  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+  # setuptools >= 77 reads the SPDX license field; the wheel test builds without isolation
+  .venv/bin/python -m pip install -q --upgrade pip "setuptools>=77" wheel >/dev/null
   .venv/bin/python -m pip install -q -e '.[test]'
   rm -f .venv/.installed-* && touch "$stamp"
 fi
