@@ -326,6 +326,23 @@ class Drill:
             if lease is not None:
                 session.delete(lease)
 
+    def _wait_evidence(self, incident_id: int, limit: float = 30.0) -> None:
+        """Give the evidence worker (a background worker that never delays the incident) the time to
+        store what it takes at T0, so that the post-mortem shows it; a gap is written as a gap."""
+        bot = self.sandbox.bot  # type: ignore[union-attr]
+        if not getattr(getattr(bot.settings, "evidence", None), "enabled", False):
+            return
+        from bot.store.models import EvidenceSection
+
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            with bot.db.session() as session:
+                stored = set(session.execute(select(EvidenceSection.section).where(
+                    EvidenceSection.incident_id == incident_id)).scalars())
+            if EVIDENCE_AT_ONCE <= stored:
+                return
+            time.sleep(0.2)  # polling the database for the worker's rows, not timing anything
+
     def _write(self, result: DrillResult, incident: Incident | None) -> None:
         import json
 
@@ -336,6 +353,7 @@ class Drill:
         result.files["chat"] = self.out_dir / "chat.txt"
         if incident is None:
             return
+        self._wait_evidence(incident.id)
         try:
             from bot.export import export_incident
         except ImportError:  # export not in this build
@@ -345,6 +363,9 @@ class Drill:
         for fmt in ("md", "html"):
             doc = export_incident(bot.db, bot.settings, incident.id, fmt=fmt)
             result.files[f"postmortem_{fmt}"] = _write_text(self.out_dir / f"postmortem.{fmt}", doc.content)
+
+
+EVIDENCE_AT_ONCE = frozenset({"readyz", "etcd", "apf"})  # the sections taken at T0 (Prometheus waits for its window)
 
 
 def _write_text(path: Path, text: str) -> Path:
