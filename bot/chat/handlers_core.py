@@ -8,7 +8,6 @@ from bot.chat import cards, grammar, handlers_review
 from bot.chat.dispatcher import ChatContext, Dispatcher
 from bot.chat.grammar import Command
 from bot.chat.messages import Bullets, Heading, Reply
-from bot.errors import BadInput
 from bot.incidents.service import ref_of
 from bot.store.models import PlaybookRun
 
@@ -80,21 +79,6 @@ def cause(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
     return Reply.line(f"{ref_of(row.id)} is diagnosed: {row.root_cause}", incident_id=row.id)
 
 
-def action(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
-    text = cmd.args["text"]
-    words = text.split()
-    ref = d.incident_ref(ctx, cmd)
-    if len(words) == 2 and words[0].lower() == "done":
-        number = words[1].lstrip("#")
-        if not number.isdigit():
-            raise BadInput(f"`{words[1]}` is not an action item number.", field="action",
-                           usage="/incident action done <N> [INC]")
-        item = d.services.incidents.complete_action(ref, int(number), actor=ctx.user, source=ctx.source)
-        return Reply.line(f"Action item #{item.id} is done.", incident_id=item.incident_id)
-    item = d.services.incidents.add_action(ref, text, actor=ctx.user, source=ctx.source)
-    return Reply.line(f"Action item #{item.id} added to {ref_of(item.incident_id)}.", incident_id=item.incident_id)
-
-
 def _transition(method: str, done: str):  # type: ignore[no-untyped-def]
     def handler(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
         service = d.services.incidents
@@ -112,10 +96,11 @@ def _transition(method: str, done: str):  # type: ignore[no-untyped-def]
 def register(dispatcher: Dispatcher) -> None:
     for verb, handler in {
         "declare": declare, "list": list_, "status": status, "timeline": timeline_, "help": help_,
-        "ack": ack, "assign": assign, "note": note, "cause": cause, "action": action,
+        "ack": ack, "assign": assign, "note": note, "cause": cause,
         "mitigated": _transition("mitigated", "mitigated"), "resolve": _transition("resolve", "resolved"),
         "reopen": _transition("reopen", "reopened"), "cancel": _transition("cancel", "cancelled"),
         "close": _transition("close", "closed"),
     }.items():
         dispatcher.register(verb, handler)
-    handlers_review.register(dispatcher)  # the post-incident verbs: review sections, action owner/due, list filters
+    # the post-incident verbs (review sections, action items with owner/due, list filters) live there
+    handlers_review.register(dispatcher)
