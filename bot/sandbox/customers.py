@@ -7,15 +7,17 @@
   (``system:kube-controller-manager`` / ``system:kube-scheduler``: the bootstrap RBAC the
   apiserver creates is bound to exactly these names), through the load balancer as the bot is;
 * simulated nodes from kwok (``sigs.k8s.io/kwok``, Kubernetes SIGs' scalability tool): Node
-  objects that the sandbox registers and kwok keeps alive with a status heartbeat every 4-10 s
-  and whose bound pods it turns Running (kwok's own Stage objects, ``data/kwok-stages.yaml``).
-  The nodes are split into groups, one kwok process per group, so a drill can stop one group's
-  heartbeats (``nodes-not-ready``) while the rest stay Ready.
+  objects that the sandbox registers and kwok keeps alive as kubelets do, through a Lease per
+  node in ``kube-node-lease`` renewed every quarter of ``node_lease_seconds`` (the status itself
+  is re-posted only every 5-10 min), and whose bound pods it turns Running (kwok's own Stage
+  objects, ``data/kwok-stages.yaml``). The nodes are split into groups, one kwok process per
+  group, so a drill can stop one group's Leases (``nodes-not-ready``) while the rest stay Ready.
 
-  kwok v0.8.0's Lease mode (``--node-lease-duration-seconds``) created each node's Lease in
-  ``kube-node-lease`` but never renewed it here and then ignored the nodes' pods (seen with 6
-  and 20 nodes), so the heartbeat is the node-status one, which the node lifecycle controller
-  reads the same way when a node has no Lease.
+  kwok's Lease mode keeps a cache of the Leases through a list+watch of ``kube-node-lease``,
+  which the bootstrap ``system:node`` role does not allow (a kubelet only gets, creates and
+  updates its own Lease). Without it kwok creates each Lease, never sees it, never renews it and
+  treats the node as someone else's (its pods are ignored): the Role ``kwok-node-leases`` grants
+  exactly that list and watch.
 
 kwok authenticates in group ``kwok-nodes``, bound to the bootstrap ``system:node`` role (what a
 kubelet may do); the node lifecycle controller is tuned to notice a silent node in ~20 s.
@@ -58,6 +60,7 @@ class CustomerOptions:
     node_groups: int = 2  # one kwok process each; nodes-not-ready silences one group
     node_monitor_grace_seconds: int = 20  # the node lifecycle controller's patience
     leader_lease_seconds: int = 8  # scheduler/controller-manager leader election
+    node_lease_seconds: int = 20  # a node's Lease, renewed every quarter of it (a kubelet: 40 s)
 
 
 def kwok_stages() -> str:
@@ -79,6 +82,18 @@ KWOK_BINDING = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRo
                 "metadata": {"name": "kwok-nodes"},
                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:node"},
                 "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "kwok-nodes"}]}
+
+
+# kwok's Lease cache lists and watches kube-node-lease (see the module docstring)
+KWOK_LEASE_READER = (
+    {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+     "metadata": {"name": "kwok-node-leases", "namespace": "kube-node-lease"},
+     "rules": [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["list", "watch"]}]},
+    {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+     "metadata": {"name": "kwok-node-leases", "namespace": "kube-node-lease"},
+     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "kwok-node-leases"},
+     "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "kwok-nodes"}]},
+)
 
 
 class CustomerCluster:
@@ -103,7 +118,7 @@ class CustomerCluster:
         self._stack.callback(self.components.close)
         admin = self.plane.admin()
         try:
-            cluster_setup.apply_all(admin, [KWOK_BINDING])
+            cluster_setup.apply_all(admin, [KWOK_BINDING, *KWOK_LEASE_READER])
             self._add_controller_manager().start()
             self._add_scheduler().start()
             self._register_nodes(admin)
@@ -148,7 +163,7 @@ class CustomerCluster:
         kubeconfig = self._kubeconfig(KWOK_USER)
         args = [binaries.require("kwok"), f"--kubeconfig={kubeconfig}", f"--config={config}",
                 f"--manage-nodes-with-label-selector={NODE_GROUP_LABEL}={group}",
-                "--node-lease-duration-seconds=0",  # status heartbeats (see the module docstring)
+                f"--node-lease-duration-seconds={self.options.node_lease_seconds}",
                 "--cidr=10.0.0.1/16", "--node-ip=10.1.0.1", f"--server-address=127.0.0.1:{free_port()}"]
         return self.components.add(ComponentProcess(f"kwok-{group}", lambda: args, self.root / f"kwok-{group}"))
 
