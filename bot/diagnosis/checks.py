@@ -14,39 +14,16 @@ import json
 import math
 import re
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
+from bot.diagnosis.kind_types import Facts, Field, Kind
 from bot.diagnosis.ports import ClusterAccess
+from bot.diagnosis.probe_kind import PROBE_KIND
 from bot.diagnosis.templating import parse_duration
 from bot.errors import ConfigError, IncidentBotError
 
 MAX_SAMPLES = 20  # evidence keeps the first N samples/series; facts keep all
-
-
-@dataclass(frozen=True)
-class Field:
-    type: str  # str | int | number | bool | strings (a list of strings, or one template giving a list)
-    required: bool = False
-    choices: tuple[str, ...] = ()
-    doc: str = ""
-
-
-@dataclass(frozen=True)
-class Facts:
-    facts: dict[str, Any]
-    summary: str
-    evidence: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Kind:
-    name: str
-    doc: str
-    fields: Mapping[str, Field]
-    run: Callable[[ClusterAccess, dict[str, Any], float], Facts]
-    ops: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # op -> extra fields it needs
 
 
 def _num(value: Any) -> float | None:
@@ -214,18 +191,43 @@ def _leader(kube: Any, host: str, namespace: str, name: str) -> Facts:
     return Facts(facts, summary, {"op": "leader", "server": host, "lease": f"{namespace}/{name}", **facts})
 
 
+def _node_leases(kube: Any) -> dict[str, datetime]:
+    """Each node's last Lease renewal (kube-node-lease): a kubelet's heartbeat; its status is posted rarely."""
+    try:
+        text = kube.raw_get("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", accept="application/json")
+    except IncidentBotError:  # not allowed or not served: the status heartbeats are all there is
+        return {}
+    renewed = {}
+    for lease in json.loads(text or "{}").get("items") or []:
+        at = _k8s_time((lease.get("spec") or {}).get("renewTime"))
+        if at is not None:
+            renewed[lease["metadata"]["name"]] = at
+    return renewed
+
+
 def _nodes(kube: Any, host: str) -> Facts:
-    """Node readiness: how many are Ready, and for the others since when their kubelet was silent."""
+    """Node readiness: how many are Ready, and for the others since when their kubelet was silent.
+
+    Silent since the later of the node's Lease renewal and its status heartbeat: kubelets renew the
+    Lease every 10 s and post their status only every few minutes, so the status alone would make a
+    node look silent for minutes longer than it is.
+    """
     items = json.loads(kube.raw_get("/api/v1/nodes", accept="application/json") or "{}").get("items") or []
     now = datetime.now(timezone.utc)
     not_ready: list[dict[str, Any]] = []
+    leases: dict[str, datetime] | None = None
     for node in items:
         ready = next((c for c in (node.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), None)
         if ready is None or ready.get("status") != "True":
-            beat = _k8s_time((ready or {}).get("lastHeartbeatTime"))
-            not_ready.append({"name": node["metadata"]["name"], "status": (ready or {}).get("status"),
+            if leases is None:
+                leases = _node_leases(kube)
+            name = node["metadata"]["name"]
+            lease = leases.get(name)
+            beat = max((t for t in (_k8s_time((ready or {}).get("lastHeartbeatTime")), lease) if t), default=None)
+            not_ready.append({"name": name, "status": (ready or {}).get("status"),
                               "reason": (ready or {}).get("reason"),
-                              "silent_seconds": round((now - beat).total_seconds(), 1) if beat else None})
+                              "silent_seconds": round((now - beat).total_seconds(), 1) if beat else None,
+                              "lease_renewed_seconds_ago": round((now - lease).total_seconds(), 1) if lease else None})
     total = len(items)
     share = len(not_ready) / total if total else 0.0
     names = ", ".join(n["name"] for n in not_ready[:5]) + (f" +{len(not_ready) - 5} more" if len(not_ready) > 5 else "")
@@ -357,6 +359,7 @@ KINDS: dict[str, Kind] = {
         "url": Field("str"), "urls": Field("strings"), "path": Field("str", doc="appended to each URL"),
         "expect_status": Field("int", doc="default 200"), "verify": Field("bool", doc="check TLS (default true)"),
     }, _http),
+    "probe": PROBE_KIND,
 }
 
 COMMON_FIELDS = ("id", "kind", "description", "timeout", "repeat")

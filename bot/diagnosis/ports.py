@@ -98,6 +98,34 @@ class HttpxProber:
         self._clients.clear()
 
 
+@dataclass(frozen=True)
+class CustomerProbeAnswer:
+    """One customer probe run on demand: its outcome and latency, and where a pod stuck.
+
+    ``stuck`` is ``scheduling`` (no node assigned), ``running`` (bound, not running) or ``None``;
+    ``stages`` holds the seconds from the probe's start to each stage reached.
+    """
+
+    target: str
+    ok: bool
+    seconds: float
+    detail: str
+    stuck: str | None = None
+    node: str | None = None
+    stages: Mapping[str, float | None] = field(default_factory=dict)
+
+
+class CustomerProber(Protocol):
+    """The customer probes (``integrations.probes.customer``) run as a customer would, on demand.
+
+    ``probe`` is ``pod`` (create, scheduled, running), ``statefulset`` (scale up and down) or
+    ``bypass`` (the write path through each bypass apiserver: one answer per apiserver). A failed
+    probe is an answer (``ok=False``), not an exception; raising means the probe could not be run.
+    """
+
+    def run(self, probe: str, *, deadline_seconds: float) -> list[CustomerProbeAnswer]: ...
+
+
 @dataclass
 class ClusterAccess:
     """What diagnosis may ask about one cluster; ``None`` means not configured (checks say unknown)."""
@@ -108,6 +136,7 @@ class ClusterAccess:
     kubernetes: ClusterReader | None = None
     etcd: Callable[[Sequence[str]], EtcdReader] | None = None
     http: HttpProber = field(default_factory=HttpxProber)
+    customer: CustomerProber | None = None  # the customer probes, when the cluster has them
 
     @property
     def configured(self) -> bool:
@@ -117,7 +146,7 @@ class ClusterAccess:
                     or apiservers.get("main") or apiservers.get("bypass"))
 
     def close(self) -> None:
-        for client in (self.metrics, self.kubernetes, self.http):
+        for client in (self.metrics, self.kubernetes, self.http, self.customer):
             closer = getattr(client, "close", None)
             if callable(closer):
                 closer()

@@ -17,7 +17,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 from urllib.parse import urlencode
 
 import kubernetes.client
@@ -263,6 +263,12 @@ class KubernetesClient(ApfShortcuts):
             m = re.match(r"v?(\d+)\.(\d+)", str(v.get("gitVersion", "")))
             major, minor = (m.group(1), m.group(2)) if m else (major, "0")
         return f"{major}.{minor}"
+
+    def watch(self, path: str, *, operation: str, query: Mapping[str, Any], seconds: float) -> Iterator[dict]:
+        """Watch events of the collection ``path`` for at most ``seconds`` (one request; see ``watch.py``)."""
+        from integrations.kubernetes.watch import watch_events
+
+        return watch_events(self, path, operation=operation, query=query, seconds=seconds)
 
     def raw_get(self, path: str, *, query: Mapping[str, Any] | None = None, accept: str = "*/*",
                 operation: str | None = None) -> str:

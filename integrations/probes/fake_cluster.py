@@ -1,14 +1,16 @@
 """A stand-in for the customer probes' view of a cluster: pods that a pretend scheduler binds.
 
-``FakeWorkloadCluster`` answers ``create_object``/``get_object``/``request`` like the
+``FakeWorkloadCluster`` answers ``create_object``/``get_object``/``request``/``watch`` like the
 Kubernetes client for pods and nodes: a created pod is bound after ``schedule_after`` reads
-and runs after ``run_after`` more (``None``: never, a stuck scheduler or silent nodes), and
+(or watch steps) and runs after ``run_after`` more (``None``: never, a stuck scheduler or silent nodes), and
 a DELETE removes it. Unit tests of the probes use it; the real thing is exercised against the
 sandbox's kube-scheduler and kwok nodes.
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +32,9 @@ class FakeWorkloadCluster:
     pods: dict[str, dict[str, Any]] = field(default_factory=dict)
     deleted: list[str] = field(default_factory=list)
     _reads: dict[str, int] = field(default_factory=dict)
+    event_seconds: float = 0.05  # how long each step of a watched pod takes
+    tick: Callable[[float], None] = lambda seconds: None  # advances the test's clock
+    watches: int = 0
 
     def create_object(self, manifest: dict[str, Any], *, exist_ok: bool = False) -> dict[str, Any]:
         name = manifest["metadata"]["name"]
@@ -48,6 +53,26 @@ class FakeWorkloadCluster:
             if self.run_after is not None and reads >= self.schedule_after + self.run_after:
                 pod["status"] = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
         return pod
+
+    def watch(self, path: str, *, operation: str, query: dict[str, Any], seconds: float) -> Iterator[dict[str, Any]]:
+        """The pod's changes as watch events: one per step of the pretend scheduler and node, each taking
+        ``event_seconds`` on ``tick``; a pod that stops changing ends the stream at ``seconds`` (the server's
+        ``timeoutSeconds``)."""
+        self.watches += 1
+        name = query["fieldSelector"].split("=", 1)[1]
+        waited, last = 0.0, None
+        while waited + self.event_seconds <= seconds:
+            self.tick(self.event_seconds)
+            waited += self.event_seconds
+            pod = self.get_object("v1", "Pod", name)
+            if pod is None:
+                yield {"type": "DELETED", "object": last or {}}
+                return
+            state = repr(pod)
+            if state != last:
+                last = state
+                yield {"type": "MODIFIED", "object": copy.deepcopy(pod)}
+        self.tick(seconds - waited)
 
     def request(self, method: str, path: str, **kwargs: Any) -> _Result:
         if method == "DELETE":

@@ -41,18 +41,21 @@ class Ticking:
 
 
 def test_a_pod_that_is_scheduled_and_runs_reports_each_stage_and_is_deleted() -> None:
-    cluster, tick = FakeWorkloadCluster(schedule_after=2, run_after=2), Ticking()
-    stages = run_pod_probe(cluster, NS, deadline_seconds=5, sleep=tick.sleep, monotonic=tick)
+    tick = Ticking()
+    cluster = FakeWorkloadCluster(schedule_after=2, run_after=2, tick=tick.sleep)
+    stages = run_pod_probe(cluster, NS, deadline_seconds=5, monotonic=tick)
     assert stages.node == "node-1"
-    assert stages.accepted == 0 and stages.scheduled == pytest.approx(0.05) and stages.running == pytest.approx(0.10)
-    assert stages.text() == "accepted 0 ms, scheduled 50 ms on node-1, running 100 ms"
+    assert stages.accepted == 0 and stages.scheduled == pytest.approx(0.10) and stages.running == pytest.approx(0.20)
+    assert stages.text() == "accepted 0 ms, scheduled 100 ms on node-1, running 200 ms"
     assert cluster.pods == {} and len(cluster.deleted) == 1, "the probe pod is removed after the probe"
+    assert (stages.requests, cluster.watches) == (3, 1), "create, one watch, delete: the apiserver is not polled"
 
 
 def test_a_pod_nobody_schedules_fails_naming_the_stage_and_is_still_deleted() -> None:
-    cluster, tick = FakeWorkloadCluster(schedule_after=None), Ticking()
+    tick = Ticking()
+    cluster = FakeWorkloadCluster(schedule_after=None, tick=tick.sleep)
     with pytest.raises(ProbeFailed) as failed:
-        run_pod_probe(cluster, NS, deadline_seconds=5, sleep=tick.sleep, monotonic=tick)
+        run_pod_probe(cluster, NS, deadline_seconds=5, monotonic=tick)
     assert str(failed.value).startswith("pod not scheduled within 5 s (no node assigned; no scheduling decision "
                                         "recorded: is a scheduler running?)")
     assert tick.now <= 5, "the probe gives up at its deadline"
@@ -60,9 +63,10 @@ def test_a_pod_nobody_schedules_fails_naming_the_stage_and_is_still_deleted() ->
 
 
 def test_a_pod_bound_to_a_silent_node_fails_as_not_running() -> None:
-    cluster, tick = FakeWorkloadCluster(schedule_after=1, run_after=None), Ticking()
+    tick = Ticking()
+    cluster = FakeWorkloadCluster(schedule_after=1, run_after=None, tick=tick.sleep)
     with pytest.raises(ProbeFailed, match=r"pod scheduled on node-1 but not running within 3 s \(phase Pending\)"):
-        run_pod_probe(cluster, NS, deadline_seconds=3, sleep=tick.sleep, monotonic=tick)
+        run_pod_probe(cluster, NS, deadline_seconds=3, monotonic=tick)
 
 
 def test_nodes_probe_fails_when_too_many_nodes_are_not_ready() -> None:
@@ -75,12 +79,12 @@ def test_nodes_probe_fails_when_too_many_nodes_are_not_ready() -> None:
 
 @pytest.fixture
 def customer_prober(bot: Bot) -> Iterator[tuple[ProbeWorker, FakeWorkloadCluster]]:
-    cluster = FakeWorkloadCluster()
     tick = Ticking()
+    cluster = FakeWorkloadCluster(tick=tick.sleep)
     check = pod_check("prod-1", cluster, NS, deadline_seconds=5)
 
     def probe() -> str:  # the real check with the waits on the test's clock
-        return run_pod_probe(cluster, NS, deadline_seconds=5, sleep=tick.sleep, monotonic=tick).text()
+        return run_pod_probe(cluster, NS, deadline_seconds=5, monotonic=tick).text()
 
     recorder = ProbeRecorder(bot.db, bot.settings, bot.clock, bot.services.incidents)
     worker = ProbeWorker(recorder, lambda: [type(check)(check.cluster, check.target, check.component, probe)],
