@@ -27,6 +27,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Info, genera
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
+from sqlmodel import col
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.slo.clocks import STAGES
@@ -134,7 +135,8 @@ class StateCollector(Collector):
             incidents = GaugeMetricFamily("incident_bot_incidents", "Incidents by state and severity.",
                                           labels=["state", "severity"])
             for state, severity, count in session.execute(
-                    select(Incident.state, Incident.severity, func.count()).group_by(Incident.state, Incident.severity)):
+                    select(col(Incident.state), col(Incident.severity), func.count())
+                    .group_by(col(Incident.state), col(Incident.severity))):
                 incidents.add_metric([str(state), str(severity)], count)
             yield incidents
 
@@ -145,13 +147,13 @@ class StateCollector(Collector):
             # breach is an increase() an alert sees, not a series appearing at 1
             counts: dict[tuple[str, str, str], int] = {
                 (stage, str(severity), str(cluster)): 0 for severity, cluster in
-                session.execute(select(Incident.severity, Incident.cluster).distinct())
+                session.execute(select(col(Incident.severity), col(Incident.cluster)).distinct())
                 for stage in BREACH_STAGE.values()}
             for key, severity, cluster, count in session.execute(
-                    select(TimelineEvent.dedupe_key, Incident.severity, Incident.cluster, func.count())
-                    .join(Incident, Incident.id == TimelineEvent.incident_id)
-                    .where(TimelineEvent.kind == "slo.breach")
-                    .group_by(TimelineEvent.dedupe_key, Incident.severity, Incident.cluster)):
+                    select(col(TimelineEvent.dedupe_key), col(Incident.severity), col(Incident.cluster), func.count())
+                    .join(Incident, col(Incident.id) == col(TimelineEvent.incident_id))
+                    .where(col(TimelineEvent.kind) == "slo.breach")
+                    .group_by(col(TimelineEvent.dedupe_key), col(Incident.severity), col(Incident.cluster))):
                 stage = str(key or "").rpartition(":")[2]
                 counts[(BREACH_STAGE.get(stage, stage or "unknown"), str(severity), str(cluster))] = count
             for labels, count in sorted(counts.items()):
@@ -159,14 +161,14 @@ class StateCollector(Collector):
             yield breaches
 
             yield stage_histogram(session.execute(select(
-                Incident.severity, Incident.cluster, Incident.started_at,
-                Incident.notified_at, Incident.diagnosed_at, Incident.mitigated_at)))
+                col(Incident.severity), col(Incident.cluster), col(Incident.started_at),
+                col(Incident.notified_at), col(Incident.diagnosed_at), col(Incident.mitigated_at))))
 
             outbox = GaugeMetricFamily("incident_bot_outbox_messages", "Outbox messages by channel and status.",
                                        labels=["channel", "status"])
             for channel, status, count in session.execute(
-                    select(OutboxMessage.channel, OutboxMessage.status, func.count())
-                    .group_by(OutboxMessage.channel, OutboxMessage.status)):
+                    select(col(OutboxMessage.channel), col(OutboxMessage.status), func.count())
+                    .group_by(col(OutboxMessage.channel), col(OutboxMessage.status))):
                 outbox.add_metric([str(channel), str(status)], count)
             yield outbox
 
@@ -176,8 +178,8 @@ class StateCollector(Collector):
                                        "Age of the oldest message waiting to be delivered (0 when none waits).",
                                        labels=["channel"])
             for channel, count, first in session.execute(
-                    select(OutboxMessage.channel, func.count(), func.min(OutboxMessage.created_at))
-                    .where(OutboxMessage.status == "pending").group_by(OutboxMessage.channel)):
+                    select(col(OutboxMessage.channel), func.count(), func.min(col(OutboxMessage.created_at)))
+                    .where(col(OutboxMessage.status) == "pending").group_by(col(OutboxMessage.channel))):
                 backlog.add_metric([str(channel)], count)
                 oldest.add_metric([str(channel)], _seconds(first, now) or 0.0)
             yield backlog

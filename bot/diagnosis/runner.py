@@ -19,6 +19,7 @@ recorded as *late* evidence when its answer comes.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -209,18 +210,19 @@ class Runner:
     def _ask(self, executor: concurrent.futures.Executor, check: Check, context: dict[str, Any],
              earlier: list[CheckResult]) -> CheckResult:
         at = self.clock.now()
-        base = dict(id=check.id, kind=check.kind, at=at, description=check.description)
+        # the fields every answer of this check shares; a partial keeps them typed (a dict would not)
+        answer = functools.partial(CheckResult, id=check.id, kind=check.kind, at=at, description=check.description)
         depends = templating.referenced_checks_in(dict(check.params))
         missing = [r for r in earlier if r.id in depends and not r.known]
         if missing:
-            return CheckResult(**base, known=False, summary="",
-                               error=f"depends on check {missing[0].id}, which is unknown",
-                               evidence={"params": dict(check.params)})
+            return answer(known=False, summary="",
+                          error=f"depends on check {missing[0].id}, which is unknown",
+                          evidence={"params": dict(check.params)})
         try:
             params = templating.render(dict(check.params), context)
         except Exception as exc:
-            return CheckResult(**base, known=False, summary="", error=f"its parameters could not be filled: {exc}",
-                               evidence={"params": dict(check.params)})
+            return answer(known=False, summary="", error=f"its parameters could not be filled: {exc}",
+                          evidence={"params": dict(check.params)})
         timeout = check.timeout or self.check_timeout
         attempts = check.repeat.times if check.repeat else 1
         for attempt in range(1, attempts + 1):
@@ -228,14 +230,14 @@ class Runner:
             try:
                 facts, seconds = future.result(timeout=timeout + 1.0)
             except concurrent.futures.TimeoutError:
-                return CheckResult(**base, known=False, summary="", seconds=timeout,
-                                   error=f"no answer within {timeout:g}s", evidence=_asked(check.kind, params))
+                return answer(known=False, summary="", seconds=timeout,
+                              error=f"no answer within {timeout:g}s", evidence=_asked(check.kind, params))
             except Exception as exc:  # any failure is an unknown, never a crash
                 message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-                return CheckResult(**base, known=False, summary="", error=message,
-                                   evidence=_asked(check.kind, params))
-            result = CheckResult(**base, known=True, summary=facts.summary, seconds=seconds, facts=facts.facts,
-                                 evidence=facts.evidence)
+                return answer(known=False, summary="", error=message,
+                              evidence=_asked(check.kind, params))
+            result = answer(known=True, summary=facts.summary, seconds=seconds, facts=facts.facts,
+                            evidence=facts.evidence)
             if check.repeat is None:
                 return result
             result.evidence = {**result.evidence, "attempts": attempt}

@@ -23,6 +23,7 @@ from typing import Any, Callable, Protocol
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import aliased
+from sqlmodel import col
 
 from bot.clock import Clock
 from bot.config import Settings
@@ -71,7 +72,8 @@ class Diagnosis:
 
 def incident_context(session: Any, row: Incident) -> dict[str, Any]:
     """What templates see as ``incident``: its fields and its alerts' names and labels."""
-    alerts = list(session.execute(select(Alert).where(Alert.incident_id == row.id).order_by(Alert.id)).scalars())
+    alerts = list(session.execute(
+        select(Alert).where(col(Alert.incident_id) == row.id).order_by(col(Alert.id))).scalars())
     firing = [a for a in alerts if a.status == "firing"] or alerts
     labels: dict[str, str] = {}
     for a in reversed(firing):  # the first alert's labels win
@@ -110,10 +112,12 @@ class Diagnoser:
 
     def pending(self, limit: int = 20) -> list[int]:
         """Announced incidents never diagnosed automatically, in clusters diagnosis can look at."""
-        claimed = exists().where(TimelineEvent.incident_id == Incident.id, TimelineEvent.dedupe_key == AUTO_KEY)
+        claimed = exists().where(col(TimelineEvent.incident_id) == col(Incident.id),
+                                 col(TimelineEvent.dedupe_key) == AUTO_KEY)
         with self.db.reading() as session:  # every tick: a read, never SQLite's write lock
             rows = session.execute(
-                select(Incident.id, Incident.cluster).where(Incident.state == "notified", ~claimed).order_by(Incident.id)
+                select(col(Incident.id), col(Incident.cluster))
+                .where(col(Incident.state) == "notified", ~claimed).order_by(col(Incident.id))
             ).all()
         return [incident_id for incident_id, cluster in rows if self.backends(cluster).configured][:limit]
 
@@ -127,15 +131,17 @@ class Diagnoser:
         """Incidents still *diagnosing* whose automatic run started long ago and never concluded."""
         cutoff = self.clock.now() - timedelta(seconds=self.stale_after_seconds)
         other = aliased(TimelineEvent)
-        concluded = exists().where(other.incident_id == Incident.id, other.kind == "diagnosis.conclusion")
+        concluded = exists().where(col(other.incident_id) == col(Incident.id),
+                                   col(other.kind) == "diagnosis.conclusion")
         other2 = aliased(TimelineEvent)
-        resumed = exists().where(other2.incident_id == Incident.id, other2.dedupe_key == RESUME_KEY)
+        resumed = exists().where(col(other2.incident_id) == col(Incident.id), col(other2.dedupe_key) == RESUME_KEY)
         with self.db.reading() as session:
             return list(session.execute(
-                select(Incident.id).join(TimelineEvent, TimelineEvent.incident_id == Incident.id)
-                .where(Incident.state == "diagnosing", TimelineEvent.dedupe_key == AUTO_KEY,
-                       TimelineEvent.kind == "diagnosis.started", TimelineEvent.at <= cutoff, ~concluded, ~resumed)
-                .order_by(Incident.id).limit(limit)
+                select(col(Incident.id)).join(TimelineEvent, col(TimelineEvent.incident_id) == col(Incident.id))
+                .where(col(Incident.state) == "diagnosing", col(TimelineEvent.dedupe_key) == AUTO_KEY,
+                       col(TimelineEvent.kind) == "diagnosis.started", col(TimelineEvent.at) <= cutoff,
+                       ~concluded, ~resumed)
+                .order_by(col(Incident.id)).limit(limit)
             ).scalars())
 
     # -- running
@@ -265,6 +271,7 @@ class Diagnoser:
         """Ask the engine to plan and propose; a transient failure to reach the cluster is retried."""
         assert self.proposer is not None
         o = diagnosis.outcome
+        assert o.playbook is not None, "only a conclusion bound to a playbook is proposed"
         for pause in (*self.propose_retry_seconds, None):
             try:
                 return self.proposer(incident_id=diagnosis.incident_id, playbook=o.playbook, params=dict(o.params),
@@ -280,8 +287,9 @@ class Diagnoser:
     def _escalate(self, session: Any, row: Incident, diagnosis: Diagnosis, now: Any) -> None:
         o = diagnosis.outcome
         commander = session.execute(
-            select(Participant.user).where(Participant.incident_id == row.id, Participant.role == "commander",
-                                           Participant.active)
+            select(col(Participant.user))
+            .where(col(Participant.incident_id) == row.id, col(Participant.role) == "commander",
+                   col(Participant.active))
         ).scalars().first()
         target = commander or rota.primary(self.settings.oncall, now, cluster=row.cluster, component=row.component)
         unknown = [c.id for c in o.unknown_checks]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from bot.store.models import ProbeTally
 
@@ -87,9 +87,9 @@ def budgets(session: Session, now: datetime, *, window: timedelta = timedelta(da
     """The budget of every objective on every probed cluster over ``window`` up to ``now``."""
     since = (now - window).replace(minute=0, second=0, microsecond=0)
     hour_ago = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
-    query = select(ProbeTally).where(ProbeTally.hour >= since)  # type: ignore[arg-type]
+    query = select(ProbeTally).where(col(ProbeTally.hour) >= since)
     if cluster is not None:
-        query = query.where(ProbeTally.cluster == cluster)  # type: ignore[arg-type]
+        query = query.where(col(ProbeTally.cluster) == cluster)
     sums: dict[tuple[str, str], list[int]] = {}
     for row in session.execute(query).scalars():
         for o in OBJECTIVES:

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from bot.config import Settings
 from bot.slo import watcher
@@ -33,9 +33,9 @@ def evaluate_many(session: Session, incidents: list[Incident], settings: Setting
     """What ``watcher.evaluate`` records for each incident, in bulk; returns how many records."""
     ids = [i.id for i in incidents if i.id is not None]
     recorded = {(incident_id, key) for incident_id, key in session.execute(
-        select(TimelineEvent.incident_id, TimelineEvent.dedupe_key).where(
-            TimelineEvent.incident_id.in_(ids),  # type: ignore[attr-defined]
-            TimelineEvent.kind.in_(sorted(KIND_OF_VERDICT.values())),  # type: ignore[attr-defined]
+        select(col(TimelineEvent.incident_id), col(TimelineEvent.dedupe_key)).where(
+            col(TimelineEvent.incident_id).in_(ids),
+            col(TimelineEvent.kind).in_(sorted(KIND_OF_VERDICT.values())),
         ))}
     wanted: dict[tuple[int, str], tuple[Incident, Any, str]] = {}
     for incident in incidents:

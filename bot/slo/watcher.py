@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from bot.config import Settings
 from bot.incidents import timeline
@@ -102,7 +102,8 @@ def escalate(session: Session, incident: Incident, clock: StageClock, settings: 
     paged = {
         p.user
         for p in session.execute(
-            select(Participant).where(Participant.incident_id == incident.id, Participant.role == "commander", Participant.active)
+            select(Participant).where(col(Participant.incident_id) == incident.id,
+                                      col(Participant.role) == "commander", col(Participant.active))
         ).scalars()
     }
     target = rota.escalation_target(settings.oncall, now, level, exclude=paged, cluster=incident.cluster,
@@ -131,8 +132,8 @@ def escalate(session: Session, incident: Incident, clock: StageClock, settings: 
 def due_ids(session: Session, now: datetime) -> list[int]:
     """Incidents whose stored next instant has come, earliest first (an index range scan)."""
     return list(session.execute(
-        select(Incident.id).where(Incident.slo_due_at <= now)  # type: ignore[arg-type,operator]
-        .order_by(Incident.slo_due_at, Incident.id)  # type: ignore[arg-type]
+        select(col(Incident.id)).where(col(Incident.slo_due_at) <= now)  # type: ignore[arg-type,operator]
+        .order_by(col(Incident.slo_due_at), col(Incident.id))  # type: ignore[arg-type]
     ).scalars())
 
 
@@ -165,12 +166,12 @@ class Watcher:
         count = 0
         for start in range(0, len(due), BATCH):
             with self.db.session() as session:
-                query = select(Incident).where(Incident.id.in_(due[start:start + BATCH]),  # type: ignore[union-attr]
-                                               Incident.slo_due_at <= now)  # type: ignore[arg-type,operator]
+                query = select(Incident).where(col(Incident.id).in_(due[start:start + BATCH]),  # type: ignore[union-attr]
+                                               col(Incident.slo_due_at) <= now)  # type: ignore[arg-type,operator]
                 if not self.db.is_sqlite:
                     query = query.with_for_update(skip_locked=True)
                 active = []
-                for incident in session.execute(query.order_by(Incident.id)).scalars():  # type: ignore[arg-type]
+                for incident in session.execute(query.order_by(col(Incident.id))).scalars():  # type: ignore[arg-type]
                     if incident.state in ACTIVE:
                         active.append(incident)
                     else:
