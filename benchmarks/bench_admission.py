@@ -116,7 +116,7 @@ def decision_cost(n: int = 20000) -> float:
     from datetime import datetime
 
     from bot.clock import FakeClock
-    from bot.config import GuardSettings
+    from bot.config.guard import GuardSettings
     from bot.guard.decide import Guard
     from bot.guard.review import answer, parse_review
     from bot.guard.state import GuardState, OpenIncident

@@ -43,13 +43,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.clock import SystemClock  # noqa: E402
-from bot.config import (  # noqa: E402
+from bot.config import load_settings  # noqa: E402
+from bot.config.clusters import (  # noqa: E402
     ClusterEndpoints,
     EtcdEndpoints,
     EtcdMemberSettings,
     EtcdRestoreSettings,
     EtcdSnapshotSettings,
-    load_settings,
 )
 from bot.incidents.service import Incidents  # noqa: E402
 from bot.sandbox.processes import EtcdCluster  # noqa: E402

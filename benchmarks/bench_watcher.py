@@ -37,7 +37,7 @@ from processes import describe, migrate, pct, postgres, start_bot  # noqa: E402
 from bot.clock import FakeClock  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from bot.slo import watcher  # noqa: E402
-from bot.slo.watcher import Watcher  # noqa: E402
+from bot.slo.worker import Watcher  # noqa: E402
 from bot.store.db import Database  # noqa: E402
 from bot.store.models import Incident, TimelineEvent  # noqa: E402
 from sqlalchemy import func, insert, select  # noqa: E402

@@ -33,7 +33,6 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -42,48 +41,75 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pydantic import SecretStr  # noqa: E402
 from sqlalchemy import create_engine  # noqa: E402
 
+from bot.store.models import Incident  # noqa: E402
+
 from tests.detect.payloads import alert, webhook  # noqa: E402
-from tests.reliability.replicas import count, drain, open_incidents, replica_bots  # noqa: E402
+from tests.reliability.replicas import (  # noqa: E402
+    HttpTally,
+    count,
+    drain,
+    make_durable,
+    open_incidents,
+    post_alerts_while,
+    replica_bots,
+    restart_postgres,
+    unreliable_pager,
+)
 from tests.support.fake_slack import FakeSlack  # noqa: E402
 from tests.support.postgres_server import PostgresServer  # noqa: E402
 
 HOOK_TOKEN = "reliability-webhook-token"
 
 
-def restart_database(server: PostgresServer, after: float) -> Callable[[], None]:
-    """A chaos step: PostgreSQL stopped hard (``-m immediate``) and started again mid-run."""
-
-    def chaos() -> None:
-        time.sleep(after)  # into the run, while deliveries are in flight
-        server._run("pg_ctl", "-D", str(server.directory / "data"), "-m", "immediate", "-w", "restart")
-
-    return chaos
-
-
-def replicas(admin_url: str, replicas_count: int, incidents: int,
-             chaos: Callable[[], None] | None = None) -> bool:
+def replicas(server: PostgresServer, replicas_count: int, incidents: int, restart: bool = False) -> bool:
+    """Replicas' Slack and PagerDuty senders on one fresh database; with ``restart``, PostgreSQL is
+    stopped hard and started again while Alertmanager webhooks keep arriving at the replicas."""
     name = f"ib_rel_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    admin = create_engine(server.admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     admin.dispose()
-    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+    url = server.admin_url.rsplit("/", 1)[0] + f"/{name}"
     fake = FakeSlack().start()
     fake.delay_seconds = 0.05
     fake.flaky(seed=replicas_count, fail=0.1, lose=0.1)
-    bots = replica_bots(url, fake, replicas_count)
+    pager = unreliable_pager(seed=replicas_count, delay=0.05)
+    bots = replica_bots(url, fake, replicas_count, pager=pager)
+    tally = HttpTally()
     try:
         opened = open_incidents(bots[0], incidents, notes=3)
-        figures = count(bots, fake, len(opened), drain(bots, timeout=900, chaos=chaos))
+        chaos = None
+        if restart:
+            for bot in bots:
+                bot.settings.webhook_token = SecretStr(HOOK_TOKEN)
+
+            def disturbance() -> None:
+                time.sleep(1.0)  # into the run, while deliveries are in flight
+                done = restart_postgres(server)
+                if done.returncode != 0:
+                    raise RuntimeError(f"pg_ctl restart failed: {done.stderr}")
+
+            chaos = post_alerts_while(bots, tally, disturbance, before=3, during=8, after=3)
+        seconds = drain(bots, timeout=900, chaos=chaos)
+        with bots[0].db.session() as session:
+            stored = session.query(Incident).filter(Incident.cluster.like("chaos-%")).count()  # type: ignore[union-attr]
+        figures = count(bots, fake, len(opened) + stored, seconds, pager=pager)
+        figures.errors_5xx = tally.errors_5xx
+        alerts_lost = tally.alerts - stored
     finally:
         for bot in bots:
             bot.close()
         fake.stop()
-    restarted = ", PostgreSQL restarted mid-run" if chaos else ""
-    print(f"  {replicas_count} replicas, {incidents} incidents{restarted}: {figures.line()}")
-    return (figures.lost, figures.duplicated, figures.extra_channels) == (0, 0, 0)
+        pager.stop()
+    extra = ""
+    if restart:
+        extra = (f"; PostgreSQL restarted mid-run: {tally.alerts} alerts posted, {alerts_lost} lost, "
+                 f"HTTP answers {dict(sorted(tally.by_status.items()))}, 5xx other than 503: {tally.errors_5xx}")
+    print(f"  {replicas_count} replicas, {incidents} incidents: {figures.line()}{extra}")
+    return figures.clean and alerts_lost == 0
 
 
 def free_port() -> int:
@@ -199,12 +225,13 @@ def main() -> int:
 
 def run_replicas(incidents: int) -> bool:
     results = []
-    print("Replicas on PostgreSQL, Slack slow (50 ms), failing (10%) and losing answers (10%):")
+    print("Replicas on PostgreSQL; Slack and PagerDuty slow (50 ms), failing (10%) and losing answers (10%):")
     server = PostgresServer.start()
     try:
         for n in (2, 3):
-            results.append(replicas(server.admin_url, n, incidents))
-        results.append(replicas(server.admin_url, 3, incidents, chaos=restart_database(server, 2.0)))
+            results.append(replicas(server, n, incidents))
+        make_durable(server)  # a crash must not forget acknowledged commits (see make_durable)
+        results.append(replicas(server, 3, incidents, restart=True))
     finally:
         server.stop()
     return all(results)

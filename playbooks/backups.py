@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 
 from bot.clock import Clock
 from bot.config import Settings
@@ -81,8 +82,8 @@ class Catalogue:
     def entries(self, cluster: str) -> list[Entry]:
         """Newest first."""
         with self.db.session() as s:
-            rows = s.execute(select(Snapshot).where(Snapshot.cluster == cluster)
-                             .order_by(Snapshot.taken_at.desc(), Snapshot.id.desc())).scalars().all()  # type: ignore[attr-defined]
+            rows = s.execute(select(Snapshot).where(col(Snapshot.cluster) == cluster)
+                             .order_by(col(Snapshot.taken_at).desc(), col(Snapshot.id).desc())).scalars().all()
             return [Entry.of(r) for r in rows]
 
     def get(self, snapshot_id: int) -> Entry | None:
@@ -92,7 +93,7 @@ class Catalogue:
 
     def by_run(self, run_id: int) -> Entry | None:
         with self.db.session() as s:
-            row = s.execute(select(Snapshot).where(Snapshot.run_id == run_id)).scalars().first()
+            row = s.execute(select(Snapshot).where(col(Snapshot.run_id) == run_id)).scalars().first()
             return Entry.of(row) if row else None
 
     def newest_verified(self, cluster: str) -> tuple[Entry | None, list[str]]:
@@ -251,7 +252,7 @@ class SnapshotWorker:
         name = f"etcd-snapshot:{cluster}"
         try:
             with self.db.session() as s:
-                query = select(Lease).where(Lease.name == name)
+                query = select(Lease).where(col(Lease.name) == name)
                 if not self.db.is_sqlite:
                     query = query.with_for_update()
                 lease = s.execute(query).scalars().first()

@@ -19,7 +19,9 @@ from typing import Any
 
 import uvicorn
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import col
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -28,12 +30,14 @@ from starlette.routing import Route
 from bot.chat import handlers_guard
 from bot.errors import BadInput, IncidentBotError
 from bot.guard.breaker import EVERYONE, Trip
+from bot.guard.count_store import publish_counts
 from bot.guard.decide import Denial, Guard
 from bot.guard.review import answer, parse_review
 from bot.guard.state import load_state
-from bot.incidents import timeline
+from bot.store import timeline
 from bot.incidents.alert_payload import parse_notification
-from bot.store.models import GuardBreaker
+from bot.store.db import insert_once
+from bot.store.models import Alert, GuardBreaker
 
 log = logging.getLogger(__name__)
 ALERTNAME = "KubeMassDeletionBlocked"
@@ -41,6 +45,7 @@ COMPONENT = "mass-deletion"  # its own incident, not joined to an open apiserver
 EXTRA = "guard"
 # what a database that is down or slow raises (the worker keeps going; the guard's state ages)
 DATABASE_TROUBLE = (SQLAlchemyError, IncidentBotError, OSError)
+ORPHAN_SECONDS = 30  # a stored trip without its incident this long: its replica stopped; any replica finishes it
 UNLINKED_DENIALS_SECONDS = 120  # breaker denials wait this long for their incident, then are only counted
 
 
@@ -106,18 +111,39 @@ class GuardWorker:
 
     def tick(self) -> None:
         self.store_trips()
+        self.publish()
         self.refresh()
         self.flush_denials()
 
+    def publish(self) -> None:
+        """This replica's new delete counts, for the other replicas' breakers (retried when the database fails)."""
+        now = self.bot.clock.now()
+        counts = self.guard.breaker.take_counts(now)
+        if not counts:
+            return
+        try:
+            with self.bot.db.session() as session:
+                publish_counts(session, self.guard.replica, counts, now, self.bot.settings.guard.breaker.window_seconds)
+        except DATABASE_TROUBLE as exc:  # the others count without these meanwhile; this replica still does
+            log.warning("admission guard: could not publish %d delete counts (%s); retrying", len(counts),
+                        type(exc).__name__)
+            self.guard.breaker.recount(counts)
+
     def refresh(self) -> None:
+        now = self.bot.clock.now()
         try:
             with self.bot.db.reading() as session:
-                state = load_state(session, self.bot.settings.guard, self.bot.clock.now())
+                state = load_state(session, self.bot.settings.guard, now, self.guard.replica)
         except DATABASE_TROUBLE as exc:  # the database is down: the state ages and the guard answers allow
             log.warning("admission guard: could not read its state (%s); answering allow once it is stale",
                         type(exc).__name__)
             return
         self.guard.use_state(state)
+        orphans = {s.row_id for s in state.breakers
+                   if s.incident_id is None and (now - s.tripped_at).total_seconds() > ORPHAN_SECONDS}
+        for trip in self.guard.breaker.tripped():  # stored by a replica that stopped before opening the incident
+            if trip.row_id in orphans:
+                self.guard.breaker.retry(trip)
 
     def store_trips(self) -> None:
         for trip in self.guard.breaker.take_new():
@@ -128,17 +154,23 @@ class GuardWorker:
                 self.guard.breaker.retry(trip)
 
     def _store(self, trip: Trip) -> None:
-        ingestor = self.bot.services.extras["alerts"]
-        result = ingestor.ingest(parse_notification(alert_for(trip)))
-        incident_id = (result.opened or list(result.joined) or [None])[0]
+        """Claim the trip in the database, open its incident, record it: each step safe to repeat.
+
+        Replicas tripping the same key together race for the one open row (a partial unique index);
+        the loser adopts the winner's row and opens nothing, so the incident opens once.
+        """
+        if trip.row_id is None and not self._claim(trip):
+            return
+        if trip.incident_id is not None:
+            return
+        incident_id = self._open_incident(trip)
         now = self.bot.clock.now()
         with self.bot.db.session() as session:
-            row = GuardBreaker(cluster=trip.cluster, client=trip.client, resource=trip.resource,
-                               first_delete_at=trip.first_at, tripped_at=trip.tripped_at, threshold=trip.threshold,
-                               incident_id=incident_id)
-            session.add(row)
-            session.flush()
-            trip.row_id, trip.incident_id = row.id, incident_id
+            row = session.get(GuardBreaker, trip.row_id)
+            if row is not None and row.incident_id is None:
+                row.incident_id = incident_id
+                session.add(row)
+            trip.incident_id = incident_id
             if incident_id is not None:
                 who = "all clients" if trip.client == EVERYONE else trip.client
                 timeline.record(session, incident_id, "guard.breaker.tripped",
@@ -147,8 +179,39 @@ class GuardWorker:
                                 f"{trip.first_at.isoformat(timespec='seconds')}; deletes by {who} are denied until "
                                 f"the commander runs `/incident guard lift`",
                                 at=now, actor="admission-guard", source="guard",
+                                dedupe_key=f"guard.breaker.tripped:{trip.row_id}",
                                 data={"client": trip.culprit, "scope": trip.client, "resource": trip.resource,
                                       "threshold": trip.threshold, "first_delete_at": trip.first_at.isoformat()})
+
+    def _claim(self, trip: Trip) -> bool:
+        """Store the trip as the key's open breaker; False (adopting the stored one) if another replica did first."""
+        with self.bot.db.session() as session:
+            row = GuardBreaker(cluster=trip.cluster, client=trip.client, resource=trip.resource,
+                               first_delete_at=trip.first_at, tripped_at=trip.tripped_at, threshold=trip.threshold)
+            if insert_once(session, row):
+                trip.row_id = row.id
+                return True
+            stored = session.execute(select(GuardBreaker).where(
+                col(GuardBreaker.cluster) == trip.cluster, col(GuardBreaker.resource) == trip.resource,
+                col(GuardBreaker.client) == trip.client, col(GuardBreaker.lifted_at).is_(None))).scalars().first()
+            if stored is None:  # lifted between the insert and the read: claim again next tick
+                self.guard.breaker.retry(trip)
+                return False
+            trip.row_id, trip.incident_id = stored.id, stored.incident_id
+            trip.first_at, trip.threshold = stored.first_delete_at, stored.threshold
+            return False
+
+    def _open_incident(self, trip: Trip) -> int | None:
+        """Ingest the trip's alert; a repeat (after a crash, or by a second replica) finds the incident it opened."""
+        ingestor = self.bot.services.extras["alerts"]
+        notification = alert_for(trip)
+        result = ingestor.ingest(parse_notification(notification))
+        incident_id = (result.opened or list(result.joined) or [None])[0]
+        if incident_id is None:
+            with self.bot.db.reading() as session:
+                incident_id = session.execute(select(col(Alert.incident_id)).where(
+                    col(Alert.fingerprint) == notification["alerts"][0]["fingerprint"])).scalars().first()
+        return incident_id
 
     def flush_denials(self) -> None:
         denials = self.guard.take_denials()
@@ -214,7 +277,7 @@ class TlsListener:
                                      ssl_ca_certs=guard.client_ca_path,
                                      ssl_cert_reqs=ssl.CERT_REQUIRED if guard.client_ca_path else ssl.CERT_NONE)
         self.server = uvicorn.Server(self.config)
-        self.server.install_signal_handlers = lambda: None  # type: ignore[attr-defined,method-assign]
+        self.server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
         self.thread: threading.Thread | None = None
 
     def start(self) -> None:

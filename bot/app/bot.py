@@ -17,7 +17,7 @@ from bot.chat.dispatcher import Dispatcher, Services
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.incidents.service import Incidents
-from bot.slo.watcher import Watcher
+from bot.slo.worker import Watcher
 from bot.store import migrate
 from bot.store.db import Database
 

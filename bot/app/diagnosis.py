@@ -14,6 +14,7 @@ import logging
 import threading
 from typing import Any, Callable, Sequence
 
+from bot.app import customer_probes
 from bot.chat import handlers_diagnosis
 from bot.config import Settings
 from bot.diagnosis.loader import Library
@@ -96,8 +97,14 @@ class RealBackends:
 
             return EtcdClient(endpoints, timeout=min(timeout, 2.0))
 
+        customer: Any = None
+        try:
+            customer = customer_probes.for_cluster(self.settings, name, config, timeout)
+        except IncidentBotError as exc:  # a bad kubeconfig: the probe checks say why, the others still run
+            customer = _Unavailable(exc)
         public = {k: v for k, v in config.items() if k not in ("kubeconfig",)}
-        return ClusterAccess(name, public, metrics=metrics, kubernetes=kube, etcd=etcd, http=HttpxProber())
+        return ClusterAccess(name, public, metrics=metrics, kubernetes=kube, etcd=etcd, http=HttpxProber(),
+                             customer=customer)
 
     def close(self) -> None:
         with self._lock:
@@ -119,11 +126,12 @@ class EngineProposer:
     def __init__(self, extras: dict[str, Any]) -> None:
         self.extras = extras
 
-    def __call__(self, *, incident_id: int, playbook: str, params: dict[str, Any], requested_by: str) -> str | None:
+    def __call__(self, *, incident_id: int, playbook: str, params: dict[str, Any], requested_by: str,
+                 cluster: str | None = None) -> str | None:
         engine = self.extras.get("playbooks")
         if engine is None or not hasattr(engine, "propose"):
             raise NotAvailableYet("the playbook engine is not available in this build")
-        run = engine.propose(incident_id, playbook, params, requested_by=requested_by)
+        run = engine.propose(incident_id, playbook, params, requested_by=requested_by, cluster=cluster)
         run_id = getattr(run, "id", None)
         state = getattr(run, "state", "awaiting_approval")
         return (f"RUN-{run_id} planned: {playbook}, {str(state).replace('_', ' ')}" if run_id is not None

@@ -18,7 +18,7 @@ from bot.diagnosis import changes as change_log
 from bot.diagnosis import templating
 from bot.diagnosis.service import incident_context
 from bot.diagnosis.t0_evidence import EvidenceKeeper, EvidenceWorker
-from bot.incidents import timeline
+from bot.store import timeline
 from bot.store.models import Incident
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def _announce_changes(bot: Any):  # type: ignore[no-untyped-def]
             timeline.record(session, incident_id, "evidence.changes", "changed before T0: " + "; ".join(top),
                             at=bot.clock.now(), actor="evidence", source="system",
                             data={"changes": items[:10]}, dedupe_key="evidence:changes")
-            bot.services.incidents._queue_card(session, row, bot.clock.now())
+            bot.services.incidents.queue_card(session, row, bot.clock.now())
 
     return announce
 

@@ -15,7 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bot.config import Settings, TicketSettings, secret
+from bot.config import Settings, secret
+from bot.config.surfaces import TicketSettings
 from bot.errors import ConfigError
 from bot.export import report_render
 from bot.incidents import action_items, tracking

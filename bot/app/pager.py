@@ -21,7 +21,9 @@ import httpx
 
 from bot.app.bot import Bot
 from bot.chat.delivery import OutboxSender, RetryLater
+from bot.chat.surface import Surface, handle, not_here
 from bot.slo.paging import PAGER_CHANNEL
+from bot.store.messages import IncidentCard, Message, Notice, Page, PageClose, SlackReply, TimelinePost
 from bot.store.models import OutboxMessage
 
 GIVE_UP_AFTER = 8
@@ -40,12 +42,20 @@ class PagerDeliverer:
     def __init__(self, url: str, *, timeout: float = 5.0, transport: httpx.BaseTransport | None = None) -> None:
         self.url = url
         self.client = httpx.Client(timeout=timeout, transport=transport, trust_env=False)
+        self.surface = Surface("pager webhook", [
+            handle(Page, self._page),
+            not_here(PageClose, "the webhook has no way to close a page"),
+            *(not_here(kind, "a chat message; the webhook only pages")
+              for kind in (IncidentCard, TimelinePost, Notice, SlackReply)),
+        ])
 
-    def deliver(self, message: OutboxMessage) -> dict[str, Any]:
-        payload = message.payload
-        body = {"user": payload.get("user"), "incident": f"INC-{message.incident_id}" if message.incident_id else None,
-                "reason": payload.get("reason"), "level": payload.get("level", 0), "source": "incident-bot",
-                "dedupe_key": message.dedupe_key or f"outbox:{message.id}"}
+    def deliver(self, row: OutboxMessage, message: Message) -> dict[str, Any]:
+        return self.surface.deliver(row, message)
+
+    def _page(self, row: OutboxMessage, page: Page) -> dict[str, Any]:
+        body = {"user": page.user, "incident": f"INC-{row.incident_id}" if row.incident_id else None,
+                "reason": page.reason, "level": page.level, "source": "incident-bot",
+                "dedupe_key": row.dedupe_key or f"outbox:{row.id}"}
         try:
             response = self.client.post(self.url, json=body)
         except httpx.HTTPError as exc:

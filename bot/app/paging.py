@@ -35,11 +35,13 @@ from bot.app.bot import Bot
 from bot.app.http import error_response
 from bot.app.webhooks import authorized, wake_senders
 from bot.chat.delivery import OutboxSender, RetryLater
+from bot.chat.surface import Surface, handle, not_here
 from bot.config import Settings, secret
 from bot.errors import BadInput, NotFound
 from bot.incidents import acks
 from bot.slo import paging
 from bot.slo.repage import RePager
+from bot.store.messages import IncidentCard, Message, Notice, Page, PageClose, SlackReply, TimelinePost
 from bot.store.models import Incident, OutboxMessage
 from integrations.opsgenie import webhooks as opsgenie_webhooks
 from integrations.opsgenie.alerts import OpsgenieAlerts
@@ -75,36 +77,43 @@ class _PagerDeliverer(ABC):
 
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
+        self.surface = Surface(self.name, [
+            handle(Page, self._page),
+            handle(PageClose, self._close),
+            *(not_here(kind, "a chat message; paging services get pages and their closing")
+              for kind in (IncidentCard, TimelinePost, Notice, SlackReply)),
+        ])
 
-    def incident(self, message: OutboxMessage) -> Incident | None:
-        if message.incident_id is None:
+    def incident(self, row: OutboxMessage) -> Incident | None:
+        if row.incident_id is None:
             return None
         try:
-            return self.bot.services.incidents.get(message.incident_id)
+            return self.bot.services.incidents.get(row.incident_id)
         except NotFound:
             return None
 
-    def deliver(self, message: OutboxMessage) -> dict[str, Any]:
-        incident = self.incident(message)
-        if incident is None:
-            return {"skipped": "no incident"}
+    def deliver(self, row: OutboxMessage, message: Message) -> dict[str, Any]:
         try:
-            if message.kind == "page":
-                return self.page(message, incident)
-            if message.kind == "page.close":
-                return self.close(message, incident)
+            return self.surface.deliver(row, message)
         except PagerRetry as exc:
             raise RetryLater(str(exc), exc.retry_after) from None
         except PagerError as exc:  # refused: retried a few times (a key being fixed), then left failed
             raise RetryLater(str(exc)) from None
-        return {"skipped": message.kind}
+
+    def _page(self, row: OutboxMessage, page: Page) -> dict[str, Any]:
+        incident = self.incident(row)
+        return {"skipped": "no incident"} if incident is None else self.page(page, incident)
+
+    def _close(self, row: OutboxMessage, close: PageClose) -> dict[str, Any]:
+        incident = self.incident(row)
+        return {"skipped": "no incident"} if incident is None else self.close(close, incident)
 
     @abstractmethod
-    def page(self, message: OutboxMessage, incident: Incident) -> dict[str, Any]:
+    def page(self, page: Page, incident: Incident) -> dict[str, Any]:
         """Deliver a page to the service."""
 
     @abstractmethod
-    def close(self, message: OutboxMessage, incident: Incident) -> dict[str, Any]:
+    def close(self, close: PageClose, incident: Incident) -> dict[str, Any]:
         """Tell the service the incident is over."""
 
 
@@ -115,15 +124,14 @@ class PagerDutyDeliverer(_PagerDeliverer):
         super().__init__(bot)
         self.client = client
 
-    def page(self, message: OutboxMessage, incident: Incident) -> dict[str, Any]:
-        p = message.payload
+    def page(self, page: Page, incident: Incident) -> dict[str, Any]:
         return self.client.send(Event(
-            "trigger", paging.pager_key(incident.id), summary=str(p.get("reason") or incident.title),  # type: ignore[arg-type]
+            "trigger", paging.pager_key(incident.id), summary=page.reason or incident.title,  # type: ignore[arg-type]
             severity=PD_SEVERITY.get(incident.severity, "critical"), component=incident.component,
-            group=incident.cluster, details={"incident": f"INC-{incident.id}", "paged": p.get("user"),
-                                             "level": p.get("level", 0), "state": incident.state}))
+            group=incident.cluster, details={"incident": f"INC-{incident.id}", "paged": page.user,
+                                             "level": page.level, "state": incident.state}))
 
-    def close(self, message: OutboxMessage, incident: Incident) -> dict[str, Any]:
+    def close(self, close: PageClose, incident: Incident) -> dict[str, Any]:
         return self.client.send(Event("resolve", paging.pager_key(incident.id)))  # type: ignore[arg-type]
 
 
@@ -134,19 +142,18 @@ class OpsgenieDeliverer(_PagerDeliverer):
         super().__init__(bot)
         self.client = client
 
-    def page(self, message: OutboxMessage, incident: Incident) -> dict[str, Any]:
-        p = message.payload
-        user = str(p.get("user") or "")
+    def page(self, page: Page, incident: Incident) -> dict[str, Any]:
+        user = page.user
         email = email_of(self.bot.settings, user)
         result = self.client.create(
-            alias=paging.pager_key(incident.id), message=str(p.get("reason") or incident.title),  # type: ignore[arg-type]
+            alias=paging.pager_key(incident.id), message=page.reason or incident.title,  # type: ignore[arg-type]
             responders=[email] if email else [], priority=OG_PRIORITY.get(incident.severity, "P1"),
             entity=incident.cluster, tags=["incident-bot", incident.severity],
-            details={"incident": f"INC-{incident.id}", "paged": user, "level": str(p.get("level", 0))})
+            details={"incident": f"INC-{incident.id}", "paged": user, "level": str(page.level)})
         return {**result, **({} if email else {"note": f"no e-mail for {user}; add it to oncall.people"})}
 
-    def close(self, message: OutboxMessage, incident: Incident) -> dict[str, Any]:
-        return self.client.close_alert(paging.pager_key(incident.id), note=str(message.payload.get("reason") or ""))  # type: ignore[arg-type]
+    def close(self, close: PageClose, incident: Incident) -> dict[str, Any]:
+        return self.client.close_alert(paging.pager_key(incident.id), note=close.reason)  # type: ignore[arg-type]
 
 
 def acknowledge(bot: Bot, key: str | None, *, user: str, via: str) -> dict[str, Any]:

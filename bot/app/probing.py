@@ -20,7 +20,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from bot.app.bot import Bot
 from bot.app.webhooks import wake_senders
 from bot.chat import handlers_slo
-from bot.config import ProbeCluster, Settings
+from bot.config import Settings
+from bot.config.detection import ProbeCluster
 from bot.incidents.probe_findings import ProbeRecorder, ProbeWorker, probe_rows
 from integrations.etcd import EtcdClient
 from integrations.kubernetes import KubernetesClient, connect

@@ -21,6 +21,7 @@ from typing import Any
 
 import jinja2
 from sqlalchemy import func, select
+from sqlmodel import col
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -41,7 +42,7 @@ from bot.export import (
     report_render,
     timefmt,
 )
-from bot.incidents import lifecycle
+from bot.store.states import ACTIVE_STATES
 from bot.incidents.service import parse_ref, ref_of
 from bot.store.models import Incident, TimelineEvent
 
@@ -99,9 +100,9 @@ class WebBoard:
         its own are re-checked against the server's now and then.
         """
         with self.bot.db.session() as session:
-            last_event, = session.execute(select(func.max(TimelineEvent.id))).one()
+            last_event, = session.execute(select(func.max(col(TimelineEvent.id)))).one()
             open_count, = session.execute(select(func.count()).select_from(Incident).where(
-                Incident.state.in_(sorted(lifecycle.ACTIVE_STATES)))).one()  # type: ignore[attr-defined]
+                col(Incident.state).in_(sorted(ACTIVE_STATES)))).one()
         slot = int(self.bot.clock.now().timestamp() // FULL_REFRESH_SECONDS)
         return f'W/"{last_event or 0}-{open_count}-{slot}"'
 

@@ -15,12 +15,12 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from bot.clock import human_duration
 from bot.config import Settings
 from bot.export.redact import Redactor
-from bot.incidents import lifecycle
+from bot.store.states import ACTIVE_STATES
 from bot.incidents.service import ref_of
 from bot.slo.clocks import StageClock, clocks, stage_clock
 from bot.store.models import (
@@ -65,8 +65,8 @@ def _level(cs: list[Clock]) -> str:
 def _cluster_rows(session: Session, ids: list[int]) -> dict[int, list[IncidentCluster]]:
     out: dict[int, list[IncidentCluster]] = {}
     if ids:
-        for row in session.execute(select(IncidentCluster).where(IncidentCluster.incident_id.in_(ids))  # type: ignore[attr-defined]
-                                   .order_by(IncidentCluster.cluster)).scalars():  # type: ignore[arg-type]
+        for row in session.execute(select(IncidentCluster).where(col(IncidentCluster.incident_id).in_(ids))
+                                   .order_by(col(IncidentCluster.cluster))).scalars():
             out.setdefault(row.incident_id, []).append(row)
     return out
 
@@ -75,33 +75,33 @@ def _commanders(session: Session, ids: list[int]) -> dict[int, str]:
     out: dict[int, str] = {}
     if ids:
         for incident_id, user in session.execute(
-            select(Participant.incident_id, Participant.user).where(
-                Participant.incident_id.in_(ids), Participant.role == "commander", Participant.active)  # type: ignore[attr-defined]
-            .order_by(Participant.id)):  # type: ignore[arg-type]
+            select(col(Participant.incident_id), col(Participant.user)).where(
+                col(Participant.incident_id).in_(ids), col(Participant.role) == "commander", col(Participant.active))
+            .order_by(col(Participant.id))):
             out[incident_id] = user
     return out
 
 
 def _live_runs(session: Session, ids: list[int]) -> dict[int, dict[str, Any]]:
     runs = list(session.execute(select(PlaybookRun).where(
-        PlaybookRun.incident_id.in_(ids), PlaybookRun.state.in_(LIVE_RUN_STATES))  # type: ignore[union-attr,attr-defined]
-        .order_by(PlaybookRun.id)).scalars()) if ids else []  # type: ignore[arg-type]
+        col(PlaybookRun.incident_id).in_(ids), col(PlaybookRun.state).in_(LIVE_RUN_STATES))
+        .order_by(col(PlaybookRun.id))).scalars()) if ids else []
     steps: dict[int, RunStep] = {}
     if runs:
-        for step in session.execute(select(RunStep).where(RunStep.run_id.in_([r.id for r in runs]))  # type: ignore[attr-defined]
-                                    .order_by(RunStep.id)).scalars():  # type: ignore[arg-type]
+        for step in session.execute(select(RunStep).where(col(RunStep.run_id).in_([r.id for r in runs]))
+                                    .order_by(col(RunStep.id))).scalars():
             if step.state == "running" or step.run_id not in steps or steps[step.run_id].state != "running":
                 steps[step.run_id] = step
     out: dict[int, dict[str, Any]] = {}
     for run in runs:
-        step = steps.get(run.id)  # type: ignore[arg-type]
+        step = steps.get(run.id)
         if run.state == "awaiting_approval":
             current = "waiting for approval"
         elif step is not None:
             current = f"{step.phase} step {step.index + 1}: {step.name} ({step.state})"
         else:
             current = f"step {run.checkpoint + 1}"
-        out[run.incident_id] = {"ref": f"RUN-{run.id}", "playbook": run.playbook, "state": run.state,  # type: ignore[index]
+        out[run.incident_id] = {"ref": f"RUN-{run.id}", "playbook": run.playbook, "state": run.state,
                                 "step": current}
     return out
 
@@ -110,7 +110,7 @@ def board(session: Session, settings: Settings, now: datetime, redactor: Redacto
     """Every open incident as the board shows it, most urgent first."""
     # plain rows, not ORM objects: building 200 sqlmodel instances costs more than the rest of the board
     incidents = list(session.execute(select(*Incident.__table__.c).where(  # type: ignore[attr-defined]
-        Incident.state.in_(sorted(lifecycle.ACTIVE_STATES)))).all())  # type: ignore[attr-defined]
+        col(Incident.state).in_(sorted(ACTIVE_STATES)))).all())
     ids = [i.id for i in incidents if i.id is not None]
     commanders, runs, fleets = _commanders(session, ids), _live_runs(session, ids), _cluster_rows(session, ids)
     cards = []
@@ -118,7 +118,7 @@ def board(session: Session, settings: Settings, now: datetime, redactor: Redacto
         cs = [_clock(c) for c in clocks(inc, settings.budgets, now)]  # type: ignore[arg-type]
         stage_budgets = settings.budgets.for_severity(inc.severity)
         clusters = []
-        for row in fleets.get(inc.id, []):  # type: ignore[arg-type]
+        for row in fleets.get(inc.id, []):
             view = SimpleNamespace(started_at=row.started_at, state=row.state, notified_at=row.notified_at,
                                    diagnosed_at=row.diagnosed_at, mitigated_at=row.mitigated_at,
                                    cancelled_at=None, resolved_at=None)
@@ -130,9 +130,9 @@ def board(session: Session, settings: Settings, now: datetime, redactor: Redacto
         cards.append({
             "id": inc.id, "ref": ref_of(inc.id), "title": redactor.text(inc.title), "severity": inc.severity,
             "state": inc.state, "cluster": inc.cluster, "component": inc.component, "is_drill": inc.is_drill,
-            "commander": commanders.get(inc.id),  # type: ignore[arg-type]
+            "commander": commanders.get(inc.id),
             "root_cause": redactor.text(inc.root_cause) if inc.root_cause else None,
-            "clocks": cs, "level": _level(cs), "clusters": clusters, "run": runs.get(inc.id),  # type: ignore[arg-type]
+            "clocks": cs, "level": _level(cs), "clusters": clusters, "run": runs.get(inc.id),
             "next_deadline_ms": min((c.deadline_ms for c in pending), default=2**62),
         })
     cards.sort(key=lambda c: (LEVEL_ORDER[c["level"]], c["severity"], c["next_deadline_ms"], c["id"]))

@@ -21,13 +21,17 @@ from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from bot.chat.cards import event_line
 from bot.chat.dispatcher import ChatContext, Dispatcher, Services
 from bot.chat.delivery import OutboxSender
 from bot.chat.render_text import render
+from bot.chat.surface import Surface, handle, not_here
 from bot.incidents.service import ref_of
-from bot.incidents.timeline import AUTONOMOUS_SOURCES
+from bot.store.messages import (IncidentCard, MalformedMessage, Message, Notice, Page, PageClose, SlackReply,
+                                TimelinePost, decode)
+from bot.store.timeline import AUTONOMOUS_SOURCES
 from bot.store.models import OutboxMessage, TimelineEvent
 
 log = logging.getLogger(__name__)
@@ -43,23 +47,40 @@ class ConsoleDeliverer:
     def __init__(self, dispatcher: Dispatcher, out: TextIO) -> None:
         self.dispatcher = dispatcher
         self.out = out
+        self.surface = Surface("console", [
+            handle(IncidentCard, self._card),
+            handle(Page, self._page),
+            handle(Notice, self._notice),
+            handle(TimelinePost, self._timeline),
+            not_here(PageClose, "closing a page concerns the paging services only"),
+            not_here(SlackReply, "answers to Slack commands are Slack's (the console prints its answers at once)"),
+        ])
 
-    def deliver(self, message: OutboxMessage) -> dict[str, Any]:
-        payload = message.payload
-        if message.kind == "incident.card" and payload.get("announce"):
+    def deliver(self, row: OutboxMessage, message: Message) -> dict[str, Any]:
+        self.surface.deliver(row, message)
+        return {"printed": True}  # chat_is_ours reads this: the console took the message
+
+    def _card(self, row: OutboxMessage, card: IncidentCard) -> dict[str, Any]:
+        if card.announce:  # later updates: the person at the console sees them as timeline lines
             from bot.chat.handlers_core import card_for
 
-            self._print("📣 " + render(card_for(self.dispatcher, message.incident_id)).replace("\n", "\n   "))  # type: ignore[arg-type]
-        elif message.kind == "page":
-            self._print(f"📟 page @{payload.get('user')}: {payload.get('reason')}")
-        elif message.kind == "notice":
-            self._print(f"🔔 {payload.get('text')}")
-        elif message.kind == "timeline.post":
-            with self.dispatcher.services.db.session() as session:
-                event = session.get(TimelineEvent, payload.get("event_id"))
-                if event is not None and event.source in AUTONOMOUS_SOURCES:
-                    self._print(f"   · {ref_of(event.incident_id)} {event_line(event)}")
-        return {"printed": True}
+            self._print("📣 " + render(card_for(self.dispatcher, card.incident_id)).replace("\n", "\n   "))
+        return {}
+
+    def _page(self, row: OutboxMessage, page: Page) -> dict[str, Any]:
+        self._print(f"📟 page @{page.user}: {page.reason}")
+        return {}
+
+    def _notice(self, row: OutboxMessage, notice: Notice) -> dict[str, Any]:
+        self._print(f"🔔 {notice.text}")
+        return {}
+
+    def _timeline(self, row: OutboxMessage, post: TimelinePost) -> dict[str, Any]:
+        with self.dispatcher.services.db.session() as session:
+            event = session.get(TimelineEvent, post.event_id)
+            if event is not None and event.source in AUTONOMOUS_SOURCES:
+                self._print(f"   · {ref_of(event.incident_id)} {event_line(event)}")
+        return {}
 
     def _print(self, text: str) -> None:
         print(text, file=self.out, flush=True)
@@ -76,8 +97,8 @@ def chat_is_ours(services: Services) -> bool:
         return False
     with services.db.reading() as session:
         results = session.execute(
-            select(OutboxMessage.result).where(OutboxMessage.channel == "chat", OutboxMessage.status == "sent")
-            .order_by(OutboxMessage.id.desc()).limit(200)  # type: ignore[union-attr]
+            select(col(OutboxMessage.result)).where(col(OutboxMessage.channel) == "chat", col(OutboxMessage.status) == "sent")
+            .order_by(col(OutboxMessage.id).desc()).limit(200)
         ).scalars().all()
     return all((r or {}).get("printed") for r in results)
 
@@ -97,17 +118,20 @@ class OutboxFollower:
         self.deliverer = deliverer
         self.channel = channel
         with services.db.reading() as session:
-            self.cursor = session.execute(select(func.max(OutboxMessage.id))).scalar() or 0
+            self.cursor = session.execute(select(func.max(col(OutboxMessage.id)))).scalar() or 0
 
     def tick(self) -> int:
         with self.services.db.reading() as session:
             rows = session.execute(
-                select(OutboxMessage).where(OutboxMessage.channel == self.channel, OutboxMessage.id > self.cursor)
-                .order_by(OutboxMessage.id).limit(500)  # type: ignore[arg-type]
+                select(OutboxMessage).where(col(OutboxMessage.channel) == self.channel, col(OutboxMessage.id) > self.cursor)
+                .order_by(col(OutboxMessage.id)).limit(500)
             ).scalars().all()
         for row in rows:
-            self.deliverer.deliver(row)
-            self.cursor = row.id  # type: ignore[assignment]
+            try:
+                self.deliverer.deliver(row, decode(row.kind, row.payload))
+            except MalformedMessage as exc:  # the sender that owns it marks it failed; here it is only not shown
+                log.warning("outbox message %s not shown: %s", row.id, exc)
+            self.cursor = row.id
         return len(rows)
 
 

@@ -1,10 +1,13 @@
 """Draining the outbox into a chat system.
 
 A ``Deliverer`` knows one chat system (console, Slack, a test recorder) and
-delivers one message; ``OutboxSender`` claims pending messages, hands them
-over in order, completes or reschedules them, and tells the domain when the
-first notification of an incident got through (that moment is
-``notified_at``).
+delivers one message; ``OutboxSender`` claims pending messages, reads each
+back as its typed declaration (``bot/store/messages.py``), hands them over in
+order, completes or reschedules them, and tells the domain when the first
+notification of an incident got through (that moment is ``notified_at``).
+A stored message that does not fit its declaration is marked failed with the
+reason: retrying it would never help, and it must not hold its incident's
+later messages back.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from typing import Any, Protocol
 from bot.chat.dispatcher import Services
 from bot.errors import IncidentBotError
 from bot.store import outbox
+from bot.incidents import fleet
+from bot.store.messages import IncidentCard, MalformedMessage, Message, decode
 from bot.store.models import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -43,8 +48,8 @@ class RetryLater(Exception):
 class Deliverer(Protocol):
     name: str
 
-    def deliver(self, message: OutboxMessage) -> dict[str, Any]:
-        """Deliver or raise RetryLater; the returned dict is stored as the result."""
+    def deliver(self, row: OutboxMessage, message: Message) -> dict[str, Any]:
+        """Deliver ``message`` (stored as ``row``) or raise RetryLater; the returned dict is stored as the result."""
 
 
 def worker_id() -> str:
@@ -67,8 +72,10 @@ class OutboxSender:
         # set by whoever queued something urgent (a webhook that opened an incident): the
         # runner then ticks at once instead of after ``interval``
         self.wake = threading.Event()
-        # delivered, not yet recorded as sent (the database failed in between): id -> (message, result, when)
-        self.delivered: dict[int, tuple[OutboxMessage, dict[str, Any], datetime]] = {}
+        # delivered, not yet recorded as sent (the database failed in between): id -> (row, message, result, when)
+        self.delivered: dict[int, tuple[OutboxMessage, Message, dict[str, Any], datetime]] = {}
+        # card id -> clusters not yet notified that the card shows (their notified_at is its delivery)
+        self.showing: dict[int, list[str]] = {}
 
     @property
     def interval(self) -> float:
@@ -89,14 +96,24 @@ class OutboxSender:
                     outbox.retry_later(session, message.id, now=clock.now(), error="an earlier message is waiting",
                                        retry_after=0.0, worker=self.worker, attempted=False)
                 continue
+            try:
+                typed = decode(message.kind, message.payload)
+            except MalformedMessage as exc:  # it can never be delivered: keep it, failed, with the reason
+                log.warning("outbox message %s cannot be delivered: %s", message.id, exc)
+                with db.session() as session:
+                    outbox.fail(session, message.id, error=str(exc), worker=self.worker)
+                continue
             with db.session() as session:  # the claim may have lapsed while earlier messages were slow
                 if not outbox.renew(session, message.id, worker=self.worker, now=clock.now()):
                     log.info("outbox message %s: claim lost to another sender; not delivering it", message.id)
                     if message.incident_id is not None:  # its successors wait too: order per incident holds
                         failed_incidents.add(message.incident_id)
                     continue
+            # clusters that joined after the announcement: read before rendering, so this card shows them
+            showing = fleet.unannounced(db, message.incident_id) \
+                if isinstance(typed, IncidentCard) and message.incident_id is not None else []
             try:
-                result = self.deliverer.deliver(message)
+                result = self.deliverer.deliver(message, typed)
             except RetryLater as exc:
                 if message.incident_id is not None:
                     failed_incidents.add(message.incident_id)
@@ -113,7 +130,9 @@ class OutboxSender:
                     outbox.retry_later(session, message.id, now=clock.now(), error=type(exc).__name__,
                                        worker=self.worker)
                 continue
-            self.delivered[message.id] = (message, result, clock.now())
+            self.delivered[message.id] = (message, typed, result, clock.now())
+            if showing:
+                self.showing[message.id] = showing
             sent += self._finish_delivered()
         return sent
 
@@ -122,7 +141,7 @@ class OutboxSender:
         the delivery and its record) is kept and recorded at the next tick, never delivered again
         by this sender."""
         finished = 0
-        for message_id, (message, result, delivered_at) in list(self.delivered.items()):
+        for message_id, (message, typed, result, delivered_at) in list(self.delivered.items()):
             try:
                 with self.services.db.session() as session:
                     outbox.complete(session, message_id, now=delivered_at, result=result, worker=self.worker)
@@ -132,10 +151,18 @@ class OutboxSender:
                 return finished
             del self.delivered[message_id]
             finished += 1
-            if message.payload.get("notifies") and message.incident_id is not None:
+            if typed.stamps_notified and message.incident_id is not None:
                 try:
                     self.services.incidents.mark_notified(message.incident_id, at=delivered_at,
                                                           via=f"{self.deliverer.name} {message.kind}")
                 except IncidentBotError:
                     log.warning("could not stamp notified_at for incident %s", message.incident_id)
+            showing = self.showing.pop(message_id, [])
+            if showing and message.incident_id is not None:
+                try:  # lost here, the cluster is stamped by the next card that shows it: later, never early
+                    fleet.card_delivered(self.services.db, message.incident_id, showing, at=delivered_at,
+                                         via=f"{self.deliverer.name} {message.kind}")
+                except Exception:  # noqa: BLE001
+                    log.warning("could not stamp notified_at for the clusters %s of incident %s", showing,
+                                message.incident_id, exc_info=True)
         return finished

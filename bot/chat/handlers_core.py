@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.chat import cards, grammar, handlers_review
 from bot.chat.dispatcher import ChatContext, Dispatcher
@@ -15,8 +16,8 @@ from bot.store.models import PlaybookRun
 def pending_runs(dispatcher: Dispatcher, incident_id: int) -> list[PlaybookRun]:
     with dispatcher.services.db.reading() as session:  # `/incident status` never queues behind a writer
         return list(session.execute(
-            select(PlaybookRun).where(PlaybookRun.incident_id == incident_id, PlaybookRun.state == "awaiting_approval")
-            .order_by(PlaybookRun.id)  # type: ignore[arg-type]
+            select(PlaybookRun).where(col(PlaybookRun.incident_id) == incident_id, col(PlaybookRun.state) == "awaiting_approval")
+            .order_by(col(PlaybookRun.id))
         ).scalars())
 
 
@@ -79,7 +80,7 @@ def cause(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
     return Reply.line(f"{ref_of(row.id)} is diagnosed: {row.root_cause}", incident_id=row.id)
 
 
-def _transition(method: str, done: str):  # type: ignore[no-untyped-def]
+def _transition(method: str, done: str):
     def handler(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
         service = d.services.incidents
         kwargs = {}

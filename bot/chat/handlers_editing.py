@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 from bot.chat.dispatcher import ChatContext, Dispatcher
 from bot.chat.grammar import Command
 from bot.chat.messages import Bullets, Heading, Reply
-from bot.config import Team
-from bot.errors import BadInput
+from bot.config.people import Team
+from bot.errors import BadInput, PermissionDenied
 from bot.incidents import editing, fleet
-from bot.incidents.service import ref_of
+from bot.incidents.service import parse_ref, ref_of
 from bot.slo import rota
 
 
@@ -87,14 +87,21 @@ def split(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
 
 
 def cluster(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
+    """One cluster reached a stage; the last cluster to be mitigated mitigates the incident, so (like
+    `/incident mitigated`) only the commander may say a cluster is mitigated once there is one."""
     stage = cmd.args["stage"].lower()
-    with d.services.incidents.transaction(d.incident_ref(ctx, cmd)) as (session, row):
-        now = d.services.clock.now()
-        fleet.mark(session, row, cmd.args["cluster"], stage, actor=ctx.user, source=ctx.source, now=now,
-                   text=cmd.args.get("text"))
-        d.services.incidents._after_move(session, row, now)  # the card shows the cluster's new verdict
+    ref = d.incident_ref(ctx, cmd)
+    commander = d.services.incidents.view(ref).commander
+    if stage == "mitigated" and commander is not None and commander != ctx.user:
+        raise PermissionDenied(f"only the commander @{commander} can mark a cluster of {ref_of(parse_ref(ref))} "
+                               "mitigated.")
+    with d.services.incidents.transaction(ref) as (session, row):
+        whole = fleet.reach(session, d.services.incidents, row, cmd.args["cluster"], stage, actor=ctx.user,
+                            source=ctx.source, text=cmd.args.get("text"), again=False)
         incident_id = row.id
-    return Reply.line(f"Cluster {cmd.args['cluster']} of {ref_of(incident_id)} is {stage}.", incident_id=incident_id)
+    return Reply.line(f"Cluster {cmd.args['cluster']} of {ref_of(incident_id)} is {stage}"
+                      + (f"; every cluster is, so {ref_of(incident_id)} is {stage}." if whole else "."),
+                      incident_id=incident_id)
 
 
 FLEET_HANDLERS = {"split": split, "cluster": cluster}

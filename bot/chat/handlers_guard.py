@@ -16,9 +16,10 @@ from bot.chat.messages import Reply
 from bot.errors import BadInput, PermissionDenied
 from bot.guard import exceptions
 from bot.guard.breaker import EVERYONE
-from bot.incidents import timeline
+from bot.store import timeline
 from bot.incidents.service import ref_of
 from bot.store.models import GuardException
+from bot.store.states import FINISHED_STATES
 
 ACTIONS = ("status", "allow", "approve", "lift")
 
@@ -50,7 +51,7 @@ def _status(d: Dispatcher, ctx: ChatContext, incident: Any, commander: str | Non
         return Reply.line("The admission guard is off (guard.enabled: false); nothing is blocked.", incident_id=incident.id)
     with d.services.db.reading() as session:
         breakers = exceptions.open_breakers(session, incident.cluster)
-    frozen = incident.severity in settings.freeze_severities and incident.state not in ("resolved", "closed", "cancelled")
+    frozen = incident.severity in settings.freeze_severities and incident.state not in FINISHED_STATES
     lines = [f"Admission guard on {incident.cluster} ({settings.mode} mode): "
              + (f"risk-list writes frozen while {ref} is open" if frozen else f"{ref} does not freeze changes")]
     for b in breakers:

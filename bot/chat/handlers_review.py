@@ -9,6 +9,7 @@ priority; ``list`` filters and searches (``--all --since 7d --cluster X
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.chat import cards
 from bot.chat.dispatcher import ChatContext, Dispatcher, Handler
@@ -18,6 +19,7 @@ from bot.errors import BadInput
 from bot.incidents import action_items, review, search
 from bot.incidents.service import ref_of
 from bot.store import outbox
+from bot.store.messages import Notice
 from bot.store.models import TimelineEvent
 
 
@@ -74,14 +76,14 @@ def prompt_for_review(resolve: Handler) -> Handler:
             return reply
         incident_id = reply.incident_id
         with d.services.db.session() as session:
-            kinds = {k for (k,) in session.execute(select(TimelineEvent.kind).where(
-                TimelineEvent.incident_id == incident_id, TimelineEvent.kind.like("review.%")))}  # type: ignore[attr-defined]
+            kinds = {k for (k,) in session.execute(select(col(TimelineEvent.kind)).where(
+                col(TimelineEvent.incident_id) == incident_id, col(TimelineEvent.kind).like("review.%")))}
             empty = [s for s in review.SECTIONS if s.kind not in kinds]
             if empty:
                 asks = "; ".join(f"{s.title.lower()} (`/incident {s.verb} <text>`)" for s in empty)
-                outbox.enqueue(session, kind="notice", incident_id=incident_id, now=d.services.clock.now(),
-                               payload={"text": f"{ref_of(incident_id)} is resolved. For its post-mortem, nobody has "
-                                                f"written yet: {asks}."},
+                prompt = Notice(text=f"{ref_of(incident_id)} is resolved. For its post-mortem, nobody has "
+                                     f"written yet: {asks}.")
+                outbox.enqueue(session, prompt, incident_id=incident_id, now=d.services.clock.now(),
                                dedupe_key=f"review-prompt:{incident_id}:{d.services.clock.now().isoformat()}")
         return reply
 

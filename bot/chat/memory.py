@@ -9,23 +9,26 @@ from bot.chat.delivery import OutboxSender
 from bot.chat.dispatcher import ChatContext, Dispatcher
 from bot.chat.messages import Reply
 from bot.chat.render_text import render
+from bot.store.messages import Message
 from bot.store.models import OutboxMessage
 
 
 @dataclass
 class RecordingDeliverer:
-    """Records every delivered outbox message; can be told to refuse for a while."""
+    """Records every delivered outbox message (the stored row and its typed message); can refuse for a while."""
 
     name: str = "memory"
     delivered: list[OutboxMessage] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
     refuse: bool = False
 
-    def deliver(self, message: OutboxMessage) -> dict[str, Any]:
+    def deliver(self, row: OutboxMessage, message: Message) -> dict[str, Any]:
         from bot.chat.delivery import RetryLater
 
         if self.refuse:
             raise RetryLater("refused by the test")
-        self.delivered.append(message)
+        self.delivered.append(row)
+        self.messages.append(message)
         return {"n": len(self.delivered)}
 
     def kinds(self) -> list[str]:

@@ -41,14 +41,14 @@ def _generated_at(value: str | None) -> datetime | None:
 def _run(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import OperationalError, ProgrammingError
 
-    from bot.cli.main import _settings
+    from bot.cli.loading import settings_from
     from bot.errors import ConfigError
     from bot.export import check_format, export_incident, summary_lines
     from bot.store.db import Database
 
     fmt = check_format(args.format)
     generated_at = _generated_at(args.generated_at)
-    settings = _settings(args)
+    settings = settings_from(args)
     # the store alone, read as it is: no bot, chat, Kubernetes or playbook modules, no migrations
     # (an export only reads; building the whole bot cost a second of imports before any work)
     db = Database(settings.database_url)

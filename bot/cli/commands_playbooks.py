@@ -25,9 +25,9 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     timeout = 60.0
     try:
-        from bot.cli.main import _settings
+        from bot.cli.loading import settings_from
 
-        timeout = _settings(args).playbooks.default_step_timeout_seconds
+        timeout = settings_from(args).playbooks.default_step_timeout_seconds
     except Exception:  # documentation does not need a valid configuration
         pass
     print(describe(registry.get(args.name), default_timeout=timeout))

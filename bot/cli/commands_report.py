@@ -17,14 +17,14 @@ def _args(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from bot.cli.main import _settings
+    from bot.cli.loading import settings_from
     from bot.clock import SystemClock
     from bot.export import report_render
     from bot.store import migrate
     from bot.store.db import Database
 
     fmt = report_render.check_format(args.format)
-    settings = _settings(args)
+    settings = settings_from(args)
     db = Database(settings.database_url)
     try:
         db.check()

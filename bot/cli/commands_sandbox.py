@@ -119,10 +119,10 @@ def _drill(args: argparse.Namespace) -> int:
 
     scenario(args.scenario)  # an unknown name is refused before anything starts
     if args.cluster and args.cluster != "sandbox":
-        from bot.cli.main import _settings
+        from bot.cli.loading import settings_from
         from bot.sandbox.drill import check_drill_target
 
-        check_drill_target(_settings(args), args.cluster)
+        check_drill_target(settings_from(args), args.cluster)
         raise ConfigError(f"drills: cluster `{args.cluster}` is a drill target, but this build injects faults only "
                           f"into the local sandbox (omit --cluster).")
     previous = signal.signal(signal.SIGTERM, _on_sigterm)

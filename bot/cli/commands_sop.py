@@ -37,7 +37,7 @@ def _dirs(args: argparse.Namespace, settings) -> list[str]:  # type: ignore[no-u
 
 
 def _run(args: argparse.Namespace) -> int:
-    from bot.cli.main import _settings
+    from bot.cli.loading import settings_from
     from bot.diagnosis import explain
     from bot.diagnosis.loader import BUILTIN_DIR, Library, validate
 
@@ -45,7 +45,7 @@ def _run(args: argparse.Namespace) -> int:
     if action is None:
         raise BadInput("say what to do: `incident-bot sop list`, `sop validate [PATH...]` or `sop run NAME`.",
                        field="action")
-    settings = _settings(args)
+    settings = settings_from(args)
     if action == "validate":
         paths = args.paths or _dirs(args, settings) or [str(BUILTIN_DIR)]
         procedures, problems = validate(paths)
@@ -92,7 +92,7 @@ def _run_one(args: argparse.Namespace, settings, library) -> int:  # type: ignor
             return 0
         if args.incident:
             with bot.db.session() as session:
-                row = bot.services.incidents._load(session, args.incident)  # noqa: SLF001 - a read
+                row = bot.services.incidents.load(session, args.incident)  # a read
                 context = incident_context(session, row)
             cluster = args.cluster or row.cluster
         else:

@@ -13,31 +13,13 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from bot.cli.loading import bot_from, settings_from
 from bot.errors import IncidentBotError
 
 log = logging.getLogger("incident-bot")
 
 # name -> (help, configure(parser), run(args) -> exit code); capabilities add theirs in bot/cli/commands_*.py
 Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
-
-
-def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from bot.config import load_settings
-
-    settings = load_settings(args.config)
-    if getattr(args, "database_url", None):
-        settings.database_url = args.database_url
-    if not getattr(args, "log_level", None) or not getattr(args, "log_format", None):
-        from bot.app import logs  # the file's log_level / log_format apply where no flag was given
-
-        logs.configure(args.log_level or settings.log_level, args.log_format or settings.log_format)
-    return settings
-
-
-def _bot(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from bot.app.bot import build_bot
-
-    return build_bot(_settings(args))
 
 
 # ---------------------------------------------------------------- console
@@ -50,7 +32,7 @@ def _console(args: argparse.Namespace) -> int:
 
     from bot.chat.console import Console
 
-    bot = _bot(args)
+    bot = bot_from(args)
     try:
         user = args.user or getpass.getuser() or "operator"
         # the console shows the bot's messages; it delivers (takes) them only when nothing else does
@@ -74,7 +56,7 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
 def _serve(args: argparse.Namespace) -> int:
     from bot.app.serve import serve
 
-    return serve(_settings(args), host=args.host, port=args.port, socket_mode=args.socket_mode,
+    return serve(settings_from(args), host=args.host, port=args.port, socket_mode=args.socket_mode,
                  allow_unauthenticated_api=args.allow_unauthenticated_api)
 
 
@@ -87,7 +69,7 @@ def _db(args: argparse.Namespace) -> int:
     from bot.store import migrate
     from bot.store.db import Database, redact_url
 
-    settings = _settings(args)
+    settings = settings_from(args)
     db = Database(settings.database_url)
     db.check()
     if args.action == "current":
@@ -167,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from bot.app import logs
 
-    try:  # before settings are read (their own errors are logged); _settings() re-applies the file's choice
+    try:  # before settings are read (their own errors are logged); settings_from() re-applies the file's choice
         logs.configure(args.log_level or os.environ.get("INCIDENT_BOT_LOG_LEVEL") or "WARNING",
                        args.log_format or os.environ.get("INCIDENT_BOT_LOG_FORMAT") or "text")
     except ValueError as exc:

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Mapping, Protocol
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.clock import Clock, human_duration, utc
 from bot.store.db import Database, insert_once
@@ -330,9 +331,9 @@ def rows_before_t0(session: Any, cluster: str, t0: datetime, window_seconds: flo
     """The stored changes of ``cluster`` in ``[T0 - window, T0]`` (any session: the export reads with its own)."""
     t0 = utc(t0)
     return list(session.execute(
-        select(ClusterChange).where(ClusterChange.cluster == cluster,
-                                    ClusterChange.at >= t0 - timedelta(seconds=window_seconds),
-                                    ClusterChange.at <= t0).order_by(ClusterChange.at.desc())  # type: ignore[union-attr]
+        select(ClusterChange).where(col(ClusterChange.cluster) == cluster,
+                                    col(ClusterChange.at) >= t0 - timedelta(seconds=window_seconds),
+                                    col(ClusterChange.at) <= t0).order_by(col(ClusterChange.at).desc())
     ).scalars())
 
 

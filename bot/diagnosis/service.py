@@ -32,10 +32,12 @@ from bot.diagnosis.model import Procedure
 from bot.diagnosis.ports import Backends
 from bot.diagnosis.runner import CheckResult, Outcome, Runner
 from bot.errors import IllegalTransition, IncidentBotError, IntegrationError
-from bot.incidents import lifecycle, timeline
+from bot.incidents import fleet, lifecycle
+from bot.store import timeline
 from bot.incidents.service import Incidents, ref_of
 from bot.slo import rota
 from bot.store import outbox
+from bot.store.messages import Page
 from bot.store.models import Alert, Incident, Participant, TimelineEvent
 
 log = logging.getLogger(__name__)
@@ -49,7 +51,8 @@ DIAGNOSABLE = ("detected", "notified", "diagnosing", "diagnosed")
 class Proposer(Protocol):
     """Plans a playbook run for approval; returns a sentence for the timeline (e.g. "RUN-3 awaits approval")."""
 
-    def __call__(self, *, incident_id: int, playbook: str, params: dict[str, Any], requested_by: str) -> str | None: ...
+    def __call__(self, *, incident_id: int, playbook: str, params: dict[str, Any], requested_by: str,
+                 cluster: str | None = None) -> str | None: ...
 
 
 @dataclass
@@ -61,6 +64,7 @@ class Diagnosis:
     procedure: Procedure
     outcome: Outcome
     proposal: str | None = None
+    cluster: str | None = None  # the one cluster of a fleet incident it looked at (`--cluster`), if named
 
     def sentence(self) -> str:
         o = self.outcome
@@ -156,13 +160,14 @@ class Diagnoser:
         incident_id, number, procedure, context, own_cluster = started
         if cluster and cluster != own_cluster:  # one cluster of a fleet incident: its own endpoints and name
             context = {**context, "cluster": cluster}
+        targeted = cluster  # named with --cluster: only that cluster is diagnosed by what is found
         cluster = cluster or own_cluster
         context.update(self._before_t0(incident_id, cluster, context))
         access = self.backends(cluster)
         runner = Runner(access, self.clock, check_timeout=self.settings.diagnosis.check_timeout_seconds,
                         sleep=self.sleep)
         outcome = runner.run(procedure, context, on_check=lambda r: self._record_check(incident_id, number, r))
-        diagnosis = Diagnosis(incident_id, number, procedure, outcome)
+        diagnosis = Diagnosis(incident_id, number, procedure, outcome, cluster=targeted)
         self._conclude(diagnosis, actor=actor)
         return diagnosis
 
@@ -233,7 +238,14 @@ class Diagnoser:
                 self._escalate(session, row, diagnosis, now)
                 return
             keep_human_cause = actor == ACTOR and row.root_cause is not None  # set by a person meanwhile
-        if keep_human_cause:
+            for_cluster = diagnosis.cluster is not None and len(fleet.clusters(session, incident_id)) > 1
+            if for_cluster:  # one cluster of a fleet looked at: it is diagnosed; the incident once all are
+                fleet.reach(session, self.incidents, row, diagnosis.cluster, "diagnosed", actor=ACTOR,  # type: ignore[arg-type]
+                            source=SOURCE, text=o.cause, data={"procedure": diagnosis.procedure.name,
+                                                               "number": number})
+        if for_cluster:
+            pass  # recorded for that cluster above, not as the whole incident's cause
+        elif keep_human_cause:
             log.info("%s already has a root cause; the automatic diagnosis does not overwrite it", ref_of(incident_id))
         else:
             try:
@@ -275,7 +287,7 @@ class Diagnoser:
         for pause in (*self.propose_retry_seconds, None):
             try:
                 return self.proposer(incident_id=diagnosis.incident_id, playbook=o.playbook, params=dict(o.params),
-                                     requested_by=ACTOR)
+                                     requested_by=ACTOR, cluster=diagnosis.cluster)
             except IntegrationError as exc:
                 if pause is None:
                     raise
@@ -302,9 +314,8 @@ class Diagnoser:
                               "problem": o.problem, "paged": target},
                         dedupe_key=f"diagnosis:{diagnosis.number}:escalated", post=False)
         if target:
-            outbox.enqueue(session, kind="page", incident_id=row.id, now=now,
-                           payload={"user": target, "reason": f"{ref_of(row.id)} {row.title}: diagnosis needs you — "
-                                                              f"{o.cause}", "notifies": False, "level": 0},
+            page = Page(user=target, reason=f"{ref_of(row.id)} {row.title}: diagnosis needs you — {o.cause}")
+            outbox.enqueue(session, page, incident_id=row.id, now=now,
                            dedupe_key=f"page:{row.id}:diagnosis:{diagnosis.number}")
 
 

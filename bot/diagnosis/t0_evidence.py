@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.clock import Clock, utc
 from bot.config import Settings
@@ -241,19 +242,19 @@ class EvidenceKeeper:
         settle = timedelta(seconds=self.settings.evidence.watch_interval_seconds + 1)
         with self.db.reading() as session:
             rows = list(session.execute(select(Incident).where(
-                Incident.state.in_(OPEN_STATES), Incident.detected_at >= now - timedelta(days=1))  # type: ignore[attr-defined]
-                .order_by(Incident.id)).scalars())
+                col(Incident.state).in_(OPEN_STATES), col(Incident.detected_at) >= now - timedelta(days=1))
+                .order_by(col(Incident.id))).scalars())
             have: dict[int, set[str]] = {}
             for incident_id, section in session.execute(
-                    select(EvidenceSection.incident_id, EvidenceSection.section)
-                    .where(EvidenceSection.incident_id.in_([r.id for r in rows]))).all():  # type: ignore[attr-defined]
+                    select(col(EvidenceSection.incident_id), col(EvidenceSection.section))
+                    .where(col(EvidenceSection.incident_id).in_([r.id for r in rows]))).all():
                 have.setdefault(incident_id, set()).add(section)
         out = []
         for row in rows:
-            missing = [s for s in SNAPSHOT if s not in have.get(row.id, set())]  # type: ignore[arg-type]
-            if "changes" in missing and now < utc(row.started_at) + settle:  # type: ignore[arg-type]
+            missing = [s for s in SNAPSHOT if s not in have.get(row.id, set())]
+            if "changes" in missing and now < utc(row.started_at) + settle:
                 missing.remove("changes")  # the change watch has not listed since T0 yet
-            if "prometheus" not in have.get(row.id, set()) and now >= utc(row.started_at) + after:  # type: ignore[arg-type]
+            if "prometheus" not in have.get(row.id, set()) and now >= utc(row.started_at) + after:
                 missing.append("prometheus")
             if missing:
                 out.append((row, missing))
@@ -308,7 +309,7 @@ def sections_of(db: Database, incident_id: int) -> list[EvidenceSection]:
     """An incident's frozen evidence, in a stable order."""
     order = {s: i for i, s in enumerate(("changes", "readyz", "etcd", "apf", "events", "prometheus"))}
     with db.reading() as session:
-        rows = list(session.execute(select(EvidenceSection).where(EvidenceSection.incident_id == incident_id)).scalars())
+        rows = list(session.execute(select(EvidenceSection).where(col(EvidenceSection.incident_id) == incident_id)).scalars())
     return sorted(rows, key=lambda r: (order.get(r.section, 99), r.section))
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, SecretStr
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.config import Settings
 from bot.errors import BadInput, NotFound
@@ -88,7 +89,7 @@ def export_incident(db: Database, settings: Settings, ref: str | int, *, fmt: st
     incident_id = parse_ref(ref)
     options = document.Options(tz_name, tzinfo, as_of=as_of, generated_at=generated_at)
     with db.reading() as session:
-        incident = session.execute(select(Incident).where(Incident.id == incident_id)).scalars().first()
+        incident = session.execute(select(Incident).where(col(Incident.id) == incident_id)).scalars().first()
         if incident is None:
             raise NotFound(f"there is no incident {ref_of(incident_id)}.")
         tree = document.build(session, incident, settings, options, redactor_for(settings))

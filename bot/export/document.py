@@ -19,7 +19,7 @@ from typing import Any
 import json
 
 from sqlalchemy import Text, cast, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from bot.config import Settings
 from bot.export import evidence, timefmt
@@ -60,8 +60,8 @@ def cluster_verdicts(session: Session, incident: Incident, settings: Settings, a
 
 def t0_sections(session: Session, incident: Incident, settings: Settings, iso: Any) -> dict[str, Any]:
     """``evidence_at_t0`` (frozen sections, gaps included) and ``changes_before_t0`` (ranked, nearest first)."""
-    rows = session.execute(select(EvidenceSection).where(EvidenceSection.incident_id == incident.id)
-                           .order_by(EvidenceSection.section)).scalars()
+    rows = session.execute(select(EvidenceSection).where(col(EvidenceSection.incident_id) == incident.id)
+                           .order_by(col(EvidenceSection.section))).scalars()
     t0 = incident.started_at
     changes = (change_log.ranked(change_log.rows_before_t0(session, incident.cluster, t0,
                                                             settings.evidence.changes_window_seconds),
@@ -127,13 +127,13 @@ def build(session: Session, incident: Incident, settings: Settings, options: Opt
 
     # -- the timeline (the bulk: read as plain rows, not ORM objects, for speed) --
     rows = session.execute(
-        select(*_EVENT_COLUMNS).where(TimelineEvent.incident_id == incident.id)
-        .order_by(TimelineEvent.at, TimelineEvent.id)  # type: ignore[arg-type]
+        select(*_EVENT_COLUMNS).where(col(TimelineEvent.incident_id) == incident.id)
+        .order_by(col(TimelineEvent.at), col(TimelineEvent.id))
     ).all()
     timeline = [_event(row, t0, tz, redactor) for row in rows]
 
     participants = list(session.execute(
-        select(Participant).where(Participant.incident_id == incident.id).order_by(Participant.id)  # type: ignore[arg-type]
+        select(Participant).where(col(Participant.incident_id) == incident.id).order_by(col(Participant.id))
     ).scalars())
     roles: dict[str, list[str]] = {"commander": [], "scribe": [], "responder": []}
     for p in participants:
@@ -141,25 +141,25 @@ def build(session: Session, incident: Incident, settings: Settings, options: Opt
             roles.setdefault(p.role, []).append(p.user)
 
     alerts = list(session.execute(
-        select(Alert).where(Alert.incident_id == incident.id).order_by(Alert.starts_at, Alert.id)  # type: ignore[arg-type]
+        select(Alert).where(col(Alert.incident_id) == incident.id).order_by(col(Alert.starts_at), col(Alert.id))
     ).scalars())
     runs = list(session.execute(
-        select(PlaybookRun).where(PlaybookRun.incident_id == incident.id).order_by(PlaybookRun.id)  # type: ignore[arg-type]
+        select(PlaybookRun).where(col(PlaybookRun.incident_id) == incident.id).order_by(col(PlaybookRun.id))
     ).scalars())
     run_ids = [r.id for r in runs]
-    steps: dict[int, list[RunStep]] = {rid: [] for rid in run_ids}  # type: ignore[misc]
-    approvals: dict[int, list[Approval]] = {rid: [] for rid in run_ids}  # type: ignore[misc]
+    steps: dict[int, list[RunStep]] = {rid: [] for rid in run_ids}
+    approvals: dict[int, list[Approval]] = {rid: [] for rid in run_ids}
     if run_ids:
         for step in session.execute(
-            select(RunStep).where(RunStep.run_id.in_(run_ids)).order_by(RunStep.run_id, RunStep.id)  # type: ignore[attr-defined]
+            select(RunStep).where(col(RunStep.run_id).in_(run_ids)).order_by(col(RunStep.run_id), col(RunStep.id))
         ).scalars():
             steps[step.run_id].append(step)
         for approval in session.execute(
-            select(Approval).where(Approval.run_id.in_(run_ids)).order_by(Approval.at, Approval.id)  # type: ignore[attr-defined]
+            select(Approval).where(col(Approval.run_id).in_(run_ids)).order_by(col(Approval.at), col(Approval.id))
         ).scalars():
             approvals[approval.run_id].append(approval)
     actions = list(session.execute(
-        select(ActionItem).where(ActionItem.incident_id == incident.id).order_by(ActionItem.id)  # type: ignore[arg-type]
+        select(ActionItem).where(col(ActionItem.incident_id) == incident.id).order_by(col(ActionItem.id))
     ).scalars())
 
     # -- the 1-5-10 verdicts, as of the last fact (never the wall clock) --
@@ -188,7 +188,7 @@ def build(session: Session, incident: Incident, settings: Settings, options: Opt
             "stopped_after_seconds": None if clock.reached_at else round(clock.elapsed_seconds, 3),
         })
 
-    run_events: dict[int, list[dict[str, Any]]] = {rid: [] for rid in run_ids}  # type: ignore[misc]
+    run_events: dict[int, list[dict[str, Any]]] = {rid: [] for rid in run_ids}
     for ev in timeline:
         if ev["kind"].startswith("run.") and ev["data"].get("run_id") in run_events:
             run_events[ev["data"]["run_id"]].append(ev)

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from bot.config import Settings
 from bot.incidents import action_items
@@ -120,9 +120,9 @@ def _row(inc: Incident, settings: Settings, now: datetime) -> dict[str, Any]:
 def build(session: Session, settings: Settings, *, now: datetime, since: datetime,
           cluster: str | None = None) -> dict[str, Any]:
     """The report tree (the JSON format; Markdown and HTML are views of it)."""
-    query = select(Incident).where(Incident.started_at >= since).order_by(Incident.started_at, Incident.id)  # type: ignore[arg-type]
+    query = select(Incident).where(col(Incident.started_at) >= since).order_by(col(Incident.started_at), col(Incident.id))
     if cluster:
-        query = query.where(Incident.cluster == cluster)
+        query = query.where(col(Incident.cluster) == cluster)
     incidents = list(session.execute(query).scalars())
     real = [i for i in incidents if not i.is_drill]
     drills = [i for i in incidents if i.is_drill]

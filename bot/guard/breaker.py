@@ -7,6 +7,10 @@ that client (or by anyone, for the cluster-wide breaker) are denied until the in
 lifts it from chat. The trip remembers the window's first delete: the burst began there, which is
 the incident's T0. Nothing here touches the database: the worker persists new trips and tells the
 breaker which were lifted (``sync``), so a slow database never slows an admission review.
+
+The counts that decide are this replica's plus the other replicas' last published ones
+(``bot.guard.shared_counts``): the worker publishes ``take_counts()`` and hands back the others'
+with ``sync``, so the thresholds hold across replicas up to one publish interval of staleness.
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.config import GuardBreakerSettings
+from bot.config.guard import GuardBreakerSettings
+from bot.guard.shared_counts import EVERYONE, BucketCount, OwnBuckets, PeerCounts
 
-EVERYONE = "*"
+__all__ = ["EVERYONE", "DeleteBreaker", "StoredTrip", "Trip"]
 
 
 @dataclass
@@ -61,6 +66,8 @@ class DeleteBreaker:
         self._counted: dict[tuple[str, str], dict[str, datetime]] = {}  # objects let through, per window
         self._tripped: dict[tuple[str, str, str], Trip] = {}
         self._new: list[Trip] = []
+        self._own = OwnBuckets(settings.window_seconds)  # what this replica publishes
+        self._peers = PeerCounts()  # what the other replicas published
         self._lock = threading.Lock()
 
     def check(self, cluster: str, resource: str, client: str, now: datetime, *, obj: str = "",
@@ -85,6 +92,7 @@ class DeleteBreaker:
                     counted[obj] = now
                 self._by_client.setdefault((cluster, resource, client), deque()).append(now)
                 self._by_cluster.setdefault((cluster, resource), deque()).append((now, client))
+                self._own.add((cluster, resource, client), now)
             return None
 
     def _maybe_trip(self, cluster: str, resource: str, client: str, now: datetime) -> Trip | None:
@@ -96,11 +104,17 @@ class DeleteBreaker:
         while everyone and everyone[0][0] <= horizon:
             everyone.popleft()
         window = self.settings.window_seconds
-        if len(mine) >= self.settings.per_client:
-            trip = Trip(cluster, resource, client, client, mine[0], now, self.settings.per_client, window)
-        elif len(everyone) >= self.settings.cluster_wide:
-            culprit = Counter(user for _, user in everyone).most_common(1)[0][0]
-            trip = Trip(cluster, resource, EVERYONE, culprit, everyone[0][0], now, self.settings.cluster_wide, window)
+        peers = self._peers
+        if len(mine) + peers.client_count(cluster, resource, client, horizon) >= self.settings.per_client:
+            first = min(filter(None, (mine[0] if mine else None, peers.first_at(cluster, resource, client, horizon))),
+                        default=now)
+            trip = Trip(cluster, resource, client, client, first, now, self.settings.per_client, window)
+        elif len(everyone) + peers.cluster_count(cluster, resource, horizon) >= self.settings.cluster_wide:
+            who = Counter(user for _, user in everyone) + peers.by_client(cluster, resource, horizon)
+            culprit = who.most_common(1)[0][0] if who else client
+            first = min(filter(None, (everyone[0][0] if everyone else None,
+                                      peers.first_at(cluster, resource, EVERYONE, horizon))), default=now)
+            trip = Trip(cluster, resource, EVERYONE, culprit, first, now, self.settings.cluster_wide, window)
         else:
             return None
         self._tripped[(cluster, resource, trip.client)] = trip
@@ -118,9 +132,21 @@ class DeleteBreaker:
         with self._lock:
             self._new.append(trip)
 
-    def sync(self, stored: list[StoredTrip]) -> None:
-        """Adopt the database's open breakers; forget stored trips no longer open (lifted)."""
+    def take_counts(self, now: datetime) -> list[BucketCount]:
+        """This replica's delete counts changed since the last call, for the worker to publish."""
         with self._lock:
+            return self._own.take_dirty(now)
+
+    def recount(self, counts: list[BucketCount]) -> None:
+        """Publish these again next time (the database did not take them)."""
+        with self._lock:
+            self._own.mark_dirty(counts)
+
+    def sync(self, stored: list[StoredTrip], peers: PeerCounts | None = None) -> None:
+        """Adopt the database's open breakers and the other replicas' counts; forget lifted trips."""
+        with self._lock:
+            if peers is not None:
+                self._peers = peers
             open_keys = {(s.cluster, s.resource, s.client): s for s in stored}
             for key, trip in list(self._tripped.items()):
                 if trip.row_id is not None and key not in open_keys:
@@ -131,17 +157,20 @@ class DeleteBreaker:
                     self._tripped[key] = Trip(s.cluster, s.resource, s.client, s.client, s.first_at, s.tripped_at,
                                               s.threshold, self.settings.window_seconds, row_id=s.row_id,
                                               incident_id=s.incident_id)
-                else:
+                else:  # the stored trip wins (another replica's, when both tripped at once)
                     known.row_id, known.incident_id = s.row_id, s.incident_id or known.incident_id
+                    known.first_at, known.threshold = s.first_at, s.threshold
 
     def lifted(self, cluster: str, resource: str, client: str) -> None:
         """Forget a lifted breaker now (the commander's replica does not wait for the next refresh)."""
         with self._lock:
             self._forget((cluster, resource, client))
+            self._peers.forget(cluster, resource, client)
 
     def _forget(self, key: tuple[str, str, str]) -> None:
         cluster, resource, client = key
         self._tripped.pop(key, None)
+        self._own.forget(cluster, resource, client)
         if client == EVERYONE:
             self._by_cluster.pop((cluster, resource), None)
             for k in [k for k in self._by_client if k[:2] == (cluster, resource)]:

@@ -11,13 +11,16 @@ for the incident's timeline, which the worker writes in batches.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
+import uuid
 from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import datetime
 
 from bot.clock import Clock
-from bot.config import GuardSettings
+from bot.config.guard import GuardSettings
 from bot.guard.breaker import EVERYONE, DeleteBreaker, Trip
 from bot.guard.policy import is_breaker_kind, matching_rule
 from bot.guard.review import AdmissionRequest
@@ -49,9 +52,11 @@ class Denial:
 
 
 class Guard:
-    def __init__(self, settings: GuardSettings, clock: Clock) -> None:
+    def __init__(self, settings: GuardSettings, clock: Clock, replica: str | None = None) -> None:
         self.settings = settings
         self.clock = clock
+        # who publishes this replica's delete counts (the pod's name, unique per process)
+        self.replica = replica or f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
         self.breaker = DeleteBreaker(settings.breaker)
         self.state: GuardState | None = None
         self.counts: Counter[tuple[str, str, str]] = Counter()
@@ -61,7 +66,7 @@ class Guard:
     def use_state(self, state: GuardState) -> None:
         """A fresh snapshot from the database (the worker calls this each refresh)."""
         self.state = state
-        self.breaker.sync(list(state.breakers))
+        self.breaker.sync(list(state.breakers), state.peers)
 
     def decide(self, cluster: str, request: AdmissionRequest) -> Decision:
         decision = self._decide(cluster, request)

@@ -13,8 +13,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
-from bot.config import GuardSettings
+from bot.config.guard import GuardSettings
 from bot.errors import BadInput, Conflict, NotFound, PermissionDenied
 from bot.store.models import GuardBreaker, GuardException
 
@@ -73,9 +74,9 @@ def approve_exception(session: Session, exception_id: int, *, approver: str, now
 
 
 def open_breakers(session: Session, cluster: str) -> list[GuardBreaker]:
-    return list(session.execute(select(GuardBreaker).where(GuardBreaker.cluster == cluster,  # type: ignore[arg-type]
-                                                           GuardBreaker.lifted_at.is_(None))  # type: ignore[union-attr]
-                                .order_by(GuardBreaker.id)).scalars())  # type: ignore[arg-type]
+    return list(session.execute(select(GuardBreaker).where(col(GuardBreaker.cluster) == cluster,
+                                                           col(GuardBreaker.lifted_at).is_(None))
+                                .order_by(col(GuardBreaker.id))).scalars())
 
 
 def lift_breakers(session: Session, cluster: str, *, by: str, now: datetime) -> list[GuardBreaker]:

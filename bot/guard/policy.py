@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.config import GuardRule, GuardSettings
+from bot.config.guard import GuardRule, GuardSettings
 from bot.guard.review import AdmissionRequest
 
 

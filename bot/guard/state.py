@@ -12,14 +12,17 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
-from bot.config import GuardSettings
+from bot.config.guard import GuardSettings
 from bot.guard.breaker import StoredTrip
+from bot.guard.count_store import read_peer_counts
+from bot.guard.shared_counts import PeerCounts
 from bot.store.models import Flag, GuardBreaker, GuardException, Incident
+from bot.store.states import FINISHED_STATES
 
 # the playbook engine's global freeze (playbooks.engine.freeze.FREEZE); the guard honours it too
 FREEZE_FLAG = "playbooks.freeze"
-FINISHED_STATES = ("resolved", "closed", "cancelled")
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class GuardState:
     incidents: dict[str, tuple[OpenIncident, ...]] = field(default_factory=dict)  # by cluster, worst first
     exceptions: dict[str, tuple[ActiveException, ...]] = field(default_factory=dict)  # by cluster
     breakers: tuple[StoredTrip, ...] = ()
+    peers: PeerCounts = field(default_factory=PeerCounts)  # the other replicas' deletes in the breaker's window
 
     def exception_for(self, cluster: str, user: str, rule: str, now: datetime) -> ActiveException | None:
         for exc in self.exceptions.get(cluster, ()):
@@ -56,25 +60,26 @@ class GuardState:
         return None
 
 
-def load_state(session: Session, settings: GuardSettings, now: datetime) -> GuardState:
+def load_state(session: Session, settings: GuardSettings, now: datetime, replica: str = "") -> GuardState:
     flag = session.get(Flag, FREEZE_FLAG)
     freeze = None
     if flag is not None and flag.value:
         freeze = f"the change freeze set by @{flag.set_by}" + (f" ({flag.reason})" if flag.reason else "")
     incidents: dict[str, list[OpenIncident]] = {}
-    rows = session.execute(select(Incident.id, Incident.cluster, Incident.severity, Incident.title).where(  # type: ignore[call-overload]
-        Incident.severity.in_(settings.freeze_severities),  # type: ignore[attr-defined]
-        Incident.state.not_in(FINISHED_STATES),  # type: ignore[attr-defined]
-    ).order_by(Incident.severity, Incident.id)).all()
+    rows = session.execute(select(col(Incident.id), col(Incident.cluster), col(Incident.severity), col(Incident.title)).where(
+        col(Incident.severity).in_(settings.freeze_severities),
+        col(Incident.state).not_in(sorted(FINISHED_STATES)),
+    ).order_by(col(Incident.severity), col(Incident.id))).all()
     for id_, cluster, severity, title in rows:
         incidents.setdefault(cluster, []).append(OpenIncident(id_, severity, title))
     exceptions: dict[str, list[ActiveException]] = {}
-    active = select(GuardException).where(GuardException.until > now,  # type: ignore[arg-type,operator]
-                                          GuardException.approved_at.is_not(None))  # type: ignore[union-attr]
+    active = select(GuardException).where(col(GuardException.until) > now,
+                                          col(GuardException.approved_at).is_not(None))
     for exc in session.execute(active).scalars():
         exceptions.setdefault(exc.cluster, []).append(ActiveException(exc.id, exc.user, exc.rule, exc.until))  # type: ignore[arg-type]
     breakers = tuple(StoredTrip(b.id, b.cluster, b.resource, b.client, b.first_delete_at, b.tripped_at,  # type: ignore[arg-type]
                                 b.threshold, b.incident_id)
-                     for b in session.execute(select(GuardBreaker).where(GuardBreaker.lifted_at.is_(None))).scalars())  # type: ignore[union-attr]
+                     for b in session.execute(select(GuardBreaker).where(col(GuardBreaker.lifted_at).is_(None))).scalars())
+    peers = read_peer_counts(session, replica, now, settings.breaker.window_seconds)
     return GuardState(now, freeze, {k: tuple(v) for k, v in incidents.items()},
-                      {k: tuple(v) for k, v in exceptions.items()}, breakers)
+                      {k: tuple(v) for k, v in exceptions.items()}, breakers, peers)

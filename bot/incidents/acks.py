@@ -14,7 +14,9 @@ from datetime import datetime
 from sqlmodel import Session
 
 from bot.clock import human_duration
-from bot.incidents import lifecycle, timeline
+from bot.store.messages import IncidentCard
+from bot.store.states import ACTIVE_STATES
+from bot.store import timeline
 from bot.store import outbox
 from bot.store.models import Incident
 
@@ -31,8 +33,7 @@ def stamp(session: Session, row: Incident, *, user: str, via: str, now: datetime
     timeline.record(session, row.id, "page.acknowledged", text, at=now, actor=user, source=via,
                     data={"user": user, "via": via, **({"seconds_after_notified": round(after, 3)} if after is not None else {})},
                     dedupe_key="acknowledged")
-    outbox.enqueue(session, kind="incident.card", incident_id=row.id, payload={"incident_id": row.id},
-                   coalesce_key=f"card:{row.id}", now=now)
+    outbox.enqueue(session, IncidentCard(incident_id=row.id), incident_id=row.id, now=now)
     return True
 
 
@@ -50,7 +51,7 @@ def describe(row: Incident, now: datetime | None = None) -> str:
         return f"@{row.acknowledged_by}, {human_duration(after)} after notified" if after is not None else f"@{row.acknowledged_by}"
     if row.notified_at is None:
         return "—"
-    if row.state not in lifecycle.ACTIVE_STATES:
+    if row.state not in ACTIVE_STATES:
         return "never"
     if now is None:
         return "not yet"

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from bot.errors import BadInput
-from bot.incidents import timeline
+from bot.store import timeline
 from bot.incidents.service import Incidents, ref_of
 from bot.store import outbox
+from bot.store.messages import Notice
 from bot.store.models import ActionItem, Incident
 
 PRIORITIES = ("p1", "p2", "p3")
@@ -98,10 +99,10 @@ def describe(item: ActionItem) -> str:
 
 def open_items(session: Session, *, cluster: str | None = None) -> list[tuple[ActionItem, Incident]]:
     """Every open action item with its incident, most urgent first (priority, then due date)."""
-    query = (select(ActionItem, Incident).join(Incident, Incident.id == ActionItem.incident_id)  # type: ignore[arg-type]
-             .where(ActionItem.done.is_(False)))  # type: ignore[attr-defined]
+    query = (select(ActionItem, Incident).join(Incident, col(Incident.id) == col(ActionItem.incident_id))
+             .where(col(ActionItem.done).is_(False)))
     if cluster:
-        query = query.where(Incident.cluster == cluster)
+        query = query.where(col(Incident.cluster) == cluster)
     rows = [(a, i) for a, i in session.execute(query).all()]
     return sorted(rows, key=lambda r: (r[0].priority or "p2", r[0].due_on or date.max, r[0].id or 0))
 
@@ -109,24 +110,23 @@ def open_items(session: Session, *, cluster: str | None = None) -> list[tuple[Ac
 def remind_overdue(session: Session, today: date, now: datetime) -> list[ActionItem]:
     """Queue one chat reminder per overdue open item and day; returns the items reminded."""
     overdue = session.execute(
-        select(ActionItem).where(ActionItem.done.is_(False), ActionItem.due_on < today)  # type: ignore[attr-defined,operator]
-        .order_by(ActionItem.id)  # type: ignore[arg-type]
+        select(ActionItem).where(col(ActionItem.done).is_(False), col(ActionItem.due_on) < today)
+        .order_by(col(ActionItem.id))
     ).scalars().all()
     reminded = []
     for item in overdue:
         if item.reminded_on == today:
             continue
-        days = (today - item.due_on).days  # type: ignore[operator]
+        days = (today - item.due_on).days
         who = f"@{item.owner}" if item.owner else "nobody (give it an owner)"
         where = f" ({item.tracker_url})" if item.tracker_url else ""
         text = (f"Overdue action item #{item.id} of {ref_of(item.incident_id)}: {item.text} — owner {who}, "
-                f"due {item.due_on.isoformat()} ({days} day{'s' if days != 1 else ''} late){where}. "  # type: ignore[union-attr]
+                f"due {item.due_on.isoformat()} ({days} day{'s' if days != 1 else ''} late){where}. "
                 f"Done? `/incident action done {item.id} {ref_of(item.incident_id)}`")
-        outbox.enqueue(session, kind="notice", incident_id=item.incident_id, now=now,
-                       payload={"text": text, "user": item.owner},
+        outbox.enqueue(session, Notice(text=text, user=item.owner), incident_id=item.incident_id, now=now,
                        dedupe_key=f"action-overdue:{item.id}:{today.isoformat()}")
         timeline.record(session, item.incident_id, "action.overdue", text, at=now, actor="system", source="system",
-                        data={"action_id": item.id, "owner": item.owner, "due_on": item.due_on.isoformat(),  # type: ignore[union-attr]
+                        data={"action_id": item.id, "owner": item.owner, "due_on": item.due_on.isoformat(),
                               "days_late": days},
                         dedupe_key=f"action-overdue:{item.id}:{today.isoformat()}", post=False)
         item.reminded_on = today

@@ -16,7 +16,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from bot.config import SEVERITIES, Alerting, AlertRule
+from bot.config.base import SEVERITIES
+from bot.config.detection import Alerting, AlertRule
 
 # Alert severity label -> incident severity; anything else (or nothing) is sev3.
 SEVERITY_OF_LABEL = {

@@ -16,7 +16,7 @@ from collections import defaultdict
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from bot.store.models import Incident, IncidentAlertCount
 
@@ -64,10 +64,10 @@ class Tally:
         for (incident_id, _), (f, _r) in self._by_name.items():
             firing[incident_id] += f
         for incident_id in sorted(set(firing) | self._stored):
-            values: dict[str, object] = {"alerts_firing": Incident.alerts_firing + firing[incident_id]}
+            values: dict[str, object] = {"alerts_firing": col(Incident.alerts_firing) + firing[incident_id]}
             if incident_id in self._stored:
                 values["last_alert_at"] = now
-            session.execute(update(Incident).where(Incident.id == incident_id).values(**values)  # type: ignore[arg-type]
+            session.execute(update(Incident).where(col(Incident.id) == incident_id).values(**values)
                             .execution_options(synchronize_session=False))
 
 
@@ -75,8 +75,8 @@ def read(session: Session, incident_id: int) -> Counts:
     """The incident's alerts by status and name (one row per name, never a scan of its alerts)."""
     counts: Counts = {}
     for name, f, r in session.execute(
-        select(IncidentAlertCount.alertname, IncidentAlertCount.firing, IncidentAlertCount.resolved)
-        .where(IncidentAlertCount.incident_id == incident_id)  # type: ignore[arg-type]
+        select(col(IncidentAlertCount.alertname), col(IncidentAlertCount.firing), col(IncidentAlertCount.resolved))
+        .where(col(IncidentAlertCount.incident_id) == incident_id)
     ):
         if f:
             counts[("firing", name)] = f

@@ -34,7 +34,10 @@ from sqlmodel import Session
 
 from bot.clock import Clock, utc
 from bot.config import Settings
-from bot.incidents import alert_tally, fleet, lifecycle, timeline
+from bot.incidents import alert_tally, fleet
+from bot.store.messages import Notice
+from bot.store.states import ACTIVE_STATES
+from bot.store import timeline
 from bot.incidents.alert_payload import AlertIn, Notification
 from bot.incidents.alert_rules import Classification, classify, more_severe
 from bot.incidents.grouping import OpenIncident, candidate_keys, choose, downstream_keys, load_open, upstream_rank
@@ -506,10 +509,9 @@ class AlertIngestor:
             firing = sum(n for (status, _), n in counts.items() if status == "firing")
             total = sum(counts.values())
             if joined or what.resolved:
-                outbox.enqueue(session, kind="notice", incident_id=incident_id, now=now,
-                               coalesce_key=f"alerts:{incident_id}",
-                               payload={"text": self._status_line(row, counts), "incident_id": incident_id})
-            if what.resolved and firing == 0 and total > 0 and row.state in lifecycle.ACTIVE_STATES:
+                outbox.enqueue(session, Notice(text=self._status_line(row, counts), incident_id=incident_id),
+                               incident_id=incident_id, now=now, coalesce_key=f"alerts:{incident_id}")
+            if what.resolved and firing == 0 and total > 0 and row.state in ACTIVE_STATES:
                 self._offer_resolve(session, row, total, now)
             session.add(row)
 
@@ -539,10 +541,8 @@ class AlertIngestor:
                                 "resolution offered to the commander", at=now, actor=SOURCE, source=SOURCE,
                                 data={"alerts": total, "commander": commander}, dedupe_key=key, post=False)
         if event is not None:
-            outbox.enqueue(session, kind="notice", incident_id=row.id, now=now,
-                           payload={"text": text, "incident_id": row.id, "offer": "resolve",
-                                    **({"user": commander} if commander else {})},
-                           dedupe_key=f"{key}:{row.id}")
+            outbox.enqueue(session, Notice(text=text, incident_id=row.id, offer="resolve", user=commander or None),
+                           incident_id=row.id, now=now, dedupe_key=f"{key}:{row.id}")
 
 
 def alert_counts(db: Database) -> dict[str, int]:

@@ -14,11 +14,11 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import or_, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
-from bot.config import SEVERITIES
+from bot.config.base import SEVERITIES
 from bot.errors import BadInput, PermissionDenied
-from bot.incidents import timeline
+from bot.store import timeline
 from bot.incidents.service import Incidents, parse_ref, ref_of
 from bot.store.models import Alert, Incident, IncidentCluster, IncidentLink
 
@@ -38,7 +38,7 @@ def set_severity(incidents: Incidents, ref: str | int, severity: str, *, actor: 
         row.severity = severity
         timeline.record(session, row.id, "incident.edited", f"severity {old} → {severity} by {actor}", at=now,  # type: ignore[arg-type]
                         actor=actor, source=source, data={"field": "severity", "from": old, "to": severity})
-        incidents._after_move(session, row, now)  # clocks, the watcher's next instant and the card follow
+        incidents.after_move(session, row, now)  # clocks, the watcher's next instant and the card follow
         return row, old
 
 
@@ -56,7 +56,7 @@ def set_title(incidents: Incidents, ref: str | int, title: str, *, actor: str, s
         row.title = title
         timeline.record(session, row.id, "incident.edited", f"title changed by {actor}: {old} → {title}", at=now,  # type: ignore[arg-type]
                         actor=actor, source=source, data={"field": "title", "from": old, "to": title})
-        incidents._after_move(session, row, now)
+        incidents.after_move(session, row, now)
         return row
 
 
@@ -65,7 +65,7 @@ def _pair(incidents: Incidents, session: Session, first: str | int, second: str 
     a, b = parse_ref(first), parse_ref(second)
     if a == b:
         raise BadInput(f"{ref_of(a)} is the same incident; name another one.", field="incident")
-    rows = {i: incidents._load(session, i, lock=True) for i in sorted((a, b))}
+    rows = {i: incidents.load(session, i, lock=True) for i in sorted((a, b))}
     return rows[a], rows[b]
 
 
@@ -77,12 +77,12 @@ def merge(incidents: Incidents, source_ref: str | int, target_ref: str | int, *,
         for row in (merged, survivor):
             if row.state in ("closed", "cancelled"):
                 raise BadInput(f"{ref_of(row.id)} is {row.state}; only open incidents can be merged.", field="incident")
-        commander = incidents._commander(session, merged.id)  # type: ignore[arg-type]
+        commander = incidents.commander_of(session, merged.id)  # type: ignore[arg-type]
         if commander is not None and commander != actor:
             raise PermissionDenied(f"only the commander @{commander} can merge {ref_of(merged.id)}.")
         now = incidents.clock.now()
         copied = _copy_timeline(session, merged, survivor)
-        moved = session.execute(update(Alert).where(Alert.incident_id == merged.id).values(incident_id=survivor.id)).rowcount  # type: ignore[arg-type]
+        moved = session.execute(update(Alert).where(col(Alert.incident_id) == merged.id).values(incident_id=survivor.id)).rowcount
         _move_clusters(session, merged, survivor)
         if merged.started_at and survivor.started_at and merged.started_at < survivor.started_at:
             survivor.started_at = merged.started_at  # the fault began with the earlier evidence
@@ -94,7 +94,7 @@ def merge(incidents: Incidents, source_ref: str | int, target_ref: str | int, *,
                         data={"merged": merged.id, "events": copied, "alerts": moved})
         incidents.move(session, merged, "merge", actor=actor, source=source, note=f"merged into {ref_of(survivor.id)}",
                        data={"merged_into": survivor.id})
-        incidents._after_move(session, survivor, now)
+        incidents.after_move(session, survivor, now)
         return merged, survivor
 
 
@@ -111,10 +111,10 @@ def _copy_timeline(session: Session, merged: Incident, survivor: Incident) -> in
 
 def _move_clusters(session: Session, merged: Incident, survivor: Incident) -> None:
     """Per-cluster facts of a fleet incident move with it (a cluster already in the survivor keeps its own)."""
-    have = set(session.execute(select(IncidentCluster.cluster).where(IncidentCluster.incident_id == survivor.id)).scalars())
-    for row in session.execute(select(IncidentCluster).where(IncidentCluster.incident_id == merged.id)).scalars():
+    have = set(session.execute(select(col(IncidentCluster.cluster)).where(col(IncidentCluster.incident_id) == survivor.id)).scalars())
+    for row in session.execute(select(IncidentCluster).where(col(IncidentCluster.incident_id) == merged.id)).scalars():
         if row.cluster not in have:
-            row.incident_id = survivor.id  # type: ignore[assignment]
+            row.incident_id = survivor.id
             session.add(row)
 
 
@@ -130,7 +130,7 @@ def link(incidents: Incidents, ref: str | int, other_ref: str | int, *, actor: s
         for a, b in ((row, other), (other, row)):
             timeline.record(session, a.id, "incident.linked", f"related to {ref_of(b.id)} ({b.title}), linked by {actor}",  # type: ignore[arg-type]
                             at=now, actor=actor, source=source, data={"other": b.id})
-            incidents._after_move(session, a, now)
+            incidents.after_move(session, a, now)
         return row, other
 
 
@@ -138,8 +138,8 @@ def related(session: Session, incident_id: int) -> dict[int, str]:
     """Other incident id -> how it is related: ``related``, ``merged into`` or ``merged from``."""
     out: dict[int, str] = {}
     for link_row in session.execute(
-        select(IncidentLink).where(or_(IncidentLink.incident_id == incident_id, IncidentLink.other_id == incident_id))
-        .order_by(IncidentLink.id)  # type: ignore[arg-type]
+        select(IncidentLink).where(or_(col(IncidentLink.incident_id) == incident_id, col(IncidentLink.other_id) == incident_id))
+        .order_by(col(IncidentLink.id))
     ).scalars():
         mine = link_row.incident_id == incident_id
         other = link_row.other_id if mine else link_row.incident_id

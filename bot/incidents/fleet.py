@@ -20,13 +20,18 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
-from bot.config import Budgets, FleetGrouping
+from bot.config.budgets import Budgets
+from bot.config.detection import FleetGrouping
 from bot.errors import BadInput, NotFound
-from bot.incidents import lifecycle, timeline
+from bot.incidents import lifecycle
+from bot.store.states import ACTIVE_STATES
+from bot.store import timeline
 from bot.slo.clocks import StageClock, stage_clock
-from bot.store.db import insert_once
+from bot.store import outbox
+from bot.store.db import Database, insert_once
+from bot.store.messages import IncidentCard
 from bot.store.models import Alert, Incident, IncidentCluster, IncidentLink
 
 # worst first: the overall verdict of a fleet incident is the worst of its clusters'
@@ -51,24 +56,24 @@ def find_open(session: Session, key: str, starts_at: datetime, config: FleetGrou
     """The newest active incident of this fleet key whose T0 is within the window of ``starts_at``."""
     window = timedelta(seconds=config.window_seconds)
     for row in session.execute(
-        select(Incident).where(Incident.fleet_key == key,
-                               Incident.state.in_(sorted(lifecycle.ACTIVE_STATES)))  # type: ignore[attr-defined]
-        .order_by(Incident.id.desc())  # type: ignore[union-attr]
+        select(Incident).where(col(Incident.fleet_key) == key,
+                               col(Incident.state).in_(sorted(ACTIVE_STATES)))
+        .order_by(col(Incident.id).desc())
     ).scalars():
-        if abs(row.started_at - starts_at) <= window:  # type: ignore[operator]
+        if abs(row.started_at - starts_at) <= window:
             return row
     return None
 
 
 def clusters(session: Session, incident_id: int) -> list[IncidentCluster]:
     return list(session.execute(
-        select(IncidentCluster).where(IncidentCluster.incident_id == incident_id)
-        .order_by(IncidentCluster.started_at, IncidentCluster.cluster)  # type: ignore[arg-type]
+        select(IncidentCluster).where(col(IncidentCluster.incident_id) == incident_id)
+        .order_by(col(IncidentCluster.started_at), col(IncidentCluster.cluster))
     ).scalars())
 
 
 def _state_of(row: IncidentCluster, incident: Incident) -> str:
-    if incident.state not in lifecycle.ACTIVE_STATES:
+    if incident.state not in ACTIVE_STATES:
         return incident.state
     return next((state for attr, state in STAGE_STATE if getattr(row, attr) is not None), "detected")
 
@@ -78,17 +83,20 @@ def add(session: Session, incident: Incident, cluster: str, *, started_at: datet
     """A cluster joins the incident (once); an earlier T0 for a cluster already in it moves that cluster's T0."""
     assert incident.id is not None
     existing = session.execute(select(IncidentCluster).where(
-        IncidentCluster.incident_id == incident.id, IncidentCluster.cluster == cluster)).scalars().first()
+        col(IncidentCluster.incident_id) == incident.id, col(IncidentCluster.cluster) == cluster)).scalars().first()
     if existing is not None:
-        if started_at < existing.started_at:  # type: ignore[operator]
+        if started_at < existing.started_at:
             existing.started_at = started_at
             session.add(existing)
         return None
-    row = IncidentCluster(incident_id=incident.id, cluster=cluster, started_at=started_at, detected_at=now,
-                          notified_at=now if incident.notified_at is not None else None)
+    # joining an announced incident, a cluster is notified when a card showing it is delivered
+    # (``card_delivered``), not when it joins: a chat outage must show as a late notification
+    row = IncidentCluster(incident_id=incident.id, cluster=cluster, started_at=started_at, detected_at=now)
     row.state = _state_of(row, incident)
     if not insert_once(session, row):
         return None
+    if incident.notified_at is not None:
+        outbox.enqueue(session, IncidentCard(incident_id=incident.id), incident_id=incident.id, now=now)
     if cluster != incident.cluster:
         timeline.record(session, incident.id, "fleet.cluster_joined",
                         f"cluster {cluster} joined {f'INC-{incident.id}'}" + (f": {why}" if why else ""),
@@ -124,8 +132,10 @@ def sync(session: Session, incident: Incident, now: datetime) -> None:
         changed = False
         for attr, _ in STAGE_STATE:
             stamp = getattr(incident, attr)
+            if attr == "notified_at" and stamp is not None and row.detected_at > stamp:
+                continue  # joined after the announcement: its own card delivery notifies it
             if stamp is not None and getattr(row, attr) is None:
-                setattr(row, attr, max(stamp, row.detected_at))  # type: ignore[type-var]
+                setattr(row, attr, max(stamp, row.detected_at))
                 changed = True
         state = _state_of(row, incident)
         if changed or state != row.state:
@@ -153,9 +163,106 @@ def mark(session: Session, incident: Incident, cluster: str, stage: str, *, acto
     return row
 
 
+def reach(session: Session, incidents: Any, incident: Incident, cluster: str, stage: str, *, actor: str,
+          source: str, text: str | None = None, data: dict[str, Any] | None = None, again: bool = True) -> bool:
+    """One cluster reached ``diagnosed`` or ``mitigated`` by an action aimed at it (a run, a diagnosis with
+    ``--cluster``, ``/incident cluster``); the incident as a whole reaches the stage once every cluster has.
+
+    A run changes one cluster and a targeted diagnosis looks at one, so only that
+    cluster's 1-5-10 clock may stop; claiming the others would hide clusters still
+    failing behind a green verdict.  Returns whether the whole incident moved.
+    The caller holds the incident's row lock (``Incidents.transaction``).  With
+    ``again=False`` (a person saying it in chat) a cluster already at the stage is refused.
+    """
+    now = incidents.clock.now()
+    attr = {"diagnosed": "diagnosed_at", "mitigated": "mitigated_at"}.get(stage)
+    if attr is None:
+        raise BadInput(f"a cluster can be marked diagnosed or mitigated, not `{stage}`.", field="stage")
+    trigger = "record_cause" if stage == "diagnosed" else "mark_mitigated"
+    row = _one(session, incident, cluster)
+    if not again and getattr(row, attr) is not None:
+        raise BadInput(f"cluster {cluster} of INC-{incident.id} is already {stage}.", field="cluster")
+    alone = len(clusters(session, incident.id)) == 1  # type: ignore[arg-type]
+    note = text
+    if not alone:
+        if getattr(row, attr) is None:
+            mark(session, incident, cluster, stage, actor=actor, source=source, now=now, text=text)
+        elif stage == "diagnosed" and text:
+            row.root_cause = text
+            session.add(row)
+        session.flush()
+        waiting = [r.cluster for r in clusters(session, incident.id) if getattr(r, attr) is None]  # type: ignore[arg-type]
+        if waiting:
+            incidents.after_move(session, incident, now)  # the card and the watcher see the cluster
+            return False
+        note = f"every cluster is {stage} (the last: {cluster})" + (f"; {text}" if text else "")
+    if incident.state == stage or not lifecycle.can(incident, trigger):
+        incidents.after_move(session, incident, now)
+        return False
+    if stage == "diagnosed" and text:
+        incident.root_cause = text
+    incidents.move(session, incident, trigger, actor=actor, source=source, data=data, note=note)
+    return True
+
+
+def may_mitigate(session: Session, incident: Incident, cluster: str) -> bool:
+    """Whether a playbook may start on ``cluster``: the incident has its cause (diagnosed, mitigating), or,
+    in a fleet incident still being diagnosed, that cluster has its own (a targeted diagnosis found it),
+    so a cluster already understood is repaired without waiting for the others."""
+    if incident.state in ("diagnosed", "mitigating"):
+        return True
+    if incident.state not in ("notified", "diagnosing"):
+        return False
+    row = session.execute(select(IncidentCluster).where(
+        col(IncidentCluster.incident_id) == incident.id, col(IncidentCluster.cluster) == cluster)).scalars().first()
+    return row is not None and row.diagnosed_at is not None
+
+
+def unannounced(db: Database, incident_id: int) -> list[str]:
+    """Clusters of an announced incident that no delivered card has shown yet.
+
+    Read by the chat sender just before it delivers a card: a cluster row committed
+    before this read is on the card rendered after it, so the delivery notifies it.
+    """
+    with db.reading() as session:
+        incident = session.get(Incident, incident_id)
+        if incident is None or incident.notified_at is None:
+            return []
+        return [r.cluster for r in clusters(session, incident_id) if r.notified_at is None]
+
+
+def card_delivered(db: Database, incident_id: int, names: list[str], *, at: datetime, via: str) -> list[str]:
+    """A card showing ``names`` reached people at ``at``: those clusters are notified then (once each).
+
+    This is the join's counterpart of ``Incidents.mark_notified``: the notify clock
+    of a cluster that joined after the announcement stops when people could see it.
+    A follow-up card shows the stamp; it notifies nobody new, so it ends there.
+    """
+    if not names:
+        return []
+    with db.session() as session:
+        incident = session.get(Incident, incident_id)
+        if incident is None:
+            return []
+        stamped = []
+        for row in clusters(session, incident_id):
+            if row.cluster in names and row.notified_at is None:
+                row.notified_at = max(at, row.detected_at)  # type: ignore[type-var]
+                row.state = _state_of(row, incident)
+                session.add(row)
+                stamped.append(row.cluster)
+                timeline.record(session, incident_id, "fleet.cluster_notified",
+                                f"cluster {row.cluster} announced via {via}", at=at, actor="system", source="system",
+                                data={"cluster": row.cluster, "via": via}, dedupe_key=f"fleet:{row.cluster}:notified",
+                                post=False)
+        if stamped:
+            outbox.enqueue(session, IncidentCard(incident_id=incident_id), incident_id=incident_id, now=at)
+        return stamped
+
+
 def _one(session: Session, incident: Incident, cluster: str) -> IncidentCluster:
     row = session.execute(select(IncidentCluster).where(
-        IncidentCluster.incident_id == incident.id, IncidentCluster.cluster == cluster)).scalars().first()
+        col(IncidentCluster.incident_id) == incident.id, col(IncidentCluster.cluster) == cluster)).scalars().first()
     if row is None:
         names = ", ".join(r.cluster for r in clusters(session, incident.id)) or "none"  # type: ignore[arg-type]
         raise NotFound(f"INC-{incident.id} has no cluster `{cluster}`; its clusters: {names}.")
@@ -228,8 +335,8 @@ def split(session: Session, incidents: Any, incident: Incident, cluster: str, *,
                             cluster=cluster, component=incident.component, started_at=row.started_at,
                             group_key=f"{cluster}/{incident.component}" if incident.component else None,
                             is_drill=incident.is_drill, session=session)
-    moved = session.execute(update(Alert).where(Alert.incident_id == incident.id, Alert.cluster == cluster)
-                            .values(incident_id=new.id)).rowcount  # type: ignore[arg-type]
+    moved = session.execute(update(Alert).where(col(Alert.incident_id) == incident.id, col(Alert.cluster) == cluster)
+                            .values(incident_id=new.id)).rowcount
     session.delete(row)
     if incident.cluster == cluster:  # the incident keeps the earliest of its remaining clusters
         incident.cluster = next(r.cluster for r in rows if r.cluster != cluster)
@@ -239,7 +346,7 @@ def split(session: Session, incidents: Any, incident: Incident, cluster: str, *,
     timeline.record(session, incident.id, "fleet.cluster_split",  # type: ignore[arg-type]
                     f"cluster {cluster} split out into INC-{new.id} by {actor} ({moved} alerts moved)",
                     at=now, actor=actor, source=source, data={"cluster": cluster, "incident": new.id, "alerts": moved})
-    timeline.record(session, new.id, "fleet.cluster_split",  # type: ignore[arg-type]
+    timeline.record(session, new.id, "fleet.cluster_split",
                     f"split out of INC-{incident.id} by {actor}", at=now, actor=actor, source=source,
                     data={"cluster": cluster, "from": incident.id})
     return new

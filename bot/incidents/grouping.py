@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from bot.clock import utc
-from bot.config import Alerting
-from bot.incidents import lifecycle
+from bot.config.detection import Alerting
+from bot.store.states import ACTIVE_STATES
 from bot.incidents.alert_rules import group_key
 from bot.store.models import Incident
 
@@ -75,9 +75,9 @@ def load_open(session: Session, keys: set[str]) -> dict[str, list[OpenIncident]]
         return {}
     rows = list(session.execute(
         select(Incident)
-        .where(Incident.group_key.in_(sorted(keys)),  # type: ignore[union-attr]
-               Incident.state.in_(sorted(lifecycle.ACTIVE_STATES)))  # type: ignore[attr-defined]
-        .order_by(Incident.id.desc())  # type: ignore[union-attr]
+        .where(col(Incident.group_key).in_(sorted(keys)),
+               col(Incident.state).in_(sorted(ACTIVE_STATES)))
+        .order_by(col(Incident.id).desc())
     ).scalars())
     out: dict[str, list[OpenIncident]] = {}
     for row in rows:

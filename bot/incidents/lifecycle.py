@@ -16,21 +16,9 @@ from typing import Any
 from transitions import Machine, MachineError
 
 from bot.errors import IllegalTransition
+from bot.store.states import EARLY_STATES, STATES
 from bot.store.models import Incident
 
-STATES = [
-    "detected",
-    "notified",
-    "diagnosing",
-    "diagnosed",
-    "mitigating",
-    "mitigated",
-    "resolved",
-    "closed",
-    "cancelled",
-]
-ACTIVE_STATES = frozenset(STATES) - {"resolved", "closed", "cancelled"}
-EARLY_STATES = ["detected", "notified", "diagnosing", "diagnosed"]
 
 # trigger, sources, destination, guard (a Lifecycle method name or None)
 TRANSITIONS: list[dict[str, Any]] = [
@@ -49,7 +37,7 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "close", "source": "resolved", "dest": "closed"},
     {"trigger": "reopen", "source": ["resolved", "closed"], "dest": "diagnosing"},
     {"trigger": "reopen", "source": "cancelled", "dest": "notified"},
-    {"trigger": "cancel", "source": EARLY_STATES, "dest": "cancelled"},
+    {"trigger": "cancel", "source": list(EARLY_STATES), "dest": "cancelled"},
     # merged into another incident: this one is closed, the other carries on (bot/incidents/editing.py)
     {"trigger": "merge", "source": [s for s in STATES if s not in ("closed", "cancelled")], "dest": "closed"},
 ]
@@ -115,7 +103,7 @@ class Lifecycle:
 
 _MACHINE = Machine(
     model=None,
-    states=STATES,
+    states=list(STATES),
     transitions=TRANSITIONS,
     initial="detected",
     auto_transitions=False,

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from bot.clock import Clock, utc
 from bot.config import Settings
-from bot.incidents import timeline
+from bot.store import timeline
 from bot.incidents.alert_rules import group_key
 from bot.incidents.grouping import candidate_keys, choose, downstream_keys, load_open
 from bot.incidents.service import Incidents
@@ -64,7 +64,7 @@ class ProbeRecorder:
             now = self.clock.now()
             probed_at = at or now
             existing = {(r.cluster, r.target): r for r in session.execute(
-                select(ProbeResult).where(ProbeResult.cluster.in_(sorted({o.cluster for o in outcomes})))  # type: ignore[attr-defined]
+                select(ProbeResult).where(col(ProbeResult.cluster).in_(sorted({o.cluster for o in outcomes})))
             ).scalars()}
             confirmed: dict[str, list[tuple[ProbeOutcome, ProbeResult]]] = {}
             recovered: dict[int, list[tuple[ProbeOutcome, ProbeResult]]] = {}
@@ -161,8 +161,8 @@ def tally(session: Session, outcome: ProbeOutcome, at: datetime, slow: bool) -> 
     """Count the outcome in its target's hourly tally (the error budgets' windows)."""
     hour = utc(at).replace(minute=0, second=0, microsecond=0)
     row = session.execute(select(ProbeTally).where(
-        ProbeTally.cluster == outcome.cluster, ProbeTally.target == outcome.target,  # type: ignore[arg-type]
-        ProbeTally.hour == hour)).scalars().first()  # type: ignore[arg-type]
+        col(ProbeTally.cluster) == outcome.cluster, col(ProbeTally.target) == outcome.target,
+        col(ProbeTally.hour) == hour)).scalars().first()
     if row is None:
         row = ProbeTally(cluster=outcome.cluster, target=outcome.target, hour=hour)
     row.runs = (row.runs or 0) + 1
@@ -200,5 +200,5 @@ class ProbeWorker:
 def probe_rows(db: Database) -> list[ProbeResult]:
     """The last outcome of every target, for /metrics."""
     with db.session() as session:
-        return list(session.execute(select(ProbeResult).order_by(ProbeResult.cluster, ProbeResult.target)).scalars())  # type: ignore[arg-type]
+        return list(session.execute(select(ProbeResult).order_by(col(ProbeResult.cluster), col(ProbeResult.target))).scalars())
 

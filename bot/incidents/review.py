@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.errors import BadInput
-from bot.incidents import timeline
+from bot.store import timeline
 from bot.incidents.service import Incidents, ref_of
 
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import exists, func, or_, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from bot.errors import BadInput
-from bot.incidents import lifecycle
+from bot.store.states import ACTIVE_STATES, STATES
 from bot.store.models import Incident, TimelineEvent
 
 _AGO = re.compile(r"^(\d+)\s*([mhdw])$", re.IGNORECASE)
@@ -45,27 +45,27 @@ class Query:
     limit: int = 50
 
     def check(self) -> Query:
-        if self.state is not None and self.state not in lifecycle.STATES:
-            raise BadInput(f"--state must be one of {', '.join(lifecycle.STATES)}, not `{self.state}`.", field="state")
+        if self.state is not None and self.state not in STATES:
+            raise BadInput(f"--state must be one of {', '.join(STATES)}, not `{self.state}`.", field="state")
         return self
 
 
 def find(session: Session, query: Query) -> list[Incident]:
     """Newest first; a state filter implies finished incidents are wanted when it names one."""
     query.check()
-    stmt = select(Incident).order_by(Incident.id.desc()).limit(query.limit)  # type: ignore[union-attr]
+    stmt = select(Incident).order_by(col(Incident.id).desc()).limit(query.limit)
     if query.state:
-        stmt = stmt.where(Incident.state == query.state)
+        stmt = stmt.where(col(Incident.state) == query.state)
     elif not query.include_finished:
-        stmt = stmt.where(Incident.state.in_(sorted(lifecycle.ACTIVE_STATES)))  # type: ignore[attr-defined]
+        stmt = stmt.where(col(Incident.state).in_(sorted(ACTIVE_STATES)))
     if query.since is not None:
-        stmt = stmt.where(Incident.started_at >= query.since)
+        stmt = stmt.where(col(Incident.started_at) >= query.since)
     if query.cluster:
-        stmt = stmt.where(Incident.cluster == query.cluster)
+        stmt = stmt.where(col(Incident.cluster) == query.cluster)
     if query.text:
         needle = f"%{query.text.lower()}%"
-        on_timeline = exists().where(TimelineEvent.incident_id == Incident.id,
-                                     func.lower(TimelineEvent.text).like(needle))
-        stmt = stmt.where(or_(func.lower(Incident.title).like(needle),
-                              func.lower(func.coalesce(Incident.root_cause, "")).like(needle), on_timeline))
+        on_timeline = exists().where(col(TimelineEvent.incident_id) == col(Incident.id),
+                                     func.lower(col(TimelineEvent.text)).like(needle))
+        stmt = stmt.where(or_(func.lower(col(Incident.title)).like(needle),
+                              func.lower(func.coalesce(col(Incident.root_cause), "")).like(needle), on_timeline))
     return list(session.execute(stmt).scalars())

@@ -19,9 +19,13 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from bot.clock import Clock, utc
-from bot.config import SEVERITIES, Settings
+from bot.config import Settings
+from bot.config.base import SEVERITIES
 from bot.errors import BadInput, NotFound, PermissionDenied
-from bot.incidents import acks, fleet, lifecycle, timeline
+from bot.incidents import acks, fleet, lifecycle
+from bot.store.messages import IncidentCard
+from bot.store.states import ACTIVE_STATES
+from bot.store import timeline
 from bot.slo import paging, rota, watcher
 from bot.slo.clocks import StageClock, clocks
 from bot.store import outbox
@@ -88,18 +92,18 @@ class Incidents:
     # -- reading ------------------------------------------------------------
     def get(self, ref: str | int) -> Incident:
         with self.db.reading() as session:
-            return self._load(session, ref)
+            return self.load(session, ref)
 
     def list(self, *, include_closed: bool = False, limit: int = 50) -> list[Incident]:
         with self.db.reading() as session:
             query = select(Incident).order_by(Incident.id.desc()).limit(limit)  # type: ignore[union-attr]
             if not include_closed:
-                query = query.where(Incident.state.in_(sorted(lifecycle.ACTIVE_STATES)))  # type: ignore[attr-defined]
+                query = query.where(Incident.state.in_(sorted(ACTIVE_STATES)))  # type: ignore[attr-defined]
             return list(session.execute(query).scalars())
 
     def view(self, ref: str | int) -> IncidentView:
         with self.db.reading() as session:
-            row = self._load(session, ref)
+            row = self.load(session, ref)
             return self._view(session, row)
 
     def _view(self, session: Session, row: Incident) -> IncidentView:
@@ -116,12 +120,12 @@ class Incidents:
 
     def timeline(self, ref: str | int) -> tuple[Incident, list[Any]]:
         with self.db.reading() as session:
-            row = self._load(session, ref)
+            row = self.load(session, ref)
             return row, timeline.events(session, row.id)  # type: ignore[arg-type]
 
     def actions(self, ref: str | int) -> list[ActionItem]:
         with self.db.reading() as session:
-            row = self._load(session, ref)
+            row = self.load(session, ref)
             return list(
                 session.execute(select(ActionItem).where(ActionItem.incident_id == row.id).order_by(ActionItem.id)).scalars()  # type: ignore[arg-type]
             )
@@ -131,7 +135,7 @@ class Incidents:
     def transaction(self, ref: str | int) -> Iterator[tuple[Session, Incident]]:
         """Lock the incident row for a read-modify-write (FOR UPDATE on PostgreSQL)."""
         with self.db.session() as session:
-            yield session, self._load(session, ref, lock=True)
+            yield session, self.load(session, ref, lock=True)
 
     def declare(
         self,
@@ -197,7 +201,7 @@ class Incidents:
                   "started_at": t0.isoformat(), **({"evidence": evidence} if evidence else {})},
             post=False,
         )
-        self._queue_card(session, row, now, announce=True)
+        self.queue_card(session, row, now, announce=True)
         row.slo_due_at = watcher.next_due(row, self.settings, now)
         oncall = rota.primary(self.settings.oncall, now, cluster=row.cluster, component=component)
         if oncall:
@@ -226,12 +230,12 @@ class Incidents:
             timeline.record(session, row.id, "incident.notified", f"announced via {via}", at=at,  # type: ignore[arg-type]
                             actor="system", source="system", data={"via": via}, dedupe_key="notified",
                             post=False)
-            self._after_move(session, row, at)
+            self.after_move(session, row, at)
             return True
 
     def ack(self, ref: str | int, *, actor: str, source: str = "chat") -> Incident:
         with self.transaction(ref) as (session, row):
-            current = self._commander(session, row.id)  # type: ignore[arg-type]
+            current = self.commander_of(session, row.id)  # type: ignore[arg-type]
             if current == actor:
                 if acks.stamp(session, row, user=actor, via=source, now=self.clock.now()):
                     return row  # the commander answering their page
@@ -253,7 +257,7 @@ class Incidents:
         if not user:
             raise BadInput("name the person to assign, e.g. `@alice`.", field="user")
         with self.transaction(ref) as (session, row):
-            commander = self._commander(session, row.id)  # type: ignore[arg-type]
+            commander = self.commander_of(session, row.id)  # type: ignore[arg-type]
             if commander is not None and actor != commander and role == "commander":
                 raise PermissionDenied(f"only the commander @{commander} can hand over {ref_of(row.id)}.")
             self._set_role(session, row, role, user, by=actor, source=source)
@@ -281,7 +285,7 @@ class Incidents:
             row.root_cause = text
             timeline.record(session, row.id, "cause", f"root cause: {text}", at=now, actor=actor,  # type: ignore[arg-type]
                             source=source, data=data or {})
-            self._after_move(session, row, now)
+            self.after_move(session, row, now)
             return row
 
     def mitigated(self, ref: str | int, *, actor: str, source: str = "chat", text: str | None = None) -> Incident:
@@ -356,25 +360,25 @@ class Incidents:
         timeline.record(session, row.id, "state.changed", text, at=now, actor=actor, source=source,  # type: ignore[arg-type]
                         data={"from": old, "to": row.state, "trigger": trigger, **({"reason": note} if note else {}),
                               **(data or {})})
-        self._after_move(session, row, now)
+        self.after_move(session, row, now)
 
-    def _after_move(self, session: Session, row: Incident, now: datetime) -> None:
+    def after_move(self, session: Session, row: Incident, now: datetime) -> None:
+        """What follows any change of an incident's facts (a move, an edit, a merge, a fleet cluster's stage):
+        the fleet rows, the watcher's next instant and the card.  Public because editing and fleet change
+        incidents in their own transactions and must not forget one of these."""
         session.add(row)
         session.flush()
         fleet.sync(session, row, now)  # every cluster of the incident reaches the stages it reached
         watcher.evaluate(session, row, self.settings, now)
-        self._queue_card(session, row, now)
+        self.queue_card(session, row, now)
 
-    def _queue_card(self, session: Session, row: Incident, now: datetime, announce: bool = False) -> None:
-        payload: dict[str, Any] = {"incident_id": row.id}
-        if announce:
-            payload["announce"] = True
-            payload["notifies"] = True
-        outbox.enqueue(session, kind="incident.card", incident_id=row.id, payload=payload,
-                       coalesce_key=f"card:{row.id}", now=now)
+    def queue_card(self, session: Session, row: Incident, now: datetime, announce: bool = False) -> None:
+        """Queue the card's update (or its first announcement) in the caller's transaction."""
+        card = IncidentCard(incident_id=row.id, announce=announce, notifies=announce)
+        outbox.enqueue(session, card, incident_id=row.id, now=now)
 
     def _require_commander(self, session: Session, row: Incident, actor: str, verb: str) -> None:
-        commander = self._commander(session, row.id)  # type: ignore[arg-type]
+        commander = self.commander_of(session, row.id)  # type: ignore[arg-type]
         if verb in COMMANDER_ONLY and commander is not None and commander != actor:
             raise PermissionDenied(f"only the commander @{commander} can `{verb}` {ref_of(row.id)}.")
 
@@ -401,9 +405,10 @@ class Incidents:
         timeline.record(session, row.id, "role.assigned", text, at=now, actor=by, source=source,  # type: ignore[arg-type]
                         data={"role": role, "user": user})
         row.updated_at = now
-        self._queue_card(session, row, now)
+        self.queue_card(session, row, now)
 
-    def _commander(self, session: Session, incident_id: int) -> str | None:
+    def commander_of(self, session: Session, incident_id: int) -> str | None:
+        """The incident's active commander, read in the caller's transaction (None before anyone acks)."""
         return self._roles(session, incident_id).get("commander", [None])[0]
 
     def _roles(self, session: Session, incident_id: int) -> dict[str, list[str]]:
@@ -414,7 +419,9 @@ class Incidents:
             roles.setdefault(p.role, []).append(p.user)
         return roles
 
-    def _load(self, session: Session, ref: str | int, *, lock: bool = False) -> Incident:
+    def load(self, session: Session, ref: str | int, *, lock: bool = False) -> Incident:
+        """The incident a reference names, in the caller's session (locked for update with ``lock`` on
+        PostgreSQL); NotFound with the reference when there is none."""
         incident_id = parse_ref(ref)
         query = select(Incident).where(Incident.id == incident_id)
         if lock and not self.db.is_sqlite:

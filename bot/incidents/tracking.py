@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.clock import Clock, utc
-from bot.incidents import timeline
+from bot.store import timeline
 from bot.incidents.service import ref_of
 from bot.store.db import Database
 from bot.store.models import ActionItem, Incident, Lease
@@ -50,7 +51,7 @@ def issue_body(item: ActionItem, incident: Incident, public_url: str | None) -> 
 
 def _claim(db: Database, holder: str, now: datetime, seconds: float) -> bool:
     with db.session() as session:
-        lease = session.execute(select(Lease).where(Lease.name == LEASE).with_for_update()).scalars().first()
+        lease = session.execute(select(Lease).where(col(Lease.name) == LEASE).with_for_update()).scalars().first()
         if lease is not None and lease.holder != holder and utc(lease.expires_at) > now:
             return False
         if lease is None:
@@ -67,8 +68,8 @@ def sync(db: Database, tracker: Tracker, clock: Clock, *, labels: list[str], pub
         return result
     with db.session() as session:
         rows = session.execute(
-            select(ActionItem, Incident).join(Incident, Incident.id == ActionItem.incident_id)  # type: ignore[arg-type]
-            .where(ActionItem.done.is_(False)).order_by(ActionItem.id)  # type: ignore[attr-defined,arg-type]
+            select(ActionItem, Incident).join(Incident, col(Incident.id) == col(ActionItem.incident_id))
+            .where(col(ActionItem.done).is_(False)).order_by(col(ActionItem.id))
         ).all()
         to_create = [(a.id, f"[{ref_of(i.id)}] {a.text}", issue_body(a, i, public_url), a.priority)
                      for a, i in rows if a.tracker_key is None]
@@ -95,12 +96,12 @@ def sync(db: Database, tracker: Tracker, clock: Clock, *, labels: list[str], pub
         result.created += 1
     for item_id, key in to_check:
         try:
-            closed = tracker.is_closed(key)  # type: ignore[arg-type]
+            closed = tracker.is_closed(key)
         except TrackerError as exc:
             result.failed += 1
             _note_error(db, item_id, str(exc))
             continue
-        if closed and _close(db, clock, item_id, tracker.name, key):  # type: ignore[arg-type]
+        if closed and _close(db, clock, item_id, tracker.name, key):
             result.closed += 1
     return result
 

@@ -34,6 +34,7 @@ from bot.sandbox.guard_setup import GUARD_USERS, GuardSetup
 from bot.sandbox.kube_apiserver import ApiserverLimits, KubeApiserver, write_kubeconfig
 from bot.sandbox.pki import ADMIN, BOT, ClusterPKI, StaticUser, make_pki, sandbox_users
 from bot.sandbox.processes import Alertmanager, EtcdCluster, HAProxy, HAProxyBackend, Prometheus, wait_until
+from bot.sandbox.versions import component_versions
 from integrations.kubernetes import KubernetesClient, connect
 
 BACKEND = "kube_api_servers"
@@ -230,7 +231,6 @@ class ControlPlane:
 
     def components(self) -> list[dict[str, str]]:
         """Each real component the sandbox runs, with its version (for the scorecard)."""
-        from bot.sandbox.versions import component_versions
         return component_versions(self)
 
     def describe(self) -> list[str]:

@@ -29,17 +29,36 @@ import contextlib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from bot import binaries
 from bot.sandbox import cluster_setup
 from bot.sandbox.components import ComponentProcess, LocalComponents, https_health
 from bot.sandbox.kube_apiserver import write_kubeconfig
-from bot.sandbox.pki import StaticUser
+from bot.sandbox.pki import ClusterPKI, StaticUser
 from bot.sandbox.processes import free_port, wait_until
 
-if TYPE_CHECKING:
-    from bot.sandbox.controlplane import ControlPlane
+
+
+class HostPlane(Protocol):
+    """What the customer cluster uses of the control plane it joins (``bot.sandbox.controlplane.ControlPlane``).
+
+    Named here so that this module need not import the control plane that builds it.
+    """
+
+    @property
+    def root(self) -> Path: ...
+
+    @property
+    def pki(self) -> ClusterPKI | None: ...
+
+    @property
+    def cluster(self) -> str: ...
+
+    @property
+    def apiserver_url(self) -> str: ...
+
+    def admin(self) -> Any: ...
 
 CONTROLLER_MANAGER_USER = StaticUser("system:kube-controller-manager", ("system:authenticated",))
 SCHEDULER_USER = StaticUser("system:kube-scheduler", ("system:authenticated",))
@@ -99,7 +118,7 @@ KWOK_LEASE_READER = (
 class CustomerCluster:
     """The scheduler, the controller-manager and the kwok groups of one sandbox."""
 
-    def __init__(self, plane: "ControlPlane", options: CustomerOptions) -> None:
+    def __init__(self, plane: HostPlane, options: CustomerOptions) -> None:
         self.plane = plane
         self.options = options
         self.root = plane.root / "customers"

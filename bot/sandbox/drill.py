@@ -27,11 +27,12 @@ from sqlalchemy import select
 
 from bot.config import Settings
 from bot.errors import BadInput, ConfigError
-from bot.incidents import timeline
+from bot.store import timeline
 from bot.incidents.service import DRILL_LEASE_PREFIX, ref_of
 from bot.sandbox.controlplane import ControlPlaneOptions
 from bot.sandbox.sandbox import Sandbox
-from bot.sandbox.scenarios import Scenario, VerificationFailed, scenario
+from bot.sandbox.scenario import Scenario, VerificationFailed
+from bot.sandbox.scenarios import scenario
 from bot.sandbox.scorecard import Scorecard, build_stages
 from bot.store.models import Alert, Incident, Lease, PlaybookRun, RunStep, Snapshot, TimelineEvent
 from playbooks.engine import run_lifecycle

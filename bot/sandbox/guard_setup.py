@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from bot.config import GuardSettings
+from bot.config.guard import GuardSettings
 from bot.guard.policy import webhook_rules
 from bot.sandbox.pki import ClusterPKI, StaticUser, issue_certificate
 from bot.sandbox.processes import LOOPBACK, free_port

@@ -68,8 +68,7 @@ class _ApiserverHandler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server naming
         owner: StubApiserver = self.server.owner  # type: ignore[attr-defined]
         path = self.path.split("?", 1)[0]
-        with owner._lock:
-            owner.hits[path] = owner.hits.get(path, 0) + 1
+        owner.count_hit(path)
         if path in ("/readyz", "/livez", "/healthz"):
             ok = owner.ready if path == "/readyz" else True
             self._send(200 if ok else 500, b"ok" if ok else b"[-]etcd failed: not ready", "text/plain")
@@ -95,10 +94,10 @@ class _ApiserverHandler(http.server.BaseHTTPRequestHandler):
         self.send_header("X-Served-By", owner.name)
         self.end_headers()
         try:
-            while not owner._closing.is_set():
+            while not owner.closing.is_set():
                 self.wfile.write(f"{owner.name} tick\n".encode())
                 self.wfile.flush()
-                owner._closing.wait(0.05)
+                owner.closing.wait(0.05)
         except OSError:
             pass
 
@@ -115,11 +114,16 @@ class StubApiserver(_LoopbackServer):
         self.ready = ready
         self.hits: dict[str, int] = {}
         self._lock = threading.Lock()
-        self._closing = threading.Event()
+        self.closing = threading.Event()  # set by close(): the endless /watch streams end
         super().__init__()
 
+    def count_hit(self, path: str) -> None:
+        """One more request for ``path`` (the handler threads count concurrently)."""
+        with self._lock:
+            self.hits[path] = self.hits.get(path, 0) + 1
+
     def close(self) -> None:
-        self._closing.set()
+        self.closing.set()
         super().close()
 
 
@@ -136,9 +140,7 @@ class _WebhookHandler(http.server.BaseHTTPRequestHandler):
             payload: Any = json.loads(body)
         except ValueError:
             payload = body.decode(errors="replace")
-        with owner._cond:
-            owner.requests.append({"path": self.path, "headers": dict(self.headers.items()), "body": payload})
-            owner._cond.notify_all()
+        owner.record({"path": self.path, "headers": dict(self.headers.items()), "body": payload})
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -155,6 +157,12 @@ class WebhookRecorder(_LoopbackServer):
         self._cond = threading.Condition()
         super().__init__()
         self.webhook_url = self.url + path
+
+    def record(self, request: dict[str, Any]) -> None:
+        """Keep one received request and wake whoever waits for it (called from the handler threads)."""
+        with self._cond:
+            self.requests.append(request)
+            self._cond.notify_all()
 
     def wait_for(self, predicate: Callable[[dict[str, Any]], bool], *, timeout: float = 15.0) -> dict[str, Any]:
         """The first recorded request matching ``predicate``, waiting up to ``timeout`` for it."""

@@ -14,8 +14,6 @@ and onto the scorecard.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -27,6 +25,7 @@ from bot.sandbox import flood as clients
 from bot.sandbox import scenarios_customers, scenarios_guard
 from bot.sandbox import scenarios_webhook as bad_webhook
 from bot.sandbox.processes import etcd_healthy, wait_until
+from bot.sandbox.scenario import Scenario, VerificationFailed
 from integrations.etcd import EtcdClient
 from integrations.haproxy import RuntimeClient
 
@@ -35,34 +34,6 @@ SEED_KEYS = 20
 FLOOD_NAMESPACE = "batch"
 FLOOD_CONFIGMAPS = 400  # each LIST of the flood returns all of them (~0.8 MB)
 MEASURE_SECONDS = 3.0  # how long the bystander is measured before the flood and after the throttle
-
-
-class VerificationFailed(Exception):
-    """The components say the fault is not repaired (the sentence says what was seen)."""
-
-
-def _nothing(plane: ControlPlane) -> dict[str, Any]:
-    return {}
-
-
-@dataclass(frozen=True)
-class Scenario:
-    name: str
-    summary: str
-    component: str  # the incident must be about this component
-    playbook: str | None  # the diagnosis must bind this playbook; None: escalate
-    inject: Callable[[ControlPlane], dict[str, Any]]
-    verify: Callable[[ControlPlane, dict[str, Any]], str]
-    repair: Callable[[ControlPlane, dict[str, Any]], str] | None = None
-    needs_snapshot: bool = False
-    prepare: Callable[[ControlPlane], dict[str, Any]] = _nothing
-    finish: Callable[[ControlPlane, dict[str, Any]], None] | None = None
-    notes: list[str] = field(default_factory=list)
-    needs: tuple[str, ...] = ()  # ControlPlaneOptions flags the drill turns on (e.g. admission_guard)
-
-    @property
-    def expectation(self) -> str:
-        return f"-> {self.playbook}" if self.playbook else "-> escalate"
 
 
 # -- seed data: what a restore must bring back ------------------------------------------

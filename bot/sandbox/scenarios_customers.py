@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from bot.sandbox.controlplane import ControlPlane
+from bot.sandbox.scenario import Scenario, VerificationFailed
 from bot.sandbox.customers import SCHEDULER, ready_nodes
 from bot.sandbox.processes import wait_until
 from integrations.probes.customer import run_pod_probe
@@ -63,7 +64,6 @@ def _freeze_scheduler(plane: ControlPlane) -> dict[str, Any]:
 
 
 def _scheduler_restarted(plane: ControlPlane, facts: dict[str, Any]) -> str:
-    from bot.sandbox.scenarios import VerificationFailed
 
     customers = _customers(plane)
     if customers.components[SCHEDULER].frozen:
@@ -96,7 +96,6 @@ def _silence_group(plane: ControlPlane) -> dict[str, Any]:
 
 
 def _nodes_escalated(plane: ControlPlane, facts: dict[str, Any]) -> str:
-    from bot.sandbox.scenarios import VerificationFailed
 
     admin = plane.admin()
     try:
@@ -129,7 +128,6 @@ def _restart_group(plane: ControlPlane, facts: dict[str, Any]) -> str:
 
 
 def scenarios() -> tuple[Any, ...]:
-    from bot.sandbox.scenarios import Scenario
 
     return (
         Scenario("scheduler-down", "the kube-scheduler freezes (SIGSTOP): pods stay Pending while every apiserver "

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.config import GuardSettings
+from bot.config.guard import GuardSettings
 from bot.sandbox import cluster_setup
 from bot.sandbox.controlplane import ControlPlane
+from bot.sandbox.scenario import Scenario, VerificationFailed
 from bot.sandbox.deleter import DeleterProcess
 from bot.sandbox.guard_setup import JANITOR_USER
 from bot.sandbox.processes import wait_until
@@ -98,7 +99,6 @@ def _measure(plane: ControlPlane, facts: dict[str, Any]) -> dict[str, Any]:
 
 
 def verify(plane: ControlPlane, facts: dict[str, Any]) -> str:
-    from bot.sandbox.scenarios import VerificationFailed
 
     deleter: DeleterProcess = facts["_deleter"]
     try:
@@ -138,7 +138,6 @@ def finish(plane: ControlPlane, facts: dict[str, Any]) -> None:
 
 
 def scenarios() -> tuple[Any, ...]:
-    from bot.sandbox.scenarios import Scenario
 
     return (Scenario("mass-delete", f"{JANITOR_USER.name} deletes the {PODS} Pods of namespace {NAMESPACE} back "
                      f"to back; the admission guard's breaker stops it", "mass-deletion", "throttle-client",

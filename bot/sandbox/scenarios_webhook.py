@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.sandbox.controlplane import ControlPlane
+from bot.sandbox.scenario import VerificationFailed
 
 API_VERSION = "admissionregistration.k8s.io/v1"
 KIND = "ValidatingWebhookConfiguration"
@@ -103,7 +104,6 @@ def inject(plane: ControlPlane) -> dict[str, Any]:
 
 
 def verify(plane: ControlPlane, facts: dict[str, Any]) -> str:
-    from bot.sandbox.scenarios import VerificationFailed  # (that module registers this one)
 
     admin = plane.admin()
     try:

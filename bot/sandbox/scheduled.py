@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.clock import Clock, utc
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.store import outbox
 from bot.store.db import Database
+from bot.store.messages import Notice
 from bot.store.models import Lease
 
 log = logging.getLogger(__name__)
@@ -80,7 +82,7 @@ class DrillScheduler:
             log.exception("scheduled drill %s failed to run", due)
             text = f"Scheduled drill {due}: could not run ({exc}). Reports: {out_dir}"
         with self.db.session() as session:
-            outbox.enqueue(session, kind="notice", payload={"text": text}, now=self.clock.now(),
+            outbox.enqueue(session, Notice(text=text), now=self.clock.now(),
                            dedupe_key=f"drill:{due}:{now.isoformat()}")
         return due
 
@@ -88,7 +90,7 @@ class DrillScheduler:
         """Take the schedule if a drill is due; advance it to the next scenario."""
         drills = self.settings.drills
         with self.db.session() as session:
-            lease = session.execute(select(Lease).where(Lease.name == SCHEDULE).with_for_update()).scalars().first()
+            lease = session.execute(select(Lease).where(col(Lease.name) == SCHEDULE).with_for_update()).scalars().first()
             if lease is None:
                 lease = Lease(name=SCHEDULE, holder=self.holder, acquired_at=now, expires_at=now, data={})
             data = dict(lease.data or {})

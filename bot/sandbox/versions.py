@@ -9,14 +9,30 @@ from __future__ import annotations
 
 import re
 import subprocess
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 import httpx
 
 from bot.sandbox.processes import ALERTMANAGER_BIN, HAPROXY_BIN, PROMETHEUS_BIN
 
-if TYPE_CHECKING:
-    from bot.sandbox.controlplane import ControlPlane
+
+
+class Plane(Protocol):
+    """What the scorecard reads of a sandbox (``bot.sandbox.controlplane.ControlPlane``), named here so that
+    this module need not import the control plane that asks it."""
+
+    @property
+    def apiservers(self) -> Mapping[str, Any]: ...
+
+    @property
+    def etcd(self) -> Any: ...
+
+    @property
+    def customers(self) -> Any: ...
+
+    @property
+    def options(self) -> Any: ...
 
 
 def _binary_version(args: list[str], pattern: str) -> str:
@@ -35,7 +51,7 @@ def _etcd_version(url: str) -> str:
         return "unknown"
 
 
-def component_versions(plane: "ControlPlane") -> list[dict[str, str]]:
+def component_versions(plane: Plane) -> list[dict[str, str]]:
     out: list[dict[str, str]] = []
     for name, server in plane.apiservers.items():
         try:

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.clock import human_duration
-from bot.config import Budgets, StageBudgets
+from bot.config.budgets import Budgets, StageBudgets
 from bot.store.models import Incident
+from bot.store.states import FINISHED_STATES
 
 # stage name -> (timestamp attribute, label for people)
 STAGES: dict[str, tuple[str, str]] = {
@@ -20,7 +21,6 @@ STAGES: dict[str, tuple[str, str]] = {
     "diagnose": ("diagnosed_at", "diagnosed"),
     "mitigate": ("mitigated_at", "mitigated"),
 }
-STOPPED_STATES = frozenset({"cancelled", "resolved", "closed"})
 
 
 @dataclass(frozen=True)
@@ -65,13 +65,13 @@ def stage_clock(incident: Incident, stage: str, budgets: StageBudgets, now: date
     budget = float(getattr(budgets, stage))
     deadline = t0 + timedelta(seconds=budget)
     reached = getattr(incident, attr)
-    stopped_at = (incident.cancelled_at or incident.resolved_at) if incident.state in STOPPED_STATES else None
+    stopped_at = (incident.cancelled_at or incident.resolved_at) if incident.state in FINISHED_STATES else None
     end = reached or stopped_at or now
     elapsed = (end - t0).total_seconds()
     remaining = (deadline - end).total_seconds()
     if reached is not None:
         verdict = "met" if reached <= deadline else "breached"
-    elif incident.state in STOPPED_STATES:
+    elif incident.state in FINISHED_STATES:
         verdict = "breached" if end > deadline else "stopped"
     elif now > deadline:
         verdict = "breached"

@@ -23,6 +23,7 @@ from bot.config import Settings
 from bot.slo import watcher
 from bot.slo.clocks import clocks
 from bot.store import outbox
+from bot.store.messages import IncidentCard, TimelinePost
 from bot.store.models import Incident, TimelineEvent
 
 KIND_OF_VERDICT = {"warning": "slo.warning", "breached": "slo.breach"}
@@ -52,11 +53,10 @@ def evaluate_many(session: Session, incidents: list[Incident], settings: Setting
             rows.append({"incident_id": incident_id, "at": now, "kind": kind, "actor": "watcher",
                          "source": "watcher", "text": text, "data": data, "dedupe_key": key})
         inserted = _insert_new(session, rows, sqlite=sqlite)
-        messages: list[dict[str, Any]] = []
+        messages: list[outbox.Queued] = []
         for (incident_id, key), event_id in sorted(inserted.items()):
-            messages.append({"kind": "timeline.post", "incident_id": incident_id, "payload": {"event_id": event_id}})
-            messages.append({"kind": "incident.card", "incident_id": incident_id,
-                             "payload": {"incident_id": incident_id}, "coalesce_key": f"card:{incident_id}"})
+            messages.append(outbox.Queued(TimelinePost(event_id=event_id), incident_id=incident_id))
+            messages.append(outbox.Queued(IncidentCard(incident_id=incident_id), incident_id=incident_id))
         outbox.enqueue_many(session, messages, now=now)
         count = len(inserted)
         for (incident_id, key) in sorted(inserted):

@@ -24,6 +24,7 @@ from sqlmodel import Session
 
 from bot.config import Settings
 from bot.store import outbox
+from bot.store.messages import Page, PageClose
 
 CHAT_CHANNEL = "chat"
 PAGER_CHANNEL = "pager"
@@ -53,14 +54,13 @@ def pager_key(incident_id: int) -> str:
 def close(session: Session, settings: Settings, *, incident_id: int, now: datetime, reason: str) -> None:
     """The incident is over: resolve its PagerDuty incident and close its Opsgenie alert."""
     for channel in pager_channels(settings):
-        outbox.enqueue(session, kind="page.close", incident_id=incident_id, payload={"reason": reason}, now=now,
+        outbox.enqueue(session, PageClose(reason=reason), incident_id=incident_id, now=now,
                        channel=channel, dedupe_key=f"close:{incident_id}:{now.isoformat()}")
 
 
 def page(session: Session, settings: Settings, *, incident_id: int, user: str, reason: str, now: datetime,
          dedupe_key: str, level: int = 0, notifies: bool = False) -> None:
     """Queue a page of ``user`` on every configured channel (idempotent per channel with ``dedupe_key``)."""
-    payload = {"user": user, "reason": reason, "level": level, **({"notifies": True} if notifies else {})}
+    message = Page(user=user, reason=reason, level=level, notifies=notifies)
     for channel in channels(settings):
-        outbox.enqueue(session, kind="page", incident_id=incident_id, payload=dict(payload), now=now,
-                       channel=channel, dedupe_key=dedupe_key)
+        outbox.enqueue(session, message, incident_id=incident_id, now=now, channel=channel, dedupe_key=dedupe_key)

@@ -15,11 +15,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from bot.clock import human_duration
-from bot.config import Paging, Settings
-from bot.incidents import lifecycle, timeline
+from bot.config import Settings
+from bot.config.people import Paging
+from bot.store.messages import IncidentCard
+from bot.store.states import ACTIVE_STATES
+from bot.store import timeline
 from bot.slo import paging, rota
 from bot.store import outbox
 from bot.store.models import Incident, TimelineEvent
@@ -36,17 +39,18 @@ def steps_due(first_page_at: datetime, now: datetime, config: Paging) -> int:
 def first_page(session: Session, incident_id: int) -> tuple[str, datetime] | None:
     """Whom the incident paged first (the on-call commander), and when."""
     for event in session.execute(
-        select(TimelineEvent).where(TimelineEvent.incident_id == incident_id, TimelineEvent.kind == "page.queued")
-        .order_by(TimelineEvent.at, TimelineEvent.id)  # type: ignore[arg-type]
+        select(TimelineEvent)
+        .where(col(TimelineEvent.incident_id) == incident_id, col(TimelineEvent.kind) == "page.queued")
+        .order_by(col(TimelineEvent.at), col(TimelineEvent.id))
     ).scalars():
         if event.data.get("user") and not event.data.get("rule"):
-            return str(event.data["user"]), event.at  # type: ignore[return-value]
+            return str(event.data["user"]), event.at
     return None
 
 
 def evaluate(session: Session, incident: Incident, settings: Settings, now: datetime) -> list[str]:
     """Page whatever step is due and not yet done; returns the timeline kinds recorded."""
-    if incident.id is None or incident.acknowledged_at is not None or incident.state not in lifecycle.ACTIVE_STATES:
+    if incident.id is None or incident.acknowledged_at is not None or incident.state not in ACTIVE_STATES:
         return []
     first = first_page(session, incident.id)
     if first is None:
@@ -54,8 +58,8 @@ def evaluate(session: Session, incident: Incident, settings: Settings, now: date
     user, first_at = first
     config = settings.paging
     done = set(session.execute(
-        select(TimelineEvent.dedupe_key).where(TimelineEvent.incident_id == incident.id,
-                                               TimelineEvent.dedupe_key.like("repage:%"))  # type: ignore[union-attr]
+        select(col(TimelineEvent.dedupe_key)).where(col(TimelineEvent.incident_id) == incident.id,
+                                                    col(TimelineEvent.dedupe_key).like("repage:%"))
     ).scalars())
     recorded: list[str] = []
     waited = human_duration((now - first_at).total_seconds())
@@ -83,12 +87,11 @@ def evaluate(session: Session, incident: Incident, settings: Settings, now: date
                     dedupe_key=f"page:{incident.id}:{key}")
         recorded.append(kind)
     if recorded:
-        outbox.enqueue(session, kind="incident.card", incident_id=incident.id, payload={"incident_id": incident.id},
-                       coalesce_key=f"card:{incident.id}", now=now)
+        outbox.enqueue(session, IncidentCard(incident_id=incident.id), incident_id=incident.id, now=now)
     return recorded
 
 
-def due_ids(session: Session, candidates: list, settings: Settings, now: datetime) -> list[int]:  # type: ignore[type-arg]
+def due_ids(session: Session, candidates: list, settings: Settings, now: datetime) -> list[int]:
     """Of (id, cluster, component) rows, the incidents with a step due and not done, in a few bulk reads.
 
     A storm leaves thousands of unacknowledged incidents open; looking at each
@@ -101,15 +104,15 @@ def due_ids(session: Session, candidates: list, settings: Settings, now: datetim
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
         for incident_id, at, data in session.execute(
-            select(TimelineEvent.incident_id, TimelineEvent.at, TimelineEvent.data)
-            .where(TimelineEvent.incident_id.in_(chunk), TimelineEvent.kind == "page.queued")  # type: ignore[attr-defined]
-            .order_by(TimelineEvent.incident_id, TimelineEvent.at, TimelineEvent.id)  # type: ignore[arg-type]
+            select(col(TimelineEvent.incident_id), col(TimelineEvent.at), col(TimelineEvent.data))
+            .where(col(TimelineEvent.incident_id).in_(chunk), col(TimelineEvent.kind) == "page.queued")
+            .order_by(col(TimelineEvent.incident_id), col(TimelineEvent.at), col(TimelineEvent.id))
         ):
             if incident_id not in firsts and data.get("user") and not data.get("rule"):
                 firsts[incident_id] = (str(data["user"]), at)
         for incident_id, key in session.execute(
-            select(TimelineEvent.incident_id, TimelineEvent.dedupe_key)
-            .where(TimelineEvent.incident_id.in_(chunk), TimelineEvent.dedupe_key.like("repage:%"))  # type: ignore[attr-defined,union-attr]
+            select(col(TimelineEvent.incident_id), col(TimelineEvent.dedupe_key))
+            .where(col(TimelineEvent.incident_id).in_(chunk), col(TimelineEvent.dedupe_key).like("repage:%"))
         ):
             done.setdefault(incident_id, set()).add(key)
     due = []
@@ -134,7 +137,7 @@ class RePager:
 
     name = "re-pager"
 
-    def __init__(self, db, settings: Settings, clock) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, db, settings: Settings, clock) -> None:
         self.db = db
         self.settings = settings
         self.clock = clock
@@ -148,10 +151,10 @@ class RePager:
         oldest = now - timedelta(seconds=self.settings.paging.repage_after_seconds)
         with self.db.reading() as session:  # a read: the write lock only where something is due
             candidates = session.execute(
-                select(Incident.id, Incident.cluster, Incident.component)
-                .where(Incident.state.in_(sorted(lifecycle.ACTIVE_STATES)),  # type: ignore[attr-defined]
-                       Incident.acknowledged_at.is_(None),  # type: ignore[union-attr]
-                       Incident.detected_at <= oldest)  # type: ignore[operator]
+                select(col(Incident.id), col(Incident.cluster), col(Incident.component))
+                .where(col(Incident.state).in_(sorted(ACTIVE_STATES)),
+                       col(Incident.acknowledged_at).is_(None),
+                       col(Incident.detected_at) <= oldest)
             ).all()
             ids = due_ids(session, candidates, self.settings, now)
         count = 0

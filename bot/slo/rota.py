@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from bot.config import OnCall, Team
+from bot.config.people import OnCall, Team
 
 DEFAULT_TEAM = "default"
 

@@ -5,13 +5,8 @@ warning and breach is a timeline event with a dedupe key, so a restart, a
 second replica or a late-reached stage evaluated twice records it once.  A
 breach pages the next person of the rota (one further step per breach).
 
-Its cost follows what is due, not what is open: every evaluation stores the
-incident's next instant with something to record (``slo_due_at``, indexed),
-and a tick selects only the incidents whose instant has come.  With 10,000
-incidents open and nothing due a tick is one index probe; when thousands
-fall due at once (a storm's incidents share their T0) they are written in
-batches, each a short transaction, so people's commands get the writer
-between batches.
+Evaluating many incidents at once is bot/slo/mass.py; the background worker
+that finds the due ones is bot/slo/worker.py.
 """
 
 from __future__ import annotations
@@ -22,14 +17,14 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from bot.config import Settings
-from bot.incidents import timeline
+from bot.store import timeline
 from bot.slo import paging, rota
 from bot.slo.clocks import STAGES, StageClock, clocks
 from bot.store import outbox
+from bot.store.messages import IncidentCard
 from bot.store.models import Incident, Participant
+from bot.store.states import ACTIVE_STATES
 
-ACTIVE = ("detected", "notified", "diagnosing", "diagnosed", "mitigating", "mitigated")
-BATCH = 250  # due incidents evaluated per transaction
 _AFTER = timedelta(microseconds=1)  # a budget is breached once the clock is past its deadline
 
 
@@ -59,7 +54,7 @@ def next_due(incident: Incident, settings: Settings, now: datetime) -> datetime 
     timestamps), so whatever changes them (a move, T0 moving earlier, a raised
     severity) evaluates again or sets the instant to now.
     """
-    if incident.state not in ACTIVE or incident.started_at is None:
+    if incident.state not in ACTIVE_STATES or incident.started_at is None:
         return None
     budgets = settings.budgets.for_severity(incident.severity)
     upcoming = []
@@ -90,8 +85,7 @@ def _record(session: Session, incident: Incident, clock: StageClock, kind: str, 
     event = timeline.record(session, incident.id, kind, text, at=now, actor="watcher", source="watcher",
                             data=data, dedupe_key=f"{kind}:{clock.stage}")
     if event is not None:
-        outbox.enqueue(session, kind="incident.card", incident_id=incident.id, payload={"incident_id": incident.id},
-                       coalesce_key=f"card:{incident.id}", now=now)
+        outbox.enqueue(session, IncidentCard(incident_id=incident.id), incident_id=incident.id, now=now)
     return event is not None
 
 
@@ -127,55 +121,3 @@ def escalate(session: Session, incident: Incident, clock: StageClock, settings: 
                 reason=f"INC-{incident.id} {incident.title}: {clock.label} budget breached",
                 dedupe_key=f"page:{incident.id}:escalation:{clock.stage}")
     return True
-
-
-def due_ids(session: Session, now: datetime) -> list[int]:
-    """Incidents whose stored next instant has come, earliest first (an index range scan)."""
-    return list(session.execute(
-        select(col(Incident.id)).where(col(Incident.slo_due_at) <= now)  # type: ignore[arg-type,operator]
-        .order_by(col(Incident.slo_due_at), col(Incident.id))  # type: ignore[arg-type]
-    ).scalars())
-
-
-class Watcher:
-    """The background worker: one ``tick`` evaluates the incidents that are due."""
-
-    name = "slo-watcher"
-
-    def __init__(self, db, settings: Settings, clock) -> None:  # type: ignore[no-untyped-def]
-        self.db = db
-        self.settings = settings
-        self.clock = clock
-
-    @property
-    def interval(self) -> float:
-        return self.settings.watcher_interval_seconds
-
-    def tick(self) -> int:
-        """Find what is due with a read (no write lock), then evaluate it in batches.
-
-        Several replicas may tick at once: on PostgreSQL a batch skips rows
-        another replica holds (it evaluates them), and the dedupe keys of
-        the timeline make a warning or breach recorded twice impossible anyway.
-        """
-        from bot.slo import mass  # it builds on this module's records
-
-        now = self.clock.now()
-        with self.db.reading() as session:
-            due = due_ids(session, now)
-        count = 0
-        for start in range(0, len(due), BATCH):
-            with self.db.session() as session:
-                query = select(Incident).where(col(Incident.id).in_(due[start:start + BATCH]),  # type: ignore[union-attr]
-                                               col(Incident.slo_due_at) <= now)  # type: ignore[arg-type,operator]
-                if not self.db.is_sqlite:
-                    query = query.with_for_update(skip_locked=True)
-                active = []
-                for incident in session.execute(query.order_by(col(Incident.id))).scalars():  # type: ignore[arg-type]
-                    if incident.state in ACTIVE:
-                        active.append(incident)
-                    else:
-                        incident.slo_due_at = None
-                        session.add(incident)
-                count += mass.evaluate_many(session, active, self.settings, now, sqlite=self.db.is_sqlite)
-        return count

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Optional
 
-from sqlalchemy import JSON, Column, DateTime, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -443,7 +443,12 @@ class GuardBreaker(SQLModel, table=True):
     """A tripped mass-deletion circuit breaker: deletes by ``client`` (``*``: everyone) are denied until lifted."""
 
     __tablename__ = "guard_breakers"
-    __table_args__ = (Index("ix_guard_breakers_open", "cluster", "lifted_at"),)
+    __table_args__ = (
+        Index("ix_guard_breakers_open", "cluster", "lifted_at"),
+        # one open breaker per key across replicas: the database decides which replica's trip opens the incident
+        Index("uq_guard_breakers_open_key", "cluster", "resource", "client", unique=True,
+              postgresql_where=text("lifted_at IS NULL"), sqlite_where=text("lifted_at IS NULL")),
+    )
 
     id: Optional[int] = Field(default=None, primary_key=True)
     cluster: str
@@ -455,6 +460,28 @@ class GuardBreaker(SQLModel, table=True):
     incident_id: Optional[int] = Field(default=None, index=True)
     lifted_at: Optional[datetime] = _ts()
     lifted_by: Optional[str] = None
+
+
+class GuardDeleteCount(SQLModel, table=True):
+    """One replica's deletes of one key in one time bucket, published so every replica counts them all.
+
+    ``count`` is the replica's total for the bucket (an upsert sets it, so publishing twice is harmless);
+    ``first_at``/``last_at`` bound the bucket's deletes: the window uses ``last_at``, a trip's T0 ``first_at``.
+    """
+
+    __tablename__ = "guard_delete_counts"
+    __table_args__ = (UniqueConstraint("replica", "cluster", "resource", "client", "bucket_start",
+                                       name="uq_guard_delete_count"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    replica: str
+    cluster: str
+    resource: str
+    client: str
+    bucket_start: Optional[datetime] = _ts(nullable=False)
+    count: int
+    first_at: Optional[datetime] = _ts(nullable=False)
+    last_at: Optional[datetime] = _ts(nullable=False, index=True)
 
 
 class GuardException(SQLModel, table=True):

@@ -14,6 +14,7 @@ events produces one card update, not thousands.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ from sqlalchemy import and_, insert, or_, select, update
 from sqlmodel import Session
 
 from bot.store.db import insert_once
+from bot.store.messages import Message
 from bot.store.models import OutboxMessage
 
 MAX_BACKOFF_SECONDS = 300.0
@@ -28,9 +30,8 @@ MAX_BACKOFF_SECONDS = 300.0
 
 def enqueue(
     session: Session,
+    message: Message,
     *,
-    kind: str,
-    payload: dict[str, Any],
     now: datetime,
     incident_id: int | None = None,
     channel: str = "chat",
@@ -38,7 +39,11 @@ def enqueue(
     dedupe_key: str | None = None,
     not_before: datetime | None = None,
 ) -> OutboxMessage | None:
-    """Queue a message; returns None when ``dedupe_key`` was already queued."""
+    """Queue a message; returns None when ``dedupe_key`` was already queued.
+
+    ``coalesce_key`` defaults to the kind's own (an incident's card coalesces per incident)."""
+    payload = message.to_payload()
+    coalesce_key = coalesce_key if coalesce_key is not None else message.coalesce_key()
     if coalesce_key is not None:
         pending = session.exec(  # type: ignore[call-overload]
             select(OutboxMessage)
@@ -54,10 +59,10 @@ def enqueue(
             pending.payload = {**pending.payload, **payload}
             session.add(pending)
             return pending
-    message = OutboxMessage(
+    row = OutboxMessage(
         incident_id=incident_id,
         channel=channel,
-        kind=kind,
+        kind=message.kind,
         payload=payload,
         coalesce_key=coalesce_key,
         dedupe_key=dedupe_key,
@@ -65,19 +70,37 @@ def enqueue(
         not_before=not_before or now,
     )
     if dedupe_key is None:
-        session.add(message)
+        session.add(row)
         session.flush()
-        return message
-    return message if insert_once(session, message) else None
+        return row
+    return row if insert_once(session, row) else None
 
 
-def enqueue_many(session: Session, messages: Sequence[dict[str, Any]], *, now: datetime) -> int:
+@dataclass(frozen=True)
+class Queued:
+    """One message of ``enqueue_many``, with ``enqueue``'s keywords (no ``dedupe_key``: bulk rows never collide)."""
+
+    message: Message
+    incident_id: int | None = None
+    channel: str = "chat"
+    coalesce_key: str | None = None
+
+    def as_row(self) -> dict[str, Any]:
+        return {"incident_id": self.incident_id, "channel": self.channel, "kind": self.message.kind,
+                "payload": self.message.to_payload(), "coalesce_key": self.key}
+
+    @property
+    def key(self) -> str | None:
+        return self.coalesce_key if self.coalesce_key is not None else self.message.coalesce_key()
+
+
+def enqueue_many(session: Session, queued: Sequence[Queued], *, now: datetime) -> int:
     """Queue many messages in a few statements (the watcher's mass deadline); same coalescing as ``enqueue``.
 
-    Each message is a dict of ``enqueue``'s keywords (``kind``, ``payload``, ``incident_id``,
-    ``channel``, ``coalesce_key``); none may carry a ``dedupe_key``.  Returns how many new rows.
+    Returns how many new rows.
     """
-    keys = sorted({(m.get("channel", "chat"), m["coalesce_key"]) for m in messages if m.get("coalesce_key")})
+    messages = [q.as_row() for q in queued]
+    keys = sorted({(m["channel"], m["coalesce_key"]) for m in messages if m["coalesce_key"]})
     pending: dict[tuple[str, str], OutboxMessage] = {}
     for start in range(0, len(keys), 500):
         chunk = keys[start:start + 500]
@@ -92,8 +115,7 @@ def enqueue_many(session: Session, messages: Sequence[dict[str, Any]], *, now: d
     rows: list[dict[str, Any]] = []
     new_by_key: dict[tuple[str, str], dict[str, Any]] = {}
     for m in messages:
-        channel = m.get("channel", "chat")
-        key = (channel, m.get("coalesce_key"))
+        key = (m["channel"], m["coalesce_key"])
         existing = pending.get(key)  # type: ignore[arg-type]
         if existing is not None:
             if any(existing.payload.get(k) != v for k, v in m["payload"].items()):
@@ -103,9 +125,7 @@ def enqueue_many(session: Session, messages: Sequence[dict[str, Any]], *, now: d
         if key[1] is not None and key in new_by_key:  # type: ignore[comparison-overlap]
             new_by_key[key]["payload"] = {**new_by_key[key]["payload"], **m["payload"]}  # type: ignore[index]
             continue
-        rows.append({"incident_id": m.get("incident_id"), "channel": channel, "kind": m["kind"],
-                     "payload": m["payload"], "coalesce_key": m.get("coalesce_key"), "status": "pending",
-                     "attempts": 0, "created_at": now, "not_before": now, "result": {}})
+        rows.append({**m, "status": "pending", "attempts": 0, "created_at": now, "not_before": now, "result": {}})
         if key[1] is not None:
             new_by_key[key] = rows[-1]  # type: ignore[index]
     table = OutboxMessage.__table__  # type: ignore[attr-defined]
@@ -250,6 +270,23 @@ def retry_later(
         delay = retry_after if retry_after is not None else min(MAX_BACKOFF_SECONDS, 0.5 * (2 ** min(row.attempts, 10)))
         row.not_before = now + timedelta(seconds=delay)
     session.add(row)
+
+
+def fail(session: Session, message_id: int, *, error: str, worker: str | None = None) -> bool:
+    """Give up on a message that can never be delivered (its stored payload does not fit its declaration).
+
+    The row stays, ``failed`` with the reason in ``last_error``, for a person to read; it no
+    longer holds back its incident's later messages.  With ``worker``, only that worker's claim."""
+    row = session.get(OutboxMessage, message_id)
+    if row is None or row.status != "pending" or (worker is not None and row.claimed_by not in (worker, None)):
+        return False
+    row.status = "failed"
+    row.attempts += 1
+    row.last_error = error[:2000]
+    row.claimed_by = None
+    row.claimed_until = None
+    session.add(row)
+    return True
 
 
 def pending_count(session: Session, channel: str | None = None) -> int:

@@ -16,12 +16,13 @@ layer may not import its siblings); the composition root wires them.
 
 from integrations.probes.checks import (
     Check,
+    ProbeFailed,
     apiserver_checks,
     etcd_checks,
     write_path_check,
 )
 from integrations.probes.customer import nodes_check, pod_check, statefulset_check
-from integrations.probes.runner import ProbeFailed, ProbeOutcome, run_checks
+from integrations.probes.runner import ProbeOutcome, run_checks
 
 __all__ = ["Check", "ProbeFailed", "ProbeOutcome", "apiserver_checks", "etcd_checks", "nodes_check", "pod_check",
            "run_checks", "statefulset_check", "write_path_check"]

@@ -20,7 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from integrations.probes.runner import ProbeFailed
+
+class ProbeFailed(Exception):
+    """A check's answer was a failure (the message is the evidence)."""
 
 
 @dataclass(frozen=True)

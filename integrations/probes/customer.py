@@ -11,11 +11,11 @@ Pending. These checks do what a customer does, in the bot's own probe namespace:
 * ``statefulset``: scale a StatefulSet up and see every replica ready, then back to zero
   (the controller-manager's StatefulSet controller, the scheduler and the nodes together).
 
-The client is taken by duck type (``create_object``, ``get_object``, ``request``, ``watch``), as
-the other checks do. The pod is followed with one watch (a healthy pod probe costs the apiserver
-three requests: create, watch, delete); the StatefulSet is polled with a growing pause (50 ms up
-to 500 ms). The overhead measurement in docs/customer-probes.md counts them. ``sleep`` and
-``monotonic`` are injectable so tests need no real waiting.
+The client is taken by duck type (``create_object``, ``request``, ``watch``), as the other checks
+do. Nothing polls: the pod is followed with one watch (a healthy pod probe costs the apiserver
+three requests: create, watch, delete) and each scale of the StatefulSet with one (four requests a
+run: PATCH and watch, each way). The overhead measurement in docs/customer-probes.md counts them.
+``monotonic`` is injectable so tests need no real waiting.
 """
 
 from __future__ import annotations
@@ -23,11 +23,10 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from integrations.probes.checks import Check
-from integrations.probes.runner import ProbeFailed
+from integrations.probes.checks import Check, ProbeFailed
 
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
 MANAGED = {"app.kubernetes.io/managed-by": "incident-bot", "incident-bot.dev/probe": "customer"}
@@ -49,34 +48,6 @@ class Stages:
             return "-" if value is None else f"{value * 1000:.0f} ms"
         return (f"accepted {ms(self.accepted)}, scheduled {ms(self.scheduled)}"
                 + (f" on {self.node}" if self.node else "") + f", running {ms(self.running)}")
-
-
-@dataclass
-class Waiter:
-    """Polls with a growing pause until a deadline (clock and sleep injectable)."""
-
-    deadline_seconds: float
-    sleep: Callable[[float], None] = time.sleep
-    monotonic: Callable[[], float] = time.monotonic
-    first_pause: float = 0.05
-    max_pause: float = 0.5
-    started: float = field(default=0.0)
-
-    def __post_init__(self) -> None:
-        self.started = self.monotonic()
-
-    def elapsed(self) -> float:
-        return self.monotonic() - self.started
-
-    def until(self, condition: Callable[[], bool]) -> bool:
-        pause = self.first_pause
-        while True:
-            if condition():
-                return True
-            if self.elapsed() + pause > self.deadline_seconds:
-                return False
-            self.sleep(pause)
-            pause = min(self.max_pause, pause * 2)
 
 
 def pod_manifest(namespace: str, name: str) -> dict[str, Any]:
@@ -184,32 +155,51 @@ def statefulset_manifest(namespace: str, name: str = STATEFULSET) -> dict[str, A
                      "selector": {"matchLabels": {"app": name}}, "template": template}}
 
 
+def _scale(client: Any, namespace: str, target: int) -> None:
+    """PATCH the probe StatefulSet's scale; create the StatefulSet first only when it does not exist yet."""
+    path = f"/apis/apps/v1/namespaces/{namespace}/statefulsets/{STATEFULSET}/scale"
+    for attempt in (1, 2):
+        answer = client.request("PATCH", path, operation=f"scale StatefulSet {STATEFULSET} to {target}",
+                                body={"spec": {"replicas": target}}, ok=(404,) if attempt == 1 else (),
+                                headers={"Content-Type": "application/merge-patch+json"})
+        if answer.status != 404:
+            return
+        client.create_object(statefulset_manifest(namespace), exist_ok=True)
+
+
 def run_statefulset_probe(client: Any, namespace: str, *, replicas: int, deadline_seconds: float,
-                          sleep: Callable[[float], None] = time.sleep,
                           monotonic: Callable[[], float] = time.monotonic) -> dict[str, float]:
-    """Scale the probe StatefulSet to ``replicas`` and back to 0; seconds each way until it is settled."""
-    path = f"/apis/apps/v1/namespaces/{namespace}/statefulsets/{STATEFULSET}"
-    client.create_object(statefulset_manifest(namespace), exist_ok=True)
+    """Scale the probe StatefulSet to ``replicas`` and back to 0; seconds each way until it is settled.
+
+    Each way is one PATCH and one watch of the StatefulSet (started without a resourceVersion, so
+    its first event is the current state: a scale that changes nothing is seen settled at once).
+    """
     result: dict[str, float] = {}
     for direction, target in (("up", replicas), ("down", 0)):
-        waiter = Waiter(deadline_seconds, sleep, monotonic)
-        client.request("PATCH", f"{path}/scale", operation=f"scale StatefulSet {STATEFULSET} to {target}",
-                       body={"spec": {"replicas": target}},
-                       headers={"Content-Type": "application/merge-patch+json"})
+        started = monotonic()
+        _scale(client, namespace, target)
         seen: dict[str, Any] = {}
-
-        def settled() -> bool:
-            sts = client.get_object("apps/v1", "StatefulSet", STATEFULSET, namespace) or {}
-            seen.update(sts.get("status") or {})
+        settled = False
+        events = client.watch(f"/apis/apps/v1/namespaces/{namespace}/statefulsets",
+                              operation=f"watch StatefulSet {namespace}/{STATEFULSET}",
+                              query={"fieldSelector": f"metadata.name={STATEFULSET}"},
+                              seconds=max(0.1, deadline_seconds - (monotonic() - started)))
+        for event in events:
+            sts = event.get("object") or {}
+            if event.get("type") not in ("ADDED", "MODIFIED") or sts.get("kind") not in (None, "StatefulSet"):
+                continue
             status = sts.get("status") or {}
-            return (status.get("observedGeneration", 0) >= (sts.get("metadata") or {}).get("generation", 0)
-                    and int(status.get("readyReplicas") or 0) == target and int(status.get("replicas") or 0) == target)
-
-        if not waiter.until(settled):
+            seen = dict(status)
+            settled = (status.get("observedGeneration", 0) >= (sts.get("metadata") or {}).get("generation", 0)
+                       and int(status.get("readyReplicas") or 0) == target
+                       and int(status.get("replicas") or 0) == target)
+            if settled or monotonic() - started >= deadline_seconds:
+                break
+        if not settled:
             raise ProbeFailed(f"StatefulSet {namespace}/{STATEFULSET} scaled {direction} to {target} but "
                               f"{int(seen.get('readyReplicas') or 0)} of {target} replicas ready after "
                               f"{deadline_seconds:g} s (replicas {int(seen.get('replicas') or 0)})")
-        result[direction] = waiter.elapsed()
+        result[direction] = monotonic() - started
     return result
 
 

@@ -12,14 +12,9 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
-if TYPE_CHECKING:
-    from integrations.probes.checks import Check
-
-
-class ProbeFailed(Exception):
-    """A check's answer was a failure (the message is the evidence)."""
+from integrations.probes.checks import Check
 
 
 @dataclass(frozen=True)
@@ -32,7 +27,7 @@ class ProbeOutcome:
     detail: str
 
 
-def _one(check: "Check") -> ProbeOutcome:
+def _one(check: Check) -> ProbeOutcome:
     started = time.monotonic()
     try:
         detail = check.run()
@@ -44,7 +39,7 @@ def _one(check: "Check") -> ProbeOutcome:
                         round((time.monotonic() - started) * 1000, 3), detail[:1000])
 
 
-def run_checks(checks: Sequence["Check"], *, timeout: float = 3.0, max_workers: int = 16) -> list[ProbeOutcome]:
+def run_checks(checks: Sequence[Check], *, timeout: float = 3.0, max_workers: int = 16) -> list[ProbeOutcome]:
     """Run every check; a check slower than ``timeout`` seconds counts as failed."""
     if not checks:
         return []

@@ -29,6 +29,7 @@ from bot.chat.dispatcher import ChatContext, Dispatcher
 from bot.chat.messages import Reply
 from bot.config import secret
 from bot.store import outbox
+from bot.store.messages import SlackReply
 from integrations.slack import dedupe, homes
 from integrations.slack.blockkit import message_of
 from integrations.slack.identity import Directory
@@ -73,10 +74,9 @@ class SlackCommands:
         """Queue the answer: ephemeral when only the caller needs it, in the channel otherwise."""
         message = message_of(reply, self.directory.id_of)
         with self.services.db.session() as session:
-            outbox.enqueue(session, kind="slack.reply", channel=REPLY_CHANNEL, now=self.services.clock.now(), payload={
-                "message": message, "ephemeral": reply.ephemeral or reply.error, "user": user_id,
-                "channel": channel, "response_url": response_url, "thread_ts": thread_ts,
-            })
+            answer = SlackReply(message=message, ephemeral=reply.ephemeral or reply.error, user=user_id,
+                                channel=channel, response_url=response_url, thread_ts=thread_ts)
+            outbox.enqueue(session, answer, channel=REPLY_CHANNEL, now=self.services.clock.now())
         self.wake()  # the person is waiting: deliver now, not at the senders' next tick
 
 

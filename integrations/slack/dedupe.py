@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 
 from bot.clock import Clock
 from bot.store.db import Database
@@ -42,8 +43,8 @@ def prune(db: Database, *, source: str, before: datetime) -> int:
     """Forget deliveries older than ``before`` (Slack stops retrying after minutes)."""
     with db.session() as session:
         result = session.execute(
-            delete(ProcessedDelivery).where(ProcessedDelivery.source == source,
-                                            ProcessedDelivery.at < before)  # type: ignore[arg-type,operator]
+            delete(ProcessedDelivery).where(col(ProcessedDelivery.source) == source,
+                                            col(ProcessedDelivery.at) < before)
         )
         return int(result.rowcount or 0)
 

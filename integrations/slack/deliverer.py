@@ -1,6 +1,7 @@
 """The Slack side of the outbox: one outbox message becomes a few Web API calls.
 
-Kinds (written by the domain in the same transaction as the facts):
+Kinds (declared in bot/store/messages.py, written by the domain in the same
+transaction as the facts; ``self.surface`` routes each to its handler):
 - ``incident.card`` — the first one gives the incident its home (a channel of
   its own, or a thread in ``slack.incidents_channel``) and posts the card;
   later ones re-render the card from the database and ``chat.update`` it in
@@ -11,6 +12,7 @@ Kinds (written by the domain in the same transaction as the facts):
 - ``page`` — a DM to the paged person and a mention in the incident's home.
 - ``notice`` — a line in the home (or the incidents channel).
 - ``slack.reply`` (outbox channel "slack") — the answer to a command or press.
+- ``page.close`` is not for Slack: it closes pages on the paging services.
 
 A message that needs several calls records each finished step, so a retry
 after a 429 in the middle never repeats the steps that got through.
@@ -25,12 +27,15 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.chat import cards
 from bot.chat.delivery import RetryLater
 from bot.chat.dispatcher import Dispatcher
 from bot.chat.handlers_core import card_for
+from bot.chat.surface import Surface, handle, not_here
 from bot.incidents.service import ref_of
+from bot.store.messages import IncidentCard, Message, Notice, Page, PageClose, SlackReply, TimelinePost
 from bot.store.models import ChatBinding, OutboxMessage, ProcessedDelivery, TimelineEvent
 from integrations.slack import dedupe, homes
 from integrations.slack.blockkit import cut, message_of, mrkdwn
@@ -56,28 +61,29 @@ class SlackDeliverer:
         self.web = web
         self.directory = directory
         self._current = threading.local()  # the message being delivered (two senders share this deliverer)
+        self.surface = Surface("slack", [
+            handle(IncidentCard, self._card),
+            handle(TimelinePost, self._timeline),
+            handle(Page, self._page),
+            handle(Notice, self._notice),
+            handle(SlackReply, self._reply),
+            not_here(PageClose, "closing a page concerns the paging services only"),
+        ])
 
     @property
-    def db(self):  # type: ignore[no-untyped-def]
+    def db(self):
         return self.services.db
 
     def now(self) -> datetime:
         return self.services.clock.now()
 
     # -- the Deliverer protocol ----------------------------------------------
-    def deliver(self, message: OutboxMessage) -> dict[str, Any]:
-        handler = {
-            "incident.card": self._card,
-            "timeline.post": self._timeline,
-            "page": self._page,
-            "notice": self._notice,
-            "slack.reply": self._reply,
-        }.get(message.kind, self._other)
-        self._current.id, self._current.retried = message.id, message.attempts > 0
+    def deliver(self, row: OutboxMessage, message: Message) -> dict[str, Any]:
+        self._current.id, self._current.retried = row.id, row.attempts > 0
         try:
-            return handler(message)
+            return self.surface.deliver(row, message)
         except SlackRefused as exc:  # e.g. missing scope or revoked token: keep it until someone fixes it
-            log.warning("Slack refused outbox message %s (%s): %s", message.id, message.kind, exc.code)
+            log.warning("Slack refused outbox message %s (%s): %s", row.id, row.kind, exc.code)
             raise RetryLater(str(exc)) from None
 
     # -- homes ---------------------------------------------------------------
@@ -143,9 +149,9 @@ class SlackDeliverer:
             names += users
         with self.db.session() as session:
             declared = session.execute(  # the person who opened it from chat (the first event is the opening)
-                select(TimelineEvent.actor).where(TimelineEvent.incident_id == incident_id,
-                                                  TimelineEvent.source.startswith("chat"))  # type: ignore[attr-defined]
-                .order_by(TimelineEvent.id)  # type: ignore[arg-type]
+                select(col(TimelineEvent.actor)).where(col(TimelineEvent.incident_id) == incident_id,
+                                                       col(TimelineEvent.source).startswith("chat"))
+                .order_by(col(TimelineEvent.id))
             ).scalars().first()
         if declared:
             names.append(declared)
@@ -219,10 +225,8 @@ class SlackDeliverer:
         return None
 
     # -- kinds ---------------------------------------------------------------
-    def _card(self, message: OutboxMessage) -> dict[str, Any]:
-        incident_id = message.incident_id
-        if incident_id is None:
-            return {"skipped": "no incident"}
+    def _card(self, row: OutboxMessage, card: IncidentCard) -> dict[str, Any]:
+        incident_id = card.incident_id
         home, fresh = self.ensure_home(incident_id)
         if fresh:
             return {"card": "posted", "channel": home.channel_id, "ts": home.card_ts}
@@ -246,28 +250,27 @@ class SlackDeliverer:
         self._invite(home)
         return result
 
-    def _timeline(self, message: OutboxMessage) -> dict[str, Any]:
-        if message.incident_id is None:
+    def _timeline(self, row: OutboxMessage, post: TimelinePost) -> dict[str, Any]:
+        if row.incident_id is None:
             return {"skipped": "no incident"}
         with self.db.session() as session:
-            event = session.get(TimelineEvent, message.payload.get("event_id"))
+            event = session.get(TimelineEvent, post.event_id)
         if event is None:
             return {"skipped": "no such event"}
-        home, _ = self.ensure_home(message.incident_id)
+        home, _ = self.ensure_home(row.incident_id)
         posted = self._post(home.channel_id, step="timeline", thread_ts=home.thread_ts,  # type: ignore[arg-type]
                             text=cut(mrkdwn(cards.event_line(event), self.directory.id_of), 3000))
         return {"ts": posted.get("ts")}
 
-    def _page(self, message: OutboxMessage) -> dict[str, Any]:
-        payload = message.payload
-        user, reason = str(payload.get("user", "")), str(payload.get("reason", ""))
+    def _page(self, row: OutboxMessage, page: Page) -> dict[str, Any]:
+        user, reason = page.user, page.reason
         user_id = self.directory.id_of(user)
         result: dict[str, Any] = {}
         home = None
-        if message.incident_id is not None:
-            home, _ = self.ensure_home(message.incident_id)
+        if row.incident_id is not None:
+            home, _ = self.ensure_home(row.incident_id)
         where = f" Incident home: <#{home.channel_id}>" if home is not None else ""
-        dm_step = f"slack:outbox:{message.id}:dm"
+        dm_step = f"slack:outbox:{row.id}:dm"
         if user_id and not self._done(dm_step):
             opened = self.web.call("conversations.open", users=user_id)
             dm = opened["channel"]["id"]
@@ -285,10 +288,10 @@ class SlackDeliverer:
             result["note"] = f"no Slack id for {user}; add their e-mail to oncall.people (or their id to slack.users)"
         return result
 
-    def _notice(self, message: OutboxMessage) -> dict[str, Any]:
-        text = mrkdwn(str(message.payload.get("text", "")), self.directory.id_of)
-        if message.incident_id is not None:
-            home, _ = self.ensure_home(message.incident_id)
+    def _notice(self, row: OutboxMessage, notice: Notice) -> dict[str, Any]:
+        text = mrkdwn(notice.text, self.directory.id_of)
+        if row.incident_id is not None:
+            home, _ = self.ensure_home(row.incident_id)
             thread = None if (home.data or {}).get("own_channel") else home.thread_ts
             return {"ts": self._post(home.channel_id, step="notice", thread_ts=thread,  # type: ignore[arg-type]
                                      text=text).get("ts")}
@@ -296,40 +299,32 @@ class SlackDeliverer:
             return {"ts": self._post(self.settings.incidents_channel, step="notice", text=text).get("ts")}
         return {"skipped": "no incidents channel configured"}
 
-    def _other(self, message: OutboxMessage) -> dict[str, Any]:
-        """A kind this adapter does not know: show its text if it has one, never block the queue."""
-        if message.payload.get("text"):
-            return self._notice(message)
-        log.info("outbox kind %s has nothing to show in Slack", message.kind)
-        return {"skipped": message.kind}
-
-    def _reply(self, message: OutboxMessage) -> dict[str, Any]:
-        p = message.payload
-        body = dict(p.get("message") or {"text": "…"})
-        if p.get("response_url"):
+    def _reply(self, row: OutboxMessage, reply: SlackReply) -> dict[str, Any]:
+        body = dict(reply.message or {"text": "…"})
+        if reply.response_url:
             try:
-                return self.web.respond(p["response_url"], {
-                    **body, "response_type": "ephemeral" if p.get("ephemeral") else "in_channel",
+                return self.web.respond(reply.response_url, {
+                    **body, "response_type": "ephemeral" if reply.ephemeral else "in_channel",
                     "replace_original": False})
             except SlackRefused as exc:  # expired (30 minutes, 5 uses): fall through to the Web API
                 log.info("response_url refused (%s); answering through the Web API", exc.code)
-        if p.get("ephemeral") and p.get("channel") and p.get("user"):
+        if reply.ephemeral and reply.channel and reply.user:
             try:
-                self.web.call("chat.postEphemeral", channel=p["channel"], user=p["user"],
-                              thread_ts=p.get("thread_ts"), **body)
+                self.web.call("chat.postEphemeral", channel=reply.channel, user=reply.user,
+                              thread_ts=reply.thread_ts, **body)
                 return {"ephemeral": True}
             except SlackRefused as exc:
                 if exc.code not in {"channel_not_found", "not_in_channel", "user_not_in_channel"}:
                     raise
-        if not p.get("ephemeral") and p.get("channel"):
+        if not reply.ephemeral and reply.channel:
             try:
-                return {"ts": self._post(p["channel"], step="reply", thread_ts=p.get("thread_ts"), **body).get("ts")}
+                return {"ts": self._post(reply.channel, step="reply", thread_ts=reply.thread_ts, **body).get("ts")}
             except SlackRefused as exc:  # a channel the bot cannot post in: tell the person directly
                 if exc.code not in GONE:
                     raise
-        if not p.get("user"):
+        if not reply.user:
             return {"skipped": "nowhere to answer"}
-        return {"ts": self._post(p["user"], step="reply-dm", **body).get("ts"), "dm": True}
+        return {"ts": self._post(reply.user, step="reply-dm", **body).get("ts"), "dm": True}
 
     # -- steps of one message ------------------------------------------------
     def _done(self, key: str) -> bool:

@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.store.db import Database
 from bot.store.models import ChatBinding
@@ -32,7 +33,7 @@ def channel_name(incident_id: int, title: str, attempt: int = 0) -> str:
 def binding(db: Database, incident_id: int) -> ChatBinding | None:
     with db.session() as session:
         return session.execute(
-            select(ChatBinding).where(ChatBinding.incident_id == incident_id, ChatBinding.adapter == ADAPTER)
+            select(ChatBinding).where(col(ChatBinding.incident_id) == incident_id, col(ChatBinding.adapter) == ADAPTER)
         ).scalars().first()
 
 
@@ -40,7 +41,7 @@ def save(db: Database, incident_id: int, **changes: Any) -> ChatBinding:
     """Create or update an incident's binding (``data`` keys are merged)."""
     with db.session() as session:
         row = session.execute(
-            select(ChatBinding).where(ChatBinding.incident_id == incident_id, ChatBinding.adapter == ADAPTER)
+            select(ChatBinding).where(col(ChatBinding.incident_id) == incident_id, col(ChatBinding.adapter) == ADAPTER)
         ).scalars().first()
         if row is None:
             row = ChatBinding(incident_id=incident_id, adapter=ADAPTER)
@@ -61,7 +62,7 @@ def incident_at(db: Database, channel_id: str | None, thread_ts: str | None = No
         return None
     with db.session() as session:
         rows = list(session.execute(
-            select(ChatBinding).where(ChatBinding.adapter == ADAPTER, ChatBinding.channel_id == channel_id)
+            select(ChatBinding).where(col(ChatBinding.adapter) == ADAPTER, col(ChatBinding.channel_id) == channel_id)
         ).scalars())
     for ts in (thread_ts, message_ts):
         if ts:

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from bot.config import SlackSettings
+from bot.config.surfaces import SlackSettings
 
 SLACK_MENTION_RE = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 SLACK_ID_RE = re.compile(r"^[UW][A-Z0-9]{2,}$")

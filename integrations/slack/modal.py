@@ -11,7 +11,7 @@ import shlex
 from typing import Any
 
 from bot.chat import grammar
-from bot.config import SEVERITIES
+from bot.config.base import SEVERITIES
 from bot.errors import BadInput
 
 CALLBACK_ID = "declare_modal"

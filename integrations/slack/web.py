@@ -21,7 +21,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot.chat.delivery import RetryLater
-from bot.config import SlackSettings, secret
+from bot.config import secret
+from bot.config.surfaces import SlackSettings
 from bot.store.ratelimits import RateLimits
 
 UNREACHABLE = (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, http.client.HTTPException,

@@ -40,6 +40,7 @@ from sqlalchemy import or_, select, update
 from bot.clock import Clock
 from bot.config import Settings
 from bot.errors import IncidentBotError
+from bot.incidents import fleet
 from bot.incidents.service import Incidents
 from bot.store.db import Database
 from bot.store.models import Incident, PlaybookRun, RunStep
@@ -221,7 +222,7 @@ class Executor:
                               f"running ({holder.replace('run:', 'RUN-')})", at=now, key=f"waiting:{holder}")
                 return "waiting"
             incident = records.lock_incident(session, run.incident_id) if run.incident_id else None
-            if incident is not None and incident.state not in ("diagnosed", "mitigating"):
+            if incident is not None and not fleet.may_mitigate(session, incident, run.cluster):
                 leases.release(session, run.cluster, run_id)
                 run_lifecycle.move(run, "refuse_start")
                 run.finished_at = now
@@ -515,10 +516,14 @@ class Executor:
                           data=_jsonable(verdict.data))
             records.event(session, run, "run.succeeded", f"succeeded{ttl_note}", at=now, key="succeeded")
             incident = records.lock_incident(session, run.incident_id) if run.incident_id else None
-            if incident is not None and incident.state in ("diagnosed", "mitigating"):
-                incident.mitigation = f"{run.playbook} ({ref})"
-                self.incidents.move(session, incident, "mark_mitigated", actor=ACTOR, source="engine",
-                                    note=f"{ref} {run.playbook} verified: {verdict.text}", data={"run_id": run_id})
+            if incident is not None and incident.state in ("notified", "diagnosing", "diagnosed", "mitigating") \
+                    and run.cluster in {c.cluster for c in fleet.clusters(session, incident.id)}:  # type: ignore[arg-type]
+                # only the cluster the run changed is mitigated; the incident once every cluster is
+                if fleet.reach(session, self.incidents, incident, run.cluster, "mitigated", actor=ACTOR,
+                               source="engine", text=f"{ref} {run.playbook} verified: {verdict.text}",
+                               data={"run_id": run_id}):
+                    incident.mitigation = f"{run.playbook} ({ref})"
+                    session.add(incident)
             records.notify_commander(session, run, f"succeeded and verified: {verdict.text}{ttl_note}", at=now,
                                      key="succeeded")
             records.refresh_card(session, run.incident_id, now)

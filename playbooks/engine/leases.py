@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from bot.store.db import insert_once
 from bot.store.models import Lease
@@ -26,7 +26,7 @@ def holder_of(run_id: int) -> str:
 
 
 def _load(session: Session, name: str, lock: bool) -> Lease | None:
-    query = select(Lease).where(Lease.name == name)
+    query = select(Lease).where(col(Lease.name) == name)
     if lock and session.get_bind().dialect.name != "sqlite":
         query = query.with_for_update()
     return session.execute(query).scalars().first()

@@ -6,6 +6,7 @@ from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from bot.store.models import PlaybookRun
 from playbooks.engine import freeze
@@ -16,8 +17,8 @@ def render(db: Any) -> list[Metric]:
                              labels=["playbook", "state"])
     with db.session() as session:
         for playbook, state, count in session.execute(
-                select(PlaybookRun.playbook, PlaybookRun.state, func.count())
-                .group_by(PlaybookRun.playbook, PlaybookRun.state)):
+                select(col(PlaybookRun.playbook), col(PlaybookRun.state), func.count())
+                .group_by(col(PlaybookRun.playbook), col(PlaybookRun.state))):
             runs.add_metric([playbook, state], count)
         frozen = freeze.current(session) is not None
     return [runs, GaugeMetricFamily("incident_bot_playbooks_frozen", "1 while the playbook freeze is on.",

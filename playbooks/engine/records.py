@@ -11,10 +11,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
-from bot.incidents import timeline
+from bot.store import timeline
 from bot.store import outbox
+from bot.store.messages import IncidentCard, Notice
 from bot.store.models import Approval, Incident, Participant, PlaybookRun
 from playbooks.engine import run_lifecycle
 
@@ -61,42 +62,40 @@ def notify_commander(session: Session, run: PlaybookRun, text: str, *, at: datet
     if run.incident_id is None:
         return
     commander = commander_of(session, run.incident_id)
-    outbox.enqueue(session, kind="notice", incident_id=run.incident_id, now=at,
-                   payload={"text": f"{'@' + commander + ' ' if commander else ''}{run_ref(run)} "
-                                    f"{run.playbook}: {text}", "user": commander, "run_id": run.id},
-                   dedupe_key=f"notice:run:{run.id}:{key}")
+    notice = Notice(text=f"{'@' + commander + ' ' if commander else ''}{run_ref(run)} {run.playbook}: {text}",
+                    user=commander, run_id=run.id)
+    outbox.enqueue(session, notice, incident_id=run.incident_id, now=at, dedupe_key=f"notice:run:{run.id}:{key}")
 
 
 def refresh_card(session: Session, incident_id: int | None, at: datetime) -> None:
     """Queue a card update (coalesced), so the Approve/Reject buttons appear or go."""
     if incident_id is None:
         return
-    outbox.enqueue(session, kind="incident.card", incident_id=incident_id, payload={"incident_id": incident_id},
-                   coalesce_key=f"card:{incident_id}", now=at)
+    outbox.enqueue(session, IncidentCard(incident_id=incident_id), incident_id=incident_id, now=at)
 
 
 def commander_of(session: Session, incident_id: int) -> str | None:
     row = session.execute(
-        select(Participant.user).where(Participant.incident_id == incident_id, Participant.role == "commander",
-                                       Participant.active).order_by(Participant.id.desc())  # type: ignore[union-attr]
+        select(col(Participant.user)).where(col(Participant.incident_id) == incident_id, col(Participant.role) == "commander",
+                                            col(Participant.active)).order_by(col(Participant.id).desc())
     ).first()
     return row[0] if row else None
 
 
 def approvals_of(session: Session, run_id: int) -> list[Approval]:
-    return list(session.execute(select(Approval).where(Approval.run_id == run_id)
-                                .order_by(Approval.id)).scalars())  # type: ignore[arg-type]
+    return list(session.execute(select(Approval).where(col(Approval.run_id) == run_id)
+                                .order_by(col(Approval.id))).scalars())
 
 
 def lock_run(session: Session, run_id: int) -> PlaybookRun | None:
-    query = select(PlaybookRun).where(PlaybookRun.id == run_id)
+    query = select(PlaybookRun).where(col(PlaybookRun.id) == run_id)
     if session.get_bind().dialect.name != "sqlite":
         query = query.with_for_update()
     return session.execute(query).scalars().first()
 
 
 def lock_incident(session: Session, incident_id: int) -> Incident | None:
-    query = select(Incident).where(Incident.id == incident_id)
+    query = select(Incident).where(col(Incident.id) == incident_id)
     if session.get_bind().dialect.name != "sqlite":
         query = query.with_for_update()
     return session.execute(query).scalars().first()
@@ -111,8 +110,8 @@ def evidence_of(session: Session, incident: Incident) -> dict[str, Any]:
     if isinstance(diag, dict):
         found.update(diag)
     row = session.execute(
-        select(TimelineEvent.data).where(TimelineEvent.incident_id == incident.id, TimelineEvent.kind == "cause")
-        .order_by(TimelineEvent.id.desc())  # type: ignore[union-attr]
+        select(col(TimelineEvent.data)).where(col(TimelineEvent.incident_id) == incident.id, col(TimelineEvent.kind) == "cause")
+        .order_by(col(TimelineEvent.id).desc())
     ).first()
     if row and isinstance(row[0], dict):
         data = row[0]

@@ -14,10 +14,12 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.clock import Clock
 from bot.config import Settings
 from bot.errors import BadInput, Conflict, IllegalTransition, NotFound, PermissionDenied
+from bot.incidents import fleet
 from bot.incidents.service import Incidents, ref_of
 from bot.store.db import Database, insert_once
 from bot.store.models import Approval, Incident, PlaybookRun
@@ -62,11 +64,11 @@ class PlaybookService:
 
     def runs(self, incident: str | int | None = None, *, states: set[str] | None = None) -> list[PlaybookRun]:
         with self.db.session() as session:
-            query = select(PlaybookRun).order_by(PlaybookRun.id)  # type: ignore[arg-type]
+            query = select(PlaybookRun).order_by(col(PlaybookRun.id))
             if incident is not None:
-                query = query.where(PlaybookRun.incident_id == self.incidents.get(incident).id)
+                query = query.where(col(PlaybookRun.incident_id) == self.incidents.get(incident).id)
             if states:
-                query = query.where(PlaybookRun.state.in_(sorted(states)))  # type: ignore[attr-defined]
+                query = query.where(col(PlaybookRun.state).in_(sorted(states)))
             return list(session.execute(query).scalars())
 
     def approvals(self, run_id: int) -> list[Approval]:
@@ -87,7 +89,7 @@ class PlaybookService:
                  cluster: str | None) -> tuple[Incident, Playbook, dict[str, Any], str, ComputedPlan]:
         playbook = self.registry.get(playbook_name)
         with self.db.session() as session:
-            incident = self.incidents._load(session, incident_ref)  # noqa: SLF001 - read-only load
+            incident = self.incidents.load(session, incident_ref)  # read-only
             evidence = records.evidence_of(session, incident)
         typed = parse_params(playbook.params, params, evidence)
         target = cluster or incident.cluster
@@ -121,12 +123,14 @@ class PlaybookService:
             flag = freeze.current(session)
             if flag is not None:
                 raise Conflict(f"playbooks are {freeze.describe(flag)}; no new runs until `/incident unfreeze`.")
-            row = self.incidents._load(session, incident)  # noqa: SLF001
-            if row.state in ("detected", "notified", "diagnosing"):
+            row = self.incidents.load(session, incident)
+            if fleet.may_mitigate(session, row, cluster or row.cluster):
+                pass  # the incident has its cause, or this cluster of a fleet incident has its own
+            elif row.state in ("detected", "notified", "diagnosing"):
                 raise IllegalTransition(
                     f"{ref_of(row.id)} is {row.state}: a playbook runs only once the cause is recorded "
                     f"(`/incident cause <text>` or diagnosis). `/incident plan` works now.")
-            if row.state not in ("diagnosed", "mitigating"):
+            else:
                 raise IllegalTransition(
                     f"{ref_of(row.id)} is {row.state}: a playbook starts only from diagnosed. `/incident reopen` "
                     f"it, or declare a new incident for this change. `/incident plan` works now.")
@@ -315,13 +319,13 @@ class PlaybookService:
             if not freeze.set_frozen(session, by=user, reason=reason, now=now):
                 flag = freeze.current(session)
                 return f"Playbooks are {freeze.describe(flag)} already."  # type: ignore[arg-type]
-            running = list(session.execute(select(PlaybookRun).where(PlaybookRun.state == "running")).scalars())
+            running = list(session.execute(select(PlaybookRun).where(col(PlaybookRun.state) == "running")).scalars())
             for iid in {incident_id, *(r.incident_id for r in running)} - {None}:
                 if session.get(Incident, iid) is None:  # a chat context naming an incident that is gone
                     continue
-                from bot.incidents import timeline
+                from bot.store import timeline
 
-                timeline.record(session, iid, "playbooks.frozen",  # type: ignore[arg-type]
+                timeline.record(session, iid, "playbooks.frozen",
                                 f"playbooks frozen by @{user}" + (f": {reason}" if reason else ""),
                                 at=now, actor=user, source=source, data={"reason": reason})
         halting = f" {len(running)} running run(s) halt at the next step boundary." if running else ""
@@ -339,7 +343,7 @@ class PlaybookService:
                                        f"commander or an approver can.")
             freeze.clear(session, by=user, now=now)
             if incident_id is not None and session.get(Incident, incident_id) is not None:
-                from bot.incidents import timeline
+                from bot.store import timeline
 
                 timeline.record(session, incident_id, "playbooks.unfrozen", f"playbooks unfrozen by @{user}",
                                 at=now, actor=user, source=source)
@@ -354,8 +358,8 @@ class PlaybookService:
     def _commands_any(self, session: Any, user: str) -> bool:
         from bot.store.models import Participant
 
-        return session.execute(select(Participant.id).where(Participant.user == user, Participant.role == "commander",
-                                                            Participant.active)).first() is not None
+        return session.execute(select(col(Participant.id)).where(col(Participant.user) == user, col(Participant.role) == "commander",
+                                                                 col(Participant.active))).first() is not None
 
     def _locked(self, session: Any, rid: int) -> PlaybookRun:
         run = records.lock_run(session, rid)

@@ -28,7 +28,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.config import EtcdEndpoints, Settings
+from bot.config import Settings
+from bot.config.clusters import EtcdEndpoints
 from bot.errors import ConfigError, IntegrationError, StepFailed
 from integrations.etcd import (
     ClusterSummary,

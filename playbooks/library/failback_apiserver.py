@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.errors import Conflict, NotFound
 from bot.store.models import PlaybookRun
@@ -43,8 +44,8 @@ def failover_run(tools: Any, cluster: str, ref: str | None) -> PlaybookRun:
                 raise Conflict(f"refusing {NAME}: {ref} is {run.state}, not succeeded; there is nothing to fail back.")
             return run
         run = session.execute(select(PlaybookRun).where(
-            PlaybookRun.playbook == FAILOVER, PlaybookRun.cluster == cluster, PlaybookRun.state == "succeeded")
-            .order_by(PlaybookRun.id.desc())).scalars().first()  # type: ignore[union-attr]
+            col(PlaybookRun.playbook) == FAILOVER, col(PlaybookRun.cluster) == cluster, col(PlaybookRun.state) == "succeeded")
+            .order_by(col(PlaybookRun.id).desc())).scalars().first()
         if run is None:
             raise Conflict(f"refusing {NAME} on cluster {cluster}: no succeeded {FAILOVER} run recorded "
                            f"the states to go back to.")

@@ -25,7 +25,8 @@ from typing import Any
 
 import httpx
 
-from bot.config import LoadBalancerSettings, Settings
+from bot.config import Settings
+from bot.config.clusters import LoadBalancerSettings
 from bot.errors import ConfigError, IntegrationError
 from integrations.haproxy import (
     HAProxyLoadBalancer,

@@ -11,7 +11,8 @@ from freezegun import freeze_time
 from bot.app.bot import Bot, build_bot
 from bot.chat.memory import MemoryChat
 from bot.clock import SystemClock
-from bot.config import Settings, StageBudgets
+from bot.config import Settings
+from bot.config.budgets import StageBudgets
 from bot.slo.clocks import clocks
 from tests.conftest import T0
 

@@ -10,8 +10,8 @@ from bot.app.bot import Bot, build_bot
 from bot.chat.memory import MemoryChat
 from bot.clock import FakeClock
 from bot.incidents.alert_payload import parse_notification
-from bot.slo import watcher
-from bot.slo.watcher import Watcher
+from bot.slo import worker
+from bot.slo.worker import Watcher
 from bot.store import migrate
 from bot.store.db import Database
 from bot.store.models import Incident, TimelineEvent
@@ -62,7 +62,7 @@ def test_incidents_falling_due_together_breach_once_each_even_with_two_replicas(
     bot = build_bot(make_settings(database_url), clock=clock, extensions=["bot.app.webhooks"])
     try:
         ingest = bot.services.extras["alerts"].ingest
-        count = watcher.BATCH + 50  # more than one batch
+        count = worker.BATCH + 50  # more than one batch
         ingest(parse_notification(webhook(*[alert("KubeNodeNotReady", T0, severity="warning", cluster=f"c{i}")
                                             for i in range(count)])))
         clock.advance(61)  # every incident's notify budget ran out at the same instant

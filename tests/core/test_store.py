@@ -8,9 +8,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import select
 
-from bot.incidents import timeline
+from bot.store import timeline
 from bot.store import migrate, outbox
 from bot.store.db import Database
+from bot.store.messages import IncidentCard, Page, TimelinePost
 from bot.store.models import ALL_TABLES, Incident
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=timezone.utc)
@@ -65,22 +66,25 @@ def test_outbox_keeps_order_per_incident_and_coalesces_cards(database_url: str) 
     db = fresh(database_url)
     incident_id = new_incident(db)
     with db.session() as s:
-        first = outbox.enqueue(s, kind="timeline.post", incident_id=incident_id, payload={"n": 1}, now=NOW)
-        for n in range(50):
-            outbox.enqueue(s, kind="incident.card", incident_id=incident_id, payload={"n": n},
-                           coalesce_key=f"card:{incident_id}", now=NOW)
-        outbox.enqueue(s, kind="timeline.post", incident_id=incident_id, payload={"n": 2}, now=NOW)
+        first = outbox.enqueue(s, TimelinePost(event_id=1), incident_id=incident_id, now=NOW)
+        for n in range(50):  # the first announces; the updates merged into it keep it an announcement
+            outbox.enqueue(s, IncidentCard(incident_id=incident_id, announce=n == 0, notifies=n == 0),
+                           incident_id=incident_id, now=NOW)
+        outbox.enqueue(s, TimelinePost(event_id=2), incident_id=incident_id, now=NOW)
     with db.session() as s:
         claimed = outbox.claim(s, channel="chat", worker="w1", now=NOW)
-        assert [(m.kind, m.payload["n"]) for m in claimed] == [
-            ("timeline.post", 1), ("incident.card", 49), ("timeline.post", 2)]
+        assert [(m.kind, m.payload) for m in claimed] == [
+            ("timeline.post", {"event_id": 1}),
+            ("incident.card", {"incident_id": incident_id, "announce": True, "notifies": True}),
+            ("timeline.post", {"event_id": 2})]
+        order = [m.id for m in claimed]
         # a message that must wait blocks the later ones of the same incident
         outbox.retry_later(s, first.id, now=NOW, error="429", retry_after=30)  # type: ignore[union-attr]
         for m in claimed[1:]:
             outbox.retry_later(s, m.id, now=NOW, error="released", retry_after=0)
     with db.session() as s:
         assert outbox.claim(s, channel="chat", worker="w1", now=NOW + timedelta(seconds=1)) == []
-        assert [m.payload["n"] for m in outbox.claim(s, channel="chat", worker="w1", now=NOW + timedelta(seconds=31))] == [1, 49, 2]
+        assert [m.id for m in outbox.claim(s, channel="chat", worker="w1", now=NOW + timedelta(seconds=31))] == order
     db.dispose()
 
 
@@ -89,7 +93,7 @@ def test_two_replicas_never_claim_the_same_message(database_url: str) -> None:
     incident_ids = [new_incident(db) for _ in range(5)]
     with db.session() as s:
         for incident_id in incident_ids:
-            outbox.enqueue(s, kind="page", incident_id=incident_id, payload={}, now=NOW)
+            outbox.enqueue(s, Page(user="alice", reason="etcd down"), incident_id=incident_id, now=NOW)
     with db.session() as s1:
         a = {m.id for m in outbox.claim(s1, channel="chat", worker="a", now=NOW, limit=3)}
     with db.session() as s2:

@@ -114,3 +114,34 @@ def test_stopping_one_group_stops_its_leases_and_only_its_nodes_go_not_ready(pla
         assert all(_renewed(now[n]) > _renewed(stopped_at[n]) for n in ready), "the running group keeps renewing"
     finally:
         plane.customers.components[f"kwok-{group}"].start()
+
+
+def test_the_probe_check_runs_pod_statefulset_and_bypass_probes_as_the_bot(plane: ControlPlane) -> None:
+    """What the diagnosis' ``probe`` checks answer on a healthy cluster, with the bot's own RBAC."""
+    from bot.app.customer_probes import CustomerProbes
+    from integrations.kubernetes import connect
+
+    bypass = [s.url for s in plane.bypass.values()]
+
+    def through(url: str) -> Any:
+        def make() -> Any:
+            client = connect(str(plane.kubeconfig), timeout=10.0)
+            client.api_client.configuration.host = url
+            return client
+        return make
+
+    probes = CustomerProbes(connect(str(plane.kubeconfig), timeout=10.0), "incident-bot-probe", replicas=2,
+                            bypass=[(url, through(url)) for url in bypass])
+    try:
+        [pod] = probes.run("pod", deadline_seconds=20)
+        assert pod.ok, pod.detail
+        assert pod.node and pod.node.startswith("hollow-") and pod.stages["running"] is not None
+        [sts] = probes.run("statefulset", deadline_seconds=30)
+        assert sts.ok, sts.detail
+        assert sts.detail.startswith("2 replicas ready in ") and ", back to 0 in " in sts.detail
+        [again] = probes.run("statefulset", deadline_seconds=30)  # the StatefulSet exists now: scaled, not created
+        assert again.ok, again.detail
+        writes = probes.run("bypass", deadline_seconds=10)
+        assert [(w.target, w.ok) for w in writes] == [(f"write-path incident-bot-probe via {u}", True) for u in bypass]
+    finally:
+        probes.close()

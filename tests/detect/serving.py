@@ -19,6 +19,7 @@ from bot.app.bot import Bot
 from bot.app.http import build_http_app
 from bot.app.workers import WorkerRunner
 from bot.chat.delivery import OutboxSender
+from bot.store.messages import Message
 from bot.store.models import OutboxMessage
 
 
@@ -30,9 +31,9 @@ class TimedDeliverer:
     delivered: list[tuple[float, OutboxMessage]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def deliver(self, message: OutboxMessage) -> dict[str, Any]:
+    def deliver(self, row: OutboxMessage, message: Message) -> dict[str, Any]:
         with self.lock:
-            self.delivered.append((time.time(), message))
+            self.delivered.append((time.time(), row))
             return {"n": len(self.delivered)}
 
     def messages(self, kind: str | None = None) -> list[OutboxMessage]:

@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 
 from bot.app.bot import Bot
 from bot.chat.memory import MemoryChat
-from bot.config import AlertRule
+from bot.config.detection import AlertRule
 from bot.store.models import Alert, Incident, OutboxMessage, TimelineEvent
 from tests.conftest import T0
 from tests.detect.payloads import alert, webhook

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.config import Alerting
+from bot.config.detection import Alerting
 from bot.incidents.alert_rules import classify
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"

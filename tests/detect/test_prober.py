@@ -15,7 +15,8 @@ from sqlalchemy import select
 from bot.app.bot import Bot, build_bot
 from bot.app.metrics import render_metrics
 from bot.clock import FakeClock
-from bot.config import ProbeCluster, Settings
+from bot.config import Settings
+from bot.config.detection import ProbeCluster
 from bot.incidents.alert_payload import parse_notification
 from bot.incidents.probe_findings import ProbeWorker
 from bot.store.models import Incident, ProbeResult, TimelineEvent

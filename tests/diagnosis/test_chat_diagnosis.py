@@ -10,7 +10,7 @@ from bot.app.bot import Bot
 from bot.chat.memory import MemoryChat
 from bot.diagnosis.fakes import FakeEtcd, FakeHttp, cluster_config
 from bot.diagnosis.ports import ClusterAccess
-from bot.incidents import timeline
+from bot.store import timeline
 from integrations.kubernetes import FakeKubernetes
 from integrations.prometheus import FakePrometheus
 

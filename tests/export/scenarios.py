@@ -12,7 +12,7 @@ from datetime import timedelta
 from bot.app.bot import Bot
 from bot.chat.memory import MemoryChat
 from bot.clock import FakeClock
-from bot.incidents import timeline
+from bot.store import timeline
 from bot.store.models import Alert, Approval, PlaybookRun, RunStep
 
 

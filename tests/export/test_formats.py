@@ -79,7 +79,7 @@ def test_the_html_chart_has_the_budget_marks_and_a_bar_per_stage(chat: MemoryCha
 
 
 def test_the_chart_uses_the_incidents_own_budgets(chat: MemoryChat, bot: Bot, clock: FakeClock) -> None:
-    from bot.config import StageBudgets
+    from bot.config.budgets import StageBudgets
 
     bot.settings.budgets.sev3 = StageBudgets(notify=120, diagnose=900, mitigate=1800)
     scenarios.cancelled(chat, clock)  # a sev3

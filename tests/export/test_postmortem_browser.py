@@ -16,7 +16,7 @@ from bot.app.bot import Bot
 from bot.chat.memory import MemoryChat
 from bot.clock import FakeClock
 from bot.export import export_incident
-from bot.incidents import timeline
+from bot.store import timeline
 from tests.export import scenarios
 from tests.support.browser import DESKTOP, PHONE, browser, layout, shot  # noqa: F401 (fixture)
 

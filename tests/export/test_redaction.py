@@ -8,7 +8,7 @@ from bot.app.bot import Bot
 from bot.chat.memory import MemoryChat
 from bot.clock import FakeClock
 from bot.export import export_incident
-from bot.incidents import timeline
+from bot.store import timeline
 
 SLACK_BOT = "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx"
 SLACK_USER = "xoxp-2222222222-3333333333-abcdef"

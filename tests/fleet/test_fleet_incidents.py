@@ -41,6 +41,7 @@ def test_the_same_alert_in_three_clusters_of_a_region_is_one_incident(client: Te
     chat.pump()  # announced at once: prod-eu-1 is notified 20 s after its T0
     clock.advance(30)
     assert fire(client, "prod-eu-2", after=40)["joined"] == {"INC-1": 1}
+    chat.pump()  # the card update showing prod-eu-2 is delivered: it is notified now, 10 s after its T0
     clock.advance(60)
     assert fire(client, "prod-eu-3", after=100)["joined"] == {"INC-1": 1}
     assert fire(client, "prod-us-1", region="us-east", after=100)["opened"] == ["INC-2"], "another region"

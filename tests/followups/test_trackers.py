@@ -12,7 +12,7 @@ from bot.app.bot import Bot
 from bot.app.followups import FollowUps, build_tracker
 from bot.chat.memory import MemoryChat
 from bot.clock import FakeClock
-from bot.config import TicketSettings
+from bot.config.surfaces import TicketSettings
 from bot.errors import ConfigError
 from bot.export import export_incident
 from tests.support.fake_trackers import FakeGitHub, FakeJira

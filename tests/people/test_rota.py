@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 from bot.app.bot import Bot
 from bot.chat.memory import MemoryChat
-from bot.config import OnCall, RotaOverride, Team
+from bot.config.people import OnCall, RotaOverride, Team
 from bot.slo import rota
 
 UTC = timezone.utc

@@ -22,7 +22,8 @@ import time
 from bot.app.bot import build_bot
 from bot.chat import handlers_playbooks
 from bot.clock import SystemClock
-from bot.config import StageBudgets, load_settings
+from bot.config import load_settings
+from bot.config.budgets import StageBudgets
 from bot.store.models import PlaybookRun
 from tests.playbooks.file_playbook import KILL_INSIDE_STEP, registry_for_tests
 

@@ -23,7 +23,7 @@ from bot.app.bot import Bot, build_bot
 from bot.chat.handlers_playbooks import install
 from bot.chat.memory import MemoryChat
 from bot.clock import FakeClock
-from bot.config import (
+from bot.config.clusters import (
     ClusterEndpoints,
     EtcdEndpoints,
     EtcdMemberSettings,

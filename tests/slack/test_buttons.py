@@ -7,6 +7,7 @@ import logging
 import pytest
 
 from bot.store import outbox
+from bot.store.messages import IncidentCard
 from bot.store.models import Approval, ChatBinding, PlaybookRun
 from bot.app.bot import build_bot
 from bot.clock import FakeClock
@@ -27,8 +28,7 @@ def a_pending_run(slack: SlackServer) -> tuple[ChatBinding, PlaybookRun, dict]:
                           requested_at=clock.now(), plan_text="limit ci-robots to 5 seats")
         s.add(run)
         s.flush()
-        outbox.enqueue(s, kind="incident.card", incident_id=1, payload={"incident_id": 1}, coalesce_key="card:1",
-                       now=clock.now())
+        outbox.enqueue(s, IncidentCard(incident_id=1), incident_id=1, now=clock.now())
     fake = slack.fake
 
     def card_with_buttons() -> tuple[ChatBinding, dict] | None:

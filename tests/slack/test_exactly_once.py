@@ -16,6 +16,7 @@ from bot.app.bot import Bot
 from bot.chat.delivery import OutboxSender
 from bot.clock import FakeClock
 from bot.store import outbox
+from bot.store.messages import Message
 from bot.store.models import OutboxMessage
 from tests.support.fake_slack import FakeSlack
 
@@ -79,9 +80,9 @@ def test_a_claim_that_lapses_mid_batch_is_not_delivered_by_both_replicas(slack_b
     class SlowOnce:  # replica A's first delivery takes longer than its lease; B claims what lapsed
         name = "slack"
 
-        def deliver(self, message: OutboxMessage) -> dict[str, Any]:
+        def deliver(self, row: OutboxMessage, message: Message) -> dict[str, Any]:
             calls["n"] += 1
-            result = slow.deliver(message)
+            result = slow.deliver(row, message)
             if calls["n"] == 1:
                 clock.advance(LEASE + 1)
                 b.tick()

@@ -203,3 +203,21 @@ def test_a_channel_home_is_announced_once_in_the_incidents_channel(slack_bot: Bo
     announcements = [c["body"]["text"] for c in fake.answered("chat.postMessage")
                      if c["body"]["channel"] == "C0INCIDENTS"]
     assert announcements == [f"📣 INC-1 &lt;!here&gt; payments 500s (sev2) — <#{home(bot).channel_id}>"]
+
+
+def test_a_malformed_stored_message_is_failed_and_slack_goes_on(slack_bot: Bot, fake_slack: FakeSlack,
+                                                                clock: FakeClock) -> None:
+    """A row that does not fit its declaration (an old bug's, a hand edit's) is reported, not retried forever."""
+    bot, fake = slack_bot, fake_slack
+    say(bot, "alice", "/incident declare etcd leader flapping --severity sev1")
+    tick(bot)
+    with bot.db.session() as s:
+        s.add(OutboxMessage(incident_id=1, channel="chat", kind="notice", payload={"txt": "typo'd key"},
+                            created_at=clock.now(), not_before=clock.now()))
+    say(bot, "bob", "/incident note leader moved to etcd-2", incident=1)
+    tick(bot)
+    assert "leader moved to etcd-2" in " ".join(thread_lines(fake, home(bot).thread_ts))  # type: ignore[arg-type]  # posted above
+    failed = [r for r in outbox_rows(bot) if r.status == "failed"]
+    assert [(r.kind, r.last_error) for r in failed] == [("notice", "outbox message notice: field 'text' is missing.")]
+    assert bot.services.extras["slack"].deliverer.surface.handled() == {
+        "incident.card", "timeline.post", "page", "notice", "slack.reply"}

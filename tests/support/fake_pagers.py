@@ -15,7 +15,9 @@ state a person would see in their UI:
   missing ``message``.  One open alert per alias; a create on an open alias
   raises its count.
 
-Both can be told to fail (HTTP 429 with Retry-After, or 500) for a while.  The
+Both can be told to fail (HTTP 429 with Retry-After, or 500) for a while, or to be
+slow and flaky (``delay_seconds``; ``flaky``: a seeded share of requests refused with
+500 before any work, another share done but answered 504, the answer lost).  The
 outgoing webhooks are built by ``acknowledgement``: the exact body and headers
 the service would POST (PagerDuty signed with ``X-PagerDuty-Signature``).
 """
@@ -26,7 +28,9 @@ import hashlib
 import hmac
 import itertools
 import json
+import random
 import threading
+import time
 import uuid
 from abc import ABC, abstractmethod
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,6 +45,8 @@ class _LoopbackJSON(ABC):
         self.requests: list[dict[str, Any]] = []
         self.failure: tuple[int, int | None] | None = None  # (status, retry_after) for the next requests
         self.lock = threading.Lock()
+        self.delay_seconds = 0.0  # every request takes this long (a slow service)
+        self.chaos: tuple[random.Random, float, float] | None = None  # (rng, P(500 before work), P(lost answer))
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -56,15 +62,24 @@ class _LoopbackJSON(ABC):
                     body = json.loads(raw or b"null")
                 except ValueError:
                     body = None
+                if fake.delay_seconds:
+                    time.sleep(fake.delay_seconds)  # slow on purpose (the bot's clock is not involved)
                 with fake.lock:
-                    fake.requests.append({"path": url.path, "query": parse_qs(url.query), "body": body,
-                                          "headers": dict(self.headers)})
+                    record = {"path": url.path, "query": parse_qs(url.query), "body": body,
+                              "headers": dict(self.headers), "status": 0}
+                    fake.requests.append(record)
+                    roll_fail, roll_lose = fake._roll()
                     if fake.failure is not None:
                         status, retry = fake.failure
                         answer, extra = {"message": "failing on purpose"}, ({"Retry-After": str(retry)} if retry else {})
+                    elif roll_fail:  # refused before doing anything
+                        status, answer, extra = 500, {"message": "internal error (chaos)"}, {}
                     else:
                         status, answer = fake.handle(url.path, parse_qs(url.query), dict(self.headers), body)
                         extra = {}
+                        if roll_lose:  # the work is done, the answer never arrives (a gateway timeout)
+                            status, answer = 504, {"message": "gateway timeout (chaos)"}
+                    record["status"] = status
                 data = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -93,6 +108,19 @@ class _LoopbackJSON(ABC):
     def fail(self, status: int = 429, retry_after: int | None = 30) -> None:
         self.failure = (status, retry_after)
 
+    def flaky(self, seed: int, *, fail: float = 0.1, lose: float = 0.1) -> None:
+        """From now on each request fails with probability ``fail`` (HTTP 500, nothing done) or loses its
+        answer with probability ``lose`` (done, then HTTP 504); seeded, so a run repeats."""
+        self.chaos = (random.Random(seed), fail, lose)
+
+    def _roll(self) -> tuple[bool, bool]:
+        """(fail, lose) for one request; called with ``lock`` held."""
+        if self.chaos is None:
+            return False, False
+        rng, fail, lose = self.chaos
+        draw = rng.random()
+        return draw < fail, fail <= draw < fail + lose
+
     def heal(self) -> None:
         self.failure = None
 
@@ -111,6 +139,7 @@ class FakePagerDuty(_LoopbackJSON):
         self.routing_key = routing_key
         self.webhook_secret = webhook_secret
         self.incidents: dict[str, dict[str, Any]] = {}  # dedup_key -> the open (or last) incident
+        self.opened: dict[str, int] = {}  # dedup_key -> incidents opened for it (a person is notified per open)
         self._numbers = itertools.count(1)
 
     @property
@@ -148,6 +177,7 @@ class FakePagerDuty(_LoopbackJSON):
                             "status": "triggered", "title": payload["summary"], "severity": payload["severity"],
                             "log": []}
                 self.incidents[key] = incident
+                self.opened[key] = self.opened.get(key, 0) + 1
             incident["log"].append(body)
         elif incident is not None and incident["status"] != "resolved":
             incident["status"] = "acknowledged" if action == "acknowledge" else "resolved"

@@ -52,7 +52,7 @@ def test_the_board_counts_down_and_shows_a_new_incident_without_a_reload(chat: M
 
 
 def test_the_board_shows_a_fleet_and_the_run_in_progress(chat: MemoryChat, live: Served, page: Any) -> None:
-    from bot.incidents import timeline
+    from bot.store import timeline
     from bot.store.models import IncidentCluster, PlaybookRun, RunStep
 
     chat.say("alice", "/incident declare apiserver 5xx across the fleet --cluster prod-1")
