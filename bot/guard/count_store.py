@@ -1,0 +1,56 @@
+"""Publishing this replica's delete counts and reading the others', for the guard's worker only.
+
+One upsert per refresh carries the buckets that changed (a bucket's total, so a retry after a lost
+answer sets the same row again); one read brings back the other replicas' buckets still in the
+window and the breakers lifted within it (deletes before a lift no longer count). Rows older than
+the window are deleted by whichever replica publishes, so the table stays a few windows deep.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from bot.guard.shared_counts import BucketCount, Key, PeerCounts
+from bot.store.models import GuardBreaker, GuardDeleteCount
+
+KEEP_WINDOWS = 2  # rows whose last delete is older than this many windows are deleted
+
+
+def publish_counts(session: Session, replica: str, counts: list[BucketCount], now: datetime,
+                   window_seconds: float) -> None:
+    """Upsert this replica's changed buckets, and prune every replica's rows long out of the window."""
+    if counts:
+        if session.get_bind().dialect.name == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
+        table = GuardDeleteCount.__table__  # type: ignore[attr-defined]
+        stmt = insert(table)
+        session.execute(stmt.on_conflict_do_update(
+            index_elements=["replica", "cluster", "resource", "client", "bucket_start"],
+            set_={"count": stmt.excluded.count, "first_at": stmt.excluded.first_at, "last_at": stmt.excluded.last_at}),
+            [{"replica": replica, "cluster": c.cluster, "resource": c.resource, "client": c.client,
+              "bucket_start": c.bucket_start, "count": c.count, "first_at": c.first_at, "last_at": c.last_at}
+             for c in counts])
+    horizon = now - timedelta(seconds=KEEP_WINDOWS * window_seconds)
+    session.execute(delete(GuardDeleteCount).where(col(GuardDeleteCount.last_at) < horizon))
+
+
+def read_peer_counts(session: Session, replica: str, now: datetime, window_seconds: float) -> PeerCounts:
+    """The other replicas' buckets with a delete in the window, less what a lift since has cleared."""
+    horizon = now - timedelta(seconds=window_seconds)
+    rows = session.execute(select(GuardDeleteCount).where(
+        col(GuardDeleteCount.last_at) > horizon,
+        col(GuardDeleteCount.replica) != replica)).scalars()
+    counts = [BucketCount(r.cluster, r.resource, r.client, r.bucket_start, r.count, r.first_at, r.last_at)  # type: ignore[arg-type]
+              for r in rows]
+    lifted: dict[Key, datetime] = {}
+    for b in session.execute(select(GuardBreaker).where(col(GuardBreaker.lifted_at) > horizon)).scalars():
+        key = (b.cluster, b.resource, b.client)
+        if b.lifted_at is not None and (key not in lifted or lifted[key] < b.lifted_at):
+            lifted[key] = b.lifted_at
+    return PeerCounts(counts, lifted=lifted, loaded_at=now)
