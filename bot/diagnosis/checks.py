@@ -10,7 +10,6 @@ turns that into an unknown result.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import time
@@ -18,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
 from bot.diagnosis.kind_types import Facts, Field, Kind
+from bot.diagnosis.node_health import nodes_facts
 from bot.diagnosis.ports import ClusterAccess
 from bot.diagnosis.probe_kind import PROBE_KIND
 from bot.diagnosis.templating import parse_duration
@@ -51,7 +51,7 @@ def _promql(access: ClusterAccess, params: dict[str, Any], timeout: float) -> Fa
         end = datetime.now(timezone.utc)  # Prometheus is asked about its present, not the bot's clock
         start = end - timedelta(seconds=window)
         matrix = access.metrics.query_range(query, start, end, step, timeout=timeout)
-        series = []
+        series: list[dict[str, Any]] = []
         for s in getattr(matrix, "series", ()):
             values = [v for _, v in s.values if _num(v) is not None]
             series.append({"labels": dict(s.labels), "last": values[-1] if values else None,
@@ -76,8 +76,8 @@ def _promql(access: ClusterAccess, params: dict[str, Any], timeout: float) -> Fa
         raise ValueError(f"the query {query!r} gave a range vector; add `range:` or use an instant vector")
     else:  # scalar
         raw = [({}, _num(result.value), result.timestamp)]
-    samples = sorted(({"labels": lbl, "value": v} for lbl, v, _ in raw),
-                     key=lambda s: -(s["value"] if s["value"] is not None else -math.inf))
+    samples: list[dict[str, Any]] = sorted(({"labels": lbl, "value": v} for lbl, v, _ in raw),
+                                           key=lambda s: -(s["value"] if s["value"] is not None else -math.inf))
     values = [s["value"] for s in samples if s["value"] is not None]
     top = samples[0] if samples else None
     evaluated = max((t for _, _, t in raw), default=None)
@@ -102,7 +102,7 @@ def _kubernetes(access: ClusterAccess, params: dict[str, Any], timeout: float) -
     if op == "get":
         obj = kube.get_object(str(params["api_version"]), str(params["object_kind"]), str(params["name"]),
                               params.get("namespace") or None)
-        ref = (f"{params['object_kind']} {(params.get('namespace') + '/') if params.get('namespace') else ''}"
+        ref = (f"{params['object_kind']} {(str(params['namespace']) + '/') if params.get('namespace') else ''}"
                f"{params['name']}")
         return Facts({"exists": obj is not None, "object": obj},
                      f"{ref} {'exists' if obj is not None else 'does not exist'}",
@@ -135,7 +135,7 @@ def _kubernetes(access: ClusterAccess, params: dict[str, Any], timeout: float) -
     if op == "leader":
         return _leader(kube, host, str(params.get("namespace") or "kube-system"), str(params["name"]))
     if op == "nodes":
-        return _nodes(kube, host)
+        return nodes_facts(kube, host)
     if op == "write":
         return _write(kube, str(params.get("namespace") or "incident-bot-probe"), host)
     raise ValueError(f"unknown kubernetes op {op!r}")
@@ -189,54 +189,6 @@ def _leader(kube: Any, host: str, namespace: str, name: str) -> Facts:
     facts = {"exists": lease is not None, "holder": holder, "renewed_seconds_ago": age,
              "lease_duration_seconds": duration, "stale": stale, "transitions": spec.get("leaseTransitions")}
     return Facts(facts, summary, {"op": "leader", "server": host, "lease": f"{namespace}/{name}", **facts})
-
-
-def _node_leases(kube: Any) -> dict[str, datetime]:
-    """Each node's last Lease renewal (kube-node-lease): a kubelet's heartbeat; its status is posted rarely."""
-    try:
-        text = kube.raw_get("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", accept="application/json")
-    except IncidentBotError:  # not allowed or not served: the status heartbeats are all there is
-        return {}
-    renewed = {}
-    for lease in json.loads(text or "{}").get("items") or []:
-        at = _k8s_time((lease.get("spec") or {}).get("renewTime"))
-        if at is not None:
-            renewed[lease["metadata"]["name"]] = at
-    return renewed
-
-
-def _nodes(kube: Any, host: str) -> Facts:
-    """Node readiness: how many are Ready, and for the others since when their kubelet was silent.
-
-    Silent since the later of the node's Lease renewal and its status heartbeat: kubelets renew the
-    Lease every 10 s and post their status only every few minutes, so the status alone would make a
-    node look silent for minutes longer than it is.
-    """
-    items = json.loads(kube.raw_get("/api/v1/nodes", accept="application/json") or "{}").get("items") or []
-    now = datetime.now(timezone.utc)
-    not_ready: list[dict[str, Any]] = []
-    leases: dict[str, datetime] | None = None
-    for node in items:
-        ready = next((c for c in (node.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), None)
-        if ready is None or ready.get("status") != "True":
-            if leases is None:
-                leases = _node_leases(kube)
-            name = node["metadata"]["name"]
-            lease = leases.get(name)
-            beat = max((t for t in (_k8s_time((ready or {}).get("lastHeartbeatTime")), lease) if t), default=None)
-            not_ready.append({"name": name, "status": (ready or {}).get("status"),
-                              "reason": (ready or {}).get("reason"),
-                              "silent_seconds": round((now - beat).total_seconds(), 1) if beat else None,
-                              "lease_renewed_seconds_ago": round((now - lease).total_seconds(), 1) if lease else None})
-    total = len(items)
-    share = len(not_ready) / total if total else 0.0
-    names = ", ".join(n["name"] for n in not_ready[:5]) + (f" +{len(not_ready) - 5} more" if len(not_ready) > 5 else "")
-    summary = (f"{total - len(not_ready)}/{total} nodes Ready" + (f"; not ready: {names}" if not_ready else ""))
-    facts = {"total": total, "ready": total - len(not_ready), "not_ready": len(not_ready),
-             "not_ready_share": share, "not_ready_nodes": not_ready}
-    return Facts(facts, summary, {"op": "nodes", "server": host, **{k: v for k, v in facts.items()
-                                                                     if k != "not_ready_nodes"},
-                                  "not_ready_nodes": not_ready[:MAX_SAMPLES]})
 
 
 # ------------------------------------------------------------------ etcd

@@ -9,11 +9,13 @@ customer probes (a pod that must be scheduled and run, node readiness) can see t
   the scheduler's stale leader Lease and binds ``restart-component component=kube-scheduler``;
   ``verify`` checks through the apiserver that the Lease is held and renewed by a new holder
   and that a new pod is scheduled and runs.
-* ``nodes-not-ready``: one group of hollow nodes (half of them) stops heartbeating (its kwok
-  process is stopped). The node probe fails; diagnosis sees the scheduler and the
-  controller-manager leading and the silent nodes, and escalates it as node-side with the
-  nodes as evidence; ``verify`` checks that exactly that group went NotReady while the control
-  plane kept leading, and ``repair`` starts the group's kwok again.
+* ``nodes-not-ready``: one group of hollow nodes (half of them) stops renewing its Leases in
+  ``kube-node-lease`` (its kwok process is stopped, as kubelets that died). The node probe fails;
+  diagnosis sees the scheduler and the controller-manager leading and the silent nodes, and
+  escalates it as node-side with the nodes as evidence; ``verify`` checks that exactly that group
+  went NotReady, for the reason the node lifecycle controller gives a silent kubelet
+  (``NodeStatusUnknown``) and with its Leases expired while the others' were renewed, that the
+  control plane kept leading, and ``repair`` starts the group's kwok again.
 """
 
 from __future__ import annotations
@@ -38,6 +40,13 @@ def _customers(plane: ControlPlane) -> Any:
     if plane.customers is None:
         raise CustomersMissing("this drill needs ControlPlaneOptions(customers=True)")
     return plane.customers
+
+
+def _age(renewed: str | None) -> float | None:
+    """Seconds since a Lease's ``renewTime`` (None: never renewed)."""
+    if not renewed:
+        return None
+    return (datetime.now(timezone.utc) - datetime.fromisoformat(renewed.replace("Z", "+00:00"))).total_seconds()
 
 
 def _lease(plane: ControlPlane, name: str) -> dict[str, Any]:
@@ -92,7 +101,8 @@ def _silence_group(plane: ControlPlane) -> dict[str, Any]:
     group = sorted(customers.groups)[-1]
     customers.components[f"kwok-{group}"].stop()
     return {"group": group, "silenced": list(customers.groups[group]),
-            "nodes": sum(len(n) for n in customers.groups.values())}
+            "nodes": sum(len(n) for n in customers.groups.values()),
+            "node_lease_seconds": customers.options.node_lease_seconds}
 
 
 def _nodes_escalated(plane: ControlPlane, facts: dict[str, Any]) -> str:
@@ -102,6 +112,11 @@ def _nodes_escalated(plane: ControlPlane, facts: dict[str, Any]) -> str:
         wait_until(lambda: not set(facts["silenced"]) & set(ready_nodes(admin)), timeout=60, interval=1,
                    what="the silenced nodes to be NotReady")
         ready = set(ready_nodes(admin))
+        reasons = {(c.get("status"), c.get("reason")) for n in admin.list_objects("v1", "Node")
+                   if n["metadata"]["name"] in facts["silenced"]
+                   for c in (n.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"}
+        leases = {lease["metadata"]["name"]: _age((lease.get("spec") or {}).get("renewTime"))
+                  for lease in admin.list_objects("coordination.k8s.io/v1", "Lease", "kube-node-lease")}
     except Exception as exc:
         raise VerificationFailed(f"the silenced nodes did not all go NotReady: {exc}") from exc
     finally:
@@ -109,11 +124,20 @@ def _nodes_escalated(plane: ControlPlane, facts: dict[str, Any]) -> str:
     others = facts["nodes"] - len(facts["silenced"])
     if len(ready) != others:
         raise VerificationFailed(f"{len(ready)} nodes Ready, expected the {others} still heartbeating")
+    if reasons != {("Unknown", "NodeStatusUnknown")}:
+        raise VerificationFailed(f"the silenced nodes are NotReady for another reason than a silent kubelet: {reasons}")
+    duration = facts.get("node_lease_seconds") or 0
+    stale = [n for n in facts["silenced"] if (leases.get(n) or 0) > duration]
+    fresh = [n for n in ready if leases.get(n) is not None and leases[n] <= duration]
+    if len(stale) != len(facts["silenced"]) or len(fresh) != others:
+        raise VerificationFailed(f"Leases: {len(stale)} of the {len(facts['silenced'])} silenced nodes expired, "
+                                 f"{len(fresh)} of the {others} others renewed within {duration} s")
     scheduler = _lease(plane, SCHEDULER)
     if scheduler["age"] is None or scheduler["age"] > (scheduler["duration"] or 0):
         raise VerificationFailed("the scheduler stopped leading too: this was not a node-side fault only")
-    return (f"the {len(facts['silenced'])} nodes of group {facts['group']} are NotReady, the other {others} Ready, "
-            f"the scheduler kept leading ({scheduler['holder']}): node-side, for people")
+    return (f"the {len(facts['silenced'])} nodes of group {facts['group']} are NotReady (NodeStatusUnknown, their "
+            f"Leases expired), the other {others} Ready with fresh Leases, the scheduler kept leading "
+            f"({scheduler['holder']}): node-side, for people")
 
 
 def _restart_group(plane: ControlPlane, facts: dict[str, Any]) -> str:
@@ -133,6 +157,6 @@ def scenarios() -> tuple[Any, ...]:
         Scenario("scheduler-down", "the kube-scheduler freezes (SIGSTOP): pods stay Pending while every apiserver "
                  "answers ready", "workloads", "restart-component", _freeze_scheduler, _scheduler_restarted,
                  needs=("customers",)),
-        Scenario("nodes-not-ready", "half of the hollow nodes stop heartbeating (their kwok process stops)",
+        Scenario("nodes-not-ready", "half of the hollow nodes stop renewing their Leases (their kwok process stops)",
                  "workloads", None, _silence_group, _nodes_escalated, repair=_restart_group, needs=("customers",)),
     )

@@ -18,7 +18,9 @@ import pytest
 from bot.app.customer_probes import CustomerProbes
 from bot.clock import FakeClock
 from bot.diagnosis.fakes import FakeHttp, cluster_config
-from bot.diagnosis.loader import Library, ProcedureError, parse
+from bot.diagnosis.library import Library
+from bot.diagnosis.loader import parse
+from bot.diagnosis.validation import ProcedureError
 from bot.diagnosis.ports import ClusterAccess
 from bot.diagnosis.runner import Runner
 from integrations.kubernetes import FakeKubernetes
@@ -167,3 +169,36 @@ def test_an_unknown_probe_is_refused_when_the_procedure_is_loaded() -> None:
     with pytest.raises(ProcedureError) as refused:
         parse(BYPASS_SOP.replace("probe: bypass", "probe: deployment"), "bad.yaml")
     assert "`probe` must be one of pod, statefulset, bypass" in str(refused.value)
+
+
+def _node_leases(kube: FakeKubernetes, ages: dict[str, float]) -> None:
+    now = datetime.now(timezone.utc)
+    kube.raw["/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"] = json.dumps({"items": [
+        {"metadata": {"name": name},
+         "spec": {"leaseDurationSeconds": 20, "holderIdentity": "kwok",
+                  "renewTime": (now - timedelta(seconds=age)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}}
+        for name, age in ages.items()]})
+
+
+def test_nodes_still_ready_whose_leases_stopped_are_escalated_as_node_side_before_they_go_not_ready() -> None:
+    access, _ = world(FakeWorkloadCluster())
+    kube = access.kubernetes
+    assert isinstance(kube, FakeKubernetes)
+    # hollow-0 renews; hollow-1 and hollow-2 missed two renewals (> half the 20 s duration), still marked Ready
+    _node_leases(kube, {"hollow-0": 2.0, "hollow-1": 14.0, "hollow-2": 16.0})
+    outcome = diagnose(access)
+    assert outcome.conclusion.id == "nodes_silent" and outcome.escalate and outcome.playbook is None
+    cause = " ".join(outcome.cause.split())
+    assert cause.startswith("node-side: 2 of 3 nodes stopped heartbeating (3/3 nodes Ready; 2 still Ready but "
+                            "their Leases not renewed for 14-16 s: hollow-1, hollow-2)")
+    nodes = next(c for c in outcome.checks if c.id == "nodes")
+    assert (nodes.facts["not_ready"], nodes.facts["silent"]) == (0, 2)
+    assert [n["name"] for n in nodes.evidence["silent_nodes"]] == ["hollow-1", "hollow-2"]
+
+
+def test_without_access_to_the_leases_only_not_ready_nodes_count_as_silent() -> None:
+    access, _ = world(FakeWorkloadCluster())
+    outcome = diagnose(access)  # the fake serves no kube-node-lease: 403/404 is not a failure of the check
+    nodes = next(c for c in outcome.checks if c.id == "nodes")
+    assert nodes.known and nodes.facts["leases_read"] is False and nodes.facts["silent"] == 0
+    assert outcome.conclusion.id == "nothing_known"
