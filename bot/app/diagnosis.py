@@ -17,8 +17,8 @@ from typing import Any, Callable, Sequence
 from bot.app import customer_probes
 from bot.chat import handlers_diagnosis
 from bot.config import Settings
-from bot.diagnosis.loader import Library
-from bot.diagnosis.ports import ClusterAccess, HttpxProber
+from bot.diagnosis.library import Library
+from bot.diagnosis.ports import ClusterAccess, ClusterReader, HttpxProber, Metrics
 from bot.diagnosis.service import Diagnoser, DiagnosisWorker
 from bot.errors import IncidentBotError, NotAvailableYet
 
@@ -79,7 +79,8 @@ class RealBackends:
     def _build(self, name: str) -> ClusterAccess:
         config = cluster_config(self.settings, name)
         timeout = self.settings.diagnosis.check_timeout_seconds
-        metrics = kube = None
+        metrics: Metrics | None = None
+        kube: ClusterReader | None = None
         if config["prometheus_url"]:
             from integrations.prometheus import PrometheusClient
 

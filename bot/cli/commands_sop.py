@@ -12,8 +12,13 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from typing import TYPE_CHECKING, Any
 
 from bot.errors import BadInput
+
+if TYPE_CHECKING:  # the CLI imports what a command needs when it runs
+    from bot.config import Settings
+    from bot.diagnosis.library import Library
 
 
 def _args(p: argparse.ArgumentParser) -> None:
@@ -32,14 +37,14 @@ def _args(p: argparse.ArgumentParser) -> None:
     run.add_argument("--dir", action="append", default=None, help="load procedures from here (repeatable)")
 
 
-def _dirs(args: argparse.Namespace, settings) -> list[str]:  # type: ignore[no-untyped-def]
+def _dirs(args: argparse.Namespace, settings: Settings) -> list[str]:
     return list(getattr(args, "dir", None) or settings.diagnosis.sop_dirs)
 
 
 def _run(args: argparse.Namespace) -> int:
     from bot.cli.loading import settings_from
     from bot.diagnosis import explain
-    from bot.diagnosis.loader import BUILTIN_DIR, Library, validate
+    from bot.diagnosis.library import BUILTIN_DIR, Library, validate
 
     action = getattr(args, "sop_action", None)
     if action is None:
@@ -68,7 +73,7 @@ def _run(args: argparse.Namespace) -> int:
     return _run_one(args, settings, library)
 
 
-def _run_one(args: argparse.Namespace, settings, library) -> int:  # type: ignore[no-untyped-def]
+def _run_one(args: argparse.Namespace, settings: Settings, library: Library) -> int:
     from bot.app.bot import build_bot
     from bot.diagnosis import explain
     from bot.diagnosis.runner import Runner
@@ -108,5 +113,5 @@ def _run_one(args: argparse.Namespace, settings, library) -> int:  # type: ignor
         bot.close()
 
 
-def register(commands: dict) -> None:  # type: ignore[type-arg]
+def register(commands: dict[str, Any]) -> None:
     commands["sop"] = ("diagnosis procedures: list, validate, run", _args, _run)

@@ -3,7 +3,9 @@
 One idea per module:
 
 * ``model``       Procedure, Check, Node, Conclusion (what a loaded procedure is)
-* ``loader``      parse/validate YAML with file:line problems; ``Library`` (load, get, choose)
+* ``loader``      the procedure grammar: YAML text to ``Procedure`` or every problem with its line
+* ``validation`` YAML composed with lines; the collecting validator; ``Problem``, ``ProcedureError``
+* ``library``    procedure files and directories; ``Library`` (load, get, choose)
 * ``templating``  the sandboxed jinja2 environment; which checks a template reads
 * ``checks``      the check kinds (promql, kubernetes, etcd, http), declared once
 * ``ports``       the Protocols the checks talk through (``ClusterAccess``, ``Backends``)
@@ -12,5 +14,10 @@ One idea per module:
 * ``explain``     text views for ``incident-bot sop``
 * ``fakes``       FakeEtcd, FakeHttp for tests
 
-The real clients are wired in ``bot.app.diagnosis`` (the composition root).
+The real clients are wired in ``bot.app.diagnosis`` (the composition root).  Domain layer: above
+``bot.incidents`` and ``bot.slo``, below ``bot.export``.  Public modules are those in ``__all__``;
+``model``, ``checks`` and ``fakes`` are the package's own (and the tests').
 """
+
+__all__ = ["changes", "explain", "library", "loader", "ports", "runner", "service", "t0_evidence", "templating",
+           "validation"]

@@ -1,10 +1,9 @@
-"""Load procedures from YAML and validate them, naming file, line and fault.
+"""The procedure grammar: one SOP's YAML text becomes a ``Procedure``, or every problem with its line.
 
-The YAML is *composed* (not just loaded) so every value keeps the line it
-came from; validation walks the plain data with its path and looks the line
-up.  Everything wrong in a file is reported at once — unknown keys, missing
-fields, wrong types, unknown check kinds, branches to nowhere, cycles in the
-tree, jinja2 syntax errors — so an author fixes a file in one go.
+Everything wrong in a file is reported at once — unknown keys, missing fields, wrong types,
+unknown check kinds, branches to nowhere, cycles in the tree, jinja2 syntax errors — through
+the collecting validator of ``validation``; the files and the choice among procedures are in
+``library``.
 
 Format (one procedure per file, ``sop/<name>.yaml``)::
 
@@ -27,169 +26,21 @@ Format (one procedure per file, ``sop/<name>.yaml``)::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
-from yaml.constructor import SafeConstructor
 
 from bot.diagnosis import templating
 from bot.diagnosis.checks import COMMON_FIELDS, KINDS
 from bot.diagnosis.model import AppliesTo, Check, Conclusion, Node, PlaybookBinding, Procedure, Repeat
-from bot.errors import ConfigError
+from bot.diagnosis.validation import Composed, Path_, Problem, ProcedureError, Validator, brackets_problem, kind_of
 
-BUILTIN_DIR = Path(__file__).resolve().parents[2] / "sop"
 TOP_KEYS = ("name", "title", "description", "priority", "applies_to", "vars", "checks", "tree", "conclusions")
-Path_ = tuple[Any, ...]
 
 
-@dataclass(frozen=True)
-class Problem:
-    file: str
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message}"
-
-
-class ProcedureError(ConfigError):
-    """One or more problems in procedure files; the message lists them all."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
-
-
-# ------------------------------------------------------------------ YAML with lines
-class _Composed:
-    def __init__(self) -> None:
-        self.lines: dict[Path_, int] = {}
-        self.problems: list[tuple[int, str]] = []
-        self._constructor = SafeConstructor()
-
-    def value(self, node: yaml.Node, path: Path_) -> Any:
-        self.lines.setdefault(path, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            out: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                key = self._constructor.construct_object(key_node, deep=True)
-                if isinstance(key, (list, dict)):
-                    self.problems.append((key_node.start_mark.line + 1, "a key must be a plain word"))
-                    continue
-                if key in out:
-                    self.problems.append((key_node.start_mark.line + 1, f"`{_dotted(path + (key,))}` is given twice"))
-                self.lines[path + (key,)] = key_node.start_mark.line + 1
-                out[key] = self.value(value_node, path + (key,))
-            return out
-        if isinstance(node, yaml.SequenceNode):
-            return [self.value(item, path + (i,)) for i, item in enumerate(node.value)]
-        return self._constructor.construct_object(node, deep=True)
-
-
-def _dotted(path: Path_) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (("." if out else "") + str(part))
-    return out or "(top level)"
-
-
-class _Validator:
-    def __init__(self, file: str, lines: dict[Path_, int]) -> None:
-        self.file = file
-        self.lines = lines
-        self.problems: list[Problem] = []
-
-    def line(self, path: Path_) -> int:
-        path = tuple(path)
-        while path and path not in self.lines:
-            path = path[:-1]
-        return self.lines.get(path, 1)
-
-    def fail(self, path: Path_, message: str) -> None:
-        self.problems.append(Problem(self.file, self.line(path), message))
-
-    # -- shapes
-    def mapping(self, value: Any, path: Path_, what: str) -> dict:
-        if not isinstance(value, dict):
-            self.fail(path, f"`{_dotted(path)}` must be a mapping ({what}), not {_kind(value)}")
-            return {}
-        return value
-
-    def keys(self, value: dict, path: Path_, allowed: Iterable[str], required: Iterable[str] = ()) -> None:
-        allowed = tuple(allowed)
-        for key in value:
-            if key not in allowed:
-                where = f" in `{_dotted(path)}`" if path else ""
-                self.fail(path + (key,), f"unknown key `{key}`{where}; expected one of: {', '.join(allowed)}")
-        for key in required:
-            if key not in value or value[key] is None:
-                self.fail(path, f"missing field `{key}`" + (f" in `{_dotted(path)}`" if path else ""))
-
-    def typed(self, value: Any, path: Path_, type_: str) -> bool:
-        ok = {
-            "str": isinstance(value, str),
-            "int": isinstance(value, int) and not isinstance(value, bool),
-            "number": isinstance(value, (int, float)) and not isinstance(value, bool),
-            "bool": isinstance(value, bool),
-            "strings": (isinstance(value, list) and all(isinstance(v, str) for v in value)) or isinstance(value, str),
-            "names": isinstance(value, list) and all(isinstance(v, str) for v in value),
-        }[type_]
-        if type_ in ("int", "number", "bool") and templating.is_template(value):
-            ok = True  # filled at run time
-        if not ok:
-            expected = {"str": "a string", "int": "an integer", "number": "a number", "bool": "true or false",
-                        "strings": "a list of strings (or a template giving one)",
-                        "names": "a list of strings"}[type_]
-            self.fail(path, f"`{_dotted(path)}` must be {expected}, not {_kind(value)}")
-        return ok
-
-    def template(self, value: Any, path: Path_, *, expression: bool = False) -> None:
-        """Check jinja2 syntax of every string inside ``value``."""
-        if isinstance(value, str):
-            if expression or templating.is_template(value):
-                error = templating.syntax_error(value, expression=expression)
-                if error:
-                    self.fail(path, f"`{_dotted(path)}`: jinja2 syntax error: {error}")
-        elif isinstance(value, list):
-            for i, item in enumerate(value):
-                self.template(item, path + (i,))
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                self.template(item, path + (key,))
-
-
-def _brackets(query: str) -> str | None:
-    """A cheap PromQL sanity check (Prometheus itself is not asked at load): brackets and quotes match."""
-    text = query.replace("{{", "").replace("}}", "").replace("{%", "").replace("%}", "")
-    pairs, stack, quote = {")": "(", "]": "[", "}": "{"}, [], None
-    for ch in text:
-        if quote:
-            quote = None if ch == quote else quote
-        elif ch in "\"'`":
-            quote = ch
-        elif ch in "([{":
-            stack.append(ch)
-        elif ch in pairs:
-            if not stack or stack.pop() != pairs[ch]:
-                return f"has an unmatched `{ch}`"
-    if quote:
-        return f"has an unclosed {quote} quote"
-    return f"has an unclosed `{stack[-1]}`" if stack else None
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    return {bool: "true/false", int: "a number", float: "a number", str: f"the string {value!r}",
-            list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
-
-
-# ------------------------------------------------------------------ the procedure
 def parse(text: str, file: str, *, default_name: str | None = None) -> Procedure:
     """Validate one procedure's YAML text; raises ``ProcedureError`` listing every problem."""
-    composer = _Composed()
+    composer = Composed()
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
@@ -200,7 +51,7 @@ def parse(text: str, file: str, *, default_name: str | None = None) -> Procedure
     if node is None:
         raise ProcedureError([Problem(file, 1, "the file is empty; a procedure needs checks, a tree and conclusions")])
     data = composer.value(node, ())
-    v = _Validator(file, composer.lines)
+    v = Validator(file, composer.lines)
     for line, message in composer.problems:
         v.problems.append(Problem(file, line, message))
     doc = v.mapping(data, (), "a procedure")
@@ -237,7 +88,7 @@ def parse(text: str, file: str, *, default_name: str | None = None) -> Procedure
                      vars=vars_, priority=int(priority), description=str(doc.get("description") or ""))
 
 
-def _applies_to(v: _Validator, raw: Any) -> AppliesTo:
+def _applies_to(v: Validator, raw: Any) -> AppliesTo:
     path = ("applies_to",)
     data = v.mapping(raw or {}, path, "alerts, labels, components, fallback")
     v.keys(data, path, ("alerts", "labels", "components", "fallback"))
@@ -257,7 +108,7 @@ def _applies_to(v: _Validator, raw: Any) -> AppliesTo:
                      tuple(components) if ok_components else (), fallback is True)
 
 
-def _checks(v: _Validator, raw: Any) -> list[Check]:
+def _checks(v: Validator, raw: Any) -> list[Check]:
     if raw is None:
         return []
     if not isinstance(raw, list) or not raw:
@@ -273,7 +124,7 @@ def _checks(v: _Validator, raw: Any) -> list[Check]:
         cid, kind = data.get("id"), data.get("kind")
         if not isinstance(cid, str) or not cid.isidentifier():
             v.fail(path + ("id",), f"check #{i + 1} needs an `id` that is a word (letters, digits, _), "
-                                   f"not {_kind(cid)}")
+                                   f"not {kind_of(cid)}")
             cid = f"check{i + 1}"
         elif cid in seen:
             v.fail(path + ("id",), f"check id `{cid}` is used twice")
@@ -303,7 +154,7 @@ def _checks(v: _Validator, raw: Any) -> list[Check]:
                 if needed not in params:
                     v.fail(path, f"check `{cid}`: op `{op}` needs the field `{needed}`")
         if kind == "promql" and isinstance(params.get("query"), str):
-            unbalanced = _brackets(params["query"])
+            unbalanced = brackets_problem(params["query"])
             if unbalanced:
                 v.fail(path + ("query",), f"check `{cid}`: the PromQL query {unbalanced}")
         if kind == "http" and "url" not in params and "urls" not in params:
@@ -328,7 +179,7 @@ def _checks(v: _Validator, raw: Any) -> list[Check]:
     return out
 
 
-def _repeat(v: _Validator, raw: Any, path: Path_, cid: str) -> Repeat | None:
+def _repeat(v: Validator, raw: Any, path: Path_, cid: str) -> Repeat | None:
     body = v.mapping(raw, path, "until, times, every")
     if not body:
         return None
@@ -350,7 +201,7 @@ def _repeat(v: _Validator, raw: Any, path: Path_, cid: str) -> Repeat | None:
     return Repeat(str(until), int(times), seconds) if ok else None
 
 
-def _conclusions(v: _Validator, raw: Any, check_ids: set[str]) -> dict[str, Conclusion]:
+def _conclusions(v: Validator, raw: Any, check_ids: set[str]) -> dict[str, Conclusion]:
     if raw is None:
         return {}
     path = ("conclusions",)
@@ -392,7 +243,7 @@ def _conclusions(v: _Validator, raw: Any, check_ids: set[str]) -> dict[str, Conc
     return out
 
 
-def _tree(v: _Validator, raw: Any, check_ids: list[str], conclusions: set[str]) -> tuple[str, dict[str, Node]]:
+def _tree(v: Validator, raw: Any, check_ids: list[str], conclusions: set[str]) -> tuple[str, dict[str, Node]]:
     if raw is None:
         return "", {}
     path = ("tree",)
@@ -465,75 +316,3 @@ def _find_cycle(nodes: dict[str, Node], start: str) -> list[str] | None:
         if found:
             return found
     return None
-
-
-# ------------------------------------------------------------------ files and libraries
-def load_file(path: str | Path) -> Procedure:
-    file = Path(path)
-    try:
-        text = file.read_text()
-    except OSError as exc:
-        raise ProcedureError([Problem(str(file), 0, f"cannot read: {exc.strerror or exc}")]) from None
-    return parse(text, str(file), default_name=file.stem)
-
-
-def procedure_files(paths: Iterable[str | Path]) -> list[Path]:
-    files: list[Path] = []
-    for p in paths:
-        p = Path(p)
-        if p.is_dir():
-            files += sorted(list(p.glob("*.yaml")) + list(p.glob("*.yml")))
-        else:
-            files.append(p)
-    return files
-
-
-def validate(paths: Iterable[str | Path]) -> tuple[list[Procedure], list[Problem]]:
-    """Load every file; return the good procedures and every problem (also duplicate names)."""
-    procedures: list[Procedure] = []
-    problems: list[Problem] = []
-    for file in procedure_files(paths):
-        try:
-            procedures.append(load_file(file))
-        except ProcedureError as exc:
-            problems += exc.problems
-    seen: dict[str, Procedure] = {}
-    for proc in procedures:
-        if proc.name in seen:
-            problems.append(Problem(proc.path, 1, f"procedure name `{proc.name}` is also used by {seen[proc.name].path}"))
-        seen.setdefault(proc.name, proc)
-    return procedures, problems
-
-
-class Library:
-    """The loaded procedures, and the choice of one for an incident."""
-
-    def __init__(self, procedures: Iterable[Procedure]) -> None:
-        self.procedures = {p.name: p for p in procedures}
-
-    @classmethod
-    def load(cls, dirs: Iterable[str | Path] = ()) -> "Library":
-        """Load (and validate) every procedure; any problem stops the start with all problems named."""
-        dirs = list(dirs) or [BUILTIN_DIR]
-        procedures, problems = validate(dirs)
-        if problems:
-            raise ProcedureError(problems)
-        return cls(procedures)
-
-    def get(self, name: str) -> Procedure:
-        from bot.errors import NotFound
-
-        if name not in self.procedures:
-            known = ", ".join(sorted(self.procedures)) or "none"
-            raise NotFound(f"there is no procedure `{name}`; known procedures: {known}.")
-        return self.procedures[name]
-
-    def choose(self, alert_names: set[str], alert_labels: list[dict], component: str | None) -> Procedure | None:
-        """The best fit: alert name > labels > component > fallback; then priority, then name."""
-        scored = [(p.applies_to.score(alert_names, alert_labels, component), p.priority, p.name, p)
-                  for p in self.procedures.values()]
-        scored = [s for s in scored if s[0] >= 0]
-        if not scored:
-            return None
-        scored.sort(key=lambda s: (-s[0], -s[1], s[2]))
-        return scored[0][3]

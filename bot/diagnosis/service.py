@@ -27,14 +27,15 @@ from sqlmodel import col
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.diagnosis.loader import Library
+from bot.diagnosis.library import Library
 from bot.diagnosis.model import Procedure
 from bot.diagnosis.ports import Backends
 from bot.diagnosis.runner import CheckResult, Outcome, Runner
 from bot.errors import IllegalTransition, IncidentBotError, IntegrationError
 from bot.incidents import fleet, lifecycle
 from bot.store import timeline
-from bot.incidents.service import Incidents, ref_of
+from bot.incidents.service import Incidents
+from bot.store.refs import ref_of
 from bot.slo import rota
 from bot.store import outbox
 from bot.store.messages import Page

@@ -25,7 +25,7 @@ from bot.app.bot import Bot
 from bot.chat.memory import MemoryChat
 from bot.clock import FakeClock
 from bot.diagnosis.checks import run_kind
-from bot.diagnosis.loader import Library
+from bot.diagnosis.library import Library
 from bot.diagnosis.ports import ClusterAccess
 from integrations.kubernetes import KubernetesClient
 from integrations.kubernetes.client import KubernetesApiError

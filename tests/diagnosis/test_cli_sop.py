@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from bot.cli.main import main
-from bot.diagnosis.loader import BUILTIN_DIR
+from bot.diagnosis.library import BUILTIN_DIR
 from tests.support.components import StubApiserver
 
 BROKEN = """\

@@ -12,7 +12,7 @@ import pytest
 
 from bot.clock import FakeClock
 from bot.diagnosis.fakes import FakeEtcd, FakeHttp, cluster_config
-from bot.diagnosis.loader import Library
+from bot.diagnosis.library import Library
 from bot.diagnosis.ports import ClusterAccess
 from bot.diagnosis.runner import Runner
 from integrations.kubernetes import FakeKubernetes

@@ -18,7 +18,7 @@ from bot.app.diagnosis import RealBackends
 from bot.chat.memory import MemoryChat
 from bot.clock import FakeClock
 from bot.config.clusters import ApiserverGroups, ClusterEndpoints, EtcdEndpoints
-from bot.diagnosis.loader import Library
+from bot.diagnosis.library import Library
 from bot.diagnosis.ports import ClusterAccess
 from bot.diagnosis.runner import Outcome, Runner
 from bot.store.models import PlaybookRun

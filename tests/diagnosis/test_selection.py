@@ -11,7 +11,7 @@ from bot.app.bot import Bot
 from bot.chat.memory import MemoryChat
 from bot.clock import FakeClock
 from bot.diagnosis.fakes import FakeEtcd, FakeHttp, cluster_config
-from bot.diagnosis.loader import Library
+from bot.diagnosis.library import Library
 from bot.diagnosis.ports import ClusterAccess
 from bot.diagnosis.runner import Runner
 from bot.incidents.alert_payload import parse_notification

@@ -23,7 +23,7 @@ from bot.chat.memory import MemoryChat
 from bot.clock import FakeClock, SystemClock
 from bot.config import Settings
 from bot.diagnosis.changes import WATCHED, ChangeRecorder, before_t0, sentence
-from bot.diagnosis.loader import Library
+from bot.diagnosis.library import Library
 from bot.diagnosis.ports import ClusterAccess
 from bot.diagnosis.runner import Runner
 from bot.errors import IntegrationError
