@@ -8,7 +8,9 @@ its deadline passed unreached while the incident was still open; a cancelled
 false positive does not count against diagnosis and recovery.  Drills are
 reported apart from real incidents: a rehearsal must not flatter (or spoil)
 the real record.  Breaches are counted by cause (component, else root cause)
-and by cluster; open action items are listed most urgent first.
+and by cluster; open action items are listed most urgent first; and per cluster the error budget
+left of each service-level objective (``bot.slo.budgets``: pod creation, pod latency,
+availability, API latency) over the same window, from the probes' stored tallies.
 
 Nothing here reads the wall clock: ``now`` is passed in.
 """
@@ -26,7 +28,8 @@ from sqlmodel import Session, col
 
 from bot.config import Settings
 from bot.incidents import action_items
-from bot.incidents.service import ref_of
+from bot.store.refs import ref_of
+from bot.slo import budgets as slo_budgets
 from bot.slo.clocks import STAGES, stage_clock
 from bot.store.models import Incident
 
@@ -120,7 +123,8 @@ def _row(inc: Incident, settings: Settings, now: datetime) -> dict[str, Any]:
 def build(session: Session, settings: Settings, *, now: datetime, since: datetime,
           cluster: str | None = None) -> dict[str, Any]:
     """The report tree (the JSON format; Markdown and HTML are views of it)."""
-    query = select(Incident).where(col(Incident.started_at) >= since).order_by(col(Incident.started_at), col(Incident.id))
+    query = (select(Incident).where(col(Incident.started_at) >= since)
+             .order_by(col(Incident.started_at), col(Incident.id)))
     if cluster:
         query = query.where(col(Incident.cluster) == cluster)
     incidents = list(session.execute(query).scalars())
@@ -141,6 +145,8 @@ def build(session: Session, settings: Settings, *, now: datetime, since: datetim
         "breaches": real_group["breaches"],
         "all_three_met": real_group["all_three_met"],
         "drills": _group(drills, settings, now),
+        # what customers felt: the error budget left of each objective per cluster over the window
+        "error_budgets": [b.as_dict() for b in slo_budgets.budgets(session, now, window=now - since, cluster=cluster)],
         "open_action_items": [{
             "id": a.id, "incident": ref_of(i.id), "text": a.text, "owner": a.owner, "priority": a.priority,
             "due_on": a.due_on.isoformat() if a.due_on else None, "overdue": bool(a.due_on and a.due_on < today),

@@ -46,6 +46,22 @@ def _group_md(title: str, group: dict[str, Any], budgets: dict[str, float]) -> l
     return lines + [""]
 
 
+def _budgets_md(rows: list[dict[str, Any]]) -> list[str]:
+    """Error budget left per cluster and objective: what customers felt, beside how fast incidents went."""
+    lines = ["## Error budgets left", ""]
+    if not rows:
+        return lines + ["No probe results in this window (no customer probes configured, or none ran).", ""]
+    lines += ["| Cluster | Objective | Target | Good | Events | Budget left | Burn, last hour |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
+    for b in rows:
+        good = "—" if b["good_ratio"] is None else f"{100 * b['good_ratio']:.3f} %"
+        left = "—" if b["budget_left"] is None else f"{100 * b['budget_left']:.0f} %"
+        burn = "—" if b["burn_rate_last_hour"] is None else f"{b['burn_rate_last_hour']:.1f}x"
+        lines.append(f"| {b['cluster']} | {b['objective']} | {100 * b['target']:.2f} % | {good} | {b['events']} | "
+                     f"{left} | {burn} |")
+    return lines + [""]
+
+
 def markdown(tree: dict[str, Any]) -> str:
     w = tree["window"]
     lines = ["# 1-5-10 report", "",
@@ -56,6 +72,7 @@ def markdown(tree: dict[str, Any]) -> str:
             "breaches": tree["breaches"], "all_three_met": tree["all_three_met"]}
     lines += _group_md("Real incidents", real, tree["budgets"])
     lines += _group_md("Drills", tree["drills"], tree["budgets"])
+    lines += _budgets_md(tree.get("error_budgets") or [])
     items = tree["open_action_items"]
     lines += [f"## Open action items: {len(items)}", ""]
     for a in items:

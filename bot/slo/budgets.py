@@ -72,6 +72,17 @@ class Budget:
             return None
         return (self.last_hour_bad / self.last_hour_events) / (1 - self.objective.objective)
 
+    def as_dict(self) -> dict[str, object]:
+        """The budget as the report's JSON carries it (ratios rounded to what people read)."""
+        o = self.objective
+
+        def rounded(value: float | None) -> float | None:
+            return None if value is None else round(value, 4)
+
+        return {"cluster": self.cluster, "objective": o.name, "summary": o.summary, "target": o.objective,
+                "events": self.events, "bad": self.bad, "good_ratio": rounded(self.good_ratio),
+                "budget_left": rounded(self.budget_left), "burn_rate_last_hour": rounded(self.burn_rate_last_hour)}
+
     def line(self) -> str:
         o = self.objective
         if not self.events:
