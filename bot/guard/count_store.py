@@ -43,14 +43,22 @@ def publish_counts(session: Session, replica: str, counts: list[BucketCount], no
 def read_peer_counts(session: Session, replica: str, now: datetime, window_seconds: float) -> PeerCounts:
     """The other replicas' buckets with a delete in the window, less what a lift since has cleared."""
     horizon = now - timedelta(seconds=window_seconds)
-    rows = session.execute(select(GuardDeleteCount).where(
-        col(GuardDeleteCount.last_at) > horizon,
-        col(GuardDeleteCount.replica) != replica)).scalars()
-    counts = [BucketCount(r.cluster, r.resource, r.client, r.bucket_start, r.count, r.first_at, r.last_at)  # type: ignore[arg-type]
-              for r in rows]
+    t = GuardDeleteCount
+    rows = session.execute(select(  # columns, not objects: they may be many
+        col(t.cluster), col(t.resource), col(t.client), col(t.bucket_start), col(t.count), col(t.first_at),
+        col(t.last_at)).where(col(t.last_at) > horizon, col(t.replica) != replica)).all()
+    counts = [BucketCount(cluster, resource, client, _at(start), n, _at(first), _at(last))
+              for cluster, resource, client, start, n, first, last in rows]
     lifted: dict[Key, datetime] = {}
     for b in session.execute(select(GuardBreaker).where(col(GuardBreaker.lifted_at) > horizon)).scalars():
         key = (b.cluster, b.resource, b.client)
         if b.lifted_at is not None and (key not in lifted or lifted[key] < b.lifted_at):
             lifted[key] = b.lifted_at
     return PeerCounts(counts, lifted=lifted, loaded_at=now)
+
+
+def _at(value: datetime | None) -> datetime:
+    """A NOT NULL timestamp column's value (the model types them Optional)."""
+    if value is None:
+        raise ValueError("guard_delete_counts: a NULL timestamp in a NOT NULL column")
+    return value

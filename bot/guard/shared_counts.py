@@ -30,7 +30,7 @@ EVERYONE = "*"  # the cluster-wide breaker's client
 Key = tuple[str, str, str]  # (cluster, resource, client)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BucketCount:
     """Deletes of one key by one replica in one bucket (the row ``guard_delete_counts`` holds)."""
 
@@ -47,10 +47,6 @@ class BucketCount:
         return (self.cluster, self.resource, self.client)
 
 
-def bucket_start(at: datetime, width: float) -> datetime:
-    return EPOCH + timedelta(seconds=math.floor((at - EPOCH).total_seconds() / width) * width)
-
-
 class OwnBuckets:
     """This replica's deletes by key and bucket; the buckets changed since the last publish are dirty.
 
@@ -60,11 +56,11 @@ class OwnBuckets:
     def __init__(self, window_seconds: float) -> None:
         self.window = timedelta(seconds=window_seconds)
         self.width = window_seconds / BUCKETS_PER_WINDOW
-        self._buckets: dict[tuple[Key, datetime], list] = {}  # [count, first_at, last_at]
-        self._dirty: set[tuple[Key, datetime]] = set()
+        self._buckets: dict[tuple[Key, int], list] = {}  # by bucket number: [count, first_at, last_at]
+        self._dirty: set[tuple[Key, int]] = set()
 
     def add(self, key: Key, at: datetime) -> None:
-        slot = (key, bucket_start(at, self.width))
+        slot = (key, math.floor(at.timestamp() / self.width))  # a number, not a datetime: this is the hot path
         bucket = self._buckets.get(slot)
         if bucket is None:
             self._buckets[slot] = [1, at, at]
@@ -76,7 +72,8 @@ class OwnBuckets:
 
     def take_dirty(self, now: datetime) -> list[BucketCount]:
         """The buckets to publish (their totals: publishing one twice sets the same row again)."""
-        out = [BucketCount(*key, start, *self._buckets[(key, start)]) for key, start in sorted(self._dirty)]
+        out = [BucketCount(*key, EPOCH + timedelta(seconds=n * self.width), *self._buckets[(key, n)])
+               for key, n in sorted(self._dirty)]
         self._dirty.clear()
         horizon = now - self.window - timedelta(seconds=self.width)
         for slot in [s for s, b in self._buckets.items() if b[2] < horizon]:
@@ -93,7 +90,7 @@ class OwnBuckets:
     def mark_dirty(self, counts: list[BucketCount]) -> None:
         """Publish these again next time (the database did not take them)."""
         for c in counts:
-            slot = (c.key, c.bucket_start)
+            slot = (c.key, round((c.bucket_start - EPOCH).total_seconds() / self.width))
             if slot in self._buckets:
                 self._dirty.add(slot)
 
