@@ -10,20 +10,13 @@ from integrations.kubernetes.apf import (
     parse_dump_requests,
     top_users,
 )
-from integrations.kubernetes.client import (
-    Classification,
-    Health,
-    KubernetesApiError,
-    KubernetesClient,
-    KubernetesTimeout,
-    Timed,
-    WriteProbeResult,
-    connect,
-)
+from integrations.kubernetes.client import Classification, KubernetesClient, Timed, WriteProbeResult, connect
+from integrations.kubernetes.transport import Health, KubernetesApiError, KubernetesTimeout
 from integrations.kubernetes.fake import FakeKubernetes
 from integrations.kubernetes.validate import validate_manifest
 
 __all__ = [
+    "apf",  # the APF module itself: its shortcuts and parsing are used by the throttle-client playbook
     "ApfRequest", "Classification", "FakeKubernetes", "Health", "KubernetesApiError", "KubernetesClient",
     "KubernetesTimeout", "RequestAttributes", "Timed", "UserLoad", "WriteProbeResult", "connect",
     "flow_schema_conditions", "is_dangling", "matching_flow_schema", "parse_dump_requests", "top_users",

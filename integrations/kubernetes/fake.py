@@ -16,7 +16,6 @@ import time
 import uuid
 from typing import Any, Mapping, Sequence
 
-from bot.errors import IntegrationError
 from integrations.kubernetes.apf import (
     ApfRequest,
     RequestAttributes,
@@ -27,15 +26,9 @@ from integrations.kubernetes.apf import (
     top_users,
 )
 from integrations.kubernetes.apf_shortcuts import ApfShortcuts
-from integrations.kubernetes.client import (
-    FLOWCONTROL_GROUP,
-    KNOWN_KINDS,
-    Classification,
-    Health,
-    KubernetesApiError,
-    Timed,
-    WriteProbeResult,
-)
+from integrations.kubernetes.client import FLOWCONTROL_GROUP, Classification, Timed, WriteProbeResult
+from integrations.kubernetes.resources import KNOWN_KINDS
+from integrations.kubernetes.transport import Health, KubernetesApiError
 
 
 def _group(api_version: str) -> str:
@@ -76,12 +69,12 @@ class FakeKubernetes(ApfShortcuts):
         if err is not None:
             raise err
 
-    def _key(self, api_version: str, kind: str, name: str, namespace: str | None) -> tuple:
+    def _key(self, api_version: str, kind: str, name: str | None, namespace: str | None) -> tuple:
         plural, namespaced = KNOWN_KINDS.get(kind, (kind.lower() + "s", True))
         return (_group(api_version), plural, namespace if namespaced else None, name)
 
-    def _put(self, api_version: str, kind: str, obj: Mapping[str, Any]) -> dict:
-        obj = copy.deepcopy(dict(obj))
+    def _put(self, api_version: str, kind: str, manifest: Mapping[str, Any]) -> dict:
+        obj = copy.deepcopy(dict(manifest))
         obj["apiVersion"], obj["kind"] = api_version, kind
         meta = obj.setdefault("metadata", {})
         meta.setdefault("uid", str(uuid.uuid4()))

@@ -12,21 +12,18 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 import urllib3
 
-if TYPE_CHECKING:
-    from integrations.kubernetes.client import KubernetesClient
+from integrations.kubernetes.transport import ApiTransport, KubernetesApiError, KubernetesTimeout
 
 IDLE_GRACE_SECONDS = 5.0  # the read timeout beyond the server's own end of the watch
 
 
-def watch_events(client: "KubernetesClient", path: str, *, operation: str, query: Mapping[str, Any],
+def watch_events(client: ApiTransport, path: str, *, operation: str, query: Mapping[str, Any],
                  seconds: float) -> Iterator[dict[str, Any]]:
     """Events (``{"type": ..., "object": ...}``) of a collection ``path`` for at most ``seconds``."""
-    from integrations.kubernetes.client import KubernetesApiError, KubernetesTimeout
-
     server_seconds = max(1, math.ceil(seconds))
     params = [*query.items(), ("watch", "true"), ("timeoutSeconds", str(server_seconds)),
               ("allowWatchBookmarks", "false")]

@@ -28,7 +28,7 @@ from bot.diagnosis.checks import run_kind
 from bot.diagnosis.library import Library
 from bot.diagnosis.ports import ClusterAccess
 from integrations.kubernetes import KubernetesClient
-from integrations.kubernetes.client import KubernetesApiError
+from integrations.kubernetes import KubernetesApiError
 from playbooks.engine import Engine
 from tests.deploy.helm import render
 from tests.playbooks.conftest import diagnosed_incident, engine, pb_bot, pchat  # noqa: F401  (fixtures)
