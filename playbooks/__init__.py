@@ -7,3 +7,5 @@ Public API (see README "Playbooks"):
 * propose a run: ``bot.services.extras["playbooks"].propose(incident, playbook, params,
   requested_by="diagnosis")`` (a ``PlaybookService``).
 """
+
+__all__ = ["backups", "engine", "library"]

@@ -277,7 +277,7 @@ class TlsListener:
                                      ssl_ca_certs=guard.client_ca_path,
                                      ssl_cert_reqs=ssl.CERT_REQUIRED if guard.client_ca_path else ssl.CERT_NONE)
         self.server = uvicorn.Server(self.config)
-        self.server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
+        # serve owns signals: uvicorn installs its handlers only when it runs in the main thread
         self.thread: threading.Thread | None = None
 
     def start(self) -> None:

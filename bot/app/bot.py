@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from prometheus_client.core import Metric
+
 from bot.chat import handlers_core, handlers_editing
 from bot.chat.dispatcher import Dispatcher, Services
 from bot.clock import Clock, SystemClock
@@ -50,7 +52,7 @@ class Bot:
     dispatcher: Dispatcher
     workers: list[Any] = field(default_factory=list)
     routes: list[Any] = field(default_factory=list)
-    metric_sources: list[Callable[["Bot"], list[str]]] = field(default_factory=list)
+    metric_sources: list[Callable[["Bot"], list[Metric]]] = field(default_factory=list)  # families for /metrics
     on_start: list[Callable[[], None]] = field(default_factory=list)
     on_stop: list[Callable[[], None]] = field(default_factory=list)
 

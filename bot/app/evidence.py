@@ -8,8 +8,9 @@ per cluster with a kubeconfig; one ``EvidenceWorker`` for all incidents.
 
 from __future__ import annotations
 
+import functools
 import logging
-from typing import Any
+from typing import Any, Callable
 
 from bot.app.diagnosis import RealBackends, cluster_config
 from bot.app.probing import probe_clusters
@@ -48,7 +49,7 @@ def _queries(bot: Any, diagnoser: Any) -> Any:
     return queries
 
 
-def _announce_changes(bot: Any):  # type: ignore[no-untyped-def]
+def _announce_changes(bot: Any) -> Callable[[int, list[dict[str, Any]]], None]:
     """The nearest changes go on the timeline and the card ("changed before T0: ...")."""
 
     def announce(incident_id: int, items: list[dict[str, Any]]) -> None:
@@ -91,5 +92,6 @@ def register(bot: Any) -> None:
         # one audit log file belongs to one cluster: read only when the bot guards exactly one
         audit = (change_log.AuditTail(bot.db, name, settings.evidence.audit_log)
                  if settings.evidence.audit_log and len(clusters) == 1 else None)
-        bot.workers.append(change_log.ChangeWatcher(recorder, (lambda n=name: backends(n).kubernetes),
+        lister = functools.partial(lambda n: backends(n).kubernetes, name)  # the client as diagnosis has it now
+        bot.workers.append(change_log.ChangeWatcher(recorder, lister,
                                                     interval=settings.evidence.watch_interval_seconds, audit=audit))

@@ -25,6 +25,7 @@ from bot.chat.surface import Surface, handle, not_here
 from bot.slo.paging import PAGER_CHANNEL
 from bot.store.messages import IncidentCard, Message, Notice, Page, PageClose, SlackReply, TimelinePost
 from bot.store.models import OutboxMessage
+from bot.store.refs import ref_of
 
 GIVE_UP_AFTER = 8
 
@@ -53,7 +54,7 @@ class PagerDeliverer:
         return self.surface.deliver(row, message)
 
     def _page(self, row: OutboxMessage, page: Page) -> dict[str, Any]:
-        body = {"user": page.user, "incident": f"INC-{row.incident_id}" if row.incident_id else None,
+        body = {"user": page.user, "incident": ref_of(row.incident_id) if row.incident_id else None,
                 "reason": page.reason, "level": page.level, "source": "incident-bot",
                 "dedupe_key": row.dedupe_key or f"outbox:{row.id}"}
         try:
@@ -76,7 +77,7 @@ def register(bot: Bot) -> None:
         return
     deliverer = PagerDeliverer(url)
     sender = OutboxSender(bot.services, deliverer, channel=PAGER_CHANNEL, give_up_after=GIVE_UP_AFTER)
-    sender.name = "pager-sender"  # type: ignore[misc]
+    sender.name = "pager-sender"
     bot.workers.append(sender)
     bot.services.extras["pager"] = sender
     bot.on_stop.append(deliverer.close)

@@ -48,6 +48,7 @@ from integrations.opsgenie.alerts import OpsgenieAlerts
 from integrations.pagerduty import webhooks as pagerduty_webhooks
 from integrations.pagerduty.events import Event, PagerDutyEvents
 from integrations.pagers import PagerError, PagerRetry
+from bot.store.refs import ref_of
 
 GIVE_UP_AFTER = 8
 KEY_RE = re.compile(r"^INC-(\d+)$")
@@ -126,13 +127,13 @@ class PagerDutyDeliverer(_PagerDeliverer):
 
     def page(self, page: Page, incident: Incident) -> dict[str, Any]:
         return self.client.send(Event(
-            "trigger", paging.pager_key(incident.id), summary=page.reason or incident.title,  # type: ignore[arg-type]
+            "trigger", paging.pager_key(incident.id), summary=page.reason or incident.title,
             severity=PD_SEVERITY.get(incident.severity, "critical"), component=incident.component,
-            group=incident.cluster, details={"incident": f"INC-{incident.id}", "paged": page.user,
+            group=incident.cluster, details={"incident": ref_of(incident.id), "paged": page.user,
                                              "level": page.level, "state": incident.state}))
 
     def close(self, close: PageClose, incident: Incident) -> dict[str, Any]:
-        return self.client.send(Event("resolve", paging.pager_key(incident.id)))  # type: ignore[arg-type]
+        return self.client.send(Event("resolve", paging.pager_key(incident.id)))
 
 
 class OpsgenieDeliverer(_PagerDeliverer):
@@ -146,14 +147,14 @@ class OpsgenieDeliverer(_PagerDeliverer):
         user = page.user
         email = email_of(self.bot.settings, user)
         result = self.client.create(
-            alias=paging.pager_key(incident.id), message=page.reason or incident.title,  # type: ignore[arg-type]
+            alias=paging.pager_key(incident.id), message=page.reason or incident.title,
             responders=[email] if email else [], priority=OG_PRIORITY.get(incident.severity, "P1"),
             entity=incident.cluster, tags=["incident-bot", incident.severity],
-            details={"incident": f"INC-{incident.id}", "paged": user, "level": str(page.level)})
+            details={"incident": ref_of(incident.id), "paged": user, "level": str(page.level)})
         return {**result, **({} if email else {"note": f"no e-mail for {user}; add it to oncall.people"})}
 
     def close(self, close: PageClose, incident: Incident) -> dict[str, Any]:
-        return self.client.close_alert(paging.pager_key(incident.id), note=close.reason)  # type: ignore[arg-type]
+        return self.client.close_alert(paging.pager_key(incident.id), note=close.reason)
 
 
 def acknowledge(bot: Bot, key: str | None, *, user: str, via: str) -> dict[str, Any]:
@@ -235,7 +236,7 @@ def opsgenie_endpoint(bot: Bot) -> Any:
 
 def _sender(bot: Bot, deliverer: Any, channel: str) -> OutboxSender:
     sender = OutboxSender(bot.services, deliverer, channel=channel, give_up_after=GIVE_UP_AFTER)
-    sender.name = f"{channel}-sender"  # type: ignore[misc]
+    sender.name = f"{channel}-sender"
     bot.workers.append(sender)
     bot.services.extras[channel] = sender
     return sender

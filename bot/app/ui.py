@@ -43,7 +43,7 @@ from bot.export import (
     timefmt,
 )
 from bot.store.states import ACTIVE_STATES
-from bot.incidents.service import parse_ref, ref_of
+from bot.store.refs import parse_ref, ref_of
 from bot.store.models import Incident, TimelineEvent
 
 HERE = Path(__file__).parent

@@ -21,7 +21,7 @@ from bot.clock import human_duration
 from bot.config import Settings
 from bot.export.redact import Redactor
 from bot.store.states import ACTIVE_STATES
-from bot.incidents.service import ref_of
+from bot.store.refs import ref_of
 from bot.slo.clocks import StageClock, clocks, stage_clock
 from bot.store.models import (
     Incident,

@@ -9,7 +9,8 @@ from bot.chat.messages import (Block, Bullets, Button, Buttons, ClockLine, Clock
                                Reply)
 from bot.clock import human_duration
 from bot.incidents import acks, fleet
-from bot.incidents.service import IncidentView, ref_of
+from bot.incidents.service import IncidentView
+from bot.store.refs import ref_of
 from bot.store.models import Incident, PlaybookRun, TimelineEvent
 
 STATE_EMOJI = {
@@ -82,7 +83,7 @@ def incident_list(incidents: Sequence[Incident]) -> Reply:
 
 
 def event_line(event: TimelineEvent) -> str:
-    return f"{event.at.strftime('%H:%M:%S') if event.at else '--:--:--'} [{event.source}] {event.actor}: {event.text}"
+    return f"{event.at.strftime('%H:%M:%S')} [{event.source}] {event.actor}: {event.text}"
 
 
 def timeline_reply(incident: Incident, events: Sequence[TimelineEvent], limit: int = 200) -> Reply:

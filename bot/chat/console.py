@@ -28,7 +28,7 @@ from bot.chat.dispatcher import ChatContext, Dispatcher, Services
 from bot.chat.delivery import OutboxSender
 from bot.chat.render_text import render
 from bot.chat.surface import Surface, handle, not_here
-from bot.incidents.service import ref_of
+from bot.store.refs import ref_of
 from bot.store.messages import (IncidentCard, MalformedMessage, Message, Notice, Page, PageClose, SlackReply,
                                 TimelinePost, decode)
 from bot.store.timeline import AUTONOMOUS_SOURCES
@@ -97,7 +97,8 @@ def chat_is_ours(services: Services) -> bool:
         return False
     with services.db.reading() as session:
         results = session.execute(
-            select(col(OutboxMessage.result)).where(col(OutboxMessage.channel) == "chat", col(OutboxMessage.status) == "sent")
+            select(col(OutboxMessage.result))
+            .where(col(OutboxMessage.channel) == "chat", col(OutboxMessage.status) == "sent")
             .order_by(col(OutboxMessage.id).desc()).limit(200)
         ).scalars().all()
     return all((r or {}).get("printed") for r in results)
@@ -123,7 +124,8 @@ class OutboxFollower:
     def tick(self) -> int:
         with self.services.db.reading() as session:
             rows = session.execute(
-                select(OutboxMessage).where(col(OutboxMessage.channel) == self.channel, col(OutboxMessage.id) > self.cursor)
+                select(OutboxMessage)
+                .where(col(OutboxMessage.channel) == self.channel, col(OutboxMessage.id) > self.cursor)
                 .order_by(col(OutboxMessage.id)).limit(500)
             ).scalars().all()
         for row in rows:

@@ -21,7 +21,8 @@ from bot.chat.messages import Reply
 from bot.clock import Clock
 from bot.config import Settings
 from bot.errors import BadInput, IncidentBotError, NotAvailableYet
-from bot.incidents.service import Incidents, ref_of
+from bot.incidents.service import Incidents
+from bot.store.refs import ref_of
 from bot.store.db import Database
 
 log = logging.getLogger(__name__)

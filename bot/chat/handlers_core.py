@@ -9,21 +9,22 @@ from bot.chat import cards, grammar, handlers_review
 from bot.chat.dispatcher import ChatContext, Dispatcher
 from bot.chat.grammar import Command
 from bot.chat.messages import Bullets, Heading, Reply
-from bot.incidents.service import ref_of
+from bot.store.refs import ref_of
 from bot.store.models import PlaybookRun
 
 
 def pending_runs(dispatcher: Dispatcher, incident_id: int) -> list[PlaybookRun]:
     with dispatcher.services.db.reading() as session:  # `/incident status` never queues behind a writer
         return list(session.execute(
-            select(PlaybookRun).where(col(PlaybookRun.incident_id) == incident_id, col(PlaybookRun.state) == "awaiting_approval")
+            select(PlaybookRun)
+            .where(col(PlaybookRun.incident_id) == incident_id, col(PlaybookRun.state) == "awaiting_approval")
             .order_by(col(PlaybookRun.id))
         ).scalars())
 
 
 def card_for(dispatcher: Dispatcher, ref: str | int) -> Reply:
     view = dispatcher.services.incidents.view(ref)
-    return cards.card(view, pending_runs(dispatcher, view.incident.id))  # type: ignore[arg-type]
+    return cards.card(view, pending_runs(dispatcher, view.incident.id))
 
 
 def declare(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from bot.chat.dispatcher import ChatContext, Dispatcher
 from bot.chat.grammar import Command
-from bot.chat.messages import Bullets, Heading, Paragraph, Reply
+from bot.chat.messages import Block, Bullets, Heading, Paragraph, Reply
 from bot.errors import IllegalTransition, NotAvailableYet
 from bot.incidents import fleet
-from bot.incidents.service import ref_of
+from bot.store.refs import ref_of
 
 
 def diagnose(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
@@ -25,9 +25,10 @@ def diagnose(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
                f"Root cause: {o.cause}\nPlaybook: {o.playbook}"
                + (" " + " ".join(f"{k}={v}" for k, v in o.params.items()) if o.params else "")
                + (f" — {result.proposal}" if result.proposal else ""))
-    blocks = [Heading(f"{ref_of(result.incident_id)} diagnosis #{result.number}: {result.procedure.title}"),
-              Bullets(checks), Paragraph("Path: " + " · ".join(s.sentence() for s in o.path) if o.path else "Path: -"),
-              Paragraph(verdict)]
+    blocks: list[Block] = [
+        Heading(f"{ref_of(result.incident_id)} diagnosis #{result.number}: {result.procedure.title}"),
+        Bullets(checks), Paragraph("Path: " + " · ".join(s.sentence() for s in o.path) if o.path else "Path: -"),
+        Paragraph(verdict)]
     return Reply(text=result.sentence(), blocks=blocks, incident_id=result.incident_id)
 
 

@@ -11,7 +11,7 @@ from bot.chat.messages import Bullets, Heading, Reply
 from bot.config.people import Team
 from bot.errors import BadInput, PermissionDenied
 from bot.incidents import editing, fleet
-from bot.incidents.service import parse_ref, ref_of
+from bot.store.refs import parse_ref, ref_of
 from bot.slo import rota
 
 

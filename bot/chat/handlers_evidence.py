@@ -15,7 +15,7 @@ from bot.chat.messages import Bullets, Heading, Paragraph, Reply
 from bot.clock import utc
 from bot.diagnosis import changes as change_log
 from bot.diagnosis import t0_evidence
-from bot.incidents.service import ref_of
+from bot.store.refs import ref_of
 
 
 def section_line(section: str, status: str, data: Mapping[str, Any], error: str | None) -> str:
@@ -53,12 +53,12 @@ def evidence(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
     ref = d.incident_ref(ctx, cmd)
     incident = d.services.incidents.get(ref)
     settings = d.services.settings
-    rows = t0_evidence.sections_of(d.services.db, incident.id)  # type: ignore[arg-type]
+    rows = t0_evidence.sections_of(d.services.db, incident.id)
     lines = tuple(section_line(r.section, r.status, r.data, r.error) for r in rows if r.section != "changes")
-    changes = change_log.before_t0(d.services.db, incident.cluster, utc(incident.started_at),  # type: ignore[arg-type]
+    changes = change_log.before_t0(d.services.db, incident.cluster, utc(incident.started_at),
                                    window_seconds=settings.evidence.changes_window_seconds,
                                    component=incident.component, limit=10)
-    head = f"{ref_of(incident.id)} evidence at T0 ({utc(incident.started_at).strftime('%H:%M:%S')} UTC)"  # type: ignore[arg-type]
+    head = f"{ref_of(incident.id)} evidence at T0 ({utc(incident.started_at).strftime('%H:%M:%S')} UTC)"
     blocks: list[Any] = [Heading(head)]
     blocks.append(Bullets(lines) if lines else Paragraph("No evidence stored yet: it is taken in the background "
                                                          "right after the incident opens (Prometheus once T0 + "

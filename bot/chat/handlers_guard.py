@@ -17,7 +17,7 @@ from bot.errors import BadInput, PermissionDenied
 from bot.guard import exceptions
 from bot.guard.breaker import EVERYONE
 from bot.store import timeline
-from bot.incidents.service import ref_of
+from bot.store.refs import ref_of
 from bot.store.models import GuardException
 from bot.store.states import FINISHED_STATES
 
@@ -41,7 +41,7 @@ def guard(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
     view = d.services.incidents.view(d.incident_ref(ctx, cmd))
     incident = view.incident
     handler = {"status": _status, "allow": _allow, "approve": _approve, "lift": _lift}[action]
-    return handler(d, ctx, incident, view.commander, words)  # type: ignore[operator]
+    return handler(d, ctx, incident, view.commander, words)
 
 
 def _status(d: Dispatcher, ctx: ChatContext, incident: Any, commander: str | None, words: list[str]) -> Reply:

@@ -17,7 +17,7 @@ from bot.chat.grammar import Command
 from bot.chat.messages import Bullets, Heading, Reply
 from bot.errors import BadInput
 from bot.incidents import action_items, review, search
-from bot.incidents.service import ref_of
+from bot.store.refs import ref_of
 from bot.store import outbox
 from bot.store.messages import Notice
 from bot.store.models import TimelineEvent

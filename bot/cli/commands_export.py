@@ -11,6 +11,7 @@ import argparse
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from bot.errors import BadInput
 
@@ -74,5 +75,5 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(commands: dict) -> None:  # type: ignore[type-arg]
+def register(commands: dict[str, Any]) -> None:
     commands["export"] = ("export an incident's post-mortem (md, json, html)", _args, _run)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from bot.errors import BadInput
 
@@ -47,5 +48,5 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(commands: dict) -> None:  # type: ignore[type-arg]
+def register(commands: dict[str, Any]) -> None:
     commands["report"] = ("the 1-5-10 report across incidents (median/p90 per stage, compliance, breaches)", _args, _run)

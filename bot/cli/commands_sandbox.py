@@ -129,8 +129,11 @@ def _drill(args: argparse.Namespace) -> int:
     try:
         drill = Drill(args.scenario, out_dir=Path(args.out) if args.out else None,
                       echo=lambda line: print(line, flush=True))
-        keep = (lambda sandbox: (_banner(sandbox), _console(sandbox, user=args.user))) if args.keep else None
-        result = drill.run(keep=keep)
+        def keep_open(sandbox: Any) -> None:  # --keep: the banner, then the console on the live sandbox
+            _banner(sandbox)
+            _console(sandbox, user=args.user)
+
+        result = drill.run(keep=keep_open if args.keep else None)
         for kind, path in sorted(result.files.items()):
             print(f"  {kind:<16}{path}")
         return 0 if result.passed else 1

@@ -10,4 +10,6 @@ from bot.config.base import secret
 from bot.config.loading import load_settings
 from bot.config.settings import Settings
 
-__all__ = ["Settings", "load_settings", "secret"]
+__all__ = ["Settings", "load_settings", "secret",
+           # the section modules (``base`` holds what several sections share, e.g. SEVERITIES)
+           "base", "budgets", "clusters", "detection", "guard", "people", "remediation", "surfaces"]

@@ -85,7 +85,7 @@ def incident_context(session: Any, row: Incident) -> dict[str, Any]:
         labels.update({str(k): str(v) for k, v in (a.labels or {}).items()})
     return {
         "id": row.id, "ref": ref_of(row.id), "title": row.title, "severity": row.severity, "cluster": row.cluster,
-        "component": row.component, "state": row.state, "started_at": row.started_at.isoformat() if row.started_at else None,
+        "component": row.component, "state": row.state, "started_at": row.started_at.isoformat(),
         "labels": labels, "alert_names": sorted({a.alertname for a in firing}),
         "alerts": [{"name": a.alertname, "status": a.status, "labels": dict(a.labels or {}),
                     "annotations": dict(a.annotations or {})} for a in firing],
@@ -310,7 +310,7 @@ class Diagnoser:
         text = (f"diagnosis #{diagnosis.number} needs a person: {o.cause}"
                 + (f" (unknown: {', '.join(unknown)})" if unknown else "")
                 + (f"; paging @{target}" if target else "; nobody to page (no commander, empty rota)"))
-        timeline.record(session, row.id, "diagnosis.escalated", text, at=now, actor=ACTOR, source=SOURCE,  # type: ignore[arg-type]
+        timeline.record(session, row.id, "diagnosis.escalated", text, at=now, actor=ACTOR, source=SOURCE,
                         data={"number": diagnosis.number, "cause": o.cause, "evidence": evidence,
                               "problem": o.problem, "paged": target},
                         dedupe_key=f"diagnosis:{diagnosis.number}:escalated", post=False)

@@ -35,6 +35,7 @@ from bot.diagnosis import changes as change_log
 from bot.diagnosis.ports import Backends, ClusterAccess
 from bot.store.db import Database, insert_once
 from bot.store.models import EvidenceSection, Incident
+from bot.store.refs import ref_of
 
 log = logging.getLogger(__name__)
 
@@ -265,7 +266,7 @@ class EvidenceKeeper:
         if not access.configured:  # nothing to look at (a console drill, a cluster without endpoints)
             return []
         capturer = Capturer(access, self.settings)
-        t0 = utc(incident.started_at)  # type: ignore[arg-type]
+        t0 = utc(incident.started_at)
         cap = self.settings.evidence.max_bytes
         done: list[Captured] = []
         for section in sections:
@@ -288,12 +289,12 @@ class EvidenceKeeper:
             except Unavailable as exc:
                 captured = Captured(section, "unavailable", {}, f"evidence unavailable: {exc}")
             except Exception as exc:  # any other failure is a gap too, never a lost incident
-                log.exception("evidence %s of INC-%s", section, incident.id)
+                log.exception("evidence %s of %s", section, ref_of(incident.id))
                 captured = Captured(section, "unavailable", {}, f"evidence unavailable: {type(exc).__name__}: {exc}")
-            if self.store(incident.id, captured):  # type: ignore[arg-type]
+            if self.store(incident.id, captured):
                 done.append(captured)
                 if section == "changes" and self.on_changes and captured.data.get("changes"):
-                    self.on_changes(incident.id, captured.data["changes"])  # type: ignore[arg-type]
+                    self.on_changes(incident.id, captured.data["changes"])
         return done
 
     def store(self, incident_id: int, c: Captured) -> bool:
@@ -309,7 +310,8 @@ def sections_of(db: Database, incident_id: int) -> list[EvidenceSection]:
     """An incident's frozen evidence, in a stable order."""
     order = {s: i for i, s in enumerate(("changes", "readyz", "etcd", "apf", "events", "prometheus"))}
     with db.reading() as session:
-        rows = list(session.execute(select(EvidenceSection).where(col(EvidenceSection.incident_id) == incident_id)).scalars())
+        rows = list(session.execute(
+            select(EvidenceSection).where(col(EvidenceSection.incident_id) == incident_id)).scalars())
     return sorted(rows, key=lambda r: (order.get(r.section, 99), r.section))
 
 

@@ -6,10 +6,13 @@ or one self-contained HTML file with an SVG chart of the 1-5-10 stages.
 The export is deterministic (same incident, same bytes) and redacted (no
 secret from evidence or notes survives into any format).
 
-Domain layer: imports bot.incidents, bot.slo and bot.store, never chat or Slack.
+Domain layer, the top of it: imports bot.diagnosis, bot.incidents, bot.slo and bot.store, never chat or
+Slack.  Public: the names re-exported here and the modules listed in ``__all__``.
 """
 
 from bot.export.api import (FORMATS, SCHEMA_PATH, Export, check_format, export_incident, redactor_for,
                             summary_lines)
 
-__all__ = ["FORMATS", "SCHEMA_PATH", "Export", "check_format", "export_incident", "redactor_for", "summary_lines"]
+__all__ = ["FORMATS", "SCHEMA_PATH", "Export", "check_format", "export_incident", "redactor_for", "summary_lines",
+           # modules the report, the web board and the chat render with
+           "document", "redact", "render", "report_render", "timefmt"]

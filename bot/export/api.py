@@ -20,7 +20,7 @@ from bot.config import Settings
 from bot.errors import BadInput, NotFound
 from bot.export import document, render, timefmt
 from bot.export.redact import Redactor
-from bot.incidents.service import parse_ref, ref_of
+from bot.store.refs import parse_ref, ref_of
 from bot.store.db import Database
 from bot.store.models import Incident
 

@@ -26,7 +26,7 @@ from bot.export import evidence, timefmt
 from bot.incidents import review
 from bot.export.redact import Redactor
 from bot.incidents import fleet
-from bot.incidents.service import ref_of
+from bot.store.refs import ref_of
 from bot.slo.clocks import STAGES, stage_clock
 from bot.diagnosis import changes as change_log
 from bot.store.models import (ActionItem, Alert, Approval, EvidenceSection, Incident, Participant, PlaybookRun,
@@ -65,7 +65,7 @@ def t0_sections(session: Session, incident: Incident, settings: Settings, iso: A
     t0 = incident.started_at
     changes = (change_log.ranked(change_log.rows_before_t0(session, incident.cluster, t0,
                                                             settings.evidence.changes_window_seconds),
-                                 t0, incident.component) if t0 else [])
+                                 t0, incident.component))
     return {
         "evidence_at_t0": [{"section": r.section, "status": r.status, "captured_at": iso(r.captured_at),
                             "window_start": iso(r.window_start), "window_end": iso(r.window_end),
@@ -118,7 +118,6 @@ def _event(row: Any, t0: datetime, tz: tzinfo, redactor: Redactor) -> dict[str, 
 def build(session: Session, incident: Incident, settings: Settings, options: Options,
           redactor: Redactor) -> dict[str, Any]:
     """Gather every stored fact of ``incident`` into the v2 document tree, redacted by ``redactor``."""
-    assert incident.id is not None and incident.started_at is not None
     tz = options.tz
     t0 = incident.started_at
 
@@ -204,14 +203,14 @@ def build(session: Session, incident: Incident, settings: Settings, options: Opt
                 "user": a.user, "decision": a.decision, "at": iso(a.at), "plan_hash": a.plan_hash,
                 "matches_plan": a.plan_hash == run.plan_hash, "expires_at": iso(a.expires_at),
                 "reason": a.reason, "source": a.source,
-            } for a in approvals[run.id]],  # type: ignore[index]
+            } for a in approvals[run.id]],
             "steps": [{
                 "index": s.index, "phase": s.phase, "name": s.name, "state": s.state,
                 "started_at": iso(s.started_at), "finished_at": iso(s.finished_at), "attempts": s.attempts,
                 "duration_seconds": _seconds(s.finished_at, s.started_at) if s.started_at else None,
                 "result": canon(s.result), "error": s.error,
-            } for s in steps[run.id]],  # type: ignore[index]
-            "event_ids": [e["id"] for e in run_events[run.id]],  # type: ignore[index]
+            } for s in steps[run.id]],
+            "event_ids": [e["id"] for e in run_events[run.id]],
         }
 
     written = review.gather(timeline)  # already redacted with the timeline

@@ -81,7 +81,7 @@ def _group(incidents: list[Incident], settings: Settings, now: datetime) -> dict
                 breached += 1
                 breaches_by_stage[name] += 1
                 if inc.id not in breached_incidents:
-                    breached_incidents.add(inc.id)  # type: ignore[arg-type]
+                    breached_incidents.add(inc.id)
                     by_cause[_cause(inc)] += 1
                     by_cluster[inc.cluster] += 1
         decided = met + breached
@@ -114,7 +114,7 @@ def _row(inc: Incident, settings: Settings, now: datetime) -> dict[str, Any]:
     verdicts = {s: stage_clock(inc, s, budgets, now, settings.budgets.warn_ratio) for s in STAGES}
     return {
         "ref": ref_of(inc.id), "title": inc.title, "severity": inc.severity, "cluster": inc.cluster,
-        "state": inc.state, "is_drill": inc.is_drill, "started_at": inc.started_at.isoformat(),  # type: ignore[union-attr]
+        "state": inc.state, "is_drill": inc.is_drill, "started_at": inc.started_at.isoformat(),
         "stages": {s: {"verdict": c.verdict, "seconds": round(c.elapsed_seconds, 3) if c.reached_at else None}
                    for s, c in verdicts.items()},
     }

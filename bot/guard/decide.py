@@ -25,6 +25,7 @@ from bot.guard.breaker import EVERYONE, DeleteBreaker, Trip
 from bot.guard.policy import is_breaker_kind, matching_rule
 from bot.guard.review import AdmissionRequest
 from bot.guard.state import GuardState
+from bot.store.refs import ref_of
 
 log = logging.getLogger(__name__)
 MAX_QUEUED_DENIALS = 10_000  # a flood of denials while the database is away must not grow without bound
@@ -132,7 +133,7 @@ class Guard:
 
 def breaker_message(trip: Trip, user: str) -> str:
     who = "anyone" if trip.client == EVERYONE else trip.client
-    ref = f"INC-{trip.incident_id}" if trip.incident_id else "the incident"
+    ref = ref_of(trip.incident_id) if trip.incident_id else "the incident"
     return (f"incident-bot admission guard: mass-deletion circuit breaker open on cluster {trip.cluster}: "
             f"{who if trip.client != EVERYONE else 'clients'} deleted {trip.threshold} {trip.resource} within "
             f"{trip.window_seconds:g}s (first at {trip.first_at.isoformat(timespec='seconds')}); deletes of "

@@ -20,6 +20,7 @@ from bot.guard.count_store import read_peer_counts
 from bot.guard.shared_counts import PeerCounts
 from bot.store.models import Flag, GuardBreaker, GuardException, Incident
 from bot.store.states import FINISHED_STATES
+from bot.store.refs import ref_of
 
 # the playbook engine's global freeze (playbooks.engine.freeze.FREEZE); the guard honours it too
 FREEZE_FLAG = "playbooks.freeze"
@@ -33,7 +34,7 @@ class OpenIncident:
 
     @property
     def ref(self) -> str:
-        return f"INC-{self.id}"
+        return ref_of(self.id)
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,8 @@ def load_state(session: Session, settings: GuardSettings, now: datetime, replica
     if flag is not None and flag.value:
         freeze = f"the change freeze set by @{flag.set_by}" + (f" ({flag.reason})" if flag.reason else "")
     incidents: dict[str, list[OpenIncident]] = {}
-    rows = session.execute(select(col(Incident.id), col(Incident.cluster), col(Incident.severity), col(Incident.title)).where(
+    rows = session.execute(select(
+        col(Incident.id), col(Incident.cluster), col(Incident.severity), col(Incident.title)).where(
         col(Incident.severity).in_(settings.freeze_severities),
         col(Incident.state).not_in(sorted(FINISHED_STATES)),
     ).order_by(col(Incident.severity), col(Incident.id))).all()
@@ -77,9 +79,10 @@ def load_state(session: Session, settings: GuardSettings, now: datetime, replica
                                           col(GuardException.approved_at).is_not(None))
     for exc in session.execute(active).scalars():
         exceptions.setdefault(exc.cluster, []).append(ActiveException(exc.id, exc.user, exc.rule, exc.until))  # type: ignore[arg-type]
-    breakers = tuple(StoredTrip(b.id, b.cluster, b.resource, b.client, b.first_delete_at, b.tripped_at,  # type: ignore[arg-type]
+    breakers = tuple(StoredTrip(b.id, b.cluster, b.resource, b.client, b.first_delete_at, b.tripped_at,
                                 b.threshold, b.incident_id)
-                     for b in session.execute(select(GuardBreaker).where(col(GuardBreaker.lifted_at).is_(None))).scalars())
+                     for b in session.execute(
+                         select(GuardBreaker).where(col(GuardBreaker.lifted_at).is_(None))).scalars())
     peers = read_peer_counts(session, replica, now, settings.breaker.window_seconds)
     return GuardState(now, freeze, {k: tuple(v) for k, v in incidents.items()},
                       {k: tuple(v) for k, v in exceptions.items()}, breakers, peers)

@@ -19,7 +19,8 @@ from sqlmodel import Session, col
 
 from bot.errors import BadInput
 from bot.store import timeline
-from bot.incidents.service import Incidents, ref_of
+from bot.incidents.service import Incidents
+from bot.store.refs import ref_of
 from bot.store import outbox
 from bot.store.messages import Notice
 from bot.store.models import ActionItem, Incident
@@ -76,11 +77,11 @@ def add(incidents: Incidents, ref: str | int, spec: Spec, *, actor: str, source:
                        field="due", usage=USAGE)
     with incidents.transaction(ref) as (session, row):
         now = incidents.clock.now()
-        item = ActionItem(incident_id=row.id, text=spec.text, owner=spec.owner, due_on=spec.due_on,  # type: ignore[arg-type]
+        item = ActionItem(incident_id=row.id, text=spec.text, owner=spec.owner, due_on=spec.due_on,
                           priority=spec.priority, created_by=actor, created_at=now)
         session.add(item)
         session.flush()
-        timeline.record(session, row.id, "action.added", f"action item #{item.id}: {describe(item)}", at=now,  # type: ignore[arg-type]
+        timeline.record(session, row.id, "action.added", f"action item #{item.id}: {describe(item)}", at=now,
                         actor=actor, source=source,
                         data={"action_id": item.id, "owner": spec.owner, "priority": spec.priority,
                               "due_on": spec.due_on.isoformat() if spec.due_on else None})

@@ -13,17 +13,15 @@ from a second replica) change nothing.  Each alert's *own* status decides:
   resolves when its series disappears (a dead etcd member's ``etcdNoLeader``),
   so a resolved alert is not proof of recovery.
 
-Chat is told in summaries, never one message per alert: a new incident gets
-the core's announce card and page; later changes of one delivery become one
-timeline event per incident and one coalesced notice (``coalesce_key``), so a
-storm of 10,000 alerts produces a handful of chat messages.
+Chat is told in summaries, never one message per alert (``alert_notices``);
+what a joining alert changes of its incident (T0, severity, the root of a
+cascade) is in ``alert_joining``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import threading
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -35,24 +33,20 @@ from sqlmodel import Session
 from bot.clock import Clock, utc
 from bot.config import Settings
 from bot.incidents import alert_tally, fleet
-from bot.store.messages import Notice
-from bot.store.states import ACTIVE_STATES
 from bot.store import timeline
-from bot.incidents.alert_payload import AlertIn, Notification
+from bot.incidents.alert_joining import join, move_to_root
+from bot.incidents.alert_notices import EVIDENCE_ALERTS, Touched, brief, summarise
+from bot.incidents.alert_payload import SOURCE, AlertIn, Notification
 from bot.incidents.alert_rules import Classification, classify, more_severe
 from bot.incidents.grouping import OpenIncident, candidate_keys, choose, downstream_keys, load_open, upstream_rank
-from bot.incidents.service import Incidents, ref_of
+from bot.incidents.service import Incidents
+from bot.store.refs import ref_of
 from bot.slo import paging, rota
-from bot.store import outbox
 from bot.store.db import Database
 from bot.store.group_commit import GroupCommit
-from bot.store.models import Alert, Incident, Participant
+from bot.store.models import Alert, Incident
 
-SOURCE = "alertmanager"
 _CHUNK = 500  # bound on IN (...) lists and insert batches
-_EVIDENCE_ALERTS = 20
-# an incident may move to the upstream component of a cascade until its cause is recorded
-ROOT_MOVABLE_STATES = frozenset({"detected", "notified", "diagnosing"})
 
 
 @dataclass
@@ -82,40 +76,6 @@ class _Incoming:
     cls: Classification
     source: Notification  # the delivery it came in (a batch holds several)
     origin: int = 0  # its delivery's index in the batch: whose answer counts it
-
-
-@dataclass
-class _Touched:
-    """Per incident, what this delivery did to it (for one event and one notice)."""
-
-    new: list[AlertIn] = field(default_factory=list)
-    resolved: list[AlertIn] = field(default_factory=list)
-    opened_here: bool = False
-
-
-def _key_digest(parts: list[str]) -> str:
-    return hashlib.sha256("\n".join(sorted(parts)).encode()).hexdigest()[:20]
-
-
-def _instance(alert: AlertIn) -> str:
-    return f"{alert.fingerprint}@{alert.starts_at.isoformat()}"
-
-
-def _brief(alert: AlertIn) -> dict[str, Any]:
-    labels = alert.labels
-    return {"alertname": alert.alertname, "fingerprint": alert.fingerprint,
-            "startsAt": alert.starts_at.isoformat(), "status": alert.status,
-            **({"instance": labels["instance"]} if "instance" in labels else {}),
-            **({"endsAt": alert.ends_at.isoformat()} if alert.ends_at else {}),
-            "summary": alert.summary()[:200]}
-
-
-def _names(alerts: list[AlertIn], limit: int = 4) -> str:
-    counts = Counter(a.alertname for a in alerts).most_common()
-    shown = [f"{name} ×{n}" if n > 1 else name for name, n in counts[:limit]]
-    if len(counts) > limit:
-        shown.append(f"+{len(counts) - limit} more names")
-    return ", ".join(shown)
 
 
 def title_for(alert: AlertIn, cls: Classification) -> str:
@@ -217,13 +177,13 @@ class AlertIngestor:
                 else:
                     results[item.origin].unchanged += 1
             if new_firing or new_resolved or transitions:
-                touched: dict[int, _Touched] = {}
+                touched: dict[int, Touched] = {}
                 tally = alert_tally.Tally()
                 rows = self._assign(session, new_firing, new_resolved, now, touched, results)
                 self._insert(session, rows, tally, results)
                 self._apply_transitions(session, transitions, now, touched, results, tally)
                 tally.apply(session, now, sqlite=self.db.is_sqlite)
-                self._summarise(session, touched, now)
+                summarise(session, self.settings, touched, now)
         self.known.update((i.alert.key, i.alert.status) for i in incoming)  # committed: safe to remember
         return results
 
@@ -258,7 +218,7 @@ class AlertIngestor:
         return found
 
     def _assign(self, session: Session, new_firing: list[_Incoming], new_resolved: list[_Incoming],
-                now: datetime, touched: dict[int, _Touched],
+                now: datetime, touched: dict[int, Touched],
                 results: list[IngestResult]) -> list[tuple[dict[str, Any], int]]:
         """Decide the incident of every new alert, opening incidents where none groups them."""
         alerting = self.settings.alerting
@@ -279,13 +239,13 @@ class AlertIngestor:
                            downstream_keys(item.cls.cluster, item.cls.component, alerting))
             if found is not None:
                 target[item.alert.key] = found.incident.id  # type: ignore[assignment]
-                self._join(session, found, item, now, touched)
-                self._move_to_root(session, found, item, open_by_key, now)
+                join(session, found, item.alert, item.cls, now, touched)
+                move_to_root(session, alerting.depends_on, found, item.alert, item.cls, open_by_key, now)
                 continue
             other_cluster = self._fleet_join(session, item, now, fleet_open)
             if other_cluster is not None:  # the same fault in another cluster of the fleet
                 target[item.alert.key] = other_cluster.incident.id  # type: ignore[assignment]
-                self._join(session, other_cluster, item, now, touched)
+                join(session, other_cluster, item.alert, item.cls, now, touched)
                 continue
             waiting = next((k for k in keys_for if k in pending), None)
             fleet_key = self._fleet_key(item)
@@ -305,7 +265,7 @@ class AlertIngestor:
             for origin in sorted({i.origin for i in items}):
                 results[origin].opened.append(incident.id)  # type: ignore[arg-type]
             open_by_key.setdefault(key, []).insert(0, OpenIncident(incident, len(items), now))
-            touched.setdefault(incident.id, _Touched(opened_here=True)).new.extend(i.alert for i in items)  # type: ignore[arg-type]
+            touched.setdefault(incident.id, Touched(opened_here=True)).new.extend(i.alert for i in items)  # type: ignore[arg-type]
         rows = []
         for item in new_firing:
             dest = target[item.alert.key]
@@ -319,67 +279,10 @@ class AlertIngestor:
                            item.alert.starts_at, window, downstream_keys(item.cls.cluster, item.cls.component, alerting))
             incident_id = found.incident.id if found else None
             if incident_id is not None:
-                touched.setdefault(incident_id, _Touched()).resolved.append(item.alert)
+                touched.setdefault(incident_id, Touched()).resolved.append(item.alert)
                 results[item.origin].resolved += 1
             rows.append((self._row(item, incident_id, now), item.origin))
         return rows
-
-    def _join(self, session: Session, found: OpenIncident, item: _Incoming, now: datetime,
-              touched: dict[int, _Touched]) -> None:
-        """An alert joins an incident: T0 moves earlier, severity goes up, if the alert says so."""
-        row = found.incident
-        found.firing += 1
-        touched.setdefault(row.id, _Touched()).new.append(item.alert)  # type: ignore[arg-type]
-        old_t0, old_severity = row.started_at, row.severity
-        if item.alert.starts_at < utc(row.started_at):  # type: ignore[arg-type]
-            old = utc(row.started_at)  # type: ignore[arg-type]
-            row.started_at = item.alert.starts_at
-            timeline.record(session, row.id, "incident.t0_moved",  # type: ignore[arg-type]
-                            f"T0 moved from {old:%H:%M:%S} to {item.alert.starts_at:%H:%M:%S}: "
-                            f"{item.alert.alertname} started earlier",
-                            at=now, actor=SOURCE, source=SOURCE,
-                            data={"from": old.isoformat(), "to": item.alert.starts_at.isoformat(),
-                                  "alert": _brief(item.alert)},
-                            dedupe_key=f"t0:{_instance(item.alert)}", post=False)
-        raised = more_severe(row.severity, item.cls.severity)
-        if raised != row.severity:
-            timeline.record(session, row.id, "incident.severity_raised",  # type: ignore[arg-type]
-                            f"severity {row.severity} → {raised}: {item.alert.alertname} is {item.cls.severity}",
-                            at=now, actor=SOURCE, source=SOURCE, data={"from": row.severity, "to": raised},
-                            dedupe_key=f"sev:{raised}:{_instance(item.alert)}", post=False)
-            row.severity = raised
-        if row.started_at != old_t0 or row.severity != old_severity:
-            row.slo_due_at = now  # its budgets' instants moved: the watcher looks again at its next tick
-        row.updated_at = now
-        session.add(row)
-
-    def _move_to_root(self, session: Session, found: OpenIncident, item: _Incoming,
-                      open_by_key: dict[str, list[OpenIncident]], now: datetime) -> None:
-        """An upstream alert joined a young downstream incident: the incident is about the upstream part.
-
-        Deliveries race, so a cascade's apiserver alerts may open the incident a moment
-        before the etcd alerts that explain them.  Until a cause is recorded, the
-        incident moves to the component it depends on (and its group key with it,
-        so later alerts of either part keep joining it); afterwards it keeps what
-        people decided.
-        """
-        row = found.incident
-        upstream = self.settings.alerting.depends_on.get(row.component or "", ())
-        if item.cls.component not in upstream or item.cls.cluster != row.cluster \
-                or row.state not in ROOT_MOVABLE_STATES:
-            return
-        old_key, new_key = row.group_key, item.cls.group_key
-        timeline.record(session, row.id, "incident.component_changed",  # type: ignore[arg-type]
-                        f"component {row.component} → {item.cls.component}: {item.alert.alertname} shows the "
-                        f"{row.component} alerts are downstream of {item.cls.component}",
-                        at=now, actor=SOURCE, source=SOURCE,
-                        data={"from": row.component, "to": item.cls.component, "alert": _brief(item.alert)},
-                        dedupe_key=f"component:{item.cls.component}", post=False)
-        row.component, row.group_key = item.cls.component, new_key
-        session.add(row)
-        if old_key in open_by_key and found in open_by_key[old_key]:
-            open_by_key[old_key].remove(found)
-        open_by_key.setdefault(new_key, []).insert(0, found)
 
     def _open(self, session: Session, key: str, items: list[_Incoming], now: datetime) -> Incident:
         # the incident is about the root component (the key's); T0 is the earliest alert of all
@@ -391,7 +294,7 @@ class AlertIngestor:
         notification = first.source
         evidence = {
             "alertmanager_group": notification.group_key,
-            "alerts": [_brief(i.alert) for i in items[:_EVIDENCE_ALERTS]],
+            "alerts": [brief(i.alert) for i in items[:EVIDENCE_ALERTS]],
             "alert_count": len(items),
             **({"generator_url": first.alert.generator_url} if first.alert.generator_url else {}),
         }
@@ -467,7 +370,7 @@ class AlertIngestor:
                         tally.stored(row["incident_id"], row["alertname"], row["status"])
 
     def _apply_transitions(self, session: Session, transitions: list[tuple["_Stored", _Incoming]], now: datetime,
-                           touched: dict[int, _Touched], results: list[IngestResult], tally: alert_tally.Tally) -> None:
+                           touched: dict[int, Touched], results: list[IngestResult], tally: alert_tally.Tally) -> None:
         for row, item in transitions:
             session.execute(update(Alert).where(Alert.id == row.id)  # type: ignore[arg-type]
                             .values(status=item.alert.status, ends_at=item.alert.ends_at, updated_at=now))
@@ -477,72 +380,10 @@ class AlertIngestor:
             if item.alert.status == "resolved":
                 result.resolved += 1
                 if row.incident_id is not None:
-                    touched.setdefault(row.incident_id, _Touched()).resolved.append(item.alert)
+                    touched.setdefault(row.incident_id, Touched()).resolved.append(item.alert)
             elif row.incident_id is not None:  # resolved earlier, firing again (same instance)
-                touched.setdefault(row.incident_id, _Touched()).new.append(item.alert)
+                touched.setdefault(row.incident_id, Touched()).new.append(item.alert)
                 result.joined[row.incident_id] = result.joined.get(row.incident_id, 0) + 1
-
-    # -- telling people ------------------------------------------------------------
-    def _summarise(self, session: Session, touched: dict[int, _Touched], now: datetime) -> None:
-        for incident_id, what in sorted(touched.items()):
-            row = session.get(Incident, incident_id)
-            if row is None:
-                continue
-            joined = [] if what.opened_here else what.new
-            if joined:
-                timeline.record(
-                    session, incident_id, "alerts.firing",
-                    f"{len(joined)} more alert{'s' if len(joined) != 1 else ''} firing: {_names(joined)}",
-                    at=now, actor=SOURCE, source=SOURCE,
-                    data={"count": len(joined), "alerts": [_brief(a) for a in joined[:_EVIDENCE_ALERTS]]},
-                    dedupe_key="firing:" + _key_digest([_instance(a) for a in joined]), post=False)
-            if what.resolved:
-                only = what.resolved[0]
-                text = (f"alert {only.alertname} resolved" + (f" ({only.labels['instance']})" if "instance" in only.labels else "")
-                        if len(what.resolved) == 1 else f"{len(what.resolved)} alerts resolved: {_names(what.resolved)}")
-                timeline.record(
-                    session, incident_id, "alert.resolved", text,
-                    at=now, actor=SOURCE, source=SOURCE,
-                    data={"count": len(what.resolved), "alerts": [_brief(a) for a in what.resolved[:_EVIDENCE_ALERTS]]},
-                    dedupe_key="resolved:" + _key_digest([_instance(a) for a in what.resolved]), post=False)
-            counts = alert_tally.read(session, incident_id)
-            firing = sum(n for (status, _), n in counts.items() if status == "firing")
-            total = sum(counts.values())
-            if joined or what.resolved:
-                outbox.enqueue(session, Notice(text=self._status_line(row, counts), incident_id=incident_id),
-                               incident_id=incident_id, now=now, coalesce_key=f"alerts:{incident_id}")
-            if what.resolved and firing == 0 and total > 0 and row.state in ACTIVE_STATES:
-                self._offer_resolve(session, row, total, now)
-            session.add(row)
-
-    @staticmethod
-    def _status_line(row: Incident, counts: dict[tuple[str, str], int]) -> str:
-        firing = Counter({name: n for (status, name), n in counts.items() if status == "firing"})
-        resolved = sum(n for (status, _), n in counts.items() if status == "resolved")
-        top = ", ".join(f"{name} ×{n}" if n > 1 else name for name, n in firing.most_common(4))
-        more = len(firing) - 4
-        return (f"{ref_of(row.id)} alerts: {sum(firing.values())} firing, {resolved} resolved"
-                + (f" — {top}" + (f" (+{more} more names)" if more > 0 else "") if top else ""))
-
-    def _offer_resolve(self, session: Session, row: Incident, total: int, now: datetime) -> None:
-        """All alerts resolved: offer the commander to resolve (never resolve on our own)."""
-        commander = session.execute(
-            select(Participant.user).where(Participant.incident_id == row.id, Participant.role == "commander",
-                                           Participant.active)  # type: ignore[arg-type]
-        ).scalars().first() or rota.primary(self.settings.oncall, now, cluster=row.cluster, component=row.component)
-        last_end = session.execute(select(func.max(Alert.ends_at)).where(Alert.incident_id == row.id)).scalar()
-        key = f"all-resolved:{total}:{utc(last_end).isoformat() if last_end else 'none'}"
-        ref = ref_of(row.id)
-        text = (f"All {total} alert{'s' if total != 1 else ''} of {ref} have resolved"
-                + (f", @{commander}" if commander else "") + ". "
-                "A resolved alert is not proof of recovery (an alert also resolves when its series disappears, "
-                f"e.g. a dead member's metrics): check the component, then `/incident resolve {ref}`.")
-        event = timeline.record(session, row.id, "alerts.all_resolved", f"all {total} alerts resolved; "  # type: ignore[arg-type]
-                                "resolution offered to the commander", at=now, actor=SOURCE, source=SOURCE,
-                                data={"alerts": total, "commander": commander}, dedupe_key=key, post=False)
-        if event is not None:
-            outbox.enqueue(session, Notice(text=text, incident_id=row.id, offer="resolve", user=commander or None),
-                           incident_id=row.id, now=now, dedupe_key=f"{key}:{row.id}")
 
 
 def alert_counts(db: Database) -> dict[str, int]:

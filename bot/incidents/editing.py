@@ -19,7 +19,8 @@ from sqlmodel import Session, col
 from bot.config.base import SEVERITIES
 from bot.errors import BadInput, PermissionDenied
 from bot.store import timeline
-from bot.incidents.service import Incidents, parse_ref, ref_of
+from bot.incidents.service import Incidents
+from bot.store.refs import parse_ref, ref_of
 from bot.store.models import Alert, Incident, IncidentCluster, IncidentLink
 
 TITLE_MAX = 200
@@ -36,7 +37,7 @@ def set_severity(incidents: Incidents, ref: str | int, severity: str, *, actor: 
             raise BadInput(f"{ref_of(row.id)} already is {severity}.", field="severity")
         now = incidents.clock.now()
         row.severity = severity
-        timeline.record(session, row.id, "incident.edited", f"severity {old} → {severity} by {actor}", at=now,  # type: ignore[arg-type]
+        timeline.record(session, row.id, "incident.edited", f"severity {old} → {severity} by {actor}", at=now,
                         actor=actor, source=source, data={"field": "severity", "from": old, "to": severity})
         incidents.after_move(session, row, now)  # clocks, the watcher's next instant and the card follow
         return row, old
@@ -54,7 +55,7 @@ def set_title(incidents: Incidents, ref: str | int, title: str, *, actor: str, s
             raise BadInput(f"{ref_of(row.id)} already has that title.", field="title")
         now = incidents.clock.now()
         row.title = title
-        timeline.record(session, row.id, "incident.edited", f"title changed by {actor}: {old} → {title}", at=now,  # type: ignore[arg-type]
+        timeline.record(session, row.id, "incident.edited", f"title changed by {actor}: {old} → {title}", at=now,
                         actor=actor, source=source, data={"field": "title", "from": old, "to": title})
         incidents.after_move(session, row, now)
         return row
@@ -77,18 +78,19 @@ def merge(incidents: Incidents, source_ref: str | int, target_ref: str | int, *,
         for row in (merged, survivor):
             if row.state in ("closed", "cancelled"):
                 raise BadInput(f"{ref_of(row.id)} is {row.state}; only open incidents can be merged.", field="incident")
-        commander = incidents.commander_of(session, merged.id)  # type: ignore[arg-type]
+        commander = incidents.commander_of(session, merged.id)
         if commander is not None and commander != actor:
             raise PermissionDenied(f"only the commander @{commander} can merge {ref_of(merged.id)}.")
         now = incidents.clock.now()
         copied = _copy_timeline(session, merged, survivor)
-        moved = session.execute(update(Alert).where(col(Alert.incident_id) == merged.id).values(incident_id=survivor.id)).rowcount
+        moved = session.exec(  # exec, not execute: SQLModel types a DML result as a CursorResult (rowcount)
+            update(Alert).where(col(Alert.incident_id) == merged.id).values(incident_id=survivor.id)).rowcount
         _move_clusters(session, merged, survivor)
-        if merged.started_at and survivor.started_at and merged.started_at < survivor.started_at:
+        if merged.started_at < survivor.started_at:
             survivor.started_at = merged.started_at  # the fault began with the earlier evidence
-        session.add(IncidentLink(incident_id=merged.id, other_id=survivor.id, kind="merged",  # type: ignore[arg-type]
+        session.add(IncidentLink(incident_id=merged.id, other_id=survivor.id, kind="merged",
                                  created_by=actor, created_at=now))
-        timeline.record(session, survivor.id, "incident.merged",  # type: ignore[arg-type]
+        timeline.record(session, survivor.id, "incident.merged",
                         f"{ref_of(merged.id)} ({merged.title}) merged into this incident by {actor}: "
                         f"{copied} events, {moved} alerts", at=now, actor=actor, source=source,
                         data={"merged": merged.id, "events": copied, "alerts": moved})
@@ -100,9 +102,9 @@ def merge(incidents: Incidents, source_ref: str | int, target_ref: str | int, *,
 
 def _copy_timeline(session: Session, merged: Incident, survivor: Incident) -> int:
     count = 0
-    for event in timeline.events(session, merged.id):  # type: ignore[arg-type]
-        copy = timeline.record(session, survivor.id, event.kind, f"[{ref_of(merged.id)}] {event.text}",  # type: ignore[arg-type]
-                               at=event.at, actor=event.actor, source=event.source,  # type: ignore[arg-type]
+    for event in timeline.events(session, merged.id):
+        copy = timeline.record(session, survivor.id, event.kind, f"[{ref_of(merged.id)}] {event.text}",
+                               at=event.at, actor=event.actor, source=event.source,
                                data={**event.data, "merged_from": merged.id, "event_id": event.id},
                                dedupe_key=f"merged:{merged.id}:{event.id}", post=False)
         count += copy is not None
@@ -111,7 +113,8 @@ def _copy_timeline(session: Session, merged: Incident, survivor: Incident) -> in
 
 def _move_clusters(session: Session, merged: Incident, survivor: Incident) -> None:
     """Per-cluster facts of a fleet incident move with it (a cluster already in the survivor keeps its own)."""
-    have = set(session.execute(select(col(IncidentCluster.cluster)).where(col(IncidentCluster.incident_id) == survivor.id)).scalars())
+    have = set(session.execute(select(col(IncidentCluster.cluster))
+                               .where(col(IncidentCluster.incident_id) == survivor.id)).scalars())
     for row in session.execute(select(IncidentCluster).where(col(IncidentCluster.incident_id) == merged.id)).scalars():
         if row.cluster not in have:
             row.incident_id = survivor.id
@@ -122,13 +125,13 @@ def link(incidents: Incidents, ref: str | int, other_ref: str | int, *, actor: s
     """Record that two incidents are related (once), in both timelines."""
     with incidents.db.session() as session:
         row, other = _pair(incidents, session, ref, other_ref)
-        if related(session, row.id).get(other.id):  # type: ignore[arg-type]
+        if related(session, row.id).get(other.id):
             raise BadInput(f"{ref_of(row.id)} and {ref_of(other.id)} are already linked.", field="incident")
         now = incidents.clock.now()
-        session.add(IncidentLink(incident_id=row.id, other_id=other.id, kind="related", created_by=actor,  # type: ignore[arg-type]
+        session.add(IncidentLink(incident_id=row.id, other_id=other.id, kind="related", created_by=actor,
                                  created_at=now))
         for a, b in ((row, other), (other, row)):
-            timeline.record(session, a.id, "incident.linked", f"related to {ref_of(b.id)} ({b.title}), linked by {actor}",  # type: ignore[arg-type]
+            timeline.record(session, a.id, "incident.linked", f"related to {ref_of(b.id)} ({b.title}), linked by {actor}",
                             at=now, actor=actor, source=source, data={"other": b.id})
             incidents.after_move(session, a, now)
         return row, other
@@ -138,7 +141,8 @@ def related(session: Session, incident_id: int) -> dict[int, str]:
     """Other incident id -> how it is related: ``related``, ``merged into`` or ``merged from``."""
     out: dict[int, str] = {}
     for link_row in session.execute(
-        select(IncidentLink).where(or_(col(IncidentLink.incident_id) == incident_id, col(IncidentLink.other_id) == incident_id))
+        select(IncidentLink)
+        .where(or_(col(IncidentLink.incident_id) == incident_id, col(IncidentLink.other_id) == incident_id))
         .order_by(col(IncidentLink.id))
     ).scalars():
         mine = link_row.incident_id == incident_id

@@ -33,6 +33,7 @@ from bot.store import outbox
 from bot.store.db import Database, insert_once
 from bot.store.messages import IncidentCard
 from bot.store.models import Alert, Incident, IncidentCluster, IncidentLink
+from bot.store.refs import ref_of
 
 # worst first: the overall verdict of a fleet incident is the worst of its clusters'
 VERDICT_ORDER = ("breached", "warning", "running", "stopped", "met")
@@ -99,7 +100,7 @@ def add(session: Session, incident: Incident, cluster: str, *, started_at: datet
         outbox.enqueue(session, IncidentCard(incident_id=incident.id), incident_id=incident.id, now=now)
     if cluster != incident.cluster:
         timeline.record(session, incident.id, "fleet.cluster_joined",
-                        f"cluster {cluster} joined {f'INC-{incident.id}'}" + (f": {why}" if why else ""),
+                        f"cluster {cluster} joined {ref_of(incident.id)}" + (f": {why}" if why else ""),
                         at=now, actor="alertmanager", source="alertmanager",
                         data={"cluster": cluster, "started_at": started_at.isoformat()},
                         dedupe_key=f"fleet:{cluster}:{started_at.isoformat()}", post=False)
@@ -124,10 +125,10 @@ def sync(session: Session, incident: Incident, now: datetime) -> None:
     fleets existed get theirs here); an announcement reaches a cluster no
     earlier than the cluster was detected.
     """
-    rows = clusters(session, incident.id)  # type: ignore[arg-type]
+    rows = clusters(session, incident.id)
     if not any(r.cluster == incident.cluster for r in rows):
-        made = add(session, incident, incident.cluster, started_at=incident.started_at, now=incident.detected_at)  # type: ignore[arg-type]
-        rows = clusters(session, incident.id) if made is not None else rows  # type: ignore[arg-type]
+        made = add(session, incident, incident.cluster, started_at=incident.started_at, now=incident.detected_at)
+        rows = clusters(session, incident.id) if made is not None else rows
     for row in rows:
         changed = False
         for attr, _ in STAGE_STATE:
@@ -151,13 +152,13 @@ def mark(session: Session, incident: Incident, cluster: str, stage: str, *, acto
         raise BadInput(f"a cluster can be marked diagnosed or mitigated, not `{stage}`.", field="stage")
     row = _one(session, incident, cluster)
     if getattr(row, attr) is not None:
-        raise BadInput(f"cluster {cluster} of INC-{incident.id} is already {stage}.", field="cluster")
+        raise BadInput(f"cluster {cluster} of {ref_of(incident.id)} is already {stage}.", field="cluster")
     setattr(row, attr, now)
     if stage == "diagnosed" and text:
         row.root_cause = text
     row.state = _state_of(row, incident)
     session.add(row)
-    timeline.record(session, incident.id, f"fleet.cluster_{stage}",  # type: ignore[arg-type]
+    timeline.record(session, incident.id, f"fleet.cluster_{stage}",
                     f"cluster {cluster} {stage}" + (f": {text}" if text else "") + f" (by {actor})",
                     at=now, actor=actor, source=source, data={"cluster": cluster, "stage": stage})
     return row
@@ -181,8 +182,8 @@ def reach(session: Session, incidents: Any, incident: Incident, cluster: str, st
     trigger = "record_cause" if stage == "diagnosed" else "mark_mitigated"
     row = _one(session, incident, cluster)
     if not again and getattr(row, attr) is not None:
-        raise BadInput(f"cluster {cluster} of INC-{incident.id} is already {stage}.", field="cluster")
-    alone = len(clusters(session, incident.id)) == 1  # type: ignore[arg-type]
+        raise BadInput(f"cluster {cluster} of {ref_of(incident.id)} is already {stage}.", field="cluster")
+    alone = len(clusters(session, incident.id)) == 1
     note = text
     if not alone:
         if getattr(row, attr) is None:
@@ -191,7 +192,7 @@ def reach(session: Session, incidents: Any, incident: Incident, cluster: str, st
             row.root_cause = text
             session.add(row)
         session.flush()
-        waiting = [r.cluster for r in clusters(session, incident.id) if getattr(r, attr) is None]  # type: ignore[arg-type]
+        waiting = [r.cluster for r in clusters(session, incident.id) if getattr(r, attr) is None]
         if waiting:
             incidents.after_move(session, incident, now)  # the card and the watcher see the cluster
             return False
@@ -247,7 +248,7 @@ def card_delivered(db: Database, incident_id: int, names: list[str], *, at: date
         stamped = []
         for row in clusters(session, incident_id):
             if row.cluster in names and row.notified_at is None:
-                row.notified_at = max(at, row.detected_at)  # type: ignore[type-var]
+                row.notified_at = max(at, row.detected_at)
                 row.state = _state_of(row, incident)
                 session.add(row)
                 stamped.append(row.cluster)
@@ -264,8 +265,8 @@ def _one(session: Session, incident: Incident, cluster: str) -> IncidentCluster:
     row = session.execute(select(IncidentCluster).where(
         col(IncidentCluster.incident_id) == incident.id, col(IncidentCluster.cluster) == cluster)).scalars().first()
     if row is None:
-        names = ", ".join(r.cluster for r in clusters(session, incident.id)) or "none"  # type: ignore[arg-type]
-        raise NotFound(f"INC-{incident.id} has no cluster `{cluster}`; its clusters: {names}.")
+        names = ", ".join(r.cluster for r in clusters(session, incident.id)) or "none"
+        raise NotFound(f"{ref_of(incident.id)} has no cluster `{cluster}`; its clusters: {names}.")
     return row
 
 
@@ -304,9 +305,9 @@ def worst(verdicts: Any) -> str:
 
 def facts(session: Session, incident: Incident, budgets: Budgets, now: datetime) -> list[ClusterFacts]:
     """Every cluster of the incident with its clocks (the incident's own cluster when it has no rows yet)."""
-    rows = clusters(session, incident.id)  # type: ignore[arg-type]
+    rows = clusters(session, incident.id)
     if not rows:
-        rows = [IncidentCluster(incident_id=incident.id, cluster=incident.cluster, started_at=incident.started_at,  # type: ignore[arg-type]
+        rows = [IncidentCluster(incident_id=incident.id, cluster=incident.cluster, started_at=incident.started_at,
                                 detected_at=incident.detected_at, notified_at=incident.notified_at,
                                 diagnosed_at=incident.diagnosed_at, mitigated_at=incident.mitigated_at,
                                 state=incident.state)]
@@ -318,36 +319,36 @@ def facts(session: Session, incident: Incident, budgets: Budgets, now: datetime)
                                cancelled_at=incident.cancelled_at, resolved_at=incident.resolved_at)
         cluster_clocks = [stage_clock(view, stage, stage_budgets, now, budgets.warn_ratio)  # type: ignore[arg-type]
                           for stage in ("notify", "diagnose", "mitigate")]
-        out.append(ClusterFacts(row.cluster, _state_of(row, incident), row.started_at, row.detected_at,  # type: ignore[arg-type]
+        out.append(ClusterFacts(row.cluster, _state_of(row, incident), row.started_at, row.detected_at,
                                 row.notified_at, row.diagnosed_at, row.mitigated_at, row.root_cause, cluster_clocks))
     return out
 
 
 def split(session: Session, incidents: Any, incident: Incident, cluster: str, *, actor: str, source: str) -> Incident:
     """Move one cluster (its facts and its alerts) out of ``incident`` into a new incident of its own."""
-    rows = clusters(session, incident.id)  # type: ignore[arg-type]
+    rows = clusters(session, incident.id)
     row = _one(session, incident, cluster)
     if len(rows) < 2:
-        raise BadInput(f"INC-{incident.id} has only cluster {cluster}; there is nothing to split it from.",
+        raise BadInput(f"{ref_of(incident.id)} has only cluster {cluster}; there is nothing to split it from.",
                        field="cluster")
     now = incidents.clock.now()
     new = incidents.declare(f"{incident.title} ({cluster})", actor=actor, source=source, severity=incident.severity,
                             cluster=cluster, component=incident.component, started_at=row.started_at,
                             group_key=f"{cluster}/{incident.component}" if incident.component else None,
                             is_drill=incident.is_drill, session=session)
-    moved = session.execute(update(Alert).where(col(Alert.incident_id) == incident.id, col(Alert.cluster) == cluster)
-                            .values(incident_id=new.id)).rowcount
+    moved = session.exec(update(Alert).where(col(Alert.incident_id) == incident.id, col(Alert.cluster) == cluster)
+                         .values(incident_id=new.id)).rowcount  # exec: typed as a CursorResult (rowcount)
     session.delete(row)
     if incident.cluster == cluster:  # the incident keeps the earliest of its remaining clusters
         incident.cluster = next(r.cluster for r in rows if r.cluster != cluster)
         session.add(incident)
-    session.add(IncidentLink(incident_id=new.id, other_id=incident.id, kind="related", created_by=actor,  # type: ignore[arg-type]
+    session.add(IncidentLink(incident_id=new.id, other_id=incident.id, kind="related", created_by=actor,
                              created_at=now))
-    timeline.record(session, incident.id, "fleet.cluster_split",  # type: ignore[arg-type]
-                    f"cluster {cluster} split out into INC-{new.id} by {actor} ({moved} alerts moved)",
+    timeline.record(session, incident.id, "fleet.cluster_split",
+                    f"cluster {cluster} split out into {ref_of(new.id)} by {actor} ({moved} alerts moved)",
                     at=now, actor=actor, source=source, data={"cluster": cluster, "incident": new.id, "alerts": moved})
     timeline.record(session, new.id, "fleet.cluster_split",
-                    f"split out of INC-{incident.id} by {actor}", at=now, actor=actor, source=source,
+                    f"split out of {ref_of(incident.id)} by {actor}", at=now, actor=actor, source=source,
                     data={"cluster": cluster, "from": incident.id})
     return new
 

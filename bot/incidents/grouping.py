@@ -104,7 +104,7 @@ def choose(open_by_key: dict[str, list[OpenIncident]], keys: list[str], at: date
         for candidate in open_by_key.get(key, ()):
             if not candidate.accepts(at, window):
                 continue
-            if key in downstream and abs(utc(candidate.incident.started_at) - at) > window:  # type: ignore[arg-type]
+            if key in downstream and abs(utc(candidate.incident.started_at) - at) > window:
                 continue
             return candidate
     return None

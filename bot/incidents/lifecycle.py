@@ -18,6 +18,7 @@ from transitions import Machine, MachineError
 from bot.errors import IllegalTransition
 from bot.store.states import EARLY_STATES, STATES
 from bot.store.models import Incident
+from bot.store.refs import ref_of
 
 
 # trigger, sources, destination, guard (a Lifecycle method name or None)
@@ -143,9 +144,10 @@ def fire(row: Incident, trigger: str, *, now: datetime, facts: dict[str, Any] | 
         finally:
             _MACHINE.remove_model(model)
     if not ok:
-        reasons = [GUARD_REASONS.get(c.func, c.func) for t in _MACHINE.events[trigger].transitions.get(old, []) for c in t.conditions]
+        reasons = [GUARD_REASONS.get(str(c.func), str(c.func))  # our guards are named, never callables
+                   for t in _MACHINE.events[trigger].transitions.get(old, []) for c in t.conditions]
         verb = VERB_OF_TRIGGER.get(trigger, trigger)
-        raise IllegalTransition(f"INC-{row.id} cannot `{verb}` yet: {'; '.join(reasons) or 'a guard refused it'}.")
+        raise IllegalTransition(f"{ref_of(row.id)} cannot `{verb}` yet: {'; '.join(reasons) or 'a guard refused it'}.")
     return old
 
 
@@ -153,7 +155,7 @@ def illegal_message(row: Incident, trigger: str) -> str:
     verb = VERB_OF_TRIGGER.get(trigger, trigger).strip("()")
     verbs = legal_verbs(row.state)
     now = ", ".join(f"`{v}`" for v in verbs) if verbs else "nothing (the incident is finished)"
-    return f"INC-{row.id} is {row.state}, so `{verb}` is not possible now. Possible now: {now}."
+    return f"{ref_of(row.id)} is {row.state}, so `{verb}` is not possible now. Possible now: {now}."
 
 
 def can(row: Incident, trigger: str) -> bool:

@@ -120,21 +120,21 @@ class ProbeRecorder:
                 severity="sev1", cluster=first.cluster, component=first.component, started_at=t0,
                 group_key=key, evidence={"probes": evidence}, extra={"detected_by": SOURCE}, session=session)
             incident_id = incident.id
-            result.opened.append(incident_id)  # type: ignore[arg-type]
+            result.opened.append(incident_id)
         else:
             incident = found.incident
             incident_id = incident.id
-            if t0 < utc(incident.started_at):  # type: ignore[arg-type]
+            if t0 < utc(incident.started_at):
                 incident.started_at = t0
                 incident.slo_due_at = now  # its budgets' instants moved: the watcher looks again
             incident.updated_at = now
             session.add(incident)
-            result.joined.append(incident_id)  # type: ignore[arg-type]
+            result.joined.append(incident_id)
         for outcome, row in failures:
             row.incident_id = incident_id
             session.add(row)
         text = "; ".join(f"{o.target}: {o.detail}" for o, _ in failures[:5])
-        timeline.record(session, incident_id, "probe.failed",  # type: ignore[arg-type]
+        timeline.record(session, incident_id, "probe.failed",
                         f"black-box probe failed {failures[0][1].consecutive_failures}× in a row — {text}",
                         at=now, actor=SOURCE, source=SOURCE, data={"probes": evidence}, post=found is not None)
 
@@ -200,5 +200,6 @@ class ProbeWorker:
 def probe_rows(db: Database) -> list[ProbeResult]:
     """The last outcome of every target, for /metrics."""
     with db.session() as session:
-        return list(session.execute(select(ProbeResult).order_by(col(ProbeResult.cluster), col(ProbeResult.target))).scalars())
+        return list(session.execute(
+            select(ProbeResult).order_by(col(ProbeResult.cluster), col(ProbeResult.target))).scalars())
 

@@ -15,7 +15,8 @@ from typing import Any
 
 from bot.errors import BadInput
 from bot.store import timeline
-from bot.incidents.service import Incidents, ref_of
+from bot.incidents.service import Incidents
+from bot.store.refs import ref_of
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ queues the chat side effects (card update, pages) in the outbox.  Callers
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,27 +30,10 @@ from bot.slo.clocks import StageClock, clocks
 from bot.store import outbox
 from bot.store.db import Database
 from bot.store.models import ActionItem, Incident, Lease, Participant
+from bot.store.refs import parse_ref, ref_of
 
 ROLES = ("commander", "scribe", "responder")
-REF = re.compile(r"^(?:INC-)?(\d+)$", re.IGNORECASE | re.ASCII)
-MAX_ID = 2**31 - 1  # ids are 32-bit integers in both databases; a longer number names nothing
 COMMANDER_ONLY = {"mitigated", "resolve", "reopen", "cancel", "close"}
-
-
-def parse_ref(ref: str | int) -> int:
-    if isinstance(ref, int):
-        return ref
-    match = REF.match(ref.strip())
-    if not match:
-        raise BadInput(f"`{ref}` is not an incident reference; expected INC-<number>, e.g. INC-42.", field="incident")
-    number = int(match.group(1))
-    if number > MAX_ID:
-        raise NotFound(f"there is no incident INC-{match.group(1)[:24]}; incident numbers stop at {MAX_ID}.")
-    return number
-
-
-def ref_of(incident_id: int | None) -> str:
-    return f"INC-{incident_id}"
 
 
 @dataclass(frozen=True)
@@ -374,6 +356,7 @@ class Incidents:
 
     def queue_card(self, session: Session, row: Incident, now: datetime, announce: bool = False) -> None:
         """Queue the card's update (or its first announcement) in the caller's transaction."""
+        assert row.id is not None  # flushed by the caller
         card = IncidentCard(incident_id=row.id, announce=announce, notifies=announce)
         outbox.enqueue(session, card, incident_id=row.id, now=now)
 

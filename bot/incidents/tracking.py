@@ -19,7 +19,7 @@ from sqlmodel import col
 
 from bot.clock import Clock, utc
 from bot.store import timeline
-from bot.incidents.service import ref_of
+from bot.store.refs import ref_of
 from bot.store.db import Database
 from bot.store.models import ActionItem, Incident, Lease
 from integrations.tickets import Tracker, TrackerError

@@ -209,9 +209,10 @@ class ControlPlane:
 
     def wait_scraped(self, timeout: float = 60.0) -> None:
         """Until Prometheus has scraped every target once and sees it up (its first scrape comes ~5 s late)."""
-        assert self.prometheus is not None and self.etcd is not None
+        prometheus = self.prometheus
+        assert prometheus is not None and self.etcd is not None
         expected = len(self.etcd.members) + len(self.main) + len(self.bypass)
-        wait_until(lambda: len(self.prometheus.query("up == 1")) >= expected,  # type: ignore[union-attr]
+        wait_until(lambda: len(prometheus.query("up == 1")) >= expected,
                    timeout=timeout, interval=0.2, what=f"Prometheus to see all {expected} targets up")
 
     def close(self) -> None:

@@ -28,7 +28,8 @@ from sqlalchemy import select
 from bot.config import Settings
 from bot.errors import BadInput, ConfigError
 from bot.store import timeline
-from bot.incidents.service import DRILL_LEASE_PREFIX, ref_of
+from bot.incidents.service import DRILL_LEASE_PREFIX
+from bot.store.refs import ref_of
 from bot.sandbox.controlplane import ControlPlaneOptions
 from bot.sandbox.sandbox import Sandbox
 from bot.sandbox.scenario import Scenario, VerificationFailed

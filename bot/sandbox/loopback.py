@@ -9,7 +9,7 @@ import logging
 import socketserver
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Self
 
 from bot.sandbox.process_base import LOOPBACK
 
@@ -18,6 +18,7 @@ from bot.sandbox.process_base import LOOPBACK
 class _ThreadingServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    owner: Any = None  # the loopback server this one serves for; its handlers answer from its state
 
     def handle_error(self, request: object, client_address: object) -> None:
         """A client hanging up on a stream is normal here (failover cuts watches); log the rest."""
@@ -28,6 +29,13 @@ class _ThreadingServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         logging.getLogger(__name__).warning("loopback server request from %s failed", client_address, exc_info=True)
 
 
+def _owner(handler: http.server.BaseHTTPRequestHandler) -> Any:
+    """The loopback server a request came to (``handler.server`` is typed as any socketserver)."""
+    server = handler.server
+    assert isinstance(server, _ThreadingServer)
+    return server.owner
+
+
 class _LoopbackServer:
     """An ``http.server`` in a thread on a free loopback port."""
 
@@ -35,13 +43,13 @@ class _LoopbackServer:
 
     def __init__(self) -> None:
         self._server = _ThreadingServer((LOOPBACK, 0), self.handler_class)
-        self._server.owner = self  # type: ignore[attr-defined]
+        self._server.owner = self
         self.port = self._server.server_address[1]
         self.address = f"{LOOPBACK}:{self.port}"
         self.url = f"http://{self.address}"
         self._thread: threading.Thread | None = None
 
-    def start(self):  # type: ignore[no-untyped-def]
+    def start(self) -> Self:
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self
@@ -52,7 +60,7 @@ class _LoopbackServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def __enter__(self):  # type: ignore[no-untyped-def]
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -66,7 +74,7 @@ class _ApiserverHandler(http.server.BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:  # noqa: N802 - http.server naming
-        owner: StubApiserver = self.server.owner  # type: ignore[attr-defined]
+        owner: StubApiserver = _owner(self)
         path = self.path.split("?", 1)[0]
         owner.count_hit(path)
         if path in ("/readyz", "/livez", "/healthz"):
@@ -78,7 +86,7 @@ class _ApiserverHandler(http.server.BaseHTTPRequestHandler):
             self._send(200, json.dumps({"server": owner.name, "path": path}).encode(), "application/json")
 
     def _send(self, code: int, body: bytes, ctype: str) -> None:
-        owner: StubApiserver = self.server.owner  # type: ignore[attr-defined]
+        owner: StubApiserver = _owner(self)
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
@@ -134,7 +142,7 @@ class _WebhookHandler(http.server.BaseHTTPRequestHandler):
         pass
 
     def do_POST(self) -> None:  # noqa: N802
-        owner: WebhookRecorder = self.server.owner  # type: ignore[attr-defined]
+        owner: WebhookRecorder = _owner(self)
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         try:
             payload: Any = json.loads(body)

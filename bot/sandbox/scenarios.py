@@ -303,6 +303,7 @@ def scenario(name: str) -> Scenario:
 
 
 def wait_healthy_etcd(plane: ControlPlane, timeout: float = 30.0) -> None:
-    assert plane.etcd is not None
-    wait_until(lambda: all(etcd_healthy(m.client_url) for m in plane.etcd.members),  # type: ignore[union-attr]
+    etcd = plane.etcd
+    assert etcd is not None
+    wait_until(lambda: all(etcd_healthy(m.client_url) for m in etcd.members),
                timeout=timeout, what="every etcd member to be healthy")

@@ -32,7 +32,7 @@ KIND_OF_VERDICT = {"warning": "slo.warning", "breached": "slo.breach"}
 def evaluate_many(session: Session, incidents: list[Incident], settings: Settings, now: datetime, *,
                   sqlite: bool) -> int:
     """What ``watcher.evaluate`` records for each incident, in bulk; returns how many records."""
-    ids = [i.id for i in incidents if i.id is not None]
+    ids = [i.id for i in incidents]
     recorded = {(incident_id, key) for incident_id, key in session.execute(
         select(col(TimelineEvent.incident_id), col(TimelineEvent.dedupe_key)).where(
             col(TimelineEvent.incident_id).in_(ids),
@@ -44,7 +44,7 @@ def evaluate_many(session: Session, incidents: list[Incident], settings: Setting
             kind = KIND_OF_VERDICT.get(clock.verdict)
             key = f"{kind}:{clock.stage}"
             if kind and (incident.id, key) not in recorded:
-                wanted[(incident.id, key)] = (incident, clock, kind)  # type: ignore[index]
+                wanted[(incident.id, key)] = (incident, clock, kind)
     count = 0
     if wanted:
         rows = []

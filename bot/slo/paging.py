@@ -25,6 +25,7 @@ from sqlmodel import Session
 from bot.config import Settings
 from bot.store import outbox
 from bot.store.messages import Page, PageClose
+from bot.store.refs import ref_of
 
 CHAT_CHANNEL = "chat"
 PAGER_CHANNEL = "pager"
@@ -48,7 +49,7 @@ def pager_channels(settings: Settings) -> tuple[str, ...]:
 
 def pager_key(incident_id: int) -> str:
     """The PagerDuty ``dedup_key`` and Opsgenie ``alias`` of an incident: one pager incident per incident."""
-    return f"INC-{incident_id}"
+    return ref_of(incident_id)
 
 
 def close(session: Session, settings: Settings, *, incident_id: int, now: datetime, reason: str) -> None:

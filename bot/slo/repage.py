@@ -26,6 +26,7 @@ from bot.store import timeline
 from bot.slo import paging, rota
 from bot.store import outbox
 from bot.store.models import Incident, TimelineEvent
+from bot.store.refs import ref_of
 
 
 def steps_due(first_page_at: datetime, now: datetime, config: Paging) -> int:
@@ -50,7 +51,7 @@ def first_page(session: Session, incident_id: int) -> tuple[str, datetime] | Non
 
 def evaluate(session: Session, incident: Incident, settings: Settings, now: datetime) -> list[str]:
     """Page whatever step is due and not yet done; returns the timeline kinds recorded."""
-    if incident.id is None or incident.acknowledged_at is not None or incident.state not in ACTIVE_STATES:
+    if incident.acknowledged_at is not None or incident.state not in ACTIVE_STATES:
         return []
     first = first_page(session, incident.id)
     if first is None:
@@ -83,7 +84,7 @@ def evaluate(session: Session, incident: Incident, settings: Settings, now: date
         if event is None:
             continue
         paging.page(session, settings, incident_id=incident.id, user=target, level=level, now=now,
-                    reason=f"INC-{incident.id} {incident.title} ({incident.severity}): not acknowledged after {waited}",
+                    reason=f"{ref_of(incident.id)} {incident.title} ({incident.severity}): not acknowledged after {waited}",
                     dedupe_key=f"page:{incident.id}:{key}")
         recorded.append(kind)
     if recorded:

@@ -24,6 +24,7 @@ from bot.store import outbox
 from bot.store.messages import IncidentCard
 from bot.store.models import Incident, Participant
 from bot.store.states import ACTIVE_STATES
+from bot.store.refs import ref_of
 
 _AFTER = timedelta(microseconds=1)  # a budget is breached once the clock is past its deadline
 
@@ -118,6 +119,6 @@ def escalate(session: Session, incident: Incident, clock: StageClock, settings: 
     if event is None:
         return False
     paging.page(session, settings, incident_id=incident.id, user=target, level=level, now=now,
-                reason=f"INC-{incident.id} {incident.title}: {clock.label} budget breached",
+                reason=f"{ref_of(incident.id)} {incident.title}: {clock.label} budget breached",
                 dedupe_key=f"page:{incident.id}:escalation:{clock.stage}")
     return True

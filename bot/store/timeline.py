@@ -62,6 +62,7 @@ def record(
         session.add(event)
         session.flush()
     if post:
+        assert event.id is not None  # flushed or inserted above
         outbox.enqueue(session, TimelinePost(event_id=event.id), incident_id=incident_id, now=at)
     return event
 

@@ -34,7 +34,7 @@ from bot.chat.delivery import RetryLater
 from bot.chat.dispatcher import Dispatcher
 from bot.chat.handlers_core import card_for
 from bot.chat.surface import Surface, handle, not_here
-from bot.incidents.service import ref_of
+from bot.store.refs import ref_of
 from bot.store.messages import IncidentCard, Message, Notice, Page, PageClose, SlackReply, TimelinePost
 from bot.store.models import ChatBinding, OutboxMessage, ProcessedDelivery, TimelineEvent
 from integrations.slack import dedupe, homes

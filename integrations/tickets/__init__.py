@@ -54,3 +54,6 @@ class FakeTracker:
 
     def close(self, key: str) -> None:
         self.closed.add(key)
+
+
+__all__ = ["FakeTracker", "Ticket", "Tracker", "TrackerError", "github", "jira"]

@@ -44,4 +44,6 @@ __all__ = [
     "Decision", "Engine", "Executor", "Param", "Plan", "PlanContext", "Playbook", "PlaybookService",
     "PlaybookWorker", "REQUIRED", "RISKS", "Registry", "Step", "StepContext", "Toolbox", "Verdict",
     "build_engine", "default_registry",
+    # modules read directly: the declaration types, the docs generator, the metrics, params, the run table
+    "declaration", "docs", "metrics", "params", "run_lifecycle",
 ]

@@ -45,8 +45,7 @@ def expire_if_due(session: Session, run: PlaybookRun, *, now: datetime, ttl_seco
     from bot.clock import utc
     from playbooks.engine.params import format_duration
 
-    if run.state != "awaiting_approval" or run.requested_at is None \
-            or utc(run.requested_at) > now - timedelta(seconds=ttl_seconds):
+    if run.state != "awaiting_approval" or utc(run.requested_at) > now - timedelta(seconds=ttl_seconds):
         return False
     run_lifecycle.move(run, "expire")
     run.finished_at, run.error = now, "nobody approved it in time"
@@ -76,8 +75,9 @@ def refresh_card(session: Session, incident_id: int | None, at: datetime) -> Non
 
 def commander_of(session: Session, incident_id: int) -> str | None:
     row = session.execute(
-        select(col(Participant.user)).where(col(Participant.incident_id) == incident_id, col(Participant.role) == "commander",
-                                            col(Participant.active)).order_by(col(Participant.id).desc())
+        select(col(Participant.user))
+        .where(col(Participant.incident_id) == incident_id, col(Participant.role) == "commander",
+               col(Participant.active)).order_by(col(Participant.id).desc())
     ).first()
     return row[0] if row else None
 
@@ -110,7 +110,8 @@ def evidence_of(session: Session, incident: Incident) -> dict[str, Any]:
     if isinstance(diag, dict):
         found.update(diag)
     row = session.execute(
-        select(col(TimelineEvent.data)).where(col(TimelineEvent.incident_id) == incident.id, col(TimelineEvent.kind) == "cause")
+        select(col(TimelineEvent.data))
+        .where(col(TimelineEvent.incident_id) == incident.id, col(TimelineEvent.kind) == "cause")
         .order_by(col(TimelineEvent.id).desc())
     ).first()
     if row and isinstance(row[0], dict):

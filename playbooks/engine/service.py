@@ -20,7 +20,8 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.errors import BadInput, Conflict, IllegalTransition, NotFound, PermissionDenied
 from bot.incidents import fleet
-from bot.incidents.service import Incidents, ref_of
+from bot.incidents.service import Incidents
+from bot.store.refs import ref_of
 from bot.store.db import Database, insert_once
 from bot.store.models import Approval, Incident, PlaybookRun
 from playbooks.engine import approval, freeze, records, run_lifecycle
@@ -148,7 +149,7 @@ class PlaybookService:
             if inc.is_drill and self.settings.playbooks.auto_approve_drills:
                 run.auto_approved = True
                 run_lifecycle.move(run, "approve")
-                session.add(Approval(run_id=run.id, user=approval.AUTO_APPROVER, decision="approve",  # type: ignore[arg-type]
+                session.add(Approval(run_id=run.id, user=approval.AUTO_APPROVER, decision="approve",
                                      plan_hash=run.plan_hash, at=now, expires_at=now + timedelta(seconds=ttl),
                                      source="auto", reason="unattended drill"))
                 session.add(run)
@@ -358,8 +359,9 @@ class PlaybookService:
     def _commands_any(self, session: Any, user: str) -> bool:
         from bot.store.models import Participant
 
-        return session.execute(select(col(Participant.id)).where(col(Participant.user) == user, col(Participant.role) == "commander",
-                                                                 col(Participant.active))).first() is not None
+        return session.execute(select(col(Participant.id)).where(
+            col(Participant.user) == user, col(Participant.role) == "commander",
+            col(Participant.active))).first() is not None
 
     def _locked(self, session: Any, rid: int) -> PlaybookRun:
         run = records.lock_run(session, rid)

@@ -14,3 +14,5 @@ MODULES: list[str] = [
     "playbooks.library.disable_webhook",
     "playbooks.library.restart_component",
 ]
+
+__all__ = ["MODULES"]

@@ -16,7 +16,7 @@ from typing import Any
 
 from bot.errors import Conflict, IntegrationError
 from integrations.etcd import EtcdClient, snapshot_status, sha256_file
-from integrations.etcd.snapshot import SnapshotInfo
+from integrations.etcd import SnapshotInfo
 from playbooks import backups
 from playbooks.engine.declaration import Plan, PlanContext, Playbook, Step, StepContext, Verdict
 from playbooks.engine.params import Param

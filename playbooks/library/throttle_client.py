@@ -22,6 +22,7 @@ from playbooks.engine.declaration import Plan, PlanContext, Playbook, Step, Step
 from playbooks.engine.params import Param, format_duration
 from playbooks.library import apf_manifests as manifests
 from playbooks.library.apf_subjects import normalise, parse_subject
+from bot.store.refs import ref_of
 
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection", "*")
 _SAMPLE_RESOURCE = "pods"
@@ -110,7 +111,7 @@ def plan(ctx: PlanContext) -> Plan:
                        f"catches {subject} now), not {prec}.", field="precedence")
     annotations = {"incident-bot/subject": str(subject), "incident-bot/ttl": format_duration(p["ttl"])}
     if ctx.incident.get("id"):
-        annotations["incident-bot/incident"] = f"INC-{ctx.incident['id']}"
+        annotations["incident-bot/incident"] = ref_of(ctx.incident['id'])
     plc = manifests.priority_level(name, api_version=api_version, shares=p["shares"], limit=p["limit"],
                                    queue_length=p["queue_length"], annotations=annotations)
     fs = manifests.flow_schema(name, api_version=api_version, subject=subject, precedence=prec, verbs=p["verbs"],
@@ -146,7 +147,7 @@ def _manifest(ctx: StepContext, kind: str) -> dict[str, Any]:
 
 
 def _ours(obj: dict | None) -> bool:
-    return bool(obj) and ((obj.get("metadata") or {}).get("labels") or {}).get(
+    return obj is not None and ((obj.get("metadata") or {}).get("labels") or {}).get(
         "app.kubernetes.io/managed-by") == manifests.MANAGED_BY["app.kubernetes.io/managed-by"]
 
 
