@@ -128,9 +128,10 @@ class DeleteBreaker:
             return new
 
     def retry(self, trip: Trip) -> None:
-        """Hand a trip over again (the worker could not store it)."""
+        """Hand a trip over again (the worker could not store it, or must finish it); once in the queue."""
         with self._lock:
-            self._new.append(trip)
+            if all(t is not trip for t in self._new):
+                self._new.append(trip)
 
     def take_counts(self, now: datetime) -> list[BucketCount]:
         """This replica's delete counts changed since the last call, for the worker to publish."""
