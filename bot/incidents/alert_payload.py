@@ -20,6 +20,7 @@ from typing import Any
 
 from bot.errors import BadInput
 
+SOURCE = "alertmanager"  # the actor and source of what its deliveries record
 SUPPORTED_VERSIONS = ("4",)
 STATUSES = ("firing", "resolved")
 # Alertmanager's "no end time" (Go's zero time).
