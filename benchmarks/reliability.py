@@ -2,22 +2,28 @@
 """The long reliability run: replicas, SIGKILLed ``serve``, and fuzzing, with the figures printed.
 
 Not part of the test run (takes a few minutes on 2 cores); the fast versions
-are in ``tests/reliability/``.  Three parts:
+are in ``tests/reliability/``.  Four parts:
 
-1. **Replicas**: two and three ``serve`` replicas' Slack senders on one
-   PostgreSQL (a throwaway server), against a fake Slack that is slow, fails
-   (HTTP 500, nothing done) and loses answers (work done, HTTP 504); once
-   more with PostgreSQL restarted (``pg_ctl restart -m immediate``) mid-run.
+1. **Replicas**: two and three ``serve`` replicas' Slack and PagerDuty senders
+   on one PostgreSQL (a throwaway server), against a fake Slack and a fake
+   PagerDuty Events v2 that are slow, fail (HTTP 500, nothing done) and lose
+   answers (work done, HTTP 504); once more with PostgreSQL stopped hard and
+   started again (``pg_ctl restart -m immediate``, durable settings) while
+   Alertmanager webhooks keep arriving at the replicas' HTTP apps.
 2. **SIGKILL of serve**: ``incident-bot serve`` as a real process with Slack
    configured (HTTP mode, outbox senders running) receives Alertmanager
    webhooks that open incidents while Slack is slow; it is killed with
    SIGKILL mid-delivery several times and restarted, then left to drain.
 3. **Fuzz**: the schema-driven HTTP fuzz tests with many more examples.
+4. **Playbooks**: ``serve`` SIGKILLed inside and after every step of every
+   shipped playbook but restore-etcd, on SQLite and PostgreSQL (the ``long``
+   tests of ``tests/reliability/test_serve_kill.py``).
 
 Each part prints deliveries tried, lost, duplicated (and 5xx for the fuzz);
 the expected figures are 0 lost, 0 duplicated, 0 5xx.
 
     .venv/bin/python benchmarks/reliability.py [--incidents 30] [--kills 4] [--fuzz-examples 400]
+        [--parts replicas,sigkill,fuzz,playbooks]
 """
 
 from __future__ import annotations
@@ -207,7 +213,8 @@ def main() -> int:
     parser.add_argument("--incidents", type=int, default=30)
     parser.add_argument("--kills", type=int, default=4)
     parser.add_argument("--fuzz-examples", type=int, default=400)
-    parser.add_argument("--parts", default="replicas,sigkill,fuzz", help="comma-separated: replicas, sigkill, fuzz")
+    parser.add_argument("--parts", default="replicas,sigkill,fuzz,playbooks",
+                        help="comma-separated: replicas, sigkill, fuzz, playbooks")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     results = []
@@ -219,8 +226,19 @@ def main() -> int:
     if "fuzz" in parts:
         print("Schema-driven fuzzing of every endpoint (openapi.json) and of the chat grammar:")
         results.append(fuzz(args.fuzz_examples))
+    if "playbooks" in parts:
+        print("serve SIGKILLed inside and after every step of every playbook (SQLite, PostgreSQL):")
+        results.append(playbook_kills())
     print("PASS" if all(results) else "FAIL")
     return 0 if all(results) else 1
+
+
+def playbook_kills() -> bool:
+    """The full kill matrix; each test prints its kills, where they landed, and the message figures."""
+    code = subprocess.run([sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "-m", "long",
+                           str(ROOT / "tests/reliability/test_serve_kill.py")], cwd=ROOT, check=False).returncode
+    print(f"  pytest exit {code}")
+    return code == 0
 
 
 def run_replicas(incidents: int) -> bool:
