@@ -131,7 +131,7 @@ class OutboxSender:
                                        worker=self.worker)
                 continue
             self.delivered[message.id] = (message, typed, result, clock.now())
-            if showing:
+            if showing and message.id is not None:
                 self.showing[message.id] = showing
             sent += self._finish_delivered()
         return sent

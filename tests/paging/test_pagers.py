@@ -139,3 +139,14 @@ def test_chat_ack_is_an_acknowledgement_too(bot: Bot, chat: MemoryChat, clock: F
     clock.advance(42)
     assert chat.say("alice", "/incident ack") == "@alice is now commander of INC-1."
     assert "Acknowledged  @alice, 42s after notified" in chat.say("alice", "/incident status")
+
+
+def test_an_incident_merged_away_resolves_its_pagerduty_incident_and_closes_its_opsgenie_alert(
+        chat: MemoryChat, fake_pd: FakePagerDuty, fake_og: FakeOpsgenie) -> None:
+    chat.say("alice", "/incident declare etcd slow in eu-west")
+    chat.say("bob", "/incident declare apiserver latency in eu-west")
+    assert {k: v["status"] for k, v in fake_pd.incidents.items()} == {"INC-1": "triggered", "INC-2": "triggered"}
+    assert chat.say("alice", "/incident merge INC-1 INC-2").startswith("INC-2 is merged into INC-1")
+    assert {k: v["status"] for k, v in fake_pd.incidents.items()} == {"INC-1": "triggered", "INC-2": "resolved"}
+    assert fake_pd.incidents["INC-2"]["log"][-1]["event_action"] == "resolve"
+    assert {k: v["status"] for k, v in fake_og.alerts.items()} == {"INC-1": "open", "INC-2": "closed"}

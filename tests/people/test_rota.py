@@ -84,3 +84,27 @@ def test_a_bad_rota_setting_names_the_field() -> None:
 
     with pytest.raises(ConfigError, match=r"oncall\.teams\.eu\.members: List should have at least 1 item"):
         load_settings(environ={"INCIDENT_BOT_ONCALL__TEAMS": "{eu: {members: []}}"})
+
+
+def test_an_override_is_read_on_the_teams_wall_clock() -> None:
+    """`start: 2026-12-24T00:00` for a Berlin team is midnight in Berlin: 23:00 UTC the day before."""
+    team = teams()["eu"].model_copy(update={"overrides": [
+        RotaOverride(user="dave", start=datetime(2026, 12, 24, 0, 0), end=datetime(2026, 12, 27, 0, 0))]})
+    assert rota.on_duty(team, datetime(2026, 12, 23, 22, 59, tzinfo=UTC)).user != "dave"
+    during = rota.on_duty(team, datetime(2026, 12, 23, 23, 0, tzinfo=UTC))
+    assert (during.user, during.override, during.end) == ("dave", True, datetime(2026, 12, 26, 23, 0, tzinfo=UTC))
+    assert rota.on_duty(team, datetime(2026, 12, 26, 23, 0, tzinfo=UTC)).user in ("gina", "hugo"), "the rota resumes"
+
+
+def test_oncall_marks_an_override_and_the_incident_of_a_component_gets_its_team(chat: MemoryChat, bot: Bot) -> None:
+    bot.settings.oncall.teams = teams()
+    bot.settings.oncall.teams["eu"] = teams()["eu"].model_copy(update={"overrides": [
+        RotaOverride(user="dave", start=datetime(2026, 11, 25, 0, 0), end=datetime(2026, 11, 26, 0, 0))]})
+    assert "eu (Europe/Berlin; clusters prod-eu-*): now @dave until Thu 2026-11-26 00:00 CET (override)" in \
+        chat.say("zoe", "/incident oncall eu")
+    chat.say("zoe", "/incident declare etcd slow --cluster prod-eu-3")
+    with bot.db.session() as s:
+        from bot.store.models import Incident
+        s.get(Incident, 1).component = "etcd"  # type: ignore[union-attr]
+    mine = chat.say("zoe", "/incident oncall", incident=1)
+    assert "On call for INC-1 (prod-eu-3 / etcd)" in mine and "etcd (UTC" in mine and "eu (" not in mine
