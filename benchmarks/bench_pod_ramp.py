@@ -11,7 +11,11 @@ the latency percentiles, the share meeting the SLO, and the first rate where the
 under the objective (99 %). While the ramp runs the bot's own pod probe runs beside it every
 ``--probe-interval`` seconds as the prober would, so the report also says when the prober saw
 the miss (its first slow or failed probe after the SLO was first missed) and what share of the
-apiservers' requests the probes made (``apiserver_request_total`` before and after).
+apiservers' requests the probes made. The prober runs every customer probe the bot runs (pod,
+StatefulSet, node readiness) through a client that counts each request it sends; the share is
+that count over the main apiservers' ``apiserver_request_total`` growth in the same period, both
+in a quiet phase (``--quiet-seconds``, probes only: the worst case for the share) and during the
+ramp.
 
     .venv/bin/python benchmarks/bench_pod_ramp.py --nodes 20 --rates 1,2,5,10 --seconds 10
 """
@@ -34,7 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bot.sandbox.controlplane import ControlPlane, ControlPlaneOptions  # noqa: E402
 from bot.sandbox.customers import CustomerOptions  # noqa: E402
 from integrations.kubernetes import connect  # noqa: E402
-from integrations.probes.customer import delete_now, pod_manifest, run_pod_probe  # noqa: E402
+from integrations.probes.customer import (delete_now, nodes_check, pod_manifest, run_pod_probe,  # noqa: E402
+                                           run_statefulset_probe)
 
 NAMESPACE = "ramp"
 OBJECTIVE = 0.99
@@ -72,6 +77,26 @@ def one_pod(admin: Any, deadline: float) -> dict[str, Any]:
         except Exception:
             pass
     return out
+
+
+class CountingClient:
+    """The bot's client, counting every request it sends to the apiserver (a watch is one request)."""
+
+    COUNTED = ("request", "create_object", "get_object", "list_objects", "watch", "raw_get")
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.sent = 0
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if name not in self.COUNTED:
+            return attr
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.sent += 1
+            return attr(*args, **kwargs)
+        return counted
 
 
 def requests_total(plane: ControlPlane) -> float:
@@ -112,6 +137,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--slo-seconds", type=float, default=5.0)
     parser.add_argument("--probe-interval", type=float, default=10.0)
+    parser.add_argument("--quiet-seconds", type=float, default=60.0, help="probes only, before the ramp")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
@@ -125,27 +151,40 @@ def main() -> int:
         report["sandbox_start_seconds"] = round(time.monotonic() - started, 1)
         admin = plane.admin()
         admin.create_object({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}, exist_ok=True)
-        bot = connect(str(plane.kubeconfig))
+        bot = CountingClient(connect(str(plane.kubeconfig)))
         probes: list[dict[str, Any]] = []
         stop = threading.Event()
-        probe_requests = [0]
 
-        def prober() -> None:
+        def prober() -> None:  # what the bot's customer prober does every interval
             while not stop.is_set():
                 at = time.monotonic()
                 try:
                     stages = run_pod_probe(bot, "incident-bot-probe", deadline_seconds=args.slo_seconds)
-                    probe_requests[0] += stages.requests
                     probes.append({"at": at, "ok": True, "seconds": stages.running, "slow": False})
                 except Exception as exc:
-                    probe_requests[0] += 6
                     probes.append({"at": at, "ok": False, "detail": str(exc)[:160]})
+                for other in (lambda: run_statefulset_probe(bot, "incident-bot-probe", replicas=2,
+                                                            deadline_seconds=args.slo_seconds * 3),
+                              nodes_check("sandbox", bot).run):
+                    try:
+                        other()
+                    except Exception:  # their failures are not this benchmark's subject
+                        pass
                 stop.wait(args.probe_interval)
 
         report["idle_costs"] = costs(plane, 20.0)
         before = requests_total(plane)
         probe_thread = threading.Thread(target=prober, daemon=True)
         probe_thread.start()
+        if args.quiet_seconds > 0:
+            time.sleep(args.quiet_seconds)  # a measurement period: probes only
+            quiet = requests_total(plane) - before
+            report["quiet"] = {"seconds": args.quiet_seconds, "apiserver_requests": quiet,
+                               "apiserver_requests_per_second": round(quiet / args.quiet_seconds, 1),
+                               "probe_requests": bot.sent,
+                               "probe_share_of_requests": round(bot.sent / max(1.0, quiet), 4)}
+            print(json.dumps({"quiet": report["quiet"]}), flush=True)
+        ramp_before, ramp_sent = requests_total(plane), bot.sent
         first_miss: float | None = None
         with ThreadPoolExecutor(max_workers=64) as pool:
             for rate in rates:
@@ -172,9 +211,9 @@ def main() -> int:
         stop.set()
         probe_thread.join(args.slo_seconds * 2 + 5)
         after = requests_total(plane)
-        report["apiserver_requests"] = after - before
-        report["probe_requests"] = probe_requests[0]
-        report["probe_share_of_requests"] = round(probe_requests[0] / max(1.0, after - before), 4)
+        report["ramp_apiserver_requests"] = after - ramp_before
+        report["ramp_probe_requests"] = bot.sent - ramp_sent
+        report["ramp_probe_share_of_requests"] = round((bot.sent - ramp_sent) / max(1.0, after - ramp_before), 4)
         if first_miss is not None:
             seen = next((p for p in probes if p["at"] >= first_miss and (not p["ok"] or p["seconds"] > args.slo_seconds)), None)
             report["prober_saw_miss_after_seconds"] = round(seen["at"] - first_miss, 1) if seen else None
