@@ -13,6 +13,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
+from sqlmodel import col
 from starlette.testclient import TestClient
 
 from bot.app.bot import Bot, build_bot
@@ -204,3 +205,25 @@ def test_a_trip_stored_by_a_replica_that_stopped_before_opening_the_incident_is_
     assert [br.incident_id for br in breakers] == [incidents[0].id] and len(trips) == 1
     b.tick()
     assert len(stored(b.bot)[2]) == 1  # once
+
+
+def test_upgrading_keeps_the_earliest_of_duplicate_open_breakers_left_by_replicas_that_counted_alone(
+        database_url: str) -> None:
+    from bot.store import migrate
+    from bot.store.db import Database
+
+    db = Database(database_url)
+    try:
+        migrate.upgrade(db, "0012")  # before the shared counts: two replicas each stored a trip of one key
+        with db.engine.begin() as conn:
+            for tripped in ("2026-11-25 03:00:05", "2026-11-25 03:00:06"):
+                conn.exec_driver_sql(
+                    "INSERT INTO guard_breakers (cluster, client, resource, first_delete_at, tripped_at, threshold) "
+                    f"VALUES ('prod-1', 'janitor', 'pods', '2026-11-25 03:00:00', '{tripped}', 100)")
+        migrate.upgrade(db)
+        with db.reading() as s:
+            rows = list(s.execute(select(GuardBreaker).order_by(col(GuardBreaker.id))).scalars())
+        assert [(r.lifted_at is None, r.lifted_by) for r in rows] == [(True, None),
+                                                                      (False, "duplicate (migration 0014)")]
+    finally:
+        db.dispose()
