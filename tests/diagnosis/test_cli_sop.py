@@ -50,7 +50,7 @@ def test_validate_rejects_a_broken_procedure_naming_file_line_and_reason(tmp_pat
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert result.stdout.splitlines() == [
-        f"{broken}:10: check `load`: unknown kind 'graphite'; expected one of: promql, kubernetes, etcd, http",
+        f"{broken}:10: check `load`: unknown kind 'graphite'; expected one of: promql, kubernetes, etcd, http, probe",
         f"{broken}:16: node `down` uses `checks.missing`, which is not a check",
         f"{broken}:18: node `down`: `else` goes to `nowhere`, which is neither a node nor a conclusion",
         f"{broken}:22: `conclusions.failover.cause`: jinja2 syntax error: unexpected '}}'",
