@@ -20,11 +20,11 @@ import math
 from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 
 BUCKETS_PER_WINDOW = 60  # a 60 s window counts in 1 s buckets
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 EVERYONE = "*"  # the cluster-wide breaker's client
 Key = tuple[str, str, str]  # (cluster, resource, client)

@@ -19,7 +19,13 @@ from starlette.testclient import TestClient
 from bot.app.bot import Bot, build_bot
 from bot.chat.memory import MemoryChat
 from bot.clock import FakeClock
-from bot.store.models import Alert, GuardBreaker, GuardDeleteCount, Incident, TimelineEvent
+from bot.store.models import (
+    Alert,
+    GuardBreaker,
+    GuardDeleteCount,
+    Incident,
+    TimelineEvent,
+)
 from tests.conftest import make_settings
 from tests.guard.conftest import CLUSTER, Apiserver
 
@@ -184,6 +190,7 @@ def test_a_replica_whose_database_is_down_counts_alone_then_allows_and_counts_it
     b.tick()
     incidents, breakers, _ = stored(a.bot)
     assert len(incidents) == 1 and incidents[0].started_at == clock.now() - timedelta(seconds=11)
+    assert [br.incident_id for br in breakers] == [incidents[0].id]
     a.tick()
     assert not a.api.allowed("DELETE", "pods", namespace="batch", name="p-600", user=JANITOR)
 
