@@ -53,7 +53,7 @@ class Entry:
 
     @classmethod
     def of(cls, row: Snapshot) -> "Entry":
-        return cls(id=row.id or 0, cluster=row.cluster, path=row.path, taken_at=row.taken_at,  # type: ignore[arg-type]
+        return cls(id=row.id or 0, cluster=row.cluster, path=row.path, taken_at=row.taken_at,
                    revision=row.revision, size_bytes=row.size_bytes, sha256=row.sha256, total_keys=row.total_keys,
                    source_member=row.source_member, run_id=row.run_id)
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from bot.config.settings import Settings
 from bot.errors import ConfigError
@@ -138,7 +139,7 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: ErrorDetails) -> str:
     path = ".".join(str(p) for p in error["loc"]) or "(top level)"
     msg = error["msg"]
     if error["type"] == "extra_forbidden":

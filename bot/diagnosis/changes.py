@@ -124,8 +124,8 @@ def system_only(obj: Mapping[str, Any]) -> bool:
 def last_managed_time(obj: Mapping[str, Any]) -> datetime | None:
     """The newest ``managedFields`` time: when some manager last wrote the object (second precision)."""
     times = [_parse_time(m.get("time")) for m in (obj.get("metadata") or {}).get("managedFields") or []]
-    times = [t for t in times if t is not None]
-    return max(times) if times else None
+    known = [t for t in times if t is not None]
+    return max(known) if known else None
 
 
 @dataclass
@@ -340,11 +340,11 @@ def rows_before_t0(session: Any, cluster: str, t0: datetime, window_seconds: flo
 def ranked(rows: list[ClusterChange], t0: datetime, component: str | None, limit: int = 20) -> list[dict[str, Any]]:
     """Most relevant to the component first, then nearest to T0; JSON-ready (kind, name, change, time ...)."""
     t0 = utc(t0)
-    items = []
+    items: list[dict[str, Any]] = []
     for r in _fold_mass_cordon(rows):
-        seconds = max(0.0, (t0 - utc(r.at)).total_seconds())  # type: ignore[arg-type]
+        seconds = max(0.0, (t0 - utc(r.at)).total_seconds())
         items.append({"kind": r.kind, "namespace": r.namespace, "name": r.name, "change": r.change,
-                      "time": utc(r.at).isoformat(), "seconds_before_t0": round(seconds, 1),  # type: ignore[arg-type]
+                      "time": utc(r.at).isoformat(), "seconds_before_t0": round(seconds, 1),
                       "source": r.source, "detail": r.detail or "", "relevance": relevance(r.kind, component)})
     items.sort(key=lambda c: (-c["relevance"], c["seconds_before_t0"], c["kind"], c["name"]))
     return items[:limit]
@@ -363,7 +363,7 @@ def _fold_mass_cordon(rows: list[ClusterChange]) -> list[ClusterChange]:
     cordons = [r for r in rows if r.kind == "Node" and r.change == "cordoned"]
     if len(cordons) < MASS_CORDON:
         return rows
-    latest = max(cordons, key=lambda r: r.at)  # type: ignore[arg-type, return-value]
+    latest = max(cordons, key=lambda r: r.at)
     names = sorted(r.name for r in cordons)
     folded = ClusterChange(cluster=latest.cluster, key="mass-cordon", at=latest.at, kind="Node",
                            name=f"{len(cordons)} nodes", change="cordoned en masse", source=latest.source,

@@ -8,7 +8,7 @@ place that decides which procedure diagnoses an incident.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping, Sequence
 
 from bot.diagnosis.loader import parse
 from bot.diagnosis.model import Procedure
@@ -78,7 +78,8 @@ class Library:
             raise NotFound(f"there is no procedure `{name}`; known procedures: {known}.")
         return self.procedures[name]
 
-    def choose(self, alert_names: set[str], alert_labels: list[dict], component: str | None) -> Procedure | None:
+    def choose(self, alert_names: set[str], alert_labels: Sequence[Mapping[str, str]],
+               component: str | None) -> Procedure | None:
         """The best fit: alert name > labels > component > fallback; then priority, then name."""
         scored = [(p.applies_to.score(alert_names, alert_labels, component), p.priority, p.name, p)
                   for p in self.procedures.values()]

@@ -149,7 +149,7 @@ def _checks(v: Validator, raw: Any) -> list[Check]:
             v.template(value, path + (fname,))
             params[fname] = value
         op = params.get("op")
-        if spec.ops and op in spec.ops:
+        if spec.ops and isinstance(op, str) and op in spec.ops:
             for needed in spec.ops[op]:
                 if needed not in params:
                     v.fail(path, f"check `{cid}`: op `{op}` needs the field `{needed}`")

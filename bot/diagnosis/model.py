@@ -10,7 +10,7 @@ templates, kept as source text here and rendered at run time.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 BRANCHES = ("then", "else", "unknown")  # condition true / false / not decidable
 
@@ -24,7 +24,7 @@ class AppliesTo:
     components: tuple[str, ...] = ()
     fallback: bool = False
 
-    def score(self, alert_names: set[str], alert_labels: list[Mapping[str, str]], component: str | None) -> int:
+    def score(self, alert_names: set[str], alert_labels: Sequence[Mapping[str, str]], component: str | None) -> int:
         """How specifically this procedure fits: 3 alert name, 2 labels, 1 component, 0 fallback, -1 no."""
         if self.alerts and alert_names & set(self.alerts):
             return 3

@@ -31,7 +31,8 @@ class Metrics(Protocol):
 class ClusterReader(Protocol):
     """Kubernetes API reads (``integrations.kubernetes.KubernetesClient`` / ``FakeKubernetes``)."""
 
-    host: str
+    @property
+    def host(self) -> str: ...  # read-only: the real client derives it from its configuration
 
     def get_object(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict | None: ...
 

@@ -82,6 +82,8 @@ def referenced_checks(source: str, *, expression: bool = False) -> set[str]:
         return set()
     found: set[str] = set()
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        if not isinstance(node, (nodes.Getattr, nodes.Getitem)):  # find_all is typed as their common base
+            continue
         target = node.node
         if isinstance(target, nodes.Name) and target.name == "checks":
             if isinstance(node, nodes.Getattr):

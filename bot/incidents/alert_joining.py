@@ -27,12 +27,12 @@ def join(session: Session, found: OpenIncident, alert: AlertIn, cls: Classificat
     """An alert joins an incident: T0 moves earlier, severity goes up, if the alert says so."""
     row = found.incident
     found.firing += 1
-    touched.setdefault(row.id, Touched()).new.append(alert)  # type: ignore[arg-type]
+    touched.setdefault(row.id, Touched()).new.append(alert)
     old_t0, old_severity = row.started_at, row.severity
-    if alert.starts_at < utc(row.started_at):  # type: ignore[arg-type]
-        old = utc(row.started_at)  # type: ignore[arg-type]
+    if alert.starts_at < utc(row.started_at):
+        old = utc(row.started_at)
         row.started_at = alert.starts_at
-        timeline.record(session, row.id, "incident.t0_moved",  # type: ignore[arg-type]
+        timeline.record(session, row.id, "incident.t0_moved",
                         f"T0 moved from {old:%H:%M:%S} to {alert.starts_at:%H:%M:%S}: "
                         f"{alert.alertname} started earlier",
                         at=now, actor=SOURCE, source=SOURCE,
@@ -41,7 +41,7 @@ def join(session: Session, found: OpenIncident, alert: AlertIn, cls: Classificat
                         dedupe_key=f"t0:{instance_key(alert)}", post=False)
     raised = more_severe(row.severity, cls.severity)
     if raised != row.severity:
-        timeline.record(session, row.id, "incident.severity_raised",  # type: ignore[arg-type]
+        timeline.record(session, row.id, "incident.severity_raised",
                         f"severity {row.severity} → {raised}: {alert.alertname} is {cls.severity}",
                         at=now, actor=SOURCE, source=SOURCE, data={"from": row.severity, "to": raised},
                         dedupe_key=f"sev:{raised}:{instance_key(alert)}", post=False)
@@ -67,7 +67,7 @@ def move_to_root(session: Session, depends_on: Mapping[str, list[str]], found: O
             or row.state not in ROOT_MOVABLE_STATES:
         return
     old_key, new_key = row.group_key, cls.group_key
-    timeline.record(session, row.id, "incident.component_changed",  # type: ignore[arg-type]
+    timeline.record(session, row.id, "incident.component_changed",
                     f"component {row.component} → {cls.component}: {alert.alertname} shows the "
                     f"{row.component} alerts are downstream of {cls.component}",
                     at=now, actor=SOURCE, source=SOURCE,

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from bot.clock import utc
 from bot.config import Settings
@@ -114,17 +114,17 @@ def status_line(row: Incident, counts: dict[tuple[str, str], int]) -> str:
 def offer_resolve(session: Session, settings: Settings, row: Incident, total: int, now: datetime) -> None:
     """All alerts resolved: offer the commander to resolve (never resolve on our own)."""
     commander = session.execute(
-        select(Participant.user).where(Participant.incident_id == row.id, Participant.role == "commander",
-                                       Participant.active)  # type: ignore[arg-type]
+        select(col(Participant.user))
+        .where(col(Participant.incident_id) == row.id, col(Participant.role) == "commander", col(Participant.active))
     ).scalars().first() or rota.primary(settings.oncall, now, cluster=row.cluster, component=row.component)
-    last_end = session.execute(select(func.max(Alert.ends_at)).where(Alert.incident_id == row.id)).scalar()
+    last_end = session.execute(select(func.max(col(Alert.ends_at))).where(col(Alert.incident_id) == row.id)).scalar()
     key = f"all-resolved:{total}:{utc(last_end).isoformat() if last_end else 'none'}"
     ref = ref_of(row.id)
     text = (f"All {total} alert{'s' if total != 1 else ''} of {ref} have resolved"
             + (f", @{commander}" if commander else "") + ". "
             "A resolved alert is not proof of recovery (an alert also resolves when its series disappears, "
             f"e.g. a dead member's metrics): check the component, then `/incident resolve {ref}`.")
-    event = timeline.record(session, row.id, "alerts.all_resolved", f"all {total} alerts resolved; "  # type: ignore[arg-type]
+    event = timeline.record(session, row.id, "alerts.all_resolved", f"all {total} alerts resolved; "
                             "resolution offered to the commander", at=now, actor=SOURCE, source=SOURCE,
                             data={"alerts": total, "commander": commander}, dedupe_key=key, post=False)
     if event is not None:

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import func, select, text, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from bot.clock import Clock, utc
 from bot.config import Settings
@@ -211,8 +211,9 @@ class AlertIngestor:
         for start in range(0, len(fingerprints), _CHUNK):
             chunk = fingerprints[start:start + _CHUNK]
             for row in session.execute(
-                select(Alert.id, Alert.fingerprint, Alert.starts_at, Alert.status, Alert.incident_id)
-                .where(Alert.fingerprint.in_(chunk))  # type: ignore[attr-defined]
+                select(col(Alert.id), col(Alert.fingerprint), col(Alert.starts_at), col(Alert.status),
+                       col(Alert.incident_id))
+                .where(col(Alert.fingerprint).in_(chunk))
             ):
                 found[(row.fingerprint, utc(row.starts_at))] = _Stored(row.id, row.status, row.incident_id)
         return found
@@ -238,13 +239,13 @@ class AlertIngestor:
             found = choose(open_by_key, keys_for, item.alert.starts_at, window,
                            downstream_keys(item.cls.cluster, item.cls.component, alerting))
             if found is not None:
-                target[item.alert.key] = found.incident.id  # type: ignore[assignment]
+                target[item.alert.key] = found.incident.id
                 join(session, found, item.alert, item.cls, now, touched)
                 move_to_root(session, alerting.depends_on, found, item.alert, item.cls, open_by_key, now)
                 continue
             other_cluster = self._fleet_join(session, item, now, fleet_open)
             if other_cluster is not None:  # the same fault in another cluster of the fleet
-                target[item.alert.key] = other_cluster.incident.id  # type: ignore[assignment]
+                target[item.alert.key] = other_cluster.incident.id
                 join(session, other_cluster, item.alert, item.cls, now, touched)
                 continue
             waiting = next((k for k in keys_for if k in pending), None)
@@ -261,11 +262,11 @@ class AlertIngestor:
         opened: dict[str, int] = {}
         for key, items in pending.items():
             incident = self._open(session, key, items, now)
-            opened[key] = incident.id  # type: ignore[assignment]
+            opened[key] = incident.id
             for origin in sorted({i.origin for i in items}):
-                results[origin].opened.append(incident.id)  # type: ignore[arg-type]
+                results[origin].opened.append(incident.id)
             open_by_key.setdefault(key, []).insert(0, OpenIncident(incident, len(items), now))
-            touched.setdefault(incident.id, Touched(opened_here=True)).new.extend(i.alert for i in items)  # type: ignore[arg-type]
+            touched.setdefault(incident.id, Touched(opened_here=True)).new.extend(i.alert for i in items)
         rows = []
         for item in new_firing:
             dest = target[item.alert.key]
@@ -277,11 +278,11 @@ class AlertIngestor:
         for item in new_resolved:  # never seen firing: kept, attached to an open incident of its group if any
             found = choose(open_by_key, candidate_keys(item.cls.cluster, item.cls.component, alerting),
                            item.alert.starts_at, window, downstream_keys(item.cls.cluster, item.cls.component, alerting))
-            incident_id = found.incident.id if found else None
-            if incident_id is not None:
-                touched.setdefault(incident_id, Touched()).resolved.append(item.alert)
+            home = found.incident.id if found else None
+            if home is not None:
+                touched.setdefault(home, Touched()).resolved.append(item.alert)
                 results[item.origin].resolved += 1
-            rows.append((self._row(item, incident_id, now), item.origin))
+            rows.append((self._row(item, home, now), item.origin))
         return rows
 
     def _open(self, session: Session, key: str, items: list[_Incoming], now: datetime) -> Incident:
@@ -333,10 +334,10 @@ class AlertIngestor:
         """Users named by an alert rule's ``page`` are paged besides the on-call commander."""
         oncall = rota.primary(self.settings.oncall, now, cluster=incident.cluster, component=incident.component)
         for user in sorted(users - {oncall}):
-            paging.page(session, self.settings, incident_id=incident.id, user=user, now=now, notifies=True,  # type: ignore[arg-type]
+            paging.page(session, self.settings, incident_id=incident.id, user=user, now=now, notifies=True,
                         reason=f"{ref_of(incident.id)} {incident.title} ({incident.severity})",
                         dedupe_key=f"page:{incident.id}:rule:{user}")
-            timeline.record(session, incident.id, "page.queued", f"paging @{user} (alert rule)", at=now,  # type: ignore[arg-type]
+            timeline.record(session, incident.id, "page.queued", f"paging @{user} (alert rule)", at=now,
                             actor="system", source="system", data={"user": user, "rule": True}, post=False)
 
     @staticmethod
@@ -372,7 +373,7 @@ class AlertIngestor:
     def _apply_transitions(self, session: Session, transitions: list[tuple["_Stored", _Incoming]], now: datetime,
                            touched: dict[int, Touched], results: list[IngestResult], tally: alert_tally.Tally) -> None:
         for row, item in transitions:
-            session.execute(update(Alert).where(Alert.id == row.id)  # type: ignore[arg-type]
+            session.execute(update(Alert).where(col(Alert.id) == row.id)
                             .values(status=item.alert.status, ends_at=item.alert.ends_at, updated_at=now))
             if row.incident_id is not None:
                 tally.changed(row.incident_id, item.alert.alertname, item.alert.status)
@@ -390,4 +391,4 @@ def alert_counts(db: Database) -> dict[str, int]:
     """Stored alerts by status, for /metrics."""
     with db.reading() as session:
         return {status: n for status, n in session.execute(
-            select(Alert.status, func.count()).group_by(Alert.status))}
+            select(col(Alert.status), func.count()).group_by(col(Alert.status)))}

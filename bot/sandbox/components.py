@@ -44,11 +44,11 @@ class ComponentProcess:
         if self.running():
             raise ComponentError(f"{self.name} is already running (pid {self.pid})")
         began = time.monotonic()
-        self._proc = Process(list(self._args()), self.log_path)
+        proc = self._proc = Process(list(self._args()), self.log_path)
         self.frozen = False
         if self.health_url:
             try:
-                wait_until(lambda: self._proc.check_alive(self.name) or self.healthy(),  # type: ignore[union-attr]
+                wait_until(lambda: proc.alive_and(self.name, self.healthy),
                            timeout=timeout, interval=0.25, what=f"{self.name} to answer {self.health_url}")
             except Exception as exc:
                 self.kill()

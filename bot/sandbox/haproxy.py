@@ -116,8 +116,9 @@ class HAProxy(Component):
         if self.socket_path.exists():
             self.socket_path.unlink()
         self._starts += 1
-        self._proc = Process([HAPROXY_BIN, "-f", str(self.config_path), "-db"], self.workdir / f"haproxy.{self._starts}.log")
-        wait_until(lambda: self._proc.check_alive("haproxy") or self._socket_answers(),
+        proc = self._proc = Process([HAPROXY_BIN, "-f", str(self.config_path), "-db"],
+                                    self.workdir / f"haproxy.{self._starts}.log")
+        wait_until(lambda: proc.alive_and("haproxy", self._socket_answers),
                    timeout=self.start_timeout, what="the HAProxy admin socket")
         return self
 

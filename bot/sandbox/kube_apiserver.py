@@ -85,9 +85,9 @@ class KubeApiserver:
 
     def start(self, timeout: float = 90.0) -> "KubeApiserver":
         began = time.monotonic()
-        self._proc = Process(self.args(), self.workdir / "kube-apiserver.log")
+        proc = self._proc = Process(self.args(), self.workdir / "kube-apiserver.log")
         try:
-            wait_until(lambda: self._proc.check_alive(f"kube-apiserver {self.name}") or self.ready(),  # type: ignore[union-attr]
+            wait_until(lambda: proc.alive_and(f"kube-apiserver {self.name}", self.ready),
                        timeout=timeout, interval=0.25, what=f"kube-apiserver {self.name} to answer /readyz")
         except Exception as exc:
             tail = log_tail(self.workdir / "kube-apiserver.log")

@@ -88,7 +88,7 @@ class Prometheus(Component):
 
     def start(self) -> "Prometheus":
         self.check_config()
-        self._proc = Process(
+        proc = self._proc = Process(
             [
                 PROMETHEUS_BIN,
                 f"--config.file={self.config_path}",
@@ -101,7 +101,7 @@ class Prometheus(Component):
             ],
             self.workdir / "prometheus.log",
         )
-        wait_until(lambda: self._proc.check_alive("prometheus") or http_ok(self.url + "/-/ready"),
+        wait_until(lambda: proc.alive_and("prometheus", lambda: http_ok(self.url + "/-/ready")),
                    timeout=self.start_timeout, what=f"Prometheus at {self.url} to be ready")
         return self
 
@@ -181,7 +181,7 @@ class Alertmanager(Component):
 
     def start(self) -> "Alertmanager":
         self.check_config()
-        self._proc = Process(
+        proc = self._proc = Process(
             [
                 ALERTMANAGER_BIN,
                 f"--config.file={self.config_path}",
@@ -193,7 +193,7 @@ class Alertmanager(Component):
             ],
             self.workdir / "alertmanager.log",
         )
-        wait_until(lambda: self._proc.check_alive("alertmanager") or http_ok(self.url + "/-/ready"),
+        wait_until(lambda: proc.alive_and("alertmanager", lambda: http_ok(self.url + "/-/ready")),
                    timeout=self.start_timeout, what=f"Alertmanager at {self.url} to be ready")
         return self
 

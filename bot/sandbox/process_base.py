@@ -17,7 +17,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Sequence, TypeVar
+from typing import Callable, Self, Sequence, TypeVar
 
 import httpx
 
@@ -152,6 +152,11 @@ class Process:
         if self.proc.poll() is not None:
             raise ComponentError(f"{name} exited with {self.proc.returncode}:\n{log_tail(self.log_path)}")
 
+    def alive_and(self, name: str, probe: Callable[[], bool]) -> bool:
+        """``probe()``, raising at once if the process has exited: a dead binary fails now, not at the timeout."""
+        self.check_alive(name)
+        return probe()
+
 
 class Workdir:
     """A temporary directory owned by a component (removed on close) or given by the caller (kept)."""
@@ -172,7 +177,7 @@ class Component:
     _dir: Workdir
     _proc: Process | None = None
 
-    def start(self):  # type: ignore[no-untyped-def]
+    def start(self) -> Self:
         raise NotImplementedError
 
     def stop(self) -> None:
@@ -185,7 +190,7 @@ class Component:
         finally:
             self._dir.remove()
 
-    def __enter__(self):  # type: ignore[no-untyped-def]
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -53,7 +53,7 @@ class BotRuntime:
         config = uvicorn.Config(build_http_app(bot), host=self.host, port=self.port, log_level="warning",
                                 lifespan="off")
         self._server = uvicorn.Server(config)
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the sandbox owns signals
+        # the sandbox owns signals: uvicorn installs its handlers only when it runs in the main thread
         self._thread = threading.Thread(target=self._server.run, name="sandbox-http", daemon=True)
         self._thread.start()
         wait_until(lambda: self._server is not None and self._server.started, timeout=15,

@@ -90,7 +90,8 @@ class DrillScheduler:
         """Take the schedule if a drill is due; advance it to the next scenario."""
         drills = self.settings.drills
         with self.db.session() as session:
-            lease = session.execute(select(Lease).where(col(Lease.name) == SCHEDULE).with_for_update()).scalars().first()
+            lease = session.execute(
+                select(Lease).where(col(Lease.name) == SCHEDULE).with_for_update()).scalars().first()
             if lease is None:
                 lease = Lease(name=SCHEDULE, holder=self.holder, acquired_at=now, expires_at=now, data={})
             data = dict(lease.data or {})

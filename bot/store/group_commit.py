@@ -68,7 +68,7 @@ class GroupCommit(Generic[T, R]):
                 self._run(batch)
         if slot.error is not None:
             raise slot.error
-        return slot.result  # type: ignore[no-any-return]
+        return slot.result
 
     def _run(self, batch: list[_Slot[T, R]]) -> None:
         self.batches += 1

@@ -44,7 +44,7 @@ class RateLimits:
                     row = session.get(RateLimit, key)
                     if row is None:
                         session.add(RateLimit(key=key, until=until))
-                    elif row.until is None or utc(row.until) < until:
+                    elif utc(row.until) < until:
                         row.until = until
                         session.add(row)
                 return until

@@ -58,8 +58,8 @@ def configured_state_file(config: str | Path) -> Path | None:
     will NOT survive a reload — worth telling the operator before a failover.
     """
     text = Path(config).read_text() if isinstance(config, Path) or (
-        isinstance(config, str) and "\n" not in config and Path(config).is_file()
-    ) else str(config)
+        "\n" not in config and Path(config).is_file()
+    ) else config
     in_global = False
     state_file: str | None = None
     base: str | None = None

@@ -17,7 +17,10 @@ PRIORITY_LEVEL = "PriorityLevelConfiguration"
 class ApfShortcuts:
     """Mixin: FlowSchema / PriorityLevelConfiguration in the flowcontrol version the cluster serves."""
 
-    flowcontrol_api_version: str
+    @property
+    def flowcontrol_api_version(self) -> str:
+        """``flowcontrol.apiserver.k8s.io/<version>``: the version the cluster serves (each client asks its way)."""
+        raise NotImplementedError
 
     def list_objects(self, api_version: str, kind: str, namespace: str | None = None,
                      label_selector: str | None = None) -> list[dict]:

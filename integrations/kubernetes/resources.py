@@ -101,7 +101,7 @@ class ResourceClient(ApiTransport):
         result = self.request("POST", path, operation=op, body=dict(manifest),
                               query={"dryRun": "All"} if dry_run else None, ok=(409,) if exist_ok else ())
         if result.status == 409:
-            existing = self.get_object(api_version, kind, name, namespace)
+            existing = self.get_object(api_version, kind, str(name), namespace)  # a 409 is about a named object
             if existing is None:  # deleted meanwhile: try once more
                 return self.create_object(manifest, exist_ok=False, dry_run=dry_run)
             return existing

@@ -149,14 +149,16 @@ class ApiTransport:
             method_, full_url, hdrs, body_, post = self.api_client.param_serialize(
                 method=method, resource_path=path, query_params=list((query or {}).items()) or None,
                 header_params=header_params, body=body, auth_settings=["BearerToken"])
+            sent: Mapping[str, str] = hdrs
             if imp:
                 # One Impersonate-Group header line per group (the apiserver does not split commas).
-                hdrs = urllib3.HTTPHeaderDict(hdrs)
-                hdrs["Impersonate-User"] = imp[0]
+                multi = urllib3.HTTPHeaderDict(hdrs)
+                multi["Impersonate-User"] = imp[0]
                 for group in _explicit_groups(imp[0], imp[1]):
-                    hdrs.add("Impersonate-Group", group)
+                    multi.add("Impersonate-Group", group)
+                sent = multi
             url = full_url
-            response = self.api_client.call_api(method_, full_url, header_params=hdrs, body=body_,
+            response = self.api_client.call_api(method_, full_url, header_params=sent, body=body_,
                                                  post_params=post, _request_timeout=timeout)
             response.read()
         except kubernetes.client.ApiException as e:  # SSL problems and similar
@@ -178,7 +180,7 @@ class ApiTransport:
         except OSError as e:
             raise KubernetesApiError(f"Kubernetes API {operation} failed: cannot reach {url} ({e})",
                                      operation=operation, url=url) from e
-        text = (response.data or b"").decode("utf-8", errors="replace")
+        text = (response.read() or b"").decode("utf-8", errors="replace")  # read(): the typed accessor of data
         # case-insensitive: Go canonicalises header names (X-Kubernetes-Pf-Flowschema-Uid)
         result = HttpResult(response.status, text, urllib3.HTTPHeaderDict(response.headers or {}))
         if 200 <= response.status < 300 or response.status in ok:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping, Union
+from typing import Any, Iterator, Mapping, Union
 
 import httpx
 
@@ -69,7 +69,7 @@ class Vector:
     samples: tuple[Sample, ...] = ()
     result_type: str = "vector"
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Sample]:
         return iter(self.samples)
 
     def __len__(self) -> int:
@@ -88,7 +88,7 @@ class Matrix:
     series: tuple[Series, ...] = ()
     result_type: str = "matrix"
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Series]:
         return iter(self.series)
 
     def __len__(self) -> int:
@@ -143,9 +143,11 @@ def parse_result(data: Mapping[str, Any]) -> QueryResult:
         return Matrix(tuple(Series(dict(r.get("metric") or {}),
                                    tuple((float(t), _float(v)) for t, v in r.get("values") or []))
                             for r in result or []))
-    if rtype == "scalar":
-        return Scalar(_float(result[1]), float(result[0]))
-    if rtype == "string":
+    if rtype in ("scalar", "string"):
+        if not isinstance(result, list) or len(result) != 2:
+            raise ValueError(f"a {rtype} result is [time, value], not {result!r}")
+        if rtype == "scalar":
+            return Scalar(_float(result[1]), float(result[0]))
         return String(str(result[1]), float(result[0]))
     raise ValueError(f"unknown resultType {rtype!r}")
 
@@ -196,7 +198,7 @@ class PrometheusClient:
                 f"Prometheus at {url} did not answer {subject} within "
                 f"{self.timeout if timeout is None else timeout:g}s", url=url, query=query) from e
         except httpx.HTTPError as e:
-            raise PrometheusError(f"Prometheus at {url} is unreachable for {subject}: {e or type(e).__name__}",
+            raise PrometheusError(f"Prometheus at {url} is unreachable for {subject}: {str(e) or type(e).__name__}",
                                   url=url, query=query) from e
         try:
             body = response.json()

@@ -143,15 +143,15 @@ def blocks_of(reply: Reply, mention: Mention | None = None) -> list[dict[str, An
         converted.extend(_convert(block, mention))
     kept: list[dict[str, Any]] = []
     total = 0
-    for index, block in enumerate(converted):
-        size = _text_size(block)
+    for index, part in enumerate(converted):
+        size = _text_size(part)
         if len(kept) >= MAX_BLOCKS - 1 and index < len(converted) - 1 or total + size > MAX_TOTAL_TEXT:
             dropped = len(converted) - index
             kept.append({"type": "context", "elements": [{"type": "mrkdwn", "text": (
                 f"… {dropped} more part(s) not shown here (Slack's message limits); "
                 "the full record is `/incident timeline`.")}]})
             break
-        kept.append(block)
+        kept.append(part)
         total += size
     return kept
 

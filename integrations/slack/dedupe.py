@@ -29,8 +29,7 @@ def first_time(db: Database, key: str, *, source: str, now: datetime, window_sec
                 session.add(ProcessedDelivery(key=key, source=source, at=now))
                 session.flush()
                 return True
-            if window_seconds is not None and existing.at is not None \
-                    and existing.at <= now - timedelta(seconds=window_seconds):
+            if window_seconds is not None and existing.at <= now - timedelta(seconds=window_seconds):
                 existing.at = now
                 session.add(existing)
                 return True
@@ -42,7 +41,7 @@ def first_time(db: Database, key: str, *, source: str, now: datetime, window_sec
 def prune(db: Database, *, source: str, before: datetime) -> int:
     """Forget deliveries older than ``before`` (Slack stops retrying after minutes)."""
     with db.session() as session:
-        result = session.execute(
+        result = session.exec(  # exec, not execute: SQLModel types a DML result as a CursorResult (rowcount)
             delete(ProcessedDelivery).where(col(ProcessedDelivery.source) == source,
                                             col(ProcessedDelivery.at) < before)
         )

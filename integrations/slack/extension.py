@@ -55,7 +55,7 @@ class SlackRuntime:
         self.senders = [OutboxSender(dispatcher.services, self.deliverer, channel="chat"),
                         OutboxSender(dispatcher.services, self.deliverer, channel=REPLY_CHANNEL)]
         for sender in self.senders:
-            sender.name = f"slack-outbox-{sender.channel}"  # type: ignore[misc]
+            sender.name = f"slack-outbox-{sender.channel}"
 
     def close(self) -> None:
         """Let listeners still running finish on their own; take no new ones."""

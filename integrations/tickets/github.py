@@ -8,6 +8,8 @@ Server is the same API under ``https://HOST/api/v3``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from integrations.tickets import Ticket, TrackerError
@@ -36,7 +38,7 @@ class GitHubIssues:
     def is_closed(self, key: str) -> bool:
         return self._call("GET", f"/repos/{self.repo}/issues/{key}").get("state") == "closed"
 
-    def _call(self, method: str, path: str, **kwargs: object) -> dict:  # type: ignore[type-arg]
+    def _call(self, method: str, path: str, **kwargs: object) -> dict[str, Any]:
         try:
             response = self._client.request(method, path, **kwargs)  # type: ignore[arg-type]
         except httpx.HTTPError as exc:

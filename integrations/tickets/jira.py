@@ -10,6 +10,8 @@ access token, used when no e-mail is given.
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from integrations.tickets import Ticket, TrackerError
@@ -42,7 +44,7 @@ class JiraIssues:
         status = (data.get("fields") or {}).get("status") or {}
         return (status.get("statusCategory") or {}).get("key") == "done"
 
-    def _call(self, method: str, path: str, **kwargs: object) -> dict:  # type: ignore[type-arg]
+    def _call(self, method: str, path: str, **kwargs: object) -> dict[str, Any]:
         try:
             response = self._client.request(method, path, **kwargs)  # type: ignore[arg-type]
         except httpx.HTTPError as exc:

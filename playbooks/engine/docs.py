@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from playbooks.engine.declaration import Playbook
-from playbooks.engine.params import format_duration
+from playbooks.engine.params import Param, format_duration
 
 
-def _default(param) -> str:  # type: ignore[no-untyped-def]
+def _default(param: Param) -> str:
     if param.required:
         return "required"
     if param.default is None:

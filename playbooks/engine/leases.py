@@ -43,7 +43,7 @@ def acquire(session: Session, cluster: str, run_id: int, *, now: datetime, secon
             other = _load(session, name, lock=False)
             return other.holder if other is not None else "another run"
         return None
-    if lease.holder != holder and lease.expires_at is not None and lease.expires_at > now:
+    if lease.holder != holder and lease.expires_at > now:
         return lease.holder
     if lease.holder != holder:
         lease.acquired_at = now
@@ -71,6 +71,6 @@ def release(session: Session, cluster: str, run_id: int) -> None:
 
 def holder(session: Session, cluster: str, *, now: datetime) -> str | None:
     lease = _load(session, lease_name(cluster), lock=False)
-    if lease is None or (lease.expires_at is not None and lease.expires_at <= now):
+    if lease is None or lease.expires_at <= now:
         return None
     return lease.holder

@@ -97,6 +97,7 @@ class Param:
 
     def _convert(self, raw: Any) -> Any:
         bad = ValueError(f"expected {self.expected()}, not `{raw}`")
+        value: Any  # its type is the parameter's declared type
         if self.type == "str":
             if not isinstance(raw, str) or not raw.strip():
                 raise bad

@@ -92,12 +92,12 @@ def open_controller(tools: Any, settings: Settings, cluster: str) -> MemberContr
     restore = etcd_settings(settings, cluster).restore
     if restore.controller == "local":
         return _local_controllers.setdefault(cluster, LocalProcessController(restore.etcd_binary))
-    missing = [k for k in ("start_command", "stop_command", "is_running_command") if not getattr(restore, k)]
-    if missing:
+    start, stop, running = restore.start_command, restore.stop_command, restore.is_running_command
+    if not (start and stop and running):
+        missing = [k for k in ("start_command", "stop_command", "is_running_command") if not getattr(restore, k)]
         raise ConfigError(f"clusters.{cluster}.etcd.restore.controller is `command` but "
                           f"{', '.join(missing)} is not set.")
-    return CommandController(start=restore.start_command, stop=restore.stop_command,  # type: ignore[arg-type]
-                             is_running=restore.is_running_command, timeout=restore.command_timeout_seconds)
+    return CommandController(start=start, stop=stop, is_running=running, timeout=restore.command_timeout_seconds)
 
 
 _local_controllers: dict[str, LocalProcessController] = {}

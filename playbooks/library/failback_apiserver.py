@@ -44,7 +44,8 @@ def failover_run(tools: Any, cluster: str, ref: str | None) -> PlaybookRun:
                 raise Conflict(f"refusing {NAME}: {ref} is {run.state}, not succeeded; there is nothing to fail back.")
             return run
         run = session.execute(select(PlaybookRun).where(
-            col(PlaybookRun.playbook) == FAILOVER, col(PlaybookRun.cluster) == cluster, col(PlaybookRun.state) == "succeeded")
+            col(PlaybookRun.playbook) == FAILOVER, col(PlaybookRun.cluster) == cluster,
+            col(PlaybookRun.state) == "succeeded")
             .order_by(col(PlaybookRun.id).desc())).scalars().first()
         if run is None:
             raise Conflict(f"refusing {NAME} on cluster {cluster}: no succeeded {FAILOVER} run recorded "

@@ -13,7 +13,7 @@ reload keeps it.  Verify: requests through the LB's own address answer
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from bot.errors import Conflict, StepFailed
 from playbooks.engine.declaration import Plan, PlanContext, Playbook, Step, StepContext, Verdict
@@ -75,7 +75,8 @@ def group_states(ctx: StepContext, group: str, which: str) -> dict[str, str]:
     return {n: ctx.facts[which][n] for n in ctx.facts[group]}
 
 
-def set_group(group: str, which: str, *, cut_when_maint: bool = False, probe: bool = False):  # type: ignore[no-untyped-def]
+def set_group(group: str, which: str, *, cut_when_maint: bool = False, probe: bool = False,
+              ) -> tuple[Callable[[StepContext], dict[str, Any]], Callable[[StepContext], bool]]:
     def do(ctx: StepContext) -> dict[str, Any]:
         cfg, lb = _cfg(ctx), _lb(ctx)
         wanted = group_states(ctx, group, which)
@@ -93,7 +94,7 @@ def set_group(group: str, which: str, *, cut_when_maint: bool = False, probe: bo
     return do, check
 
 
-def undo_group(group: str, which: str):  # type: ignore[no-untyped-def]
+def undo_group(group: str, which: str) -> Callable[[StepContext], dict[str, Any]]:
     def undo(ctx: StepContext) -> dict[str, Any]:
         cfg, lb = _cfg(ctx), _lb(ctx)
         return {"changed": lb_ops.apply_states(lb, cfg, group_states(ctx, group, which))}

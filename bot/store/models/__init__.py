@@ -8,6 +8,11 @@ behaviour lives in the domain modules that read and write them.
 Times are stored as timezone-aware UTC.  Free-form evidence and parameters go
 into JSON columns so that later capabilities add behaviour, not tables.
 
+Ids and NOT NULL timestamps are typed as always present (``id: int``, ``at: datetime``),
+though they default to None: a row is None there only between its construction and the
+first flush, and every row the bot reads from the store or hands on has them.  Typing them
+``Optional`` would ask every reader to prove what the database already guarantees.
+
 The tables are defined in modules by group (``incidents``, ``runs``, ``delivery``,
 ``observations``, ``guard``; column types in ``columns``). This package is the schema's public
 surface: importing it registers every table on ``ALL_TABLES`` (what the migrations and

@@ -25,7 +25,7 @@ class OutboxMessage(SQLModel, table=True):
         UniqueConstraint("channel", "dedupe_key", name="uq_outbox_dedupe"),
     )
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     incident_id: Optional[int] = Field(default=None, foreign_key="incidents.id", index=True)
     channel: str = "chat"
     kind: str
@@ -35,7 +35,7 @@ class OutboxMessage(SQLModel, table=True):
     status: str = "pending"
     attempts: int = 0
     not_before: Optional[datetime] = ts_column()
-    created_at: Optional[datetime] = ts_column(nullable=False)
+    created_at: datetime = ts_column(nullable=False)
     sent_at: Optional[datetime] = ts_column()
     claimed_by: Optional[str] = None
     claimed_until: Optional[datetime] = ts_column()
@@ -50,7 +50,7 @@ class ProcessedDelivery(SQLModel, table=True):
 
     key: str = Field(primary_key=True)
     source: str
-    at: Optional[datetime] = ts_column(nullable=False)
+    at: datetime = ts_column(nullable=False)
     result: dict = json_column()
 
 
@@ -64,7 +64,7 @@ class RateLimit(SQLModel, table=True):
     __tablename__ = "rate_limits"
 
     key: str = Field(primary_key=True)
-    until: Optional[datetime] = ts_column(nullable=False)
+    until: datetime = ts_column(nullable=False)
 
 
 class ChatBinding(SQLModel, table=True):
@@ -73,7 +73,7 @@ class ChatBinding(SQLModel, table=True):
     __tablename__ = "chat_bindings"
     __table_args__ = (UniqueConstraint("incident_id", "adapter", name="uq_chat_binding"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     incident_id: int = Field(foreign_key="incidents.id", index=True)
     adapter: str
     channel_id: Optional[str] = Field(default=None, index=True)

@@ -22,12 +22,12 @@ class GuardBreaker(SQLModel, table=True):
               postgresql_where=text("lifted_at IS NULL"), sqlite_where=text("lifted_at IS NULL")),
     )
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     cluster: str
     client: str  # the user the breaker stops, or "*" for the cluster-wide breaker
     resource: str
-    first_delete_at: Optional[datetime] = ts_column(nullable=False)  # the burst's first delete: the incident's T0
-    tripped_at: Optional[datetime] = ts_column(nullable=False)
+    first_delete_at: datetime = ts_column(nullable=False)  # the burst's first delete: the incident's T0
+    tripped_at: datetime = ts_column(nullable=False)
     threshold: int
     incident_id: Optional[int] = Field(default=None, index=True)
     lifted_at: Optional[datetime] = ts_column()
@@ -45,15 +45,15 @@ class GuardDeleteCount(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("replica", "cluster", "resource", "client", "bucket_start",
                                        name="uq_guard_delete_count"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     replica: str
     cluster: str
     resource: str
     client: str
-    bucket_start: Optional[datetime] = ts_column(nullable=False)
+    bucket_start: datetime = ts_column(nullable=False)
     count: int
-    first_at: Optional[datetime] = ts_column(nullable=False)
-    last_at: Optional[datetime] = ts_column(nullable=False, index=True)
+    first_at: datetime = ts_column(nullable=False)
+    last_at: datetime = ts_column(nullable=False, index=True)
 
 
 class GuardException(SQLModel, table=True):
@@ -61,7 +61,7 @@ class GuardException(SQLModel, table=True):
 
     __tablename__ = "guard_exceptions"
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     cluster: str = Field(index=True)
     user: str
     rule: str  # a risk-list rule name, or "*" for every rule
@@ -69,7 +69,7 @@ class GuardException(SQLModel, table=True):
     reason: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
     incident_id: Optional[int] = Field(default=None, index=True)
     requested_by: str
-    requested_at: Optional[datetime] = ts_column(nullable=False)
+    requested_at: datetime = ts_column(nullable=False)
     needed: int = 1  # approvals needed: two for critical rules
     approvers: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     approved_at: Optional[datetime] = ts_column()

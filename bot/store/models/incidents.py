@@ -14,7 +14,7 @@ from bot.store.models.columns import json_column, ts_column
 class Incident(SQLModel, table=True):
     __tablename__ = "incidents"
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     title: str
     severity: str = Field(default="sev2", index=True)
     cluster: str = Field(default="default", index=True)
@@ -25,9 +25,9 @@ class Incident(SQLModel, table=True):
     root_cause: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
     mitigation: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
     is_drill: bool = False
-    created_at: Optional[datetime] = ts_column(nullable=False)
-    started_at: Optional[datetime] = ts_column(nullable=False)
-    detected_at: Optional[datetime] = ts_column(nullable=False)
+    created_at: datetime = ts_column(nullable=False)
+    started_at: datetime = ts_column(nullable=False)
+    detected_at: datetime = ts_column(nullable=False)
     notified_at: Optional[datetime] = ts_column()
     diagnosed_at: Optional[datetime] = ts_column()
     mitigated_at: Optional[datetime] = ts_column()
@@ -37,7 +37,7 @@ class Incident(SQLModel, table=True):
     acknowledged_at: Optional[datetime] = ts_column()  # a person answered a page (pager webhook or /incident ack)
     acknowledged_by: Optional[str] = None
     fleet_key: Optional[str] = Field(default=None, index=True)  # alerts of other clusters with this key join
-    updated_at: Optional[datetime] = ts_column(nullable=False)
+    updated_at: datetime = ts_column(nullable=False)
     extra: dict = json_column()
     # kept by the alert ingestion so a delivery never re-counts the incident's alerts
     alerts_firing: int = 0
@@ -67,13 +67,13 @@ class Participant(SQLModel, table=True):
     __tablename__ = "participants"
     __table_args__ = (UniqueConstraint("incident_id", "user", "role", name="uq_participant_role"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     incident_id: int = Field(foreign_key="incidents.id", index=True)
     user: str
     role: str
     active: bool = True
     assigned_by: Optional[str] = None
-    assigned_at: Optional[datetime] = ts_column(nullable=False)
+    assigned_at: datetime = ts_column(nullable=False)
 
 
 class TimelineEvent(SQLModel, table=True):
@@ -90,9 +90,9 @@ class TimelineEvent(SQLModel, table=True):
         Index("ix_timeline_incident_at", "incident_id", "at", "id"),
     )
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     incident_id: int = Field(foreign_key="incidents.id")
-    at: Optional[datetime] = ts_column(nullable=False)
+    at: datetime = ts_column(nullable=False)
     kind: str = Field(index=True)
     actor: str = "system"
     source: str = "system"
@@ -107,7 +107,7 @@ class Alert(SQLModel, table=True):
     __tablename__ = "alerts"
     __table_args__ = (UniqueConstraint("fingerprint", "starts_at", name="uq_alert_instance"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     incident_id: Optional[int] = Field(default=None, foreign_key="incidents.id", index=True)
     fingerprint: str = Field(index=True)
     alertname: str = Field(index=True)
@@ -117,12 +117,12 @@ class Alert(SQLModel, table=True):
     severity: Optional[str] = None
     labels: dict = json_column()
     annotations: dict = json_column()
-    starts_at: Optional[datetime] = ts_column(nullable=False)
+    starts_at: datetime = ts_column(nullable=False)
     ends_at: Optional[datetime] = ts_column()
     generator_url: Optional[str] = None
     group_key: Optional[str] = None
-    received_at: Optional[datetime] = ts_column(nullable=False)
-    updated_at: Optional[datetime] = ts_column(nullable=False)
+    received_at: datetime = ts_column(nullable=False)
+    updated_at: datetime = ts_column(nullable=False)
 
 
 class ActionItem(SQLModel, table=True):
@@ -131,12 +131,12 @@ class ActionItem(SQLModel, table=True):
     __tablename__ = "action_items"
     __table_args__ = (Index("ix_action_items_open_due", "done", "due_on"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     incident_id: int = Field(foreign_key="incidents.id", index=True)
     text: str = Field(sa_column=Column(Text, nullable=False))
     owner: Optional[str] = None
     created_by: str = "system"
-    created_at: Optional[datetime] = ts_column(nullable=False)
+    created_at: datetime = ts_column(nullable=False)
     done: bool = False
     done_at: Optional[datetime] = ts_column()
     done_by: Optional[str] = None
@@ -159,12 +159,12 @@ class IncidentCluster(SQLModel, table=True):
     __tablename__ = "incident_clusters"
     __table_args__ = (UniqueConstraint("incident_id", "cluster", name="uq_incident_cluster"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     incident_id: int = Field(foreign_key="incidents.id", index=True)
     cluster: str = Field(index=True)
     state: str = "detected"
-    started_at: Optional[datetime] = ts_column(nullable=False)
-    detected_at: Optional[datetime] = ts_column(nullable=False)
+    started_at: datetime = ts_column(nullable=False)
+    detected_at: datetime = ts_column(nullable=False)
     notified_at: Optional[datetime] = ts_column()
     diagnosed_at: Optional[datetime] = ts_column()
     mitigated_at: Optional[datetime] = ts_column()
@@ -177,9 +177,9 @@ class IncidentLink(SQLModel, table=True):
     __tablename__ = "incident_links"
     __table_args__ = (UniqueConstraint("incident_id", "other_id", "kind", name="uq_incident_link"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     incident_id: int = Field(foreign_key="incidents.id", index=True)
     other_id: int = Field(foreign_key="incidents.id", index=True)
     kind: str = "related"
     created_by: str = "system"
-    created_at: Optional[datetime] = ts_column(nullable=False)
+    created_at: datetime = ts_column(nullable=False)

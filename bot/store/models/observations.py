@@ -17,7 +17,7 @@ class ProbeResult(SQLModel, table=True):
     __tablename__ = "probe_results"
     __table_args__ = (UniqueConstraint("cluster", "target", name="uq_probe_target"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     cluster: str
     target: str
     ok: bool = True
@@ -39,7 +39,7 @@ class ProbeTally(SQLModel, table=True):
     __tablename__ = "probe_tallies"
     __table_args__ = (UniqueConstraint("cluster", "target", "hour", name="uq_probe_tally"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     cluster: str = Field(index=True)
     target: str
     hour: datetime = ts_column(nullable=False, index=True)  # the start of the hour (UTC)
@@ -60,11 +60,11 @@ class EvidenceSection(SQLModel, table=True):
     __tablename__ = "evidence_sections"
     __table_args__ = (UniqueConstraint("incident_id", "section", name="uq_evidence_section"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     incident_id: int = Field(foreign_key="incidents.id", index=True)
     section: str
     status: str = "ok"
-    captured_at: Optional[datetime] = ts_column(nullable=False)
+    captured_at: datetime = ts_column(nullable=False)
     window_start: Optional[datetime] = ts_column()
     window_end: Optional[datetime] = ts_column()
     size_bytes: int = 0
@@ -84,10 +84,10 @@ class ClusterChange(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("cluster", "key", name="uq_cluster_change"),
                       Index("ix_cluster_changes_at", "cluster", "at"))
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     cluster: str
     key: str
-    at: Optional[datetime] = ts_column(nullable=False)
+    at: datetime = ts_column(nullable=False)
     kind: str
     namespace: Optional[str] = None
     name: str

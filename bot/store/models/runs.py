@@ -21,7 +21,7 @@ class PlaybookRun(SQLModel, table=True):
 
     __tablename__ = "playbook_runs"
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     incident_id: Optional[int] = Field(default=None, foreign_key="incidents.id", index=True)
     playbook: str = Field(index=True)
     cluster: str = Field(default="default", index=True)
@@ -32,7 +32,7 @@ class PlaybookRun(SQLModel, table=True):
     plan_hash: str = ""
     state: str = Field(default="planned", index=True)
     requested_by: str = "system"
-    requested_at: Optional[datetime] = ts_column(nullable=False)
+    requested_at: datetime = ts_column(nullable=False)
     started_at: Optional[datetime] = ts_column()
     finished_at: Optional[datetime] = ts_column()
     checkpoint: int = 0
@@ -50,7 +50,7 @@ class RunStep(SQLModel, table=True):
     __tablename__ = "run_steps"
     __table_args__ = (UniqueConstraint("run_id", "phase", "index", name="uq_run_step"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     run_id: int = Field(foreign_key="playbook_runs.id", index=True)
     index: int
     phase: str = "execute"
@@ -69,13 +69,13 @@ class Approval(SQLModel, table=True):
     __tablename__ = "approvals"
     __table_args__ = (UniqueConstraint("run_id", "user", "plan_hash", name="uq_approval_once"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     run_id: int = Field(foreign_key="playbook_runs.id", index=True)
     user: str
     decision: str = "approve"
     plan_hash: str
     reason: Optional[str] = None
-    at: Optional[datetime] = ts_column(nullable=False)
+    at: datetime = ts_column(nullable=False)
     expires_at: Optional[datetime] = ts_column()
     source: str = "chat"
 
@@ -87,8 +87,8 @@ class Lease(SQLModel, table=True):
 
     name: str = Field(primary_key=True)
     holder: str
-    acquired_at: Optional[datetime] = ts_column(nullable=False)
-    expires_at: Optional[datetime] = ts_column(nullable=False)
+    acquired_at: datetime = ts_column(nullable=False)
+    expires_at: datetime = ts_column(nullable=False)
     data: dict = json_column()
 
 
@@ -109,10 +109,10 @@ class Snapshot(SQLModel, table=True):
 
     __tablename__ = "etcd_snapshots"
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     cluster: str = Field(index=True)
     path: str
-    taken_at: Optional[datetime] = ts_column(nullable=False)
+    taken_at: datetime = ts_column(nullable=False)
     revision: int = 0
     size_bytes: int = 0
     sha256: str = ""
