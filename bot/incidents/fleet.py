@@ -133,8 +133,11 @@ def sync(session: Session, incident: Incident, now: datetime) -> None:
         changed = False
         for attr, _ in STAGE_STATE:
             stamp = getattr(incident, attr)
-            if attr == "notified_at" and stamp is not None and row.detected_at > stamp:
-                continue  # joined after the announcement: its own card delivery notifies it
+            if stamp is not None and row.detected_at > stamp:
+                # joined after the incident reached the stage: the announcement never showed it, the
+                # cause was found and the mitigation verified without it; it reaches them on its own
+                # (a delivered card, a diagnosis or a run aimed at it, `/incident cause` stated again)
+                continue
             if stamp is not None and getattr(row, attr) is None:
                 setattr(row, attr, max(stamp, row.detected_at))
                 changed = True
@@ -259,6 +262,16 @@ def card_delivered(db: Database, incident_id: int, names: list[str], *, at: date
         if stamped:
             outbox.enqueue(session, IncidentCard(incident_id=incident_id), incident_id=incident_id, now=at)
         return stamped
+
+
+def stamp_every(session: Session, incident: Incident, attr: str, at: datetime) -> None:
+    """A stage stated for the whole incident now (``/incident cause``) reaches every cluster still without it,
+    including clusters that joined after the incident first reached that stage."""
+    for row in clusters(session, incident.id):
+        if getattr(row, attr) is None:
+            setattr(row, attr, max(at, row.detected_at))
+            row.state = _state_of(row, incident)
+            session.add(row)
 
 
 def _one(session: Session, incident: Incident, cluster: str) -> IncidentCluster:

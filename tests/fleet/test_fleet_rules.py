@@ -52,3 +52,36 @@ def test_merging_a_fleet_incident_brings_its_clusters_and_their_facts(client: Te
     assert clusters["prod-us-2"]["started_at"] == (T0 + timedelta(seconds=15)).isoformat()
     assert clusters["prod-us-2"]["diagnosed_at"] == (T0 + timedelta(seconds=20)).isoformat()
     assert clusters["prod-us-1"]["diagnosed_at"] is None
+
+
+def test_a_cluster_joining_after_the_cause_or_the_mitigation_is_not_counted_as_done(
+        client: TestClient, bot: Bot, chat: MemoryChat, clock: FakeClock) -> None:
+    def late(name: str) -> tuple[str | None, str | None, str | None]:
+        row = next(c for c in client.get("/api/incidents/INC-1").json()["clusters"] if c["name"] == name)
+        return row["notified_at"], row["diagnosed_at"], row["mitigated_at"]
+
+    def at(seconds: int) -> str:
+        return (T0 + timedelta(seconds=seconds)).isoformat()
+
+    clock.set(T0 + timedelta(seconds=10))
+    fire(client, "prod-eu-1")
+    chat.pump()
+    chat.say("alice", "/incident ack", incident=1)
+    chat.say("alice", "/incident cause etcd disks on the regional storage class", incident=1)
+    clock.advance(60)
+    fire(client, "prod-eu-2", after=65)  # the same fault reaches another cluster after the cause was found
+    chat.pump()
+    assert late("prod-eu-2") == (at(70), None, None), "told about it; nobody looked at it yet"
+    clock.advance(15)
+    chat.say("alice", "/incident cause etcd disks on the regional storage class, prod-eu-2 too", incident=1)
+    assert late("prod-eu-2") == (at(70), at(85), None), "the cause stated again reaches it"
+    chat.say("alice", "/incident mitigated", incident=1)
+    clock.advance(10)
+    fire(client, "prod-eu-3", after=90)  # and another one after the mitigation
+    chat.pump()
+    assert late("prod-eu-3") == (at(95), None, None)
+    assert [late(c)[2] for c in ("prod-eu-1", "prod-eu-2")] == [at(85), at(85)]
+    status = chat.say("alice", "/incident status INC-1")
+    assert "3 clusters; 1-5-10 overall (the worst cluster): running" in status
+    assert chat.say("alice", "/incident cluster prod-eu-3 mitigated", incident=1) == \
+        "Cluster prod-eu-3 of INC-1 is mitigated."
