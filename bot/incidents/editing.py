@@ -19,6 +19,7 @@ from sqlmodel import Session, col
 from bot.config.base import SEVERITIES
 from bot.errors import BadInput, PermissionDenied
 from bot.store import timeline
+from bot.incidents.roles import commander_of
 from bot.incidents.service import Incidents
 from bot.store.refs import parse_ref, ref_of
 from bot.store.models import Alert, Incident, IncidentCluster, IncidentLink
@@ -78,7 +79,7 @@ def merge(incidents: Incidents, source_ref: str | int, target_ref: str | int, *,
         for row in (merged, survivor):
             if row.state in ("closed", "cancelled"):
                 raise BadInput(f"{ref_of(row.id)} is {row.state}; only open incidents can be merged.", field="incident")
-        commander = incidents.commander_of(session, merged.id)
+        commander = commander_of(session, merged.id)
         if commander is not None and commander != actor:
             raise PermissionDenied(f"only the commander @{commander} can merge {ref_of(merged.id)}.")
         now = incidents.clock.now()

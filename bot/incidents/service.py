@@ -22,6 +22,7 @@ from bot.config import Settings
 from bot.config.base import SEVERITIES
 from bot.errors import BadInput, NotFound, PermissionDenied
 from bot.incidents import acks, fleet, lifecycle
+from bot.incidents.roles import ROLES, commander_of, require_commander, roles_of, set_role
 from bot.store.messages import IncidentCard
 from bot.store.states import ACTIVE_STATES
 from bot.store import timeline
@@ -29,11 +30,8 @@ from bot.slo import paging, rota, watcher
 from bot.slo.clocks import StageClock, clocks
 from bot.store import outbox
 from bot.store.db import Database
-from bot.store.models import ActionItem, Incident, Lease, Participant
+from bot.store.models import ActionItem, Incident, Lease
 from bot.store.refs import parse_ref, ref_of
-
-ROLES = ("commander", "scribe", "responder")
-COMMANDER_ONLY = {"mitigated", "resolve", "reopen", "cancel", "close"}
 
 
 @dataclass(frozen=True)
@@ -89,7 +87,7 @@ class Incidents:
             return self._view(session, row)
 
     def _view(self, session: Session, row: Incident) -> IncidentView:
-        roles = self._roles(session, row.id)  # type: ignore[arg-type]
+        roles = roles_of(session, row.id)  # type: ignore[arg-type]
         commander = roles.get("commander", [None])[0]
         open_actions = len(
             session.execute(
@@ -217,7 +215,7 @@ class Incidents:
 
     def ack(self, ref: str | int, *, actor: str, source: str = "chat") -> Incident:
         with self.transaction(ref) as (session, row):
-            current = self.commander_of(session, row.id)  # type: ignore[arg-type]
+            current = commander_of(session, row.id)  # type: ignore[arg-type]
             if current == actor:
                 if acks.stamp(session, row, user=actor, via=source, now=self.clock.now()):
                     return row  # the commander answering their page
@@ -227,7 +225,9 @@ class Incidents:
                     f"{ref_of(row.id)} already has a commander, @{current}; they can hand over with "
                     f"`/incident assign commander @{actor}`."
                 )
-            self._set_role(session, row, "commander", actor, by=actor, source=source)
+            now = self.clock.now()
+            set_role(session, row, "commander", actor, by=actor, source=source, now=now)
+            self.queue_card(session, row, now)
             acks.stamp(session, row, user=actor, via=source, now=self.clock.now())
             return row
 
@@ -239,10 +239,12 @@ class Incidents:
         if not user:
             raise BadInput("name the person to assign, e.g. `@alice`.", field="user")
         with self.transaction(ref) as (session, row):
-            commander = self.commander_of(session, row.id)  # type: ignore[arg-type]
+            commander = commander_of(session, row.id)  # type: ignore[arg-type]
             if commander is not None and actor != commander and role == "commander":
                 raise PermissionDenied(f"only the commander @{commander} can hand over {ref_of(row.id)}.")
-            self._set_role(session, row, role, user, by=actor, source=source)
+            now = self.clock.now()
+            set_role(session, row, role, user, by=actor, source=source, now=now)
+            self.queue_card(session, row, now)
             return row
 
     def note(self, ref: str | int, text: str, *, actor: str, source: str = "chat") -> Incident:
@@ -267,12 +269,13 @@ class Incidents:
             row.root_cause = text
             timeline.record(session, row.id, "cause", f"root cause: {text}", at=now, actor=actor,  # type: ignore[arg-type]
                             source=source, data=data or {})
+            fleet.stamp_every(session, row, "diagnosed_at", now)  # the cause stated for the whole incident
             self.after_move(session, row, now)
             return row
 
     def mitigated(self, ref: str | int, *, actor: str, source: str = "chat", text: str | None = None) -> Incident:
         with self.transaction(ref) as (session, row):
-            self._require_commander(session, row, actor, "mitigated")
+            require_commander(session, row, actor, "mitigated")
             now = self.clock.now()
             if text:
                 row.mitigation = text
@@ -328,7 +331,7 @@ class Incidents:
     def _simple(self, ref: str | int, trigger: str, *, actor: str, source: str, note: str | None = None) -> Incident:
         with self.transaction(ref) as (session, row):
             verb = lifecycle.VERB_OF_TRIGGER[trigger]
-            self._require_commander(session, row, actor, verb)
+            require_commander(session, row, actor, verb)
             self._move(session, row, trigger, actor=actor, source=source, now=self.clock.now(), note=note)
             return row
 
@@ -359,48 +362,6 @@ class Incidents:
         assert row.id is not None  # flushed by the caller
         card = IncidentCard(incident_id=row.id, announce=announce, notifies=announce)
         outbox.enqueue(session, card, incident_id=row.id, now=now)
-
-    def _require_commander(self, session: Session, row: Incident, actor: str, verb: str) -> None:
-        commander = self.commander_of(session, row.id)  # type: ignore[arg-type]
-        if verb in COMMANDER_ONLY and commander is not None and commander != actor:
-            raise PermissionDenied(f"only the commander @{commander} can `{verb}` {ref_of(row.id)}.")
-
-    def _set_role(self, session: Session, row: Incident, role: str, user: str, *, by: str, source: str) -> None:
-        now = self.clock.now()
-        if role == "commander":
-            for old in session.execute(
-                select(Participant).where(Participant.incident_id == row.id, Participant.role == "commander",
-                                          Participant.active)
-            ).scalars():
-                old.active = False
-                session.add(old)
-        existing = session.execute(
-            select(Participant).where(Participant.incident_id == row.id, Participant.role == role,
-                                      Participant.user == user)
-        ).scalars().first()
-        if existing is not None:
-            existing.active, existing.assigned_by, existing.assigned_at = True, by, now
-            session.add(existing)
-        else:
-            session.add(Participant(incident_id=row.id, user=user, role=role, assigned_by=by, assigned_at=now))  # type: ignore[arg-type]
-        session.flush()
-        text = f"@{user} is now {role}" + ("" if by == user else f" (assigned by @{by})")
-        timeline.record(session, row.id, "role.assigned", text, at=now, actor=by, source=source,  # type: ignore[arg-type]
-                        data={"role": role, "user": user})
-        row.updated_at = now
-        self.queue_card(session, row, now)
-
-    def commander_of(self, session: Session, incident_id: int) -> str | None:
-        """The incident's active commander, read in the caller's transaction (None before anyone acks)."""
-        return self._roles(session, incident_id).get("commander", [None])[0]
-
-    def _roles(self, session: Session, incident_id: int) -> dict[str, list[str]]:
-        roles: dict[str, list[str]] = {}
-        for p in session.execute(
-            select(Participant).where(Participant.incident_id == incident_id, Participant.active).order_by(Participant.id)  # type: ignore[arg-type]
-        ).scalars():
-            roles.setdefault(p.role, []).append(p.user)
-        return roles
 
     def load(self, session: Session, ref: str | int, *, lock: bool = False) -> Incident:
         """The incident a reference names, in the caller's session (locked for update with ``lock`` on
