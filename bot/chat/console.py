@@ -28,6 +28,7 @@ from bot.chat.dispatcher import ChatContext, Dispatcher, Services
 from bot.chat.delivery import OutboxSender
 from bot.chat.render_text import render
 from bot.chat.surface import Surface, handle, not_here
+from bot.incidents import fleet
 from bot.store.refs import ref_of
 from bot.store.messages import (IncidentCard, MalformedMessage, Message, Notice, Page, PageClose, SlackReply,
                                 TimelinePost, decode)
@@ -61,7 +62,9 @@ class ConsoleDeliverer:
         return {"printed": True}  # chat_is_ours reads this: the console took the message
 
     def _card(self, row: OutboxMessage, card: IncidentCard) -> dict[str, Any]:
-        if card.announce:  # later updates: the person at the console sees them as timeline lines
+        # later updates are seen as timeline lines, except one showing a cluster that joined since the
+        # announcement: its delivery is that cluster's notification (bot/incidents/fleet.py), so it is printed
+        if card.announce or fleet.unannounced(self.dispatcher.services.db, card.incident_id):
             from bot.chat.handlers_core import card_for
 
             self._print("📣 " + render(card_for(self.dispatcher, card.incident_id)).replace("\n", "\n   "))

@@ -70,3 +70,27 @@ def test_a_later_edit_does_not_back_date_a_joined_cluster(client: TestClient, bo
     chat.say("alice", "/incident cause etcd disks on the regional storage class", incident=1)
     assert cluster(client, "prod-eu-2")["notified_at"] is None
     assert cluster(client, "prod-eu-2")["diagnosed_at"] == (T0 + timedelta(seconds=25)).isoformat()
+
+
+def test_the_console_prints_the_card_update_that_notifies_a_joining_cluster(client: TestClient, bot: Bot,
+                                                                            clock: FakeClock) -> None:
+    import io
+
+    from bot.chat.console import ConsoleDeliverer
+    from bot.chat.delivery import OutboxSender
+
+    out = io.StringIO()
+    console = OutboxSender(bot.services, ConsoleDeliverer(bot.dispatcher, out))
+    fire(client, "prod-eu-1")
+    console.tick()
+    assert out.getvalue().count("📣") == 1, "the announcement"
+    clock.advance(20)
+    fire(client, "prod-eu-2", after=5)
+    console.tick()
+    printed = out.getvalue().split("📣")[-1]
+    assert out.getvalue().count("📣") == 2 and "prod-eu-2" in printed, "the update showing prod-eu-2 is printed"
+    assert cluster(client, "prod-eu-2")["notified_at"] == clock.now().isoformat()
+    clock.advance(5)
+    bot.services.incidents.ack("INC-1", actor="alice")
+    console.tick()
+    assert out.getvalue().count("📣") == 2, "other card updates are seen as timeline lines, as before"
