@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.config import Settings
 from bot.errors import BadInput, ConfigError
@@ -31,18 +32,12 @@ from bot.store import timeline
 from bot.incidents.service import DRILL_LEASE_PREFIX
 from bot.store.refs import ref_of
 from bot.sandbox.controlplane import ControlPlaneOptions
+from bot.sandbox.drill_readings import DrillFailed, DrillReadings
 from bot.sandbox.sandbox import Sandbox
 from bot.sandbox.scenario import Scenario, VerificationFailed
 from bot.sandbox.scenarios import scenario
 from bot.sandbox.scorecard import Scorecard, build_stages
-from bot.store.models import Alert, Incident, Lease, PlaybookRun, RunStep, Snapshot, TimelineEvent
-from playbooks.engine import run_lifecycle
-
-RUN_TERMINAL = run_lifecycle.TERMINAL
-
-
-class DrillFailed(Exception):
-    """A stage of the drill did not happen in time (the sentence says which and what was seen)."""
+from bot.store.models import Incident, Lease, PlaybookRun, Snapshot
 
 
 @dataclass
@@ -83,7 +78,9 @@ def default_out_dir(name: str, now: datetime | None = None) -> Path:
     return Path("drills") / f"{now.strftime('%Y%m%dT%H%M%SZ')}-{name}"
 
 
-class Drill:
+class Drill(DrillReadings):
+    """One fault drill: the sandbox, the fault, the bot's own pipeline watched stage by stage, the scorecard."""
+
     def __init__(self, name: str, *, out_dir: Path | None = None, deadlines: Deadlines | None = None,
                  echo: Callable[[str], None] = print, options: ControlPlaneOptions | None = None) -> None:
         self.scenario: Scenario = scenario(name)
@@ -92,7 +89,8 @@ class Drill:
         self.echo = echo
         self.options = options or ControlPlaneOptions()
         if self.scenario.needs:  # the sandbox parts this scenario cannot run without
-            self.options = dataclasses.replace(self.options, **{flag: True for flag in self.scenario.needs})
+            needed: dict[str, Any] = {flag: True for flag in self.scenario.needs}  # boolean parts of the options
+            self.options = dataclasses.replace(self.options, **needed)
         self.sandbox: Sandbox | None = None
         self._chat: TextIO | None = None
 
@@ -113,7 +111,8 @@ class Drill:
             self.echo(f"drill {self.scenario.name}: sandbox ready in {time.monotonic() - began:.1f}s "
                       f"(kube-apiservers ready in {_slowest_apiserver(self.sandbox):.1f}s)")
             root = self.sandbox.root
-            check_drill_target(self.sandbox.settings, self.options.cluster)  # type: ignore[arg-type]
+            assert self.sandbox.settings is not None  # start() built them
+            check_drill_target(self.sandbox.settings, self.options.cluster)
             try:
                 result = self._rehearse()
                 result.sandbox_root = root
@@ -143,13 +142,14 @@ class Drill:
         try:
             incident = self._wait(lambda: self._incident(fault_at), fault_at, self.deadlines.notify,
                                   "an incident about the fault to be opened")
+            incident_id = incident.id  # the waits below close over this, not over the changing row
             card.incident = ref_of(incident.id)
             self._record(incident.id, "drill.fault", f"drill {scen.name}: fault injected: {scen.summary}",
                          at=fault_at, data={"scenario": scen.name, **_public(facts)})
             self.echo(f"drill {scen.name}: {card.incident} opened by {incident.source}: {incident.title}")
-            incident = self._wait(lambda: self._stamped(incident.id, "notified_at"), fault_at,
+            incident = self._wait(lambda: self._stamped(incident_id, "notified_at"), fault_at,
                                   self.deadlines.notify, f"{card.incident} to be notified")
-            conclusion = self._wait(lambda: self._conclusion(incident.id), fault_at, self.deadlines.diagnose,
+            conclusion = self._wait(lambda: self._conclusion(incident_id), fault_at, self.deadlines.diagnose,
                                     f"{card.incident} to be diagnosed")
             diagnosed_at = conclusion.at
             bound = (conclusion.data or {}).get("playbook")
@@ -159,17 +159,18 @@ class Drill:
                 raise DrillFailed(f"the diagnosis concluded {bound or 'escalate'}; the scenario expects "
                                   f"{scen.playbook or 'escalate'} ({conclusion.text})")
             if scen.playbook:
-                run = self._wait(lambda: self._run(incident.id), fault_at, self.deadlines.diagnose,
+                run = self._wait(lambda: self._run(incident_id), fault_at, self.deadlines.diagnose,
                                  f"a playbook run to be proposed for {card.incident}")
                 if run.playbook != scen.playbook:
                     raise DrillFailed(f"the diagnosis bound {run.playbook}; the scenario expects {scen.playbook}")
                 self.echo(f"drill {scen.name}: RUN-{run.id} {run.playbook} proposed"
                           + (" (auto-approved: drill)" if run.auto_approved else ""))
-                run = self._wait(lambda: self._finished(run.id), fault_at, self.deadlines.mitigate,
+                run_id = run.id
+                run = self._wait(lambda: self._finished(run_id), fault_at, self.deadlines.mitigate,
                                  f"RUN-{run.id} {run.playbook} to finish")
                 if run.state != "succeeded":
                     raise DrillFailed(f"RUN-{run.id} {run.playbook} ended {run.state}: {run.error or 'no reason given'}")
-                incident = self._wait(lambda: self._stamped(incident.id, "mitigated_at"), fault_at,
+                incident = self._wait(lambda: self._stamped(incident_id, "mitigated_at"), fault_at,
                                       self.deadlines.mitigate, f"{card.incident} to be marked mitigated")
                 card.outcome = (f"diagnosis bound {run.playbook}; RUN-{run.id} "
                                 f"{'auto-approved' if run.auto_approved else 'approved'} and succeeded")
@@ -207,111 +208,28 @@ class Drill:
         self.echo(card.render())
         return result
 
-    # -- waiting on the database ----------------------------------------------------
-    def _wait(self, probe: Callable[[], Any], fault_at: datetime, limit: float, what: str) -> Any:
-        clock = self.sandbox.bot.clock  # type: ignore[union-attr]
-        deadline = fault_at + timedelta(seconds=limit)
-        while True:
-            value = probe()
-            if value is not None:
-                return value
-            if clock.now() >= deadline:
-                raise DrillFailed(f"waited {limit:.0f}s from the fault for {what}; it did not happen")
-            time.sleep(0.05)
-
-    def _incident(self, fault_at: datetime) -> Incident | None:
-        with self.sandbox.bot.db.session() as session:  # type: ignore[union-attr]
-            rows = session.execute(select(Incident).where(
-                Incident.cluster == self.options.cluster, Incident.created_at >= fault_at - timedelta(seconds=1),
-            ).order_by(Incident.id)).scalars().all()
-            for row in rows:
-                if row.component == self.scenario.component:
-                    return row
-            return None
-
-    def _stamped(self, incident_id: int, column: str) -> Incident | None:
-        row = self._reload(incident_id)
-        return row if row is not None and getattr(row, column) is not None else None
-
-    def _conclusion(self, incident_id: int) -> TimelineEvent | None:
-        """The first diagnosis conclusion (a cause bound to a playbook, or an escalation with evidence)."""
-        with self.sandbox.bot.db.session() as session:  # type: ignore[union-attr]
-            return session.execute(select(TimelineEvent).where(
-                TimelineEvent.incident_id == incident_id, TimelineEvent.kind == "diagnosis.conclusion",
-            ).order_by(TimelineEvent.id)).scalars().first()
-
-    def _check_seconds(self, incident: Incident | None) -> float | None:
-        """From the first diagnosis's start to its last check: the time the components took to answer."""
-        if incident is None:
-            return None
-        with self.sandbox.bot.db.session() as session:  # type: ignore[union-attr]
-            events = session.execute(select(TimelineEvent).where(
-                TimelineEvent.incident_id == incident.id,
-                TimelineEvent.kind.in_(("diagnosis.started", "diagnosis.check", "diagnosis.conclusion")),  # type: ignore[attr-defined]
-            ).order_by(TimelineEvent.at, TimelineEvent.id)).scalars().all()
-        started = next((e.at for e in events if e.kind == "diagnosis.started"), None)
-        concluded = next((e.at for e in events if e.kind == "diagnosis.conclusion"), None)
-        checks = [e.at for e in events if e.kind == "diagnosis.check" and started and concluded
-                  and started <= e.at <= concluded]
-        if started is None or not checks:
-            return None
-        return (max(checks) - started).total_seconds()
-
-    def _reload(self, incident_id: int) -> Incident | None:
-        with self.sandbox.bot.db.session() as session:  # type: ignore[union-attr]
-            return session.get(Incident, incident_id)
-
-    def _run(self, incident_id: int) -> PlaybookRun | None:
-        with self.sandbox.bot.db.session() as session:  # type: ignore[union-attr]
-            return session.execute(select(PlaybookRun).where(PlaybookRun.incident_id == incident_id)
-                                   .order_by(PlaybookRun.id)).scalars().first()
-
-    def _reload_run(self, run_id: int) -> PlaybookRun | None:
-        with self.sandbox.bot.db.session() as session:  # type: ignore[union-attr]
-            return session.get(PlaybookRun, run_id)
-
-    def _finished(self, run_id: int) -> PlaybookRun | None:
-        with self.sandbox.bot.db.session() as session:  # type: ignore[union-attr]
-            run = session.get(PlaybookRun, run_id)
-            return run if run is not None and run.state in RUN_TERMINAL else None
-
     def _wait_snapshot(self) -> None:
-        bot = self.sandbox.bot  # type: ignore[union-attr]
+        bot = self._bot
 
         def newest() -> Snapshot | None:
             with bot.db.session() as session:
-                return session.execute(select(Snapshot).where(Snapshot.cluster == self.options.cluster)
-                                       .order_by(Snapshot.id.desc())).scalars().first()  # type: ignore[union-attr]
+                return session.execute(select(Snapshot).where(col(Snapshot.cluster) == self.options.cluster)
+                                       .order_by(col(Snapshot.id).desc())).scalars().first()
         start = bot.clock.now()
         snap = self._wait(newest, start, self.deadlines.snapshot, "the first etcd snapshot in the backup catalogue")
         self.echo(f"drill {self.scenario.name}: etcd snapshot in the catalogue (revision {snap.revision}, "
                   f"{snap.size_bytes} bytes)")
 
-    def _first_alert(self, incident: Incident | None) -> Alert | None:
-        if incident is None:
-            return None
-        with self.sandbox.bot.db.session() as session:  # type: ignore[union-attr]
-            return session.execute(select(Alert).where(Alert.incident_id == incident.id)
-                                   .order_by(Alert.received_at)).scalars().first()
-
-    def _step_seconds(self, run: PlaybookRun | None) -> float | None:
-        if run is None:
-            return None
-        with self.sandbox.bot.db.session() as session:  # type: ignore[union-attr]
-            steps = session.execute(select(RunStep).where(RunStep.run_id == run.id)).scalars().all()
-            return sum((s.finished_at - s.started_at).total_seconds() for s in steps
-                       if s.started_at is not None and s.finished_at is not None)
-
     # -- writing ----------------------------------------------------------------------
     def _record(self, incident_id: int, kind: str, text: str, *, at: datetime | None = None,
                 data: dict[str, Any] | None = None) -> None:
-        bot = self.sandbox.bot  # type: ignore[union-attr]
+        bot = self._bot
         with bot.db.session() as session:
             timeline.record(session, incident_id, kind, text, at=at or bot.clock.now(), actor="drill",
                             source="drill", data=data or {}, dedupe_key=kind)
 
     def _hold_lease(self) -> None:
-        bot = self.sandbox.bot  # type: ignore[union-attr]
+        bot = self._bot
         now = bot.clock.now()
         total = self.deadlines.notify + self.deadlines.diagnose + self.deadlines.mitigate
         name = DRILL_LEASE_PREFIX + self.options.cluster
@@ -322,28 +240,11 @@ class Drill:
             session.add(lease)
 
     def _release_lease(self) -> None:
-        bot = self.sandbox.bot  # type: ignore[union-attr]
+        bot = self._bot
         with bot.db.session() as session:
             lease = session.get(Lease, DRILL_LEASE_PREFIX + self.options.cluster)
             if lease is not None:
                 session.delete(lease)
-
-    def _wait_evidence(self, incident_id: int, limit: float = 30.0) -> None:
-        """Give the evidence worker (a background worker that never delays the incident) the time to
-        store what it takes at T0, so that the post-mortem shows it; a gap is written as a gap."""
-        bot = self.sandbox.bot  # type: ignore[union-attr]
-        if not getattr(getattr(bot.settings, "evidence", None), "enabled", False):
-            return
-        from bot.store.models import EvidenceSection
-
-        deadline = time.monotonic() + limit
-        while time.monotonic() < deadline:
-            with bot.db.session() as session:
-                stored = set(session.execute(select(EvidenceSection.section).where(
-                    EvidenceSection.incident_id == incident_id)).scalars())
-            if EVIDENCE_AT_ONCE <= stored:
-                return
-            time.sleep(0.2)  # polling the database for the worker's rows, not timing anything
 
     def _write(self, result: DrillResult, incident: Incident | None) -> None:
         import json
@@ -361,13 +262,10 @@ class Drill:
         except ImportError:  # export not in this build
             card.failures.append("post-mortem not written: bot.export is not available in this build")
             return
-        bot = self.sandbox.bot  # type: ignore[union-attr]
+        bot = self._bot
         for fmt in ("md", "html"):
             doc = export_incident(bot.db, bot.settings, incident.id, fmt=fmt)
             result.files[f"postmortem_{fmt}"] = _write_text(self.out_dir / f"postmortem.{fmt}", doc.content)
-
-
-EVIDENCE_AT_ONCE = frozenset({"readyz", "etcd", "apf"})  # the sections taken at T0 (Prometheus waits for its window)
 
 
 def _write_text(path: Path, text: str) -> Path:
