@@ -330,7 +330,7 @@ def facts(session: Session, incident: Incident, budgets: Budgets, now: datetime)
         view = SimpleNamespace(started_at=row.started_at, notified_at=row.notified_at, diagnosed_at=row.diagnosed_at,
                                mitigated_at=row.mitigated_at, state=incident.state,
                                cancelled_at=incident.cancelled_at, resolved_at=incident.resolved_at)
-        cluster_clocks = [stage_clock(view, stage, stage_budgets, now, budgets.warn_ratio)  # type: ignore[arg-type]
+        cluster_clocks = [stage_clock(view, stage, stage_budgets, now, budgets.warn_ratio)
                           for stage in ("notify", "diagnose", "mitigate")]
         out.append(ClusterFacts(row.cluster, _state_of(row, incident), row.started_at, row.detected_at,
                                 row.notified_at, row.diagnosed_at, row.mitigated_at, row.root_cause, cluster_clocks))
@@ -351,6 +351,13 @@ def split(session: Session, incidents: Any, incident: Incident, cluster: str, *,
                             is_drill=incident.is_drill, session=session)
     moved = session.exec(update(Alert).where(col(Alert.incident_id) == incident.id, col(Alert.cluster) == cluster)
                          .values(incident_id=new.id)).rowcount  # exec: typed as a CursorResult (rowcount)
+    carried = _one(session, new, cluster)  # the cluster's own facts go with it: what people knew, and when
+    for attr in ("detected_at", "notified_at", "diagnosed_at", "mitigated_at"):
+        if getattr(row, attr) is not None:
+            setattr(carried, attr, getattr(row, attr))
+    carried.root_cause = row.root_cause
+    carried.state = _state_of(carried, new)
+    session.add(carried)
     session.delete(row)
     if incident.cluster == cluster:  # the incident keeps the earliest of its remaining clusters
         incident.cluster = next(r.cluster for r in rows if r.cluster != cluster)

@@ -105,8 +105,16 @@ def test_a_cluster_split_out_takes_its_alerts_to_its_own_incident(client: TestCl
     clock.set(T0 + timedelta(seconds=60))
     fire(client, "prod-eu-1")
     fire(client, "prod-eu-2", after=30)
+    chat.pump()
+    clock.advance(40)
+    chat.say("alice", "/incident cluster prod-eu-2 diagnosed its own etcd volume is full", incident=1)
+    clock.advance(20)
     assert chat.say("alice", "/incident split prod-eu-2", incident=1) == \
         "Cluster prod-eu-2 is split out of INC-1 into INC-2."
+    carried = client.get("/api/incidents/INC-2").json()["clusters"]
+    assert [(c["name"], c["notified_at"], c["diagnosed_at"]) for c in carried] == [
+        ("prod-eu-2", (T0 + timedelta(seconds=60)).isoformat(), (T0 + timedelta(seconds=100)).isoformat())], \
+        "its facts go with it"
     new = bot.services.incidents.get("INC-2")
     assert (new.cluster, new.started_at) == ("prod-eu-2", T0 + timedelta(seconds=30))
     with bot.db.session() as s:
