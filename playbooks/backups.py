@@ -32,6 +32,7 @@ from bot.errors import ConfigError, IncidentBotError, IntegrationError
 from bot.store.db import Database
 from bot.store.models import Lease, Snapshot
 from integrations.etcd import EtcdClient, SnapshotInfo, SnapshotTool, detect_tool, save_snapshot, sha256_file
+from bot.plugins import Extra, Host
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +185,7 @@ def choose_source(client: EtcdClient) -> str:
     healthy = [m for m in summary.members if m.healthy and m.status is not None]
     if not healthy:
         raise IntegrationError(f"no healthy etcd member to take a snapshot from: {summary.sentence()}.")
-    followers = [m for m in healthy if not m.status.is_leader]  # type: ignore[union-attr]
+    followers = [m for m in healthy if m.status is not None and not m.status.is_leader]
     return (followers or healthy)[0].endpoint
 
 
@@ -268,9 +269,12 @@ class SnapshotWorker:
         return True
 
 
-def register(bot: Any) -> None:
+ETCD_CATALOGUE: Extra[Catalogue] = Extra("etcd_catalogue", "playbooks.backups")
+
+
+def register(bot: Host) -> None:
     """Extension hook: the scheduled snapshot worker (only when some cluster has a schedule)."""
     worker = SnapshotWorker(bot.db, bot.settings, bot.clock)
-    bot.services.extras["etcd_catalogue"] = worker.catalogue
+    bot.services.extras.put(ETCD_CATALOGUE, worker.catalogue)
     if worker.scheduled():
         bot.workers.append(worker)

@@ -31,18 +31,20 @@ from bot.chat import handlers_guard
 from bot.errors import BadInput, IncidentBotError
 from bot.guard.breaker import EVERYONE, Trip
 from bot.guard.count_store import publish_counts
-from bot.guard.decide import Denial, Guard
+from bot.guard.decide import GUARD, Denial, Guard
 from bot.guard.review import answer, parse_review
 from bot.guard.state import load_state
 from bot.store import timeline
 from bot.incidents.alert_payload import parse_notification
 from bot.store.db import insert_once
 from bot.store.models import Alert, GuardBreaker
+from bot.chat.plugin import ChatHost
+from bot.plugins import Extra
+from bot.app.webhooks import ALERTS
 
 log = logging.getLogger(__name__)
 ALERTNAME = "KubeMassDeletionBlocked"
 COMPONENT = "mass-deletion"  # its own incident, not joined to an open apiserver incident of the cluster
-EXTRA = "guard"
 # what a database that is down or slow raises (the worker keeps going; the guard's state ages)
 DATABASE_TROUBLE = (SQLAlchemyError, IncidentBotError, OSError)
 ORPHAN_SECONDS = 30  # a stored trip without its incident this long: its replica stopped; any replica finishes it
@@ -203,7 +205,7 @@ class GuardWorker:
 
     def _open_incident(self, trip: Trip) -> int | None:
         """Ingest the trip's alert; a repeat (after a crash, or by a second replica) finds the incident it opened."""
-        ingestor = self.bot.services.extras["alerts"]
+        ingestor = self.bot.services.extras.need(ALERTS)
         notification = alert_for(trip)
         result = ingestor.ingest(parse_notification(notification))
         incident_id = (result.opened or list(result.joined) or [None])[0]
@@ -294,20 +296,24 @@ class TlsListener:
             self.thread.join(10)
 
 
-def register(bot: Any) -> None:
+GUARD_APP: Extra[Starlette] = Extra("guard_app", "bot.app.admission")  # the webhook's own ASGI app
+GUARD_LISTENER: Extra[TlsListener] = Extra("guard_listener", "bot.app.admission")  # its TLS port
+
+
+def register(bot: ChatHost) -> None:
     settings = bot.settings.guard
     handlers_guard.register(bot.dispatcher)
     if not settings.enabled:
         return
     guard = Guard(settings, bot.clock)
-    bot.services.extras[EXTRA] = guard
+    bot.services.extras.put(GUARD, guard)
     bot.workers.append(GuardWorker(bot, guard))
     bot.metric_sources.append(lambda b: guard_metrics(guard))
     app = build_admission_app(bot, guard)
-    bot.services.extras["guard_app"] = app
+    bot.services.extras.put(GUARD_APP, app)
     if settings.tls_cert_path and settings.tls_key_path:
         listener = TlsListener(app, bot.settings)
-        bot.services.extras["guard_listener"] = listener
+        bot.services.extras.put(GUARD_LISTENER, listener)
         bot.on_start.append(listener.start)
         bot.on_stop.append(listener.stop)
     else:

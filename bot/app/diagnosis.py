@@ -21,6 +21,10 @@ from bot.diagnosis.library import Library
 from bot.diagnosis.ports import ClusterAccess, ClusterReader, HttpxProber, Metrics
 from bot.diagnosis.service import Diagnoser, DiagnosisWorker
 from bot.errors import IncidentBotError, NotAvailableYet
+from bot.chat.plugin import ChatHost
+from bot.diagnosis.service import DIAGNOSER
+from bot.plugins import Extras
+from playbooks.engine import PLAYBOOKS
 
 log = logging.getLogger(__name__)
 
@@ -117,20 +121,20 @@ class RealBackends:
 class EngineProposer:
     """The diagnosis' proposer, wired to the playbook engine at call time.
 
-    The engine registers itself as ``services.extras["playbooks"]`` (a
+    The engine registers itself as ``PLAYBOOKS`` in ``services.extras`` (a
     ``PlaybookService`` with ``propose(incident, playbook, params,
     requested_by=)`` that plans a run awaiting approval).  Looked up at call
     time, so the order of the extensions does not matter; without an engine
     the proposal says so and the commander runs the playbook by hand.
     """
 
-    def __init__(self, extras: dict[str, Any]) -> None:
+    def __init__(self, extras: Extras) -> None:
         self.extras = extras
 
     def __call__(self, *, incident_id: int, playbook: str, params: dict[str, Any], requested_by: str,
                  cluster: str | None = None) -> str | None:
-        engine = self.extras.get("playbooks")
-        if engine is None or not hasattr(engine, "propose"):
+        engine = self.extras.find(PLAYBOOKS)
+        if engine is None:
             raise NotAvailableYet("the playbook engine is not available in this build")
         run = engine.propose(incident_id, playbook, params, requested_by=requested_by, cluster=cluster)
         run_id = getattr(run, "id", None)
@@ -139,12 +143,12 @@ class EngineProposer:
                 else f"proposed playbook {playbook}")
 
 
-def register(bot: Any) -> None:
+def register(bot: ChatHost) -> None:
     settings: Settings = bot.settings
     library = Library.load(settings.diagnosis.sop_dirs)
     backends = RealBackends(settings)
     bot.on_stop.append(backends.close)
     diagnoser = Diagnoser(bot.services.incidents, library, backends, proposer=EngineProposer(bot.services.extras))
-    bot.services.extras["diagnoser"] = diagnoser
+    bot.services.extras.put(DIAGNOSER, diagnoser)
     handlers_diagnosis.register(bot.dispatcher)
     bot.workers.append(DiagnosisWorker(diagnoser, interval=settings.diagnosis.interval_seconds))  # obeys .auto

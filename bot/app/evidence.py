@@ -21,8 +21,14 @@ from bot.diagnosis.service import incident_context
 from bot.diagnosis.t0_evidence import EvidenceKeeper, EvidenceWorker
 from bot.store import timeline
 from bot.store.models import Incident
+from bot.chat.plugin import ChatHost
+from bot.diagnosis.service import DIAGNOSER
+from bot.plugins import Extra
 
 log = logging.getLogger(__name__)
+
+EVIDENCE: Extra[EvidenceKeeper] = Extra("evidence", "bot.app.evidence")
+
 
 
 def _queries(bot: Any, diagnoser: Any) -> Any:
@@ -70,10 +76,10 @@ def watched_clusters(bot: Any) -> list[str]:
     return sorted(n for n in names if cluster_config(bot.settings, n).get("kubeconfig"))
 
 
-def register(bot: Any) -> None:
+def register(bot: ChatHost) -> None:
     handlers_evidence.register(bot.dispatcher)
     settings = bot.settings
-    diagnoser = bot.services.extras.get("diagnoser")
+    diagnoser = bot.services.extras.find(DIAGNOSER)
     if diagnoser is not None:  # looked up at call time: the same clients diagnosis uses
         backends: Any = lambda name: diagnoser.backends(name)  # noqa: E731
     else:
@@ -82,7 +88,7 @@ def register(bot: Any) -> None:
     keeper = EvidenceKeeper(bot.db, settings, bot.clock, backends,
                             queries=_queries(bot, diagnoser) if diagnoser is not None else (lambda _: []),
                             on_changes=_announce_changes(bot))
-    bot.services.extras["evidence"] = keeper
+    bot.services.extras.put(EVIDENCE, keeper)
     bot.workers.append(EvidenceWorker(keeper, interval=settings.evidence.interval_seconds))
     if not settings.evidence.watch:
         return

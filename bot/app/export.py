@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from bot.chat import handlers_export
 from bot.export import check_format, export_incident
+from bot.chat.plugin import ChatHost
 
 
 def export_route(bot: Any) -> Route:
@@ -36,6 +37,6 @@ def export_route(bot: Any) -> Route:
     return Route("/api/incidents/{ref}/export", endpoint, methods=["GET"])
 
 
-def register(bot: Any) -> None:
+def register(bot: ChatHost) -> None:
     handlers_export.register(bot.dispatcher)
     bot.routes.append(export_route(bot))

@@ -21,8 +21,12 @@ from bot.errors import ConfigError
 from bot.export import report_render
 from bot.incidents import action_items, tracking
 from integrations.tickets import Tracker
+from bot.plugins import Extra, Host
 
 log = logging.getLogger(__name__)
+
+TRACKER: Extra[Tracker | None] = Extra("tracker", "bot.app.followups")  # None: no tracker configured
+
 
 
 def build_tracker(tickets: TicketSettings) -> Tracker | None:
@@ -94,8 +98,8 @@ def report_route(bot: Any) -> Route:
     return Route("/api/report", endpoint, methods=["GET"])
 
 
-def register(bot: Any) -> None:
+def register(bot: Host) -> None:
     tracker = build_tracker(bot.settings.tickets)
-    bot.services.extras["tracker"] = tracker
+    bot.services.extras.put(TRACKER, tracker)
     bot.workers.append(FollowUps(bot.db, bot.settings, bot.clock, tracker))
     bot.routes.append(report_route(bot))

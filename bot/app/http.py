@@ -30,8 +30,12 @@ from bot.errors import IncidentBotError, NotFound, UserError
 from bot.incidents import acks, editing
 from bot.store.refs import ref_of
 from bot.slo.clocks import clocks
+from bot.plugins import Extra
 
 log = logging.getLogger(__name__)
+
+REDACTOR: Extra[Redactor] = Extra("redactor", "bot.app.http")  # built on first use
+
 
 
 def error_response(exc: Exception) -> JSONResponse:
@@ -50,9 +54,10 @@ def error_response(exc: Exception) -> JSONResponse:
 
 def redactor(bot: Bot) -> Redactor:
     """The export's redactor, built once per bot: the API shows free text exactly as the export does."""
-    found = bot.services.extras.get("redactor")
+    found = bot.services.extras.find(REDACTOR)
     if found is None:
-        found = bot.services.extras["redactor"] = redactor_for(bot.settings)
+        found = redactor_for(bot.settings)
+        bot.services.extras.put(REDACTOR, found)
     return found
 
 

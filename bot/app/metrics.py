@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.slo.clocks import STAGES
 from bot.store.models import Incident, OutboxMessage, TimelineEvent
+from bot.plugins import Extra
 
 STAGE_BUCKETS = (10.0, 30.0, 60.0, 120.0, 180.0, 300.0, 450.0, 600.0, 900.0, 1800.0, 3600.0)
 STAGE_NAMES = {attr: label for attr, label in STAGES.values()}  # notified_at -> notified
@@ -44,6 +45,9 @@ WEBHOOK_REQUESTS = Counter("incident_bot_webhook_requests", "Alertmanager webhoo
 SLACK_EVENTS = Counter("incident_bot_slack_events", "Slack requests (commands, buttons, events) answered, by outcome.",
                        ["outcome"])
 COUNTED_PATHS = {"/webhooks/alertmanager": WEBHOOK_REQUESTS, "/slack/events": SLACK_EVENTS}
+
+METRICS: Extra[CollectorRegistry] = Extra("metrics", "bot.app.metrics")  # the state registry, made on first use
+
 
 
 def outcome_of(status: int) -> str:
@@ -94,15 +98,15 @@ _build_info()
 
 
 # -- state, from the database ------------------------------------------------------------------
-def _aware(value: datetime | None) -> datetime | None:
+def _aware(value: datetime) -> datetime:
     """SQLite hands timestamps back naive; they were stored as UTC."""
-    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
 
 
 def _seconds(start: datetime | None, end: datetime | None) -> float | None:
     if start is None or end is None:
         return None
-    return max(0.0, (_aware(end) - _aware(start)).total_seconds())  # type: ignore[operator]
+    return max(0.0, (_aware(end) - _aware(start)).total_seconds())
 
 
 def stage_histogram(rows: Iterable[Any]) -> HistogramMetricFamily:
@@ -190,11 +194,11 @@ class StateCollector(Collector):
 
 def registry_of(bot: Any) -> CollectorRegistry:
     """The bot's state registry, made on first use (one per bot: tests run several in one process)."""
-    registry = bot.services.extras.get("metrics")
+    registry = bot.services.extras.find(METRICS)
     if registry is None:
         registry = CollectorRegistry(auto_describe=False)
         registry.register(StateCollector(bot))
-        bot.services.extras["metrics"] = registry
+        bot.services.extras.put(METRICS, registry)
     return registry
 
 

@@ -18,6 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.plugins import Host
+
 PATH = "/openapi.json"
 
 ERROR = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
@@ -158,7 +160,7 @@ def document() -> dict[str, Any]:
     }
 
 
-def register(bot: Any) -> None:
+def register(bot: Host) -> None:
     body = document()
 
     async def openapi(request: Request) -> Response:

@@ -26,8 +26,12 @@ from bot.slo.paging import PAGER_CHANNEL
 from bot.store.messages import IncidentCard, Message, Notice, Page, PageClose, SlackReply, TimelinePost
 from bot.store.models import OutboxMessage
 from bot.store.refs import ref_of
+from bot.plugins import Extra
 
 GIVE_UP_AFTER = 8
+
+PAGER: Extra[OutboxSender] = Extra("pager", "bot.app.pager")  # the generic pager webhook's sender
+
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -79,5 +83,5 @@ def register(bot: Bot) -> None:
     sender = OutboxSender(bot.services, deliverer, channel=PAGER_CHANNEL, give_up_after=GIVE_UP_AFTER)
     sender.name = "pager-sender"
     bot.workers.append(sender)
-    bot.services.extras["pager"] = sender
+    bot.services.extras.put(PAGER, sender)
     bot.on_stop.append(deliverer.close)

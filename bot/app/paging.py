@@ -49,6 +49,7 @@ from integrations.pagerduty import webhooks as pagerduty_webhooks
 from integrations.pagerduty.events import Event, PagerDutyEvents
 from integrations.pagers import PagerError, PagerRetry
 from bot.store.refs import ref_of
+from bot.plugins import Extra
 
 GIVE_UP_AFTER = 8
 KEY_RE = re.compile(r"^INC-(\d+)$")
@@ -238,7 +239,7 @@ def _sender(bot: Bot, deliverer: Any, channel: str) -> OutboxSender:
     sender = OutboxSender(bot.services, deliverer, channel=channel, give_up_after=GIVE_UP_AFTER)
     sender.name = f"{channel}-sender"
     bot.workers.append(sender)
-    bot.services.extras[channel] = sender
+    bot.services.extras.put(Extra[OutboxSender](channel, "bot.app.paging"), sender)  # one per paging service
     return sender
 
 

@@ -23,10 +23,14 @@ from bot.chat import handlers_slo
 from bot.config import Settings
 from bot.config.detection import ProbeCluster
 from bot.incidents.probe_findings import ProbeRecorder, ProbeWorker, probe_rows
+from bot.plugins import Extra
 from integrations.etcd import EtcdClient
 from integrations.kubernetes import KubernetesClient, connect
 from integrations.probes import (Check, apiserver_checks, etcd_checks, nodes_check, pod_check, statefulset_check,
                                  write_path_check)
+
+PROBER: Extra[ProbeWorker] = Extra("prober", "bot.app.probing")  # the black-box prober (when probes are configured)
+CUSTOMER_PROBER: Extra[ProbeWorker] = Extra("customer_prober", "bot.app.probing")
 
 
 def probe_clusters(settings: Settings) -> dict[str, ProbeCluster]:
@@ -136,11 +140,11 @@ def register(bot: Bot) -> None:
                                       timeout=settings.probes.customer_timeout_seconds,
                                       on_change=lambda: wake_senders(bot), name="customer-prober")
         bot.workers.append(customer_worker)
-        bot.services.extras["customer_prober"] = customer_worker
+        bot.services.extras.put(CUSTOMER_PROBER, customer_worker)
     if not checks:
         return
     recorder = ProbeRecorder(bot.db, settings, bot.clock, bot.services.incidents)
     worker = ProbeWorker(recorder, lambda: checks, interval=settings.probes.interval_seconds,
                          timeout=settings.probes.timeout_seconds, on_change=lambda: wake_senders(bot))
     bot.workers.append(worker)
-    bot.services.extras["prober"] = worker
+    bot.services.extras.put(PROBER, worker)

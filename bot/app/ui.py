@@ -45,6 +45,7 @@ from bot.export import (
 from bot.store.states import ACTIVE_STATES
 from bot.store.refs import parse_ref, ref_of
 from bot.store.models import Incident, TimelineEvent
+from bot.plugins import Extra, Host
 
 HERE = Path(__file__).parent
 BASE = "/ui"
@@ -61,8 +62,9 @@ SECURITY_HEADERS = {
 def environment() -> jinja2.Environment:
     """The board's templates, plus the export's (the report body is shared), with the export's filters."""
     export_env = render.environment("html")
+    assert export_env.loader is not None  # the export's environment loads its templates from its package
     env = jinja2.Environment(
-        loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(HERE / "templates")), export_env.loader]),  # type: ignore[list-item]
+        loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(HERE / "templates")), export_env.loader]),
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
     )
     env.filters.update(export_env.filters)
@@ -199,12 +201,15 @@ def routes(ui: WebBoard) -> list[Any]:
     ]
 
 
+WEB_BOARD: Extra["WebBoard"] = Extra("web_board", "bot.app.ui")
+
+
 def build_ui_app(bot: Any) -> Starlette:
     ui = WebBoard(bot)
-    bot.services.extras["web_board"] = ui
+    bot.services.extras.put(WEB_BOARD, ui)
     auth = Middleware(UiAuth, token=secret(bot.settings.api_token), identity_header=bot.settings.ui.identity_header)
     return Starlette(routes=routes(ui), middleware=[auth])
 
 
-def register(bot: Any) -> None:
+def register(bot: Host) -> None:
     bot.routes.append(Mount(BASE, app=build_ui_app(bot)))

@@ -29,10 +29,14 @@ from bot.config import secret
 from bot.errors import BadInput
 from bot.incidents.alert_payload import parse_notification
 from bot.incidents.alerts import AlertIngestor, IngestResult, alert_counts
+from bot.plugins import Extra
 
 log = logging.getLogger(__name__)
 PATH = "/webhooks/alertmanager"
 MAX_BODY_BYTES = 32 * 1024 * 1024  # 10,000 alerts of ~1 kB fit comfortably
+
+ALERTS: Extra[AlertIngestor] = Extra("alerts", "bot.app.webhooks")  # the guard ingests its trips through it too
+
 
 
 def authorized(header: str | None, token: str | None) -> bool:
@@ -54,7 +58,7 @@ def wake_senders(bot: Bot) -> None:
 
 
 def make_endpoint(bot: Bot) -> Any:
-    ingestor: AlertIngestor = bot.services.extras["alerts"]
+    ingestor = bot.services.extras.need(ALERTS)
 
     def handle(body: bytes) -> IngestResult:
         if len(body) > MAX_BODY_BYTES:
@@ -96,6 +100,6 @@ def alert_metrics(bot: Bot) -> list[Metric]:
 
 
 def register(bot: Bot) -> None:
-    bot.services.extras["alerts"] = AlertIngestor(bot.db, bot.settings, bot.clock, bot.services.incidents)
+    bot.services.extras.put(ALERTS, AlertIngestor(bot.db, bot.settings, bot.clock, bot.services.incidents))
     bot.routes.append(Route(PATH, make_endpoint(bot), methods=["POST"]))
     bot.metric_sources.append(alert_metrics)

@@ -24,6 +24,7 @@ from bot.errors import BadInput, IncidentBotError, NotAvailableYet
 from bot.incidents.service import Incidents
 from bot.store.refs import ref_of
 from bot.store.db import Database
+from bot.plugins import Extras
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ class Services:
     settings: Settings
     clock: Clock
     incidents: Incidents
-    extras: dict[str, Any] = field(default_factory=dict)
+    extras: Extras = field(default_factory=Extras)  # what plugins offer each other (bot/plugins.py)
 
 
 @dataclass

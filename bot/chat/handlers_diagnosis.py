@@ -8,10 +8,11 @@ from bot.chat.messages import Block, Bullets, Heading, Paragraph, Reply
 from bot.errors import IllegalTransition, NotAvailableYet
 from bot.incidents import fleet
 from bot.store.refs import ref_of
+from bot.diagnosis.service import DIAGNOSER
 
 
 def diagnose(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:
-    diagnoser = d.services.extras.get("diagnoser")
+    diagnoser = d.services.extras.find(DIAGNOSER)
     if diagnoser is None:
         raise NotAvailableYet("`/incident diagnose` is not available yet in this build.")
     ref = d.incident_ref(ctx, cmd)

@@ -20,12 +20,13 @@ from bot.store import timeline
 from bot.store.refs import ref_of
 from bot.store.models import GuardException
 from bot.store.states import FINISHED_STATES
+from bot.guard.decide import GUARD, Guard
 
 ACTIONS = ("status", "allow", "approve", "lift")
 
 
-def _guard(d: Dispatcher) -> Any:
-    return d.services.extras.get("guard")
+def _guard(d: Dispatcher) -> Guard | None:
+    return d.services.extras.find(GUARD)
 
 
 def _may_approve(d: Dispatcher, commander: str | None, user: str) -> bool:

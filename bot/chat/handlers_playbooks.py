@@ -2,7 +2,7 @@
 
 Also the extension entry point (``register(bot)``, listed in
 ``bot.app.bot.EXTENSIONS``): it builds the engine, exposes its service as
-``bot.services.extras["playbooks"]`` (what diagnosis calls to propose a run)
+``bot.services.extras.need(PLAYBOOKS)`` (what diagnosis calls to propose a run)
 and adds the playbook worker to ``bot.workers``.
 """
 
@@ -16,17 +16,15 @@ from bot.chat.grammar import Command
 from bot.chat.messages import Code, Heading, Paragraph, Reply
 from bot.incidents import fleet
 from bot.store.models import PlaybookRun
-from playbooks.engine import Engine, Registry, Toolbox, build_engine
+from playbooks.engine import PLAYBOOK_ENGINE, PLAYBOOKS, Engine, PlaybookService, Registry, Toolbox, build_engine
 from playbooks.engine import metrics as playbook_metrics
+from bot.chat.plugin import ChatHost
 
-EXTRA = "playbooks"
-
-
-def install(bot: Any, *, registry: Registry | None = None, tools: Toolbox | None = None) -> Engine:
+def install(bot: ChatHost, *, registry: Registry | None = None, tools: Toolbox | None = None) -> Engine:
     """Wire the engine into a built bot (tests pass their own registry or toolbox)."""
     engine = build_engine(bot.db, bot.settings, bot.clock, bot.services.incidents, registry=registry, tools=tools)
-    bot.services.extras[EXTRA] = engine.service
-    bot.services.extras["playbook_engine"] = engine
+    bot.services.extras.put(PLAYBOOKS, engine.service)
+    bot.services.extras.put(PLAYBOOK_ENGINE, engine)
     bot.workers[:] = [w for w in bot.workers if getattr(w, "name", None) != engine.worker.name]
     bot.workers.append(engine.worker)
     bot.on_stop.append(engine.tools.close)
@@ -36,12 +34,12 @@ def install(bot: Any, *, registry: Registry | None = None, tools: Toolbox | None
     return engine
 
 
-def register(bot: Any) -> None:
+def register(bot: ChatHost) -> None:
     install(bot)
 
 
-def _service(d: Dispatcher) -> Any:
-    return d.services.extras[EXTRA]
+def _service(d: Dispatcher) -> PlaybookService:
+    return d.services.extras.need(PLAYBOOKS)
 
 
 def _needs(run: PlaybookRun) -> str:

@@ -14,7 +14,7 @@ import getpass
 import sys
 from typing import TYPE_CHECKING, Any
 
-from bot.errors import BadInput
+from bot.errors import BadInput, IncidentBotError
 
 if TYPE_CHECKING:  # the CLI imports what a command needs when it runs
     from bot.config import Settings
@@ -77,7 +77,7 @@ def _run_one(args: argparse.Namespace, settings: Settings, library: Library) -> 
     from bot.app.bot import build_bot
     from bot.diagnosis import explain
     from bot.diagnosis.runner import Runner
-    from bot.diagnosis.service import incident_context
+    from bot.diagnosis.service import DIAGNOSER, incident_context
 
     procedure = library.get(args.name)
     if not args.incident and not args.cluster:
@@ -87,11 +87,13 @@ def _run_one(args: argparse.Namespace, settings: Settings, library: Library) -> 
         raise BadInput("--record needs --incident.", field="record")
     bot = build_bot(settings)
     try:
-        diagnoser = bot.services.extras["diagnoser"]
+        diagnoser = bot.services.extras.need(DIAGNOSER)
         diagnoser.library = library
         if args.record:
             result = diagnoser.diagnose(args.incident, actor=getpass.getuser() or "cli", source="cli",
                                         sop=procedure.name)
+            if result is None:  # only an automatic run may find nothing to do; this one was asked for
+                raise IncidentBotError(f"{args.incident} was not diagnosed: no procedure ran.")
             print("\n".join(explain.outcome(result.outcome, explain=args.explain)))
             print(result.sentence())
             return 0

@@ -40,6 +40,7 @@ from bot.slo import rota
 from bot.store import outbox
 from bot.store.messages import Page
 from bot.store.models import Alert, Incident, Participant, TimelineEvent
+from bot.plugins import Extra
 
 log = logging.getLogger(__name__)
 
@@ -239,9 +240,11 @@ class Diagnoser:
                 self._escalate(session, row, diagnosis, now)
                 return
             keep_human_cause = actor == ACTOR and row.root_cause is not None  # set by a person meanwhile
-            for_cluster = diagnosis.cluster is not None and len(fleet.clusters(session, incident_id)) > 1
-            if for_cluster:  # one cluster of a fleet looked at: it is diagnosed; the incident once all are
-                fleet.reach(session, self.incidents, row, diagnosis.cluster, "diagnosed", actor=ACTOR,  # type: ignore[arg-type]
+            fleet_cluster = (diagnosis.cluster if diagnosis.cluster is not None
+                             and len(fleet.clusters(session, incident_id)) > 1 else None)
+            for_cluster = fleet_cluster is not None
+            if fleet_cluster is not None:  # one cluster of a fleet looked at: it is diagnosed; the incident once all are
+                fleet.reach(session, self.incidents, row, fleet_cluster, "diagnosed", actor=ACTOR,
                             source=SOURCE, text=o.cause, data={"procedure": diagnosis.procedure.name,
                                                                "number": number})
         if for_cluster:
@@ -344,3 +347,6 @@ class DiagnosisWorker:
             except IncidentBotError as exc:
                 log.info("automatic diagnosis of %s skipped: %s", ref_of(incident_id), exc)
         return done
+
+
+DIAGNOSER: Extra[Diagnoser] = Extra("diagnoser", "bot.app.diagnosis")

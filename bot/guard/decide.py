@@ -26,6 +26,7 @@ from bot.guard.policy import is_breaker_kind, matching_rule
 from bot.guard.review import AdmissionRequest
 from bot.guard.state import GuardState
 from bot.store.refs import ref_of
+from bot.plugins import Extra
 
 log = logging.getLogger(__name__)
 MAX_QUEUED_DENIALS = 10_000  # a flood of denials while the database is away must not grow without bound
@@ -139,3 +140,6 @@ def breaker_message(trip: Trip, user: str) -> str:
             f"{trip.window_seconds:g}s (first at {trip.first_at.isoformat(timespec='seconds')}); deletes of "
             f"{trip.resource} by {who} are denied until the commander of {ref} lifts the breaker "
             f"(`/incident guard lift`).")
+
+
+GUARD: Extra[Guard] = Extra("guard", "bot.app.admission")  # the running guard, for `/incident guard`

@@ -28,6 +28,7 @@ from bot.store import outbox
 from bot.store.db import Database
 from bot.store.messages import Notice
 from bot.store.models import Lease
+from bot.plugins import Host
 
 log = logging.getLogger(__name__)
 SCHEDULE = "drills:schedule"
@@ -112,7 +113,7 @@ def _real_drill(name: str, out_dir: Path) -> Any:
     return Drill(name, out_dir=out_dir, echo=lambda line: log.info("%s", line)).run()
 
 
-def register(bot: Any) -> None:
+def register(bot: Host) -> None:
     """Extension hook: the scheduler, when ``drills.enabled`` (the schedule is checked first)."""
     if not bot.settings.drills.enabled:
         return

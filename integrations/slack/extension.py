@@ -30,6 +30,8 @@ from integrations.slack.deliverer import SlackDeliverer
 from integrations.slack import people
 from integrations.slack.identity import Directory
 from integrations.slack.web import SlackWeb
+from bot.chat.plugin import ChatHost
+from bot.plugins import Extra
 
 log = logging.getLogger(__name__)
 PATH = "/slack/events"
@@ -130,11 +132,14 @@ def configured(bot: Any) -> bool:
     return bool(slack.bot_token and (slack.signing_secret or slack.app_token))
 
 
-def register(bot: Any) -> None:
+SLACK: Extra[SlackRuntime] = Extra("slack", "integrations.slack.extension")  # serve asks whether Slack is on
+
+
+def register(bot: ChatHost) -> None:
     if not configured(bot):
         return
     runtime = SlackRuntime(bot.dispatcher)
-    bot.services.extras["slack"] = runtime
+    bot.services.extras.put(SLACK, runtime)
     if bot.settings.slack.signing_secret:
         bot.routes.append(Route(PATH, runtime.endpoint, methods=["POST"]))
     bot.workers.extend(runtime.senders)
@@ -144,7 +149,7 @@ def register(bot: Any) -> None:
 
 def start_socket_mode(bot: Any) -> Callable[[], None]:
     """For ``serve --socket-mode``: connect, and return how to disconnect."""
-    runtime: SlackRuntime | None = bot.services.extras.get("slack")
+    runtime = bot.services.extras.find(SLACK)
     if runtime is None:
         raise ConfigError("SLACK_BOT_TOKEN and SLACK_APP_TOKEN: both are required for --socket-mode")
     return runtime.start_socket_mode()

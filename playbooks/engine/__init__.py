@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from bot.clock import Clock
 from bot.config import Settings
 from bot.incidents.service import Incidents
+from bot.plugins import Extra
 from bot.store.db import Database
 from playbooks.engine.declaration import RISKS, Plan, PlanContext, Playbook, Step, StepContext, Verdict
 from playbooks.engine.execution import Executor
@@ -40,7 +41,13 @@ def build_engine(db: Database, settings: Settings, clock: Clock, incidents: Inci
     return Engine(service, executor, PlaybookWorker(executor), registry, tools)
 
 
+# the capabilities the engine offers other plugins (bot.chat.handlers_playbooks puts them)
+PLAYBOOKS: Extra[PlaybookService] = Extra("playbooks", "bot.chat.handlers_playbooks")
+PLAYBOOK_ENGINE: Extra[Engine] = Extra("playbook_engine", "bot.chat.handlers_playbooks")
+
+
 __all__ = [
+    "PLAYBOOKS", "PLAYBOOK_ENGINE",
     "Decision", "Engine", "Executor", "Param", "Plan", "PlanContext", "Playbook", "PlaybookService",
     "PlaybookWorker", "REQUIRED", "RISKS", "Registry", "Step", "StepContext", "Toolbox", "Verdict",
     "build_engine", "default_registry",

@@ -1,7 +1,7 @@
 """The playbook service: plan, propose, approve, reject, abort, undo, freeze.
 
 This is the Python API the chat handlers, the CLI and the diagnosis engine
-call (``bot.services.extras["playbooks"]``).  It records decisions; it never
+call (``bot.services.extras.need(PLAYBOOKS)``).  It records decisions; it never
 touches a cluster except to compute plans (read-only).  Execution belongs to
 ``playbooks.engine.execution`` and its worker.
 """
@@ -319,7 +319,8 @@ class PlaybookService:
         with self.db.session() as session:
             if not freeze.set_frozen(session, by=user, reason=reason, now=now):
                 flag = freeze.current(session)
-                return f"Playbooks are {freeze.describe(flag)} already."  # type: ignore[arg-type]
+                assert flag is not None  # set_frozen refused: the freeze is set
+                return f"Playbooks are {freeze.describe(flag)} already."
             running = list(session.execute(select(PlaybookRun).where(col(PlaybookRun.state) == "running")).scalars())
             for iid in {incident_id, *(r.incident_id for r in running)} - {None}:
                 if session.get(Incident, iid) is None:  # a chat context naming an incident that is gone
