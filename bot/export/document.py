@@ -13,7 +13,8 @@ has a total order (time, then id), and free-form mappings are key-sorted.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from collections.abc import Callable
+from datetime import date, datetime, tzinfo
 from typing import Any
 
 import json
@@ -115,6 +116,9 @@ def _event(row: Any, t0: datetime, tz: tzinfo, redactor: Redactor) -> dict[str, 
     }
 
 
+Iso = Callable[[datetime | None], str | None]
+
+
 def build(session: Session, incident: Incident, settings: Settings, options: Options,
           redactor: Redactor) -> dict[str, Any]:
     """Gather every stored fact of ``incident`` into the v2 document tree, redacted by ``redactor``."""
@@ -130,33 +134,12 @@ def build(session: Session, incident: Incident, settings: Settings, options: Opt
         .order_by(col(TimelineEvent.at), col(TimelineEvent.id))
     ).all()
     timeline = [_event(row, t0, tz, redactor) for row in rows]
-
-    participants = list(session.execute(
-        select(Participant).where(col(Participant.incident_id) == incident.id).order_by(col(Participant.id))
-    ).scalars())
-    roles: dict[str, list[str]] = {"commander": [], "scribe": [], "responder": []}
-    for p in participants:
-        if p.active:
-            roles.setdefault(p.role, []).append(p.user)
-
     alerts = list(session.execute(
         select(Alert).where(col(Alert.incident_id) == incident.id).order_by(col(Alert.starts_at), col(Alert.id))
     ).scalars())
     runs = list(session.execute(
         select(PlaybookRun).where(col(PlaybookRun.incident_id) == incident.id).order_by(col(PlaybookRun.id))
     ).scalars())
-    run_ids = [r.id for r in runs]
-    steps: dict[int, list[RunStep]] = {rid: [] for rid in run_ids}
-    approvals: dict[int, list[Approval]] = {rid: [] for rid in run_ids}
-    if run_ids:
-        for step in session.execute(
-            select(RunStep).where(col(RunStep.run_id).in_(run_ids)).order_by(col(RunStep.run_id), col(RunStep.id))
-        ).scalars():
-            steps[step.run_id].append(step)
-        for approval in session.execute(
-            select(Approval).where(col(Approval.run_id).in_(run_ids)).order_by(col(Approval.at), col(Approval.id))
-        ).scalars():
-            approvals[approval.run_id].append(approval)
     actions = list(session.execute(
         select(ActionItem).where(col(ActionItem.incident_id) == incident.id).order_by(col(ActionItem.id))
     ).scalars())
@@ -168,6 +151,43 @@ def build(session: Session, incident: Incident, settings: Settings, options: Opt
         facts.append(rows[-1][1])
     last_fact = max(f for f in facts if f is not None)
     as_of = max(last_fact, options.as_of) if options.as_of else last_fact
+    budgets = settings.budgets.for_severity(incident.severity)
+    stages = _stages(incident, settings, as_of, iso)
+    written = review.gather(timeline)  # already redacted with the timeline
+    today = as_of.astimezone(tz).date()
+
+    doc = {
+        "$schema": SCHEMA_ID,
+        "schema_version": SCHEMA_VERSION,
+        "export": {
+            "timezone": options.tz_name,
+            "as_of": iso(as_of),
+            "generated_at": iso(options.generated_at),
+        },
+        "incident": _incident_doc(session, incident, runs, iso),
+        "slo": {
+            "budgets": {"notify": budgets.notify, "diagnose": budgets.diagnose, "mitigate": budgets.mitigate},
+            "stages": stages,
+            "summary": {v: sum(1 for s in stages if s["verdict"] == v) for v in VERDICTS},
+            "clusters": cluster_verdicts(session, incident, settings, as_of, iso),
+            "acknowledged_at": iso(incident.acknowledged_at),
+            "acknowledged_by": incident.acknowledged_by,
+        },
+        "timeline": timeline,
+        "alerts": [_alert_doc(a, iso) for a in alerts],
+        "diagnosis": [ev for ev in timeline if ev["kind"].startswith("diagnosis.")],
+        "runs": _run_docs(session, runs, timeline, iso),
+        "action_items": [_action_doc(a, iso, today) for a in actions],
+        "review": written,
+        "review_prompts": [{"section": s.key, "title": s.title, "prompt": s.prompt} for s in review.missing(written)],
+        **t0_sections(session, incident, settings, iso),
+    }
+    return {key: (value if key in {"timeline", "diagnosis", "review"} else redactor.value(value))
+            for key, value in doc.items()}
+
+
+def _stages(incident: Incident, settings: Settings, as_of: datetime, iso: Iso) -> list[dict[str, Any]]:
+    """Each stage of the 1-5-10 with its verdict folded into met / breached / never-reached."""
     budgets = settings.budgets.for_severity(incident.severity)
     stages = []
     for name in STAGES:
@@ -186,92 +206,99 @@ def build(session: Session, incident: Incident, settings: Settings, options: Opt
             "breached_by_seconds": round(over, 3) if over is not None else None,
             "stopped_after_seconds": None if clock.reached_at else round(clock.elapsed_seconds, 3),
         })
+    return stages
 
-    run_events: dict[int, list[dict[str, Any]]] = {rid: [] for rid in run_ids}
-    for ev in timeline:
-        if ev["kind"].startswith("run.") and ev["data"].get("run_id") in run_events:
-            run_events[ev["data"]["run_id"]].append(ev)
 
-    def run_doc(run: PlaybookRun) -> dict[str, Any]:
-        return {
-            "id": run.id, "ref": f"RUN-{run.id}", "playbook": run.playbook, "cluster": run.cluster, "risk": run.risk,
-            "state": run.state, "params": canon(run.params), "requested_by": run.requested_by,
-            "requested_at": iso(run.requested_at), "started_at": iso(run.started_at),
-            "finished_at": iso(run.finished_at), "auto_approved": run.auto_approved, "error": run.error,
-            "plan_hash": run.plan_hash, "plan_text": run.plan_text, "plan": canon(run.plan),
-            "approvals": [{
-                "user": a.user, "decision": a.decision, "at": iso(a.at), "plan_hash": a.plan_hash,
-                "matches_plan": a.plan_hash == run.plan_hash, "expires_at": iso(a.expires_at),
-                "reason": a.reason, "source": a.source,
-            } for a in approvals[run.id]],
-            "steps": [{
-                "index": s.index, "phase": s.phase, "name": s.name, "state": s.state,
-                "started_at": iso(s.started_at), "finished_at": iso(s.finished_at), "attempts": s.attempts,
-                "duration_seconds": _seconds(s.finished_at, s.started_at) if s.started_at else None,
-                "result": canon(s.result), "error": s.error,
-            } for s in steps[run.id]],
-            "event_ids": [e["id"] for e in run_events[run.id]],
-        }
-
-    written = review.gather(timeline)  # already redacted with the timeline
+def _incident_doc(session: Session, incident: Incident, runs: list[PlaybookRun], iso: Iso) -> dict[str, Any]:
+    """The incident's own facts: who played which part, its times, and what mitigated it."""
+    t0 = incident.started_at
+    participants = list(session.execute(
+        select(Participant).where(col(Participant.incident_id) == incident.id).order_by(col(Participant.id))
+    ).scalars())
+    roles: dict[str, list[str]] = {"commander": [], "scribe": [], "responder": []}
+    for p in participants:
+        if p.active:
+            roles.setdefault(p.role, []).append(p.user)
     mitigation = incident.mitigation
     if not mitigation:
         done = [r for r in runs if r.state in {"succeeded", "completed", "done"}]
         if done:
             mitigation = f"playbook {done[-1].playbook} (RUN-{done[-1].id}) {done[-1].state}"
-
-    doc = {
-        "$schema": SCHEMA_ID,
-        "schema_version": SCHEMA_VERSION,
-        "export": {
-            "timezone": options.tz_name,
-            "as_of": iso(as_of),
-            "generated_at": iso(options.generated_at),
+    return {
+        "id": incident.id, "ref": ref_of(incident.id), "title": incident.title, "state": incident.state,
+        "severity": incident.severity, "cluster": incident.cluster, "component": incident.component,
+        "source": incident.source, "is_drill": incident.is_drill, "group_key": incident.group_key,
+        "root_cause": incident.root_cause, "mitigation": mitigation,
+        "roles": roles,
+        "participants": [{"user": p.user, "role": p.role, "active": p.active, "assigned_by": p.assigned_by,
+                          "assigned_at": iso(p.assigned_at)} for p in participants],
+        "times": {name: iso(getattr(incident, name)) for name in
+                  ("started_at", "detected_at", "notified_at", "diagnosed_at", "mitigated_at",
+                   "resolved_at", "closed_at", "cancelled_at")},
+        "durations": {
+            "detection_seconds": _seconds(incident.detected_at, t0),
+            "impact_seconds": _seconds(incident.mitigated_at, t0),
+            "total_seconds": _seconds(incident.resolved_at or incident.cancelled_at, t0),
         },
-        "incident": {
-            "id": incident.id, "ref": ref_of(incident.id), "title": incident.title, "state": incident.state,
-            "severity": incident.severity, "cluster": incident.cluster, "component": incident.component,
-            "source": incident.source, "is_drill": incident.is_drill, "group_key": incident.group_key,
-            "root_cause": incident.root_cause, "mitigation": mitigation,
-            "roles": roles,
-            "participants": [{"user": p.user, "role": p.role, "active": p.active, "assigned_by": p.assigned_by,
-                              "assigned_at": iso(p.assigned_at)} for p in participants],
-            "times": {name: iso(getattr(incident, name)) for name in
-                      ("started_at", "detected_at", "notified_at", "diagnosed_at", "mitigated_at",
-                       "resolved_at", "closed_at", "cancelled_at")},
-            "durations": {
-                "detection_seconds": _seconds(incident.detected_at, t0),
-                "impact_seconds": _seconds(incident.mitigated_at, t0),
-                "total_seconds": _seconds(incident.resolved_at or incident.cancelled_at, t0),
-            },
-        },
-        "slo": {
-            "budgets": {"notify": budgets.notify, "diagnose": budgets.diagnose, "mitigate": budgets.mitigate},
-            "stages": stages,
-            "summary": {v: sum(1 for s in stages if s["verdict"] == v) for v in VERDICTS},
-            "clusters": cluster_verdicts(session, incident, settings, as_of, iso),
-            "acknowledged_at": iso(incident.acknowledged_at),
-            "acknowledged_by": incident.acknowledged_by,
-        },
-        "timeline": timeline,
-        "alerts": [{
-            "fingerprint": a.fingerprint, "alertname": a.alertname, "status": a.status, "severity": a.severity,
-            "cluster": a.cluster, "component": a.component, "starts_at": iso(a.starts_at), "ends_at": iso(a.ends_at),
-            "received_at": iso(a.received_at), "labels": canon(a.labels), "annotations": canon(a.annotations),
-            "generator_url": a.generator_url,
-        } for a in alerts],
-        "diagnosis": [ev for ev in timeline if ev["kind"].startswith("diagnosis.")],
-        "runs": [run_doc(r) for r in runs],
-        "action_items": [{
-            "id": a.id, "text": a.text, "owner": a.owner, "created_by": a.created_by, "created_at": iso(a.created_at),
-            "done": a.done, "done_at": iso(a.done_at), "done_by": a.done_by,
-            "priority": a.priority or "p2", "due_on": a.due_on.isoformat() if a.due_on else None,
-            "overdue": bool(not a.done and a.due_on and a.due_on < as_of.astimezone(tz).date()),
-            "tracker": a.tracker, "tracker_key": a.tracker_key, "tracker_url": a.tracker_url,
-        } for a in actions],
-        "review": written,
-        "review_prompts": [{"section": s.key, "title": s.title, "prompt": s.prompt} for s in review.missing(written)],
-        **t0_sections(session, incident, settings, iso),
     }
-    return {key: (value if key in {"timeline", "diagnosis", "review"} else redactor.value(value))
-            for key, value in doc.items()}
+
+
+def _run_docs(session: Session, runs: list[PlaybookRun], timeline: list[dict[str, Any]],
+              iso: Iso) -> list[dict[str, Any]]:
+    """Each playbook run with its plan, approvals (and whether they match the plan), steps and events."""
+    run_ids = [r.id for r in runs]
+    steps: dict[int | None, list[RunStep]] = {rid: [] for rid in run_ids}
+    approvals: dict[int | None, list[Approval]] = {rid: [] for rid in run_ids}
+    if run_ids:
+        for step in session.execute(
+            select(RunStep).where(col(RunStep.run_id).in_(run_ids)).order_by(col(RunStep.run_id), col(RunStep.id))
+        ).scalars():
+            steps[step.run_id].append(step)
+        for approval in session.execute(
+            select(Approval).where(col(Approval.run_id).in_(run_ids)).order_by(col(Approval.at), col(Approval.id))
+        ).scalars():
+            approvals[approval.run_id].append(approval)
+    run_events: dict[int | None, list[dict[str, Any]]] = {rid: [] for rid in run_ids}
+    for ev in timeline:
+        if ev["kind"].startswith("run.") and ev["data"].get("run_id") in run_events:
+            run_events[ev["data"]["run_id"]].append(ev)
+    return [{
+        "id": run.id, "ref": f"RUN-{run.id}", "playbook": run.playbook, "cluster": run.cluster, "risk": run.risk,
+        "state": run.state, "params": canon(run.params), "requested_by": run.requested_by,
+        "requested_at": iso(run.requested_at), "started_at": iso(run.started_at),
+        "finished_at": iso(run.finished_at), "auto_approved": run.auto_approved, "error": run.error,
+        "plan_hash": run.plan_hash, "plan_text": run.plan_text, "plan": canon(run.plan),
+        "approvals": [{
+            "user": a.user, "decision": a.decision, "at": iso(a.at), "plan_hash": a.plan_hash,
+            "matches_plan": a.plan_hash == run.plan_hash, "expires_at": iso(a.expires_at),
+            "reason": a.reason, "source": a.source,
+        } for a in approvals[run.id]],
+        "steps": [{
+            "index": s.index, "phase": s.phase, "name": s.name, "state": s.state,
+            "started_at": iso(s.started_at), "finished_at": iso(s.finished_at), "attempts": s.attempts,
+            "duration_seconds": _seconds(s.finished_at, s.started_at) if s.started_at else None,
+            "result": canon(s.result), "error": s.error,
+        } for s in steps[run.id]],
+        "event_ids": [e["id"] for e in run_events[run.id]],
+    } for run in runs]
+
+
+def _alert_doc(a: Alert, iso: Iso) -> dict[str, Any]:
+    """One stored alert as Alertmanager sent it (labels and annotations sorted)."""
+    return {
+        "fingerprint": a.fingerprint, "alertname": a.alertname, "status": a.status, "severity": a.severity,
+        "cluster": a.cluster, "component": a.component, "starts_at": iso(a.starts_at), "ends_at": iso(a.ends_at),
+        "received_at": iso(a.received_at), "labels": canon(a.labels), "annotations": canon(a.annotations),
+        "generator_url": a.generator_url,
+    }
+
+
+def _action_doc(a: ActionItem, iso: Iso, today: date) -> dict[str, Any]:
+    """One action item; ``overdue`` is judged on the reader's day as of the export."""
+    return {
+        "id": a.id, "text": a.text, "owner": a.owner, "created_by": a.created_by, "created_at": iso(a.created_at),
+        "done": a.done, "done_at": iso(a.done_at), "done_by": a.done_by,
+        "priority": a.priority or "p2", "due_on": a.due_on.isoformat() if a.due_on else None,
+        "overdue": bool(not a.done and a.due_on and a.due_on < today),
+        "tracker": a.tracker, "tracker_key": a.tracker_key, "tracker_url": a.tracker_url,
+    }
