@@ -112,7 +112,7 @@ class Host(Protocol):
     def services(self) -> SharedServices: ...
 
     @property
-    def workers(self) -> list[Any]: ...  # Worker-shaped; a list is invariant, so the element type stays open
+    def workers(self) -> list[Worker]: ...
 
     @property
     def routes(self) -> list[Any]: ...  # starlette routes, served by bot.app.http

@@ -22,6 +22,7 @@ from bot.incidents.service import Incidents
 from bot.slo.worker import Watcher
 from bot.store import migrate
 from bot.store.db import Database
+from bot.plugins import Worker
 
 # module paths with a ``register(bot: Bot) -> None``; later capabilities add theirs here
 EXTENSIONS: list[str] = [
@@ -50,7 +51,7 @@ class Bot:
     clock: Clock
     services: Services
     dispatcher: Dispatcher
-    workers: list[Any] = field(default_factory=list)
+    workers: list[Worker] = field(default_factory=list)  # what the worker runner drives (bot/plugins.py)
     routes: list[Any] = field(default_factory=list)
     metric_sources: list[Callable[["Bot"], list[Metric]]] = field(default_factory=list)  # families for /metrics
     on_start: list[Callable[[], None]] = field(default_factory=list)

@@ -1,6 +1,6 @@
 """Running background workers (watcher, outbox senders, prober) in ``serve``.
 
-A worker is anything with ``name``, ``interval`` (seconds) and ``tick()``.
+A worker is anything with ``name``, ``interval`` (seconds) and ``tick()`` (``bot.plugins.Worker``).
 Tests never use this runner: they call ``tick()`` with a fake clock.
 """
 
@@ -9,13 +9,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
-from typing import Any
+
+from bot.plugins import Worker
 
 log = logging.getLogger(__name__)
 
 
 class WorkerRunner:
-    def __init__(self, workers: Iterable[Any]) -> None:
+    def __init__(self, workers: Iterable[Worker]) -> None:
         self.workers = list(workers)
         self.stop_event = threading.Event()
         self.threads: list[threading.Thread] = []
@@ -26,7 +27,7 @@ class WorkerRunner:
             thread.start()
             self.threads.append(thread)
 
-    def _loop(self, worker: Any) -> None:
+    def _loop(self, worker: Worker) -> None:
         while not self.stop_event.is_set():
             try:
                 worker.tick()
@@ -34,7 +35,7 @@ class WorkerRunner:
                 log.exception("worker %s failed a tick", worker.name)
             self._pause(worker)
 
-    def _pause(self, worker: Any) -> None:
+    def _pause(self, worker: Worker) -> None:
         """Sleep ``interval``; a worker with a ``wake`` event is woken early when it is set."""
         wake = getattr(worker, "wake", None)
         if wake is None:
