@@ -23,7 +23,8 @@ from bot.chat.dispatcher import Dispatcher
 from bot.config import secret
 from bot.errors import ConfigError
 from bot.store.ratelimits import RateLimits
-from integrations.slack.app import REPLY_CHANNEL, build_slack_app
+from integrations.slack.app import build_slack_app
+from integrations.slack.commands import REPLY_CHANNEL
 from integrations.slack import dedupe, inbound
 from integrations.slack.dedupe import Pruner
 from integrations.slack.deliverer import SlackDeliverer

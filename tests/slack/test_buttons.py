@@ -121,7 +121,7 @@ def test_reject_runs_through_the_same_words(slack: SlackServer) -> None:
 
 def test_a_double_click_is_one_press(slack: SlackServer, caplog: pytest.LogCaptureFixture) -> None:
     home, run, _ = a_pending_run(slack)
-    caplog.set_level(logging.INFO, logger="integrations.slack.app")
+    caplog.set_level(logging.INFO, logger="integrations.slack.listeners")
     press(slack, home, "run_approve", str(run.id), "U0DAVE", "first")
     press(slack, home, "run_approve", str(run.id), "U0DAVE", "second")
     response(slack, "first")
