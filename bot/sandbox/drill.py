@@ -98,14 +98,14 @@ class Drill(DrillReadings):
     def run(self, *, keep: Callable[[Sandbox], None] | None = None) -> DrillResult:
         """Run the drill; ``keep`` (if given) is called with the live sandbox before it is thrown away."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        self._chat = open(self.out_dir / "chat.txt", "w", encoding="utf-8")
+        chat = self._chat = open(self.out_dir / "chat.txt", "w", encoding="utf-8")
         try:
             from bot.chat.console import ConsoleDeliverer
 
             self.echo(f"drill {self.scenario.name}: starting the sandbox (etcd x{self.options.etcd_members}, "
                       f"apiservers, HAProxy, Prometheus, Alertmanager, the bot)")
             self.sandbox = Sandbox(options=self.options,
-                                   deliverer_factory=lambda bot: ConsoleDeliverer(bot.dispatcher, self._chat))
+                                   deliverer_factory=lambda bot: ConsoleDeliverer(bot.dispatcher, chat))
             began = time.monotonic()
             self.sandbox.start()
             self.echo(f"drill {self.scenario.name}: sandbox ready in {time.monotonic() - began:.1f}s "

@@ -11,6 +11,7 @@ the terminal for ``incident-bot sandbox``, a transcript file for a drill.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
@@ -22,6 +23,9 @@ from bot.chat.delivery import Deliverer, OutboxSender
 from bot.config import Settings
 from bot.sandbox.processes import wait_until
 
+# who reads the sandbox bot's chat (the console, a test's recorder): given the live bot, its deliverer
+DelivererFactory = Callable[[Bot], Deliverer]
+
 # what the sandbox always runs besides ``serve``'s extensions: the etcd snapshot schedule (restore needs a backup)
 SANDBOX_EXTENSIONS = ("playbooks.backups",)
 
@@ -29,7 +33,7 @@ SANDBOX_EXTENSIONS = ("playbooks.backups",)
 class BotRuntime:
     """Start with ``start()``; ``bot`` is the live Bot; ``close()`` stops the server and the workers."""
 
-    def __init__(self, settings: Settings, *, host: str, port: int, deliverer_factory: Any = None,
+    def __init__(self, settings: Settings, *, host: str, port: int, deliverer_factory: DelivererFactory | None = None,
                  tools: dict[str, Any] | None = None) -> None:
         self.settings = settings
         self.tools = tools or {}  # playbook toolbox factories: kind -> (cluster) -> client

@@ -24,14 +24,14 @@ from bot.config import Settings
 from bot.sandbox import settings as sandbox_settings
 from bot.sandbox.controlplane import ControlPlane, ControlPlaneOptions
 from bot.sandbox.processes import LOOPBACK, free_port
-from bot.sandbox.runtime import BotRuntime
+from bot.sandbox.runtime import BotRuntime, DelivererFactory
 from bot.sandbox.scenarios import seed_etcd
 
 WEBHOOK_PATH = "/webhooks/alertmanager"
 
 
 class Sandbox:
-    def __init__(self, *, options: ControlPlaneOptions | None = None, deliverer_factory: Any = None,
+    def __init__(self, *, options: ControlPlaneOptions | None = None, deliverer_factory: DelivererFactory | None = None,
                  prefix: str = "incident-bot-sandbox-", overrides: dict[str, Any] | None = None) -> None:
         self.options = options or ControlPlaneOptions()
         self.deliverer_factory = deliverer_factory

@@ -16,7 +16,8 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlmodel import col
@@ -29,6 +30,12 @@ from bot.store.db import Database
 from bot.store.messages import Notice
 from bot.store.models import Lease
 from bot.plugins import Host
+
+if TYPE_CHECKING:  # a drill is imported only when one runs (start-up loads what the command uses)
+    from bot.sandbox.drill import DrillResult
+
+# (scenario, out_dir) -> its result; tests pass a fake, serve runs a real drill in a fresh sandbox
+DrillRunner = Callable[[str, Path], "DrillResult"]
 
 log = logging.getLogger(__name__)
 SCHEDULE = "drills:schedule"
@@ -56,7 +63,7 @@ class DrillScheduler:
     name = "drill-scheduler"
 
     def __init__(self, db: Database, settings: Settings, clock: Clock, *, holder: str = "drill-scheduler",
-                 runner: Any = None) -> None:
+                 runner: DrillRunner | None = None) -> None:
         self.db = db
         self.settings = settings
         self.clock = clock
@@ -107,7 +114,7 @@ class DrillScheduler:
             return drills.scenarios[index]
 
 
-def _real_drill(name: str, out_dir: Path) -> Any:
+def _real_drill(name: str, out_dir: Path) -> DrillResult:
     from bot.sandbox.drill import Drill
 
     return Drill(name, out_dir=out_dir, echo=lambda line: log.info("%s", line)).run()
