@@ -173,10 +173,42 @@ def parse(line: str) -> Command:
     if verb is None:
         raise BadInput(f"unknown command `{tokens[0]}`. Try `/incident help`.", field="verb",
                        usage="/incident help [VERB]")
-    rest = tokens[1:]
     command = Command(verb.name, raw=line)
+    remaining = _take_options(verb, tokens[1:], command)  # options first (they may appear anywhere)
 
-    # options first (they may appear anywhere)
+    # an incident reference: first or last token
+    if verb.takes_incident and remaining:
+        if INC_RE.match(remaining[-1]):
+            command.incident = remaining.pop().upper()
+        elif INC_RE.match(remaining[0]):
+            command.incident = remaining.pop(0).upper()
+
+    for arg in verb.args:
+        if arg.kind == "text":
+            value = " ".join(remaining)
+            remaining = []
+            if not value and arg.required:
+                raise BadInput(f"`/incident {verb.name}` needs {arg.name}.", field=arg.name, usage=verb.usage())
+            if value:
+                command.args[arg.name] = value
+        elif arg.kind == "params":
+            for tok in remaining:
+                match = PARAM_RE.match(tok)
+                if not match:
+                    raise BadInput(f"`{tok}` is not a parameter; write key=value.", field="params", usage=verb.usage())
+                command.params[match.group(1)] = match.group(2)
+            remaining = []
+        elif remaining:
+            command.args[arg.name] = _word(verb, arg, remaining.pop(0))
+        elif arg.required:
+            raise BadInput(f"`/incident {verb.name}` needs {arg.usage()}.", field=arg.name, usage=verb.usage())
+    if remaining:
+        raise BadInput(f"unexpected `{' '.join(remaining)}`.", usage=verb.usage())
+    return command
+
+
+def _take_options(verb: Verb, rest: list[str], command: Command) -> list[str]:
+    """Store the ``--option value`` / ``--option=value`` / ``--flag`` tokens in ``command``; return the others."""
     remaining: list[str] = []
     i = 0
     while i < len(rest):
@@ -204,52 +236,25 @@ def parse(line: str) -> Command:
         else:
             remaining.append(tok)
         i += 1
+    return remaining
 
-    # an incident reference: first or last token
-    if verb.takes_incident and remaining:
-        if INC_RE.match(remaining[-1]):
-            command.incident = remaining.pop().upper()
-        elif INC_RE.match(remaining[0]):
-            command.incident = remaining.pop(0).upper()
 
-    for arg in verb.args:
-        if arg.kind == "text":
-            value = " ".join(remaining)
-            remaining = []
-            if not value and arg.required:
-                raise BadInput(f"`/incident {verb.name}` needs {arg.name}.", field=arg.name, usage=verb.usage())
-            if value:
-                command.args[arg.name] = value
-        elif arg.kind == "params":
-            for tok in remaining:
-                match = PARAM_RE.match(tok)
-                if not match:
-                    raise BadInput(f"`{tok}` is not a parameter; write key=value.", field="params", usage=verb.usage())
-                command.params[match.group(1)] = match.group(2)
-            remaining = []
-        else:
-            if not remaining:
-                if arg.required:
-                    raise BadInput(f"`/incident {verb.name}` needs {arg.usage()}.", field=arg.name, usage=verb.usage())
-                continue
-            tok = remaining.pop(0)
-            if arg.kind == "user":
-                match = MENTION_RE.match(tok)
-                if not match:
-                    raise BadInput(f"`{tok}` is not a person; write @name.", field=arg.name, usage=verb.usage())
-                tok = match.group(1) or match.group(2)
-            elif arg.kind == "incident":
-                if not INC_RE.match(tok):
-                    raise BadInput(f"`{tok}` is not an incident; write INC-<number>.", field=arg.name, usage=verb.usage())
-                tok = tok.upper()
-            elif arg.kind == "run":
-                if not RUN_RE.match(tok):
-                    raise BadInput(f"`{tok}` is not a run; write RUN-<number>.", field=arg.name, usage=verb.usage())
-                tok = str(int(tok.upper().removeprefix("RUN-")))
-            command.args[arg.name] = tok
-    if remaining:
-        raise BadInput(f"unexpected `{' '.join(remaining)}`.", usage=verb.usage())
-    return command
+def _word(verb: Verb, arg: Arg, tok: str) -> str:
+    """One positional word checked against its kind: ``@name`` for a person, ``INC-n``, ``RUN-n``."""
+    if arg.kind == "user":
+        match = MENTION_RE.match(tok)
+        if not match:
+            raise BadInput(f"`{tok}` is not a person; write @name.", field=arg.name, usage=verb.usage())
+        return match.group(1) or match.group(2)
+    if arg.kind == "incident":
+        if not INC_RE.match(tok):
+            raise BadInput(f"`{tok}` is not an incident; write INC-<number>.", field=arg.name, usage=verb.usage())
+        return tok.upper()
+    if arg.kind == "run":
+        if not RUN_RE.match(tok):
+            raise BadInput(f"`{tok}` is not a run; write RUN-<number>.", field=arg.name, usage=verb.usage())
+        return str(int(tok.upper().removeprefix("RUN-")))
+    return tok
 
 
 def help_lines(verb: str | None = None) -> list[str]:

@@ -3,8 +3,8 @@
 Above the chat layer, like the console: it turns the chat layer's neutral messages into Block Kit
 and Slack's events into command lines.  The one public module is ``extension``: its ``register``
 is how the composition root plugs Slack in (``integrations.slack.extension:register`` in
-``extensions``); the rest (app, listeners, commands, deliverer, blockkit, modal, people, homes, identity, web) is wired
-from there.
+``extensions``); the rest (app, listeners, commands, deliverer, blockkit, modal, people, homes,
+identity, web) is wired from there.
 """
 
 __all__ = ["extension"]
