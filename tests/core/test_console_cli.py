@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -44,9 +45,9 @@ def test_a_piped_transcript_runs_an_incident_and_a_second_console_sees_it(tmp_pa
     out = first.stdout
     assert "Declared INC-1: apiserver 5xx in prod-1 (sev1, cluster default)." in out
     assert "INC-1 is resolved." in out
-    assert "✓ notified in 0s (budget 1m00s): met" in out
-    assert "✓ diagnosed in 0s (budget 5m00s): met" in out
-    assert "✓ mitigated in 0s (budget 10m00s): met" in out
+    # a real process on the wall clock: the seconds depend on the machine, the verdicts do not
+    for stage, budget in (("notified", "1m00s"), ("diagnosed", "5m00s"), ("mitigated", "10m00s")):
+        assert re.search(rf"✓ {stage} in \d+s \(budget {budget}\): met", out), stage
     assert "unknown command `frobnicate`" in out
     assert "INC-1 is resolved, so `cancel` is not possible now. Possible now: `close`, `reopen`." in out
     assert "there is no incident INC-404." in out
