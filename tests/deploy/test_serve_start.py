@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.slack.test_serve_acceptance import _up, free_port, wait
+from tests.slack.test_serve_acceptance import free_port, serving, wait
 
 
 KUBECONFIG = """apiVersion: v1
@@ -57,7 +57,7 @@ def test_the_first_line_says_where_it_listens_which_chat_database_and_clusters(t
         INCIDENT_BOT_CLUSTERS__PROD_1__KUBECONFIG=str(kubeconfig),
         SLACK_BOT_TOKEN="xoxb-set-but-nothing-else", INCIDENT_BOT_STRAY_SETTING="1")
     try:
-        wait(lambda: _up(f"http://127.0.0.1:{port}"), timeout=60)
+        wait(lambda: serving(f"http://127.0.0.1:{port}"), timeout=60)
         api = httpx.get(f"http://127.0.0.1:{port}/api/incidents",
                         headers={"Authorization": "Bearer tok-from-a-mounted-secret"})
         assert api.status_code == 200

@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.slack.test_serve_acceptance import _up, free_port, wait
+from tests.slack.test_serve_acceptance import free_port, serving, wait
 
 REPO = Path(__file__).resolve().parents[2]
 PINS = REPO / "deploy" / "docker" / "requirements.txt"
@@ -107,7 +107,7 @@ def test_serve_answers_health_from_the_installed_wheel(installed: Installed) -> 
         proc = subprocess.Popen([installed.cli, "serve", "--port", str(port)], cwd=installed.workdir,
                                 env=installed.env(), stdout=out, stderr=subprocess.STDOUT)
     try:
-        wait(lambda: _up(f"http://127.0.0.1:{port}") or proc.poll() is not None, timeout=60)
+        wait(lambda: serving(f"http://127.0.0.1:{port}") or proc.poll() is not None, timeout=60)
         assert httpx.get(f"http://127.0.0.1:{port}/healthz").text == "ok"
         assert httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
         assert "incident_bot_build_info" in httpx.get(f"http://127.0.0.1:{port}/metrics").text
@@ -154,7 +154,7 @@ def test_the_image_s_healthcheck_passes_against_the_service_started_as_the_image
         proc = subprocess.Popen([installed.cli, "serve"], cwd=installed.workdir, env=installed.env(**env),
                                 stdout=out, stderr=subprocess.STDOUT)
     try:
-        wait(lambda: _up(f"http://127.0.0.1:{port}") or proc.poll() is not None, timeout=60)
+        wait(lambda: serving(f"http://127.0.0.1:{port}") or proc.poll() is not None, timeout=60)
         healthcheck = json.loads(re.search(r"HEALTHCHECK[^\n]*\\\n\s*CMD (\[.*\])", dockerfile).group(1))
         healthcheck[0] = str(installed.venv / "bin" / "python")
         assert subprocess.run(healthcheck, env=installed.env(**env), timeout=30).returncode == 0

@@ -48,7 +48,7 @@ def test_serve_declares_posts_the_card_and_updates_it_on_ack(tmp_path: Path, fak
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait(lambda: _up(base))
+        wait(lambda: serving(base))
         http = httpx.Client(timeout=10)
         started = time.monotonic()
         body, headers = slack_signing.slash_command("declare apiserver 5xx in prod-1 --severity sev1",
@@ -84,7 +84,8 @@ def test_serve_declares_posts_the_card_and_updates_it_on_ack(tmp_path: Path, fak
     assert "Sending a request" in output  # (DEBUG logging really was on)
 
 
-def _up(base: str) -> bool:
+def serving(base: str) -> bool:
+    """Does the bot at ``base`` answer /healthz (the deploy tests wait for a serve this way too)?"""
     try:
         return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
     except httpx.HTTPError:
@@ -110,7 +111,7 @@ def test_serve_socket_mode_connects_out_and_answers(tmp_path: Path, fake_slack: 
         wait(lambda: any(m.get("envelope_id") == "env-7" for m in socket_server.received))
         answer = wait(lambda: fake_slack.answered("response_url"))[0]["body"]
         assert answer["response_type"] == "ephemeral" and "/incident ack" in str(answer["blocks"])
-        wait(lambda: _up(f"http://127.0.0.1:{port}"))  # the other endpoints still serve
+        wait(lambda: serving(f"http://127.0.0.1:{port}"))  # the other endpoints still serve
         assert httpx.post(f"http://127.0.0.1:{port}/slack/events", content="x").status_code == 404  # no HTTP mode
     finally:
         proc.send_signal(signal.SIGINT)
