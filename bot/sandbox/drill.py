@@ -31,13 +31,13 @@ from bot.errors import BadInput, ConfigError
 from bot.store import timeline
 from bot.incidents.service import DRILL_LEASE_PREFIX
 from bot.store.refs import ref_of
-from bot.sandbox.controlplane import ControlPlaneOptions
+from bot.sandbox.controlplane import ControlPlane, ControlPlaneOptions
 from bot.sandbox.drill_readings import DrillFailed, DrillReadings
 from bot.sandbox.sandbox import Sandbox
 from bot.sandbox.scenario import Scenario, VerificationFailed
 from bot.sandbox.scenarios import scenario
 from bot.sandbox.scorecard import Scorecard, build_stages
-from bot.store.models import Incident, Lease, PlaybookRun, Snapshot
+from bot.store.models import Incident, Lease, PlaybookRun, Snapshot, TimelineEvent
 
 
 @dataclass
@@ -152,12 +152,7 @@ class Drill(DrillReadings):
             conclusion = self._wait(lambda: self._conclusion(incident_id), fault_at, self.deadlines.diagnose,
                                     f"{card.incident} to be diagnosed")
             diagnosed_at = conclusion.at
-            bound = (conclusion.data or {}).get("playbook")
-            self.echo(f"drill {scen.name}: diagnosed ({'escalate' if not bound else bound}): "
-                      f"{(conclusion.data or {}).get('cause') or conclusion.text}")
-            if bound != scen.playbook:
-                raise DrillFailed(f"the diagnosis concluded {bound or 'escalate'}; the scenario expects "
-                                  f"{scen.playbook or 'escalate'} ({conclusion.text})")
+            self._check_conclusion(conclusion)
             if scen.playbook:
                 run = self._wait(lambda: self._run(incident_id), fault_at, self.deadlines.diagnose,
                                  f"a playbook run to be proposed for {card.incident}")
@@ -175,18 +170,8 @@ class Drill(DrillReadings):
                 card.outcome = (f"diagnosis bound {run.playbook}; RUN-{run.id} "
                                 f"{'auto-approved' if run.auto_approved else 'approved'} and succeeded")
             else:
-                time.sleep(1.0)  # a proposal would follow the diagnosis within the worker's tick
-                proposed = self._run(incident.id)
-                if proposed is not None:
-                    raise DrillFailed(f"the diagnosis proposed {proposed.playbook}; the scenario expects escalation")
-                card.outcome = "diagnosis escalated to the commander with its evidence (no playbook proposed)"
-            card.verification = scen.verify(plane, facts)
-            self._record(incident.id, "drill.verified", f"drill {scen.name}: verified: {card.verification}",
-                         data={"scenario": scen.name})
-            if scen.repair is not None:
-                repaired = scen.repair(plane, facts)
-                self._record(incident.id, "drill.repaired", f"drill {scen.name}: {repaired}")
-                card.verification += f"; {repaired}"
+                self._expect_escalation(card, incident_id)
+            self._verify_outcome(card, incident_id, facts)
         except (DrillFailed, VerificationFailed) as exc:
             card.failures.append(str(exc))
         finally:
@@ -194,19 +179,59 @@ class Drill(DrillReadings):
             if scen.finish is not None:
                 scen.finish(plane, facts)
             card.measurements = dict(facts.get("measurements") or {})
-        incident = self._reload(incident.id) if incident is not None else None
+        return self._score(card, incident, run, fault_at, diagnosed_at)
+
+    def _check_conclusion(self, conclusion: TimelineEvent) -> None:
+        """The diagnosis must bind the playbook the scenario expects (or escalate when it expects none)."""
+        scen = self.scenario
+        bound = (conclusion.data or {}).get("playbook")
+        self.echo(f"drill {scen.name}: diagnosed ({'escalate' if not bound else bound}): "
+                  f"{(conclusion.data or {}).get('cause') or conclusion.text}")
+        if bound != scen.playbook:
+            raise DrillFailed(f"the diagnosis concluded {bound or 'escalate'}; the scenario expects "
+                              f"{scen.playbook or 'escalate'} ({conclusion.text})")
+
+    def _expect_escalation(self, card: Scorecard, incident_id: int) -> None:
+        """A scenario without a playbook: the commander gets the evidence, and no run is proposed."""
+        time.sleep(1.0)  # a proposal would follow the diagnosis within the worker's tick
+        proposed = self._run(incident_id)
+        if proposed is not None:
+            raise DrillFailed(f"the diagnosis proposed {proposed.playbook}; the scenario expects escalation")
+        card.outcome = "diagnosis escalated to the commander with its evidence (no playbook proposed)"
+
+    def _verify_outcome(self, card: Scorecard, incident_id: int, facts: dict[str, Any]) -> None:
+        """Check the outcome through the real components (and repair what the bot rightly left to people)."""
+        scen, plane = self.scenario, self._plane
+        card.verification = scen.verify(plane, facts)
+        self._record(incident_id, "drill.verified", f"drill {scen.name}: verified: {card.verification}",
+                     data={"scenario": scen.name})
+        if scen.repair is not None:
+            repaired = scen.repair(plane, facts)
+            self._record(incident_id, "drill.repaired", f"drill {scen.name}: {repaired}")
+            card.verification += f"; {repaired}"
+
+    def _score(self, card: Scorecard, incident: Incident | None, run: PlaybookRun | None, fault_at: datetime,
+               diagnosed_at: datetime | None) -> DrillResult:
+        """The stages as the database recorded them, the scorecard and the post-mortem written."""
+        incident = self._reload(incident.id) if incident is not None and incident.id is not None else None
         card.is_drill = incident.is_drill if incident is not None else None
-        if run is not None:
+        if run is not None and run.id is not None:
             run = self._reload_run(run.id)
             card.auto_approved = run.auto_approved if run is not None else None
-        card.stages = build_stages(fault_at=fault_at, incident=incident, budgets=bot.settings.budgets,
+        card.stages = build_stages(fault_at=fault_at, incident=incident, budgets=self._bot.settings.budgets,
                                    diagnosed_at=diagnosed_at, check_seconds=self._check_seconds(incident),
                                    first_alert=self._first_alert(incident), step_seconds=self._step_seconds(run),
-                                   mitigation_expected=scen.playbook is not None)
+                                   mitigation_expected=self.scenario.playbook is not None)
         result = DrillResult(card, self.out_dir)
         self._write(result, incident)
         self.echo(card.render())
         return result
+
+    @property
+    def _plane(self) -> ControlPlane:
+        """The sandbox's control plane: the drill's steps run inside ``run``, with the sandbox up."""
+        assert self.sandbox is not None and self.sandbox.plane is not None
+        return self.sandbox.plane
 
     def _wait_snapshot(self) -> None:
         bot = self._bot
