@@ -80,6 +80,8 @@ class ConfigError(IncidentBotError):
 class IntegrationError(IncidentBotError):
     """An outside system (Prometheus, etcd, HAProxy, the apiserver, Slack) failed."""
 
+    elapsed: float | None = None  # how long the failed call took, when the caller timed it
+
 
 class IntegrationTimeout(IntegrationError):
     """An outside system did not answer in time."""

@@ -29,6 +29,7 @@ from bot.store.models import (
     Participant,
     PlaybookRun,
     RunStep,
+    table_of,
 )
 
 LIVE_RUN_STATES = ("awaiting_approval", "approved", "running")
@@ -109,20 +110,20 @@ def _live_runs(session: Session, ids: list[int]) -> dict[int, dict[str, Any]]:
 def board(session: Session, settings: Settings, now: datetime, redactor: Redactor) -> list[dict[str, Any]]:
     """Every open incident as the board shows it, most urgent first."""
     # plain rows, not ORM objects: building 200 sqlmodel instances costs more than the rest of the board
-    incidents = list(session.execute(select(*Incident.__table__.c).where(  # type: ignore[attr-defined]
+    incidents = list(session.execute(select(*table_of(Incident).c).where(
         col(Incident.state).in_(sorted(ACTIVE_STATES)))).all())
     ids = [i.id for i in incidents if i.id is not None]
     commanders, runs, fleets = _commanders(session, ids), _live_runs(session, ids), _cluster_rows(session, ids)
     cards = []
     for inc in incidents:
-        cs = [_clock(c) for c in clocks(inc, settings.budgets, now)]  # type: ignore[arg-type]
+        cs = [_clock(c) for c in clocks(inc, settings.budgets, now)]
         stage_budgets = settings.budgets.for_severity(inc.severity)
         clusters = []
         for row in fleets.get(inc.id, []):
             view = SimpleNamespace(started_at=row.started_at, state=row.state, notified_at=row.notified_at,
                                    diagnosed_at=row.diagnosed_at, mitigated_at=row.mitigated_at,
                                    cancelled_at=None, resolved_at=None)
-            verdicts = [stage_clock(view, s, stage_budgets, now, settings.budgets.warn_ratio) for s in  # type: ignore[arg-type]
+            verdicts = [stage_clock(view, s, stage_budgets, now, settings.budgets.warn_ratio) for s in
                         ("notify", "diagnose", "mitigate")]
             clusters.append({"cluster": row.cluster, "state": row.state,
                              "level": _level([_clock(v) for v in verdicts])})

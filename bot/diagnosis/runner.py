@@ -183,7 +183,10 @@ class Runner:
         finally:
             ahead.shutdown(wait=False, cancel_futures=True)
             executor.shutdown(wait=False, cancel_futures=True)
-        path, conclusion = decided or self._walk(procedure, context, answered)  # type: ignore[misc]
+        if decided is None:
+            decided = self._walk(procedure, context, answered)
+            assert decided is not None  # without settled_only the walk always reaches a conclusion
+        path, conclusion = decided
         results = sorted(answered.values(), key=lambda r: declared[r.id])
         outcome = self._conclude(procedure, conclusion, context, results, path)
         outcome.pending = [c.id for c in procedure.checks if c.id not in answered]

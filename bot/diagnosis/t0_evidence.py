@@ -206,14 +206,14 @@ class Capturer:
             levels = kube.list_priority_levels()
         except Exception as exc:
             raise Unavailable(f"APF objects: {exc}") from exc
-        rejected: dict[str, float] = {}
+        rejected: dict[str, Any] = {}  # requests rejected per priority level, or why they are unknown
         try:
             for labels, value in _REJECTED.findall(kube.metrics_text()):
                 pl = re.search(r'priority_level="([^"]*)"', labels)
                 key = pl.group(1) if pl else "?"
                 rejected[key] = rejected.get(key, 0.0) + (_number(value) or 0.0)
         except Exception as exc:  # the objects are worth keeping without the counters
-            rejected = {"unavailable": str(exc)[:200]}  # type: ignore[dict-item]
+            rejected = {"unavailable": str(exc)[:200]}
         return {
             "flow_schemas": sorted(({"name": fs["metadata"]["name"],
                                      "precedence": (fs.get("spec") or {}).get("matchingPrecedence"),

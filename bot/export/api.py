@@ -74,7 +74,9 @@ def redactor_for(settings: Settings) -> Redactor:
     try:
         from sqlalchemy.engine import make_url
 
-        literals.append(make_url(settings.database_url).password)  # type: ignore[arg-type]
+        password = make_url(settings.database_url).password
+        if password:
+            literals.append(password)
     except Exception:  # an unparseable URL has no password to hide
         pass
     return Redactor([s for s in literals if s], settings.export.redact_patterns)

@@ -31,7 +31,7 @@ from bot.store.refs import ref_of
 from bot.slo.clocks import STAGES, stage_clock
 from bot.diagnosis import changes as change_log
 from bot.store.models import (ActionItem, Alert, Approval, EvidenceSection, Incident, Participant, PlaybookRun,
-                              RunStep, TimelineEvent)
+                              RunStep, TimelineEvent, table_of)
 
 SCHEMA_VERSION = "2"
 SCHEMA_ID = "https://incident-bot.invalid/schema/postmortem-v2.json"
@@ -39,7 +39,7 @@ VERDICTS = ("met", "breached", "never-reached")
 STAGE_TITLES = {"notify": "Discover & announce", "diagnose": "Locate the root cause", "mitigate": "Recover"}
 # clocks.py's verdicts fold into the post-mortem's three: a stage not reached and not late
 # (stopped, or still running/warning as of the last fact) is "never reached".
-_EVENTS = TimelineEvent.__table__.c  # type: ignore[attr-defined]
+_EVENTS = table_of(TimelineEvent).c
 # the evidence column is read as its JSON text: checked for secrets as text, parsed once
 _EVENT_COLUMNS = [_EVENTS.id, _EVENTS.at, _EVENTS.kind, _EVENTS.actor, _EVENTS.source, _EVENTS.text,
                   cast(_EVENTS.data, Text).label("data")]

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from bot.guard.shared_counts import BucketCount, Key, PeerCounts
-from bot.store.models import GuardBreaker, GuardDeleteCount
+from bot.store.models import GuardBreaker, GuardDeleteCount, table_of
 
 KEEP_WINDOWS = 2  # rows whose last delete is older than this many windows are deleted
 
@@ -27,8 +27,8 @@ def publish_counts(session: Session, replica: str, counts: list[BucketCount], no
         if session.get_bind().dialect.name == "sqlite":
             from sqlalchemy.dialects.sqlite import insert
         else:
-            from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
-        table = GuardDeleteCount.__table__  # type: ignore[attr-defined]
+            from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]  # each dialect's insert() is its own type
+        table = table_of(GuardDeleteCount)
         stmt = insert(table)
         session.execute(stmt.on_conflict_do_update(
             index_elements=["replica", "cluster", "resource", "client", "bucket_start"],

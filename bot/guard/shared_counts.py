@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import accumulate
@@ -98,7 +99,7 @@ class OwnBuckets:
 class PeerCounts:
     """The other replicas' published deletes, queried in O(log n) per key on the admission path."""
 
-    def __init__(self, counts: list[BucketCount] = (), *, lifted: dict[Key, datetime] | None = None,  # type: ignore[assignment]
+    def __init__(self, counts: Sequence[BucketCount] = (), *, lifted: dict[Key, datetime] | None = None,
                  loaded_at: datetime | None = None) -> None:
         self.loaded_at = loaded_at
         self._lifted = dict(lifted or {})

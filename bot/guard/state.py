@@ -78,7 +78,8 @@ def load_state(session: Session, settings: GuardSettings, now: datetime, replica
     active = select(GuardException).where(col(GuardException.until) > now,
                                           col(GuardException.approved_at).is_not(None))
     for exc in session.execute(active).scalars():
-        exceptions.setdefault(exc.cluster, []).append(ActiveException(exc.id, exc.user, exc.rule, exc.until))  # type: ignore[arg-type]
+        assert exc.until is not None  # the query asked for until > now
+        exceptions.setdefault(exc.cluster, []).append(ActiveException(exc.id, exc.user, exc.rule, exc.until))
     breakers = tuple(StoredTrip(b.id, b.cluster, b.resource, b.client, b.first_delete_at, b.tripped_at,
                                 b.threshold, b.incident_id)
                      for b in session.execute(

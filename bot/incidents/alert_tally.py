@@ -18,7 +18,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlmodel import Session, col
 
-from bot.store.models import Incident, IncidentAlertCount
+from bot.store.models import Incident, IncidentAlertCount, table_of
 
 Counts = dict[tuple[str, str], int]  # (status, alertname) -> alerts
 
@@ -53,8 +53,8 @@ class Tally:
             if sqlite:
                 from sqlalchemy.dialects.sqlite import insert
             else:
-                from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
-            table = IncidentAlertCount.__table__  # type: ignore[attr-defined]
+                from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]  # each dialect's insert() is its own type
+            table = table_of(IncidentAlertCount)
             stmt = insert(table)
             session.execute(stmt.on_conflict_do_update(
                 index_elements=["incident_id", "alertname"],

@@ -44,7 +44,7 @@ from bot.store.refs import ref_of
 from bot.slo import paging, rota
 from bot.store.db import Database
 from bot.store.group_commit import GroupCommit
-from bot.store.models import Alert, Incident
+from bot.store.models import Alert, Incident, table_of
 
 _CHUNK = 500  # bound on IN (...) lists and insert batches
 
@@ -357,8 +357,8 @@ class AlertIngestor:
         if self.db.is_sqlite:
             from sqlalchemy.dialects.sqlite import insert
         else:
-            from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
-        table = Alert.__table__  # type: ignore[attr-defined]
+            from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]  # each dialect's insert() is its own type
+        table = table_of(Alert)
         for start in range(0, len(rows), _CHUNK):
             chunk = rows[start:start + _CHUNK]
             inserted = {(fp, utc(at)) for fp, at in session.execute(

@@ -22,6 +22,7 @@ others join it.
 
 from __future__ import annotations
 
+from collections.abc import Set
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -91,7 +92,7 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 def choose(open_by_key: dict[str, list[OpenIncident]], keys: list[str], at: datetime,
-           window: timedelta, downstream: set[str] = frozenset()) -> OpenIncident | None:  # type: ignore[assignment]
+           window: timedelta, downstream: Set[str] = frozenset()) -> OpenIncident | None:
     """The newest open incident of the first key (own, upstream, downstream) that still groups.
 
     Alertmanager delivers groups in parallel, so the apiserver's alerts may

@@ -103,10 +103,11 @@ class ProbeRecorder:
 
     def _confirmed(self, session: Session, key: str, failures: list[tuple[ProbeOutcome, ProbeResult]],
                    now: datetime, result: ProbeTickResult) -> None:
-        t0 = min(utc(row.failing_since) for _, row in failures)  # type: ignore[arg-type]
+        # a confirmed failure has its start (set on the first failed probe); now stands in for a lost one
+        t0 = min(utc(row.failing_since or now) for _, row in failures)
         evidence = [{"target": o.target, "detail": o.detail, "latency_ms": o.latency_ms,
                      "consecutive_failures": row.consecutive_failures,
-                     "failing_since": utc(row.failing_since).isoformat()}  # type: ignore[arg-type]
+                     "failing_since": utc(row.failing_since or now).isoformat()}
                     for o, row in failures]
         window = timedelta(seconds=self.settings.alerting.group_window_seconds)
         first = failures[0][0]

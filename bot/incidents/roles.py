@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from bot.errors import PermissionDenied
 from bot.store import timeline
@@ -23,7 +23,7 @@ COMMANDER_ONLY = {"mitigated", "resolve", "reopen", "cancel", "close"}
 
 def require_commander(session: Session, row: Incident, actor: str, verb: str) -> None:
     """Once an incident has a commander, only they may end it or hand over (``COMMANDER_ONLY``)."""
-    commander = commander_of(session, row.id)  # type: ignore[arg-type]
+    commander = commander_of(session, row.id)
     if verb in COMMANDER_ONLY and commander is not None and commander != actor:
         raise PermissionDenied(f"only the commander @{commander} can `{verb}` {ref_of(row.id)}.")
 
@@ -31,23 +31,23 @@ def set_role(session: Session, row: Incident, role: str, user: str, *, by: str, 
     """``user`` takes ``role`` (a new commander replaces the old one), recorded on the timeline."""
     if role == "commander":
         for old in session.execute(
-            select(Participant).where(Participant.incident_id == row.id, Participant.role == "commander",
-                                      Participant.active)
+            select(Participant).where(col(Participant.incident_id) == row.id, col(Participant.role) == "commander",
+                                      col(Participant.active))
         ).scalars():
             old.active = False
             session.add(old)
     existing = session.execute(
-        select(Participant).where(Participant.incident_id == row.id, Participant.role == role,
-                                  Participant.user == user)
+        select(Participant).where(col(Participant.incident_id) == row.id, col(Participant.role) == role,
+                                  col(Participant.user) == user)
     ).scalars().first()
     if existing is not None:
         existing.active, existing.assigned_by, existing.assigned_at = True, by, now
         session.add(existing)
     else:
-        session.add(Participant(incident_id=row.id, user=user, role=role, assigned_by=by, assigned_at=now))  # type: ignore[arg-type]
+        session.add(Participant(incident_id=row.id, user=user, role=role, assigned_by=by, assigned_at=now))
     session.flush()
     text = f"@{user} is now {role}" + ("" if by == user else f" (assigned by @{by})")
-    timeline.record(session, row.id, "role.assigned", text, at=now, actor=by, source=source,  # type: ignore[arg-type]
+    timeline.record(session, row.id, "role.assigned", text, at=now, actor=by, source=source,
                     data={"role": role, "user": user})
     row.updated_at = now
 
@@ -59,7 +59,8 @@ def roles_of(session: Session, incident_id: int) -> dict[str, list[str]]:
     """Active people by role, in the order they were assigned."""
     roles: dict[str, list[str]] = {}
     for p in session.execute(
-        select(Participant).where(Participant.incident_id == incident_id, Participant.active).order_by(Participant.id)  # type: ignore[arg-type]
+        select(Participant).where(col(Participant.incident_id) == incident_id, col(Participant.active))
+        .order_by(col(Participant.id))
     ).scalars():
         roles.setdefault(p.role, []).append(p.user)
     return roles

@@ -8,6 +8,7 @@ queues the chat side effects (card update, pages) in the outbox.  Callers
 
 from __future__ import annotations
 
+import builtins  # the annotations below name the type; inside the class, ``list`` is Incidents.list
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from bot.clock import Clock, utc
 from bot.config import Settings
@@ -76,9 +77,9 @@ class Incidents:
 
     def list(self, *, include_closed: bool = False, limit: int = 50) -> list[Incident]:
         with self.db.reading() as session:
-            query = select(Incident).order_by(Incident.id.desc()).limit(limit)  # type: ignore[union-attr]
+            query = select(Incident).order_by(col(Incident.id).desc()).limit(limit)
             if not include_closed:
-                query = query.where(Incident.state.in_(sorted(ACTIVE_STATES)))  # type: ignore[attr-defined]
+                query = query.where(col(Incident.state).in_(sorted(ACTIVE_STATES)))
             return list(session.execute(query).scalars())
 
     def view(self, ref: str | int) -> IncidentView:
@@ -87,27 +88,28 @@ class Incidents:
             return self._view(session, row)
 
     def _view(self, session: Session, row: Incident) -> IncidentView:
-        roles = roles_of(session, row.id)  # type: ignore[arg-type]
+        roles = roles_of(session, row.id)
         commander = roles.get("commander", [None])[0]
         open_actions = len(
             session.execute(
-                select(ActionItem.id).where(ActionItem.incident_id == row.id, ActionItem.done.is_(False))  # type: ignore[attr-defined]
+                select(col(ActionItem.id)).where(col(ActionItem.incident_id) == row.id, col(ActionItem.done).is_(False))
             ).all()
         )
         now = self.clock.now()
         return IncidentView(row, commander, roles, clocks(row, self.settings.budgets, now), open_actions,
                             tuple(fleet.facts(session, row, self.settings.budgets, now)))
 
-    def timeline(self, ref: str | int) -> tuple[Incident, list[Any]]:
+    def timeline(self, ref: str | int) -> tuple[Incident, builtins.list[Any]]:
         with self.db.reading() as session:
             row = self.load(session, ref)
-            return row, timeline.events(session, row.id)  # type: ignore[arg-type]
+            return row, timeline.events(session, row.id)
 
-    def actions(self, ref: str | int) -> list[ActionItem]:
+    def actions(self, ref: str | int) -> builtins.list[ActionItem]:
         with self.db.reading() as session:
             row = self.load(session, ref)
             return list(
-                session.execute(select(ActionItem).where(ActionItem.incident_id == row.id).order_by(ActionItem.id)).scalars()  # type: ignore[arg-type]
+                session.execute(select(ActionItem).where(col(ActionItem.incident_id) == row.id)
+                                .order_by(col(ActionItem.id))).scalars()
             )
 
     # -- writing ------------------------------------------------------------
@@ -207,7 +209,7 @@ class Incidents:
                 lifecycle.fire(row, "notify", now=at)
             else:
                 row.notified_at = at
-            timeline.record(session, row.id, "incident.notified", f"announced via {via}", at=at,  # type: ignore[arg-type]
+            timeline.record(session, row.id, "incident.notified", f"announced via {via}", at=at,
                             actor="system", source="system", data={"via": via}, dedupe_key="notified",
                             post=False)
             self.after_move(session, row, at)
@@ -215,7 +217,7 @@ class Incidents:
 
     def ack(self, ref: str | int, *, actor: str, source: str = "chat") -> Incident:
         with self.transaction(ref) as (session, row):
-            current = commander_of(session, row.id)  # type: ignore[arg-type]
+            current = commander_of(session, row.id)
             if current == actor:
                 if acks.stamp(session, row, user=actor, via=source, now=self.clock.now()):
                     return row  # the commander answering their page
@@ -239,7 +241,7 @@ class Incidents:
         if not user:
             raise BadInput("name the person to assign, e.g. `@alice`.", field="user")
         with self.transaction(ref) as (session, row):
-            commander = commander_of(session, row.id)  # type: ignore[arg-type]
+            commander = commander_of(session, row.id)
             if commander is not None and actor != commander and role == "commander":
                 raise PermissionDenied(f"only the commander @{commander} can hand over {ref_of(row.id)}.")
             now = self.clock.now()
@@ -253,7 +255,7 @@ class Incidents:
             raise BadInput("a note needs text, e.g. `/incident note etcd fsync latency is high`.", field="text")
         with self.transaction(ref) as (session, row):
             now = self.clock.now()
-            timeline.record(session, row.id, "note", text, at=now, actor=actor, source=source)  # type: ignore[arg-type]
+            timeline.record(session, row.id, "note", text, at=now, actor=actor, source=source)
             return row
 
     def cause(self, ref: str | int, text: str, *, actor: str, source: str = "chat",
@@ -267,7 +269,7 @@ class Incidents:
             if row.state != "diagnosed":
                 self._move(session, row, "record_cause", actor=actor, source=source, now=now)
             row.root_cause = text
-            timeline.record(session, row.id, "cause", f"root cause: {text}", at=now, actor=actor,  # type: ignore[arg-type]
+            timeline.record(session, row.id, "cause", f"root cause: {text}", at=now, actor=actor,
                             source=source, data=data or {})
             fleet.stamp_every(session, row, "diagnosed_at", now)  # the cause stated for the whole incident
             self.after_move(session, row, now)
@@ -300,10 +302,10 @@ class Incidents:
             raise BadInput("an action item needs text, e.g. `/incident action add an alert on etcd fsync`.", field="text")
         with self.transaction(ref) as (session, row):
             now = self.clock.now()
-            item = ActionItem(incident_id=row.id, text=text, created_by=actor, created_at=now)  # type: ignore[arg-type]
+            item = ActionItem(incident_id=row.id, text=text, created_by=actor, created_at=now)
             session.add(item)
             session.flush()
-            timeline.record(session, row.id, "action.added", f"action item #{item.id}: {text}", at=now,  # type: ignore[arg-type]
+            timeline.record(session, row.id, "action.added", f"action item #{item.id}: {text}", at=now,
                             actor=actor, source=source, data={"action_id": item.id})
             return item
 
@@ -317,7 +319,7 @@ class Incidents:
             now = self.clock.now()
             item.done, item.done_at, item.done_by = True, now, actor
             session.add(item)
-            timeline.record(session, row.id, "action.done", f"action item #{item_id} done: {item.text}", at=now,  # type: ignore[arg-type]
+            timeline.record(session, row.id, "action.done", f"action item #{item_id} done: {item.text}", at=now,
                             actor=actor, source=source, data={"action_id": item_id})
             return item
 
@@ -339,10 +341,10 @@ class Incidents:
               note: str | None = None, facts: dict[str, Any] | None = None, data: dict[str, Any] | None = None) -> None:
         old = lifecycle.fire(row, trigger, now=now, facts=facts)
         if row.state in {"resolved", "cancelled"} or (row.state == "closed" and old != "resolved"):
-            paging.close(session, self.settings, incident_id=row.id, now=now, reason=f"{old} → {row.state}")  # type: ignore[arg-type]
+            paging.close(session, self.settings, incident_id=row.id, now=now, reason=f"{old} → {row.state}")
         session.add(row)
         text = f"{old} → {row.state} by {actor}" + (f": {note}" if note else "")
-        timeline.record(session, row.id, "state.changed", text, at=now, actor=actor, source=source,  # type: ignore[arg-type]
+        timeline.record(session, row.id, "state.changed", text, at=now, actor=actor, source=source,
                         data={"from": old, "to": row.state, "trigger": trigger, **({"reason": note} if note else {}),
                               **(data or {})})
         self.after_move(session, row, now)
@@ -367,7 +369,7 @@ class Incidents:
         """The incident a reference names, in the caller's session (locked for update with ``lock`` on
         PostgreSQL); NotFound with the reference when there is none."""
         incident_id = parse_ref(ref)
-        query = select(Incident).where(Incident.id == incident_id)
+        query = select(Incident).where(col(Incident.id) == incident_id)
         if lock and not self.db.is_sqlite:
             query = query.with_for_update()
         row = session.execute(query).scalars().first()

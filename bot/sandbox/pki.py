@@ -104,8 +104,8 @@ def make_pki(directory: Path, users: dict[str, StaticUser], *, days: int = 7) ->
                      serving_key=directory / "apiserver.key", sa_public=directory / "sa.pub",
                      sa_private=directory / "sa.key", token_file=directory / "tokens.csv", users=users,
                      ca_key=directory / "ca.key")
-    pki.ca_key.write_bytes(_pem_key(ca_key))  # type: ignore[union-attr]
-    pki.ca_key.chmod(0o600)  # type: ignore[union-attr]
+    (directory / "ca.key").write_bytes(_pem_key(ca_key))
+    (directory / "ca.key").chmod(0o600)
     pki.ca_cert.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     pki.serving_cert.write_bytes(serving.public_bytes(serialization.Encoding.PEM))
     pki.serving_key.write_bytes(_pem_key(serving_key))
@@ -125,6 +125,8 @@ def issue_certificate(pki: ClusterPKI, directory: Path, name: str, *, client: bo
     if pki.ca_key is None:
         raise ValueError("this ClusterPKI has no CA key to issue certificates with")
     ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):  # make_pki writes an EC key; anything else is not ours
+        raise ValueError(f"{pki.ca_key} is not the EC CA key this sandbox made")
     ca = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
     now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     key = _key()
@@ -137,7 +139,7 @@ def issue_certificate(pki: ClusterPKI, directory: Path, name: str, *, client: bo
         builder = (builder.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
                                                                       x509.DNSName("localhost")]), critical=False)
                    .add_extension(x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False))
-    cert = builder.sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+    cert = builder.sign(ca_key, hashes.SHA256())
     directory.mkdir(parents=True, exist_ok=True)
     cert_path, key_path = directory / f"{name}.crt", directory / f"{name}.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))

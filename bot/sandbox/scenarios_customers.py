@@ -128,7 +128,7 @@ def _nodes_escalated(plane: ControlPlane, facts: dict[str, Any]) -> str:
         raise VerificationFailed(f"the silenced nodes are NotReady for another reason than a silent kubelet: {reasons}")
     duration = facts.get("node_lease_seconds") or 0
     stale = [n for n in facts["silenced"] if (leases.get(n) or 0) > duration]
-    fresh = [n for n in ready if leases.get(n) is not None and leases[n] <= duration]
+    fresh = [n for n in ready if (age := leases.get(n)) is not None and age <= duration]
     if len(stale) != len(facts["silenced"]) or len(fresh) != others:
         raise VerificationFailed(f"Leases: {len(stale)} of the {len(facts['silenced'])} silenced nodes expired, "
                                  f"{len(fresh)} of the {others} others renewed within {duration} s")

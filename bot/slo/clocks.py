@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from bot.clock import human_duration
 from bot.config.budgets import Budgets, StageBudgets
-from bot.store.models import Incident
 from bot.store.states import FINISHED_STATES
 
 # stage name -> (timestamp attribute, label for people)
@@ -58,10 +58,28 @@ def _fmt(seconds: float) -> str:
     return human_duration(abs(seconds))
 
 
-def stage_clock(incident: Incident, stage: str, budgets: StageBudgets, now: datetime, warn_ratio: float = 0.8) -> StageClock:
+class Staged(Protocol):
+    """What a clock reads: an incident, one cluster of a fleet incident, or a plain row of either
+    (the board reads columns, not ORM objects); the stage timestamps are read by name."""
+
+    @property
+    def started_at(self) -> datetime: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def cancelled_at(self) -> datetime | None: ...
+    @property
+    def resolved_at(self) -> datetime | None: ...
+
+
+class StagedIncident(Staged, Protocol):
+    @property
+    def severity(self) -> str: ...
+
+
+def stage_clock(incident: Staged, stage: str, budgets: StageBudgets, now: datetime, warn_ratio: float = 0.8) -> StageClock:
     attr, label = STAGES[stage]
     t0 = incident.started_at
-    assert t0 is not None
     budget = float(getattr(budgets, stage))
     deadline = t0 + timedelta(seconds=budget)
     reached = getattr(incident, attr)
@@ -82,6 +100,6 @@ def stage_clock(incident: Incident, stage: str, budgets: StageBudgets, now: date
     return StageClock(stage, label, budget, deadline, reached, verdict, elapsed, remaining)
 
 
-def clocks(incident: Incident, budgets: Budgets, now: datetime) -> list[StageClock]:
+def clocks(incident: StagedIncident, budgets: Budgets, now: datetime) -> list[StageClock]:
     stage_budgets = budgets.for_severity(incident.severity)
     return [stage_clock(incident, stage, stage_budgets, now, budgets.warn_ratio) for stage in STAGES]

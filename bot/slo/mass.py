@@ -24,7 +24,7 @@ from bot.slo import watcher
 from bot.slo.clocks import clocks
 from bot.store import outbox
 from bot.store.messages import IncidentCard, TimelinePost
-from bot.store.models import Incident, TimelineEvent
+from bot.store.models import Incident, TimelineEvent, table_of
 
 KIND_OF_VERDICT = {"warning": "slo.warning", "breached": "slo.breach"}
 
@@ -64,7 +64,7 @@ def evaluate_many(session: Session, incidents: list[Incident], settings: Setting
             if kind == "slo.breach" and watcher.escalate(session, incident, clock, settings, now):
                 count += 1
     session.flush()  # what escalations changed, before the rows are updated behind the ORM's back
-    table = Incident.__table__  # type: ignore[attr-defined]
+    table = table_of(Incident)
     due = [{"row_id": i.id, "due": watcher.next_due(i, settings, now)} for i in incidents]
     if due:  # one executemany, not an ORM flush of every row
         session.execute(update(table).where(table.c.id == bindparam("row_id")).values(slo_due_at=bindparam("due")), due)
@@ -76,8 +76,8 @@ def _insert_new(session: Session, rows: list[dict[str, Any]], *, sqlite: bool) -
     if sqlite:
         from sqlalchemy.dialects.sqlite import insert
     else:
-        from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
-    table = TimelineEvent.__table__  # type: ignore[attr-defined]
+        from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]  # each dialect's insert() is its own type
+    table = table_of(TimelineEvent)
     out: dict[tuple[int, str], int] = {}
     for start in range(0, len(rows), 500):
         statement = (insert(table).on_conflict_do_nothing(index_elements=["incident_id", "dedupe_key"])

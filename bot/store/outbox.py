@@ -19,11 +19,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, insert, or_, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from bot.store.db import insert_once
 from bot.store.messages import Message
-from bot.store.models import OutboxMessage
+from bot.store.models import OutboxMessage, table_of
 
 MAX_BACKOFF_SECONDS = 300.0
 
@@ -45,15 +45,15 @@ def enqueue(
     payload = message.to_payload()
     coalesce_key = coalesce_key if coalesce_key is not None else message.coalesce_key()
     if coalesce_key is not None:
-        pending = session.exec(  # type: ignore[call-overload]
+        pending = session.execute(
             select(OutboxMessage)
             .where(
-                OutboxMessage.channel == channel,
-                OutboxMessage.coalesce_key == coalesce_key,
-                OutboxMessage.status == "pending",
-                OutboxMessage.claimed_by.is_(None),  # type: ignore[union-attr]
+                col(OutboxMessage.channel) == channel,
+                col(OutboxMessage.coalesce_key) == coalesce_key,
+                col(OutboxMessage.status) == "pending",
+                col(OutboxMessage.claimed_by).is_(None),
             )
-            .order_by(OutboxMessage.id)  # type: ignore[arg-type]
+            .order_by(col(OutboxMessage.id))
         ).scalars().first()
         if pending is not None:
             pending.payload = {**pending.payload, **payload}
@@ -106,29 +106,29 @@ def enqueue_many(session: Session, queued: Sequence[Queued], *, now: datetime) -
         chunk = keys[start:start + 500]
         for row in session.execute(
             select(OutboxMessage).where(
-                OutboxMessage.coalesce_key.in_([k for _, k in chunk]),  # type: ignore[union-attr]
-                OutboxMessage.status == "pending",
-                OutboxMessage.claimed_by.is_(None),  # type: ignore[union-attr]
-            ).order_by(OutboxMessage.id)  # type: ignore[arg-type]
+                col(OutboxMessage.coalesce_key).in_([k for _, k in chunk]),
+                col(OutboxMessage.status) == "pending",
+                col(OutboxMessage.claimed_by).is_(None),
+            ).order_by(col(OutboxMessage.id))
         ).scalars():
-            pending.setdefault((row.channel, row.coalesce_key), row)  # type: ignore[arg-type]
+            pending.setdefault((row.channel, row.coalesce_key), row)
     rows: list[dict[str, Any]] = []
     new_by_key: dict[tuple[str, str], dict[str, Any]] = {}
     for m in messages:
         key = (m["channel"], m["coalesce_key"])
-        existing = pending.get(key)  # type: ignore[arg-type]
+        existing = pending.get(key)
         if existing is not None:
             if any(existing.payload.get(k) != v for k, v in m["payload"].items()):
                 existing.payload = {**existing.payload, **m["payload"]}
                 session.add(existing)
             continue
-        if key[1] is not None and key in new_by_key:  # type: ignore[comparison-overlap]
-            new_by_key[key]["payload"] = {**new_by_key[key]["payload"], **m["payload"]}  # type: ignore[index]
+        if key[1] is not None and key in new_by_key:
+            new_by_key[key]["payload"] = {**new_by_key[key]["payload"], **m["payload"]}
             continue
         rows.append({**m, "status": "pending", "attempts": 0, "created_at": now, "not_before": now, "result": {}})
         if key[1] is not None:
-            new_by_key[key] = rows[-1]  # type: ignore[index]
-    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+            new_by_key[key] = rows[-1]
+    table = table_of(OutboxMessage)
     for start in range(0, len(rows), 500):
         session.execute(insert(table), rows[start:start + 500])  # the table: one executemany, not a row at a time
     return len(rows)
@@ -146,18 +146,18 @@ def claim(
     """Claim due messages for ``worker``, oldest first, skipping incidents whose
     earlier message is still waiting (per-incident order is never broken)."""
     blocked: set[int] = set()
-    rows = session.exec(  # type: ignore[call-overload]
+    rows = session.execute(
         select(OutboxMessage)
         .where(
-            OutboxMessage.channel == channel,
-            OutboxMessage.status == "pending",
+            col(OutboxMessage.channel) == channel,
+            col(OutboxMessage.status) == "pending",
         )
-        .order_by(OutboxMessage.id)  # type: ignore[arg-type]
+        .order_by(col(OutboxMessage.id))
         .limit(limit * 4)
     ).scalars().all()
     claimed: list[OutboxMessage] = []
     for row in rows:
-        key = row.incident_id if row.incident_id is not None else -row.id  # type: ignore[operator]
+        key = row.incident_id if row.incident_id is not None else -row.id
         if key in blocked:
             continue
         held = row.claimed_by is not None and row.claimed_until is not None and row.claimed_until > now
@@ -168,13 +168,13 @@ def claim(
         # someone claimed it before and neither completed nor released it (read before the update,
         # which refreshes the loaded row)
         lapsed = row.claimed_by is not None
-        result = session.execute(
+        result = session.exec(  # exec, not execute: SQLModel types a DML result as a CursorResult (rowcount)
             update(OutboxMessage)
             .where(
                 and_(
-                    OutboxMessage.id == row.id,
-                    OutboxMessage.status == "pending",
-                    or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until <= now),  # type: ignore[union-attr,operator]
+                    col(OutboxMessage.id) == row.id,
+                    col(OutboxMessage.status) == "pending",
+                    or_(col(OutboxMessage.claimed_until).is_(None), col(OutboxMessage.claimed_until) <= now),
                 )
             )
             .values(claimed_by=worker, claimed_until=now + timedelta(seconds=lease_seconds))
@@ -196,11 +196,11 @@ def claim(
 def anything_due(session: Session, *, channel: str, now: datetime) -> bool:
     """Whether ``claim`` could find a message: a read, so an idle sender never asks for SQLite's write lock."""
     return session.execute(
-        select(OutboxMessage.id).where(
-            OutboxMessage.channel == channel,
-            OutboxMessage.status == "pending",
-            or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= now),  # type: ignore[union-attr,operator]
-            or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until <= now),  # type: ignore[union-attr,operator]
+        select(col(OutboxMessage.id)).where(
+            col(OutboxMessage.channel) == channel,
+            col(OutboxMessage.status) == "pending",
+            or_(col(OutboxMessage.not_before).is_(None), col(OutboxMessage.not_before) <= now),
+            or_(col(OutboxMessage.claimed_until).is_(None), col(OutboxMessage.claimed_until) <= now),
         ).limit(1)
     ).first() is not None
 
@@ -212,10 +212,10 @@ def renew(session: Session, message_id: int, *, worker: str, now: datetime, leas
     lease of the last messages could lapse and another replica claim them.  The
     sender renews each claim just before delivering, and skips a message it lost.
     """
-    result = session.execute(
+    result = session.exec(  # exec: typed as a CursorResult (rowcount)
         update(OutboxMessage)
-        .where(OutboxMessage.id == message_id, OutboxMessage.status == "pending",
-               OutboxMessage.claimed_by == worker)  # type: ignore[arg-type]
+        .where(col(OutboxMessage.id) == message_id, col(OutboxMessage.status) == "pending",
+               col(OutboxMessage.claimed_by) == worker)
         .values(claimed_until=now + timedelta(seconds=lease_seconds))
     )
     return result.rowcount == 1
@@ -290,7 +290,7 @@ def fail(session: Session, message_id: int, *, error: str, worker: str | None = 
 
 
 def pending_count(session: Session, channel: str | None = None) -> int:
-    query = select(OutboxMessage.id).where(OutboxMessage.status == "pending")
+    query = select(col(OutboxMessage.id)).where(col(OutboxMessage.status) == "pending")
     if channel:
-        query = query.where(OutboxMessage.channel == channel)
+        query = query.where(col(OutboxMessage.channel) == channel)
     return len(session.execute(query).all())

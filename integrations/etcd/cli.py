@@ -123,4 +123,5 @@ def cli_version(binary: str, *, timeout: float = 10.0) -> tuple[int, int, int]:
     match = re.search(r"version:\s*(\d+)\.(\d+)\.(\d+)", res.stdout)
     if not match:
         raise IntegrationError(f"Cannot read the version of {binary} from: {res.stdout.strip()[:200]!r}.")
-    return tuple(int(x) for x in match.groups())  # type: ignore[return-value]
+    major, minor, patch = (int(x) for x in match.groups())
+    return major, minor, patch

@@ -178,7 +178,7 @@ class KubernetesClient(ResourceClient, ApfShortcuts):
                 existing = self.create_object({"apiVersion": "v1", "kind": "Namespace",
                                                "metadata": {"name": namespace}}, exist_ok=True)
         except IntegrationError as e:
-            e.elapsed = time.monotonic() - start  # type: ignore[attr-defined]
+            e.elapsed = time.monotonic() - start
             raise
         return Timed("ensure-namespace", time.monotonic() - start, existing)
 
@@ -187,7 +187,7 @@ class KubernetesClient(ResourceClient, ApfShortcuts):
         try:
             value = fn()
         except IntegrationError as e:
-            e.elapsed = time.monotonic() - start  # type: ignore[attr-defined]
+            e.elapsed = time.monotonic() - start
             raise
         return Timed(operation, time.monotonic() - start, value)
 

@@ -101,7 +101,7 @@ class SlackDeliverer:
             channel = home.channel_id
         else:
             channel = self.settings.incidents_channel
-        posted = self._post(channel, step=f"card:{incident_id}",  # type: ignore[arg-type]
+        posted = self._post(channel, step=f"card:{incident_id}",
                             **message_of(card, self.directory.id_of))
         home = homes.save(self.db, incident_id, channel_id=posted.get("channel") or channel, card_ts=posted["ts"],
                           thread_ts=posted["ts"], data={"card_at": self.now().isoformat()})
@@ -184,13 +184,14 @@ class SlackDeliverer:
         self._post(self.settings.incidents_channel, step=f"card:{home.incident_id}:announced", text=text)
         homes.save(self.db, home.incident_id, data={"announced": True})
 
-    def _post(self, channel: str, *, step: str, **message: Any) -> dict[str, Any]:
+    def _post(self, channel: str | None, *, step: str, **message: Any) -> dict[str, Any]:
         """chat.postMessage tagged with a delivery key; a retried delivery first looks for its own post.
 
         The key (outbox message and step, or the incident for its card) rides in Slack's message
         metadata.  When an earlier attempt may have posted (its answer lost, or its sender died
         before recording it), the channel or thread is searched for the key and the post found
-        there is the answer: people see each message once.
+        there is the answer: people see each message once.  A channel not known yet (None: no
+        incidents channel configured, a home not made) is Slack's to refuse, like any unknown channel.
         """
         key = step if step.startswith("card:") else f"{getattr(self._current, 'id', None)}:{step}"
         if getattr(self._current, "retried", False):
@@ -207,7 +208,7 @@ class SlackDeliverer:
             self.web.call("conversations.join", channel=channel)
             return self.web.call("chat.postMessage", channel=channel, **message)
 
-    def _posted(self, channel: str, thread_ts: str | None, key: str) -> str | None:
+    def _posted(self, channel: str | None, thread_ts: str | None, key: str) -> str | None:
         """The ts of the bot's message carrying ``key`` among the latest in the channel or thread."""
         try:
             if thread_ts:
@@ -243,7 +244,7 @@ class SlackDeliverer:
         except SlackRefused as exc:
             if exc.code not in STALE_CARD:
                 raise
-            posted = self._post(home.channel_id, step="card-repost", thread_ts=None, **body)  # type: ignore[arg-type]
+            posted = self._post(home.channel_id, step="card-repost", thread_ts=None, **body)
             homes.save(self.db, incident_id, card_ts=posted["ts"])
             result = {"card": "reposted", "channel": home.channel_id, "ts": posted["ts"], "why": exc.code}
         homes.save(self.db, incident_id, data={"card_at": self.now().isoformat()})
@@ -258,7 +259,7 @@ class SlackDeliverer:
         if event is None:
             return {"skipped": "no such event"}
         home, _ = self.ensure_home(row.incident_id)
-        posted = self._post(home.channel_id, step="timeline", thread_ts=home.thread_ts,  # type: ignore[arg-type]
+        posted = self._post(home.channel_id, step="timeline", thread_ts=home.thread_ts,
                             text=cut(mrkdwn(cards.event_line(event), self.directory.id_of), 3000))
         return {"ts": posted.get("ts")}
 
@@ -281,7 +282,7 @@ class SlackDeliverer:
             if user_id:
                 self._invite(home, [user_id])
             thread = None if (home.data or {}).get("own_channel") else home.thread_ts
-            posted = self._post(home.channel_id, step="mention", thread_ts=thread,  # type: ignore[arg-type]
+            posted = self._post(home.channel_id, step="mention", thread_ts=thread,
                                 text=f"📟 {self.directory.mention(user)} is paged: {mrkdwn(reason)}")
             result["mention"] = posted.get("ts")
         if not user_id:
@@ -293,7 +294,7 @@ class SlackDeliverer:
         if row.incident_id is not None:
             home, _ = self.ensure_home(row.incident_id)
             thread = None if (home.data or {}).get("own_channel") else home.thread_ts
-            return {"ts": self._post(home.channel_id, step="notice", thread_ts=thread,  # type: ignore[arg-type]
+            return {"ts": self._post(home.channel_id, step="notice", thread_ts=thread,
                                      text=text).get("ts")}
         if self.settings.incidents_channel:
             return {"ts": self._post(self.settings.incidents_channel, step="notice", text=text).get("ts")}

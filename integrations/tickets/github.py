@@ -38,9 +38,9 @@ class GitHubIssues:
     def is_closed(self, key: str) -> bool:
         return self._call("GET", f"/repos/{self.repo}/issues/{key}").get("state") == "closed"
 
-    def _call(self, method: str, path: str, **kwargs: object) -> dict[str, Any]:
+    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:  # kwargs: httpx's request options
         try:
-            response = self._client.request(method, path, **kwargs)  # type: ignore[arg-type]
+            response = self._client.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise TrackerError(f"GitHub {method} {path}: {type(exc).__name__}") from None
         if response.status_code >= 400:

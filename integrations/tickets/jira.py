@@ -44,9 +44,9 @@ class JiraIssues:
         status = (data.get("fields") or {}).get("status") or {}
         return (status.get("statusCategory") or {}).get("key") == "done"
 
-    def _call(self, method: str, path: str, **kwargs: object) -> dict[str, Any]:
+    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:  # kwargs: httpx's request options
         try:
-            response = self._client.request(method, path, **kwargs)  # type: ignore[arg-type]
+            response = self._client.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise TrackerError(f"Jira {method} {path}: {type(exc).__name__}") from None
         if response.status_code >= 400:

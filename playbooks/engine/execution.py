@@ -9,11 +9,13 @@ Driving a claimed run through its phases is ``stepping``; undoing it is ``rollba
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
+from sqlmodel import col
 
 from bot.errors import IncidentBotError
 from bot.incidents import fleet
@@ -40,7 +42,7 @@ class Executor(Stepper):
         count = 0
         with self.db.session() as session:
             for run in session.execute(select(PlaybookRun).where(
-                    PlaybookRun.state == "awaiting_approval", PlaybookRun.requested_at <= cutoff)).scalars():
+                    col(PlaybookRun.state) == "awaiting_approval", col(PlaybookRun.requested_at) <= cutoff)).scalars():
                 count += records.expire_if_due(session, run, now=now, ttl_seconds=self.cfg.request_ttl_seconds)
         return count
 
@@ -49,7 +51,7 @@ class Executor(Stepper):
         now = self.clock.now()
         count = 0
         with self.db.session() as session:
-            for run in session.execute(select(PlaybookRun).where(PlaybookRun.state == "succeeded")).scalars():
+            for run in session.execute(select(PlaybookRun).where(col(PlaybookRun.state) == "succeeded")).scalars():
                 expires = (run.context or {}).get("expires_at")
                 if not expires or datetime.fromisoformat(expires) > now or (run.context or {}).get("rollback"):
                     continue
@@ -69,19 +71,20 @@ class Executor(Stepper):
         with self.db.session() as session:
             orphans = [(r.id, r.owner, r.owner_heartbeat_at) for r in session.execute(
                 select(PlaybookRun).where(
-                    PlaybookRun.state == "running",
-                    or_(PlaybookRun.owner.is_(None), PlaybookRun.owner_heartbeat_at.is_(None),  # type: ignore[union-attr]
-                        PlaybookRun.owner_heartbeat_at < stale))  # type: ignore[operator]
-                .order_by(PlaybookRun.id)).scalars()]  # type: ignore[arg-type]
+                    col(PlaybookRun.state) == "running",
+                    or_(col(PlaybookRun.owner).is_(None), col(PlaybookRun.owner_heartbeat_at).is_(None),
+                        col(PlaybookRun.owner_heartbeat_at) < stale))
+                .order_by(col(PlaybookRun.id))).scalars()]
         resumed = 0
         for run_id, old_owner, old_beat in orphans:
             with self.db.session() as session:
-                query = update(PlaybookRun).where(PlaybookRun.id == run_id, PlaybookRun.state == "running")
-                query = query.where(PlaybookRun.owner.is_(None) if old_owner is None  # type: ignore[union-attr]
-                                    else PlaybookRun.owner == old_owner)
-                query = query.where(PlaybookRun.owner_heartbeat_at.is_(None) if old_beat is None  # type: ignore[union-attr]
-                                    else PlaybookRun.owner_heartbeat_at == old_beat)
-                claimed = session.execute(query.values(owner=self.owner, owner_heartbeat_at=now)).rowcount == 1
+                query = update(PlaybookRun).where(col(PlaybookRun.id) == run_id, col(PlaybookRun.state) == "running")
+                query = query.where(col(PlaybookRun.owner).is_(None) if old_owner is None
+                                    else col(PlaybookRun.owner) == old_owner)
+                query = query.where(col(PlaybookRun.owner_heartbeat_at).is_(None) if old_beat is None
+                                    else col(PlaybookRun.owner_heartbeat_at) == old_beat)
+                # exec, not execute: SQLModel types a DML result as a CursorResult (rowcount)
+                claimed = session.exec(query.values(owner=self.owner, owner_heartbeat_at=now)).rowcount == 1
             if claimed:
                 resumed += 1
                 self._resume(run_id, previous_owner=old_owner)
@@ -89,8 +92,8 @@ class Executor(Stepper):
 
     def start_approved(self) -> int:
         with self.db.session() as session:
-            ids = [r for (r,) in session.execute(select(PlaybookRun.id).where(PlaybookRun.state == "approved")
-                                                 .order_by(PlaybookRun.id)).all()]  # type: ignore[arg-type]
+            ids = [r for (r,) in session.execute(select(col(PlaybookRun.id)).where(col(PlaybookRun.state) == "approved")
+                                                 .order_by(col(PlaybookRun.id))).all()]
         started = 0
         for run_id in ids:
             if self.start(run_id) == "started":
@@ -244,7 +247,7 @@ class Executor(Stepper):
             if step.check is None:
                 continue
             try:
-                ok = call_with_timeout(lambda: step.check(ctx), timeout=self._timeout(step),  # type: ignore[misc]
+                ok = call_with_timeout(functools.partial(step.check, ctx), timeout=self._timeout(step),
                                        what=f"re-check of {step.name}")
             except Exception as exc:
                 raise HandBack(f"cannot re-check step {step.name} after a restart: {describe_error(exc)}") from exc

@@ -9,7 +9,10 @@ the other ending: when the state is unclear, the commander decides, not the bot.
 
 from __future__ import annotations
 
+import functools
+
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.store.models import PlaybookRun, RunStep
 from playbooks.engine import leases, records, run_lifecycle
@@ -45,7 +48,7 @@ class Rollback(RunDriver):
     def _undo_step(self, run: PlaybookRun, playbook: Playbook, index: int) -> None:
         step = playbook.steps[index]
         run_id = run.id
-        assert run_id is not None and step.undo is not None
+        assert step.undo is not None
         now = self.clock.now()
         with self.db.session() as session:
             row = self._step_row(session, run_id, "rollback", index, step.name)
@@ -55,7 +58,7 @@ class Rollback(RunDriver):
         ctx = self._ctx(run, playbook)
         error = None
         try:
-            call_with_timeout(lambda: step.undo(ctx), timeout=self._timeout(step),  # type: ignore[misc]
+            call_with_timeout(functools.partial(step.undo, ctx), timeout=self._timeout(step),
                               what=f"undo of {step.name}", beat=self._beat(run_id))
         except LostOwnership:
             raise
@@ -129,8 +132,8 @@ class Rollback(RunDriver):
             if run is None or run.state != "running":
                 return
             done = [s.name for s in session.execute(select(RunStep).where(
-                RunStep.run_id == run_id, RunStep.phase == "execute", RunStep.state == "done")
-                .order_by(RunStep.index)).scalars()]  # type: ignore[arg-type]
+                col(RunStep.run_id) == run_id, col(RunStep.phase) == "execute", col(RunStep.state) == "done")
+                .order_by(col(RunStep.index))).scalars()]
             run_lifecycle.move(run, "hand_back")
             run.finished_at, run.owner, run.error = now, None, reason
             session.add(run)

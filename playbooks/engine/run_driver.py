@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.clock import Clock
 from bot.config import Settings
@@ -89,7 +90,7 @@ class RunDriver:
             hook(label, run_id)
 
     def _ctx(self, run: PlaybookRun, playbook: Playbook) -> StepContext:
-        return StepContext(run_id=run.id, playbook=playbook, params=dict(run.params), plan=dict(run.plan),  # type: ignore[arg-type]
+        return StepContext(run_id=run.id, playbook=playbook, params=dict(run.params), plan=dict(run.plan),
                            cluster=run.cluster, tools=self.tools, incident_id=run.incident_id,
                            results=dict((run.context or {}).get("results") or {}))
 
@@ -110,8 +111,8 @@ class RunDriver:
             leases.renew(session, run.cluster, run_id, now=now, seconds=self.cfg.lease_seconds)
 
     def _step_row(self, session: Any, run_id: int, phase: str, index: int, name: str) -> RunStep:
-        row = session.execute(select(RunStep).where(RunStep.run_id == run_id, RunStep.phase == phase,
-                                                    RunStep.index == index)).scalars().first()
+        row = session.execute(select(RunStep).where(col(RunStep.run_id) == run_id, col(RunStep.phase) == phase,
+                                                    col(RunStep.index) == index)).scalars().first()
         if row is None:
             row = RunStep(run_id=run_id, phase=phase, index=index, name=name)
         return row

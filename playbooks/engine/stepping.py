@@ -27,6 +27,7 @@ exactly there.
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import timedelta
 
@@ -107,7 +108,7 @@ class Stepper(Rollback):
         try:
             already = False
             if step.check is not None:
-                already = bool(call_with_timeout(lambda: step.check(ctx), timeout=timeout,  # type: ignore[misc]
+                already = bool(call_with_timeout(functools.partial(step.check, ctx), timeout=timeout,
                                                  what=f"step {step.name} (check)", beat=self._beat(run_id)))
             elif interrupted and not step.repeatable:
                 raise HandBack(f"the process stopped inside step {step.name}, which cannot tell whether its "
@@ -173,7 +174,8 @@ class Stepper(Rollback):
         if playbook.verify is not None:
             ctx = self._ctx(run, playbook)
             try:
-                verdict = call_with_timeout(lambda: playbook.verify(ctx), timeout=self.cfg.default_step_timeout_seconds,  # type: ignore[misc]
+                verdict = call_with_timeout(functools.partial(playbook.verify, ctx),
+                                            timeout=self.cfg.default_step_timeout_seconds,
                                             what="verification", beat=self._beat(run_id))
             except LostOwnership:
                 raise
@@ -212,7 +214,7 @@ class Stepper(Rollback):
             records.event(session, run, "run.succeeded", f"succeeded{ttl_note}", at=now, key="succeeded")
             incident = records.lock_incident(session, run.incident_id) if run.incident_id else None
             if incident is not None and incident.state in ("notified", "diagnosing", "diagnosed", "mitigating") \
-                    and run.cluster in {c.cluster for c in fleet.clusters(session, incident.id)}:  # type: ignore[arg-type]
+                    and run.cluster in {c.cluster for c in fleet.clusters(session, incident.id)}:
                 # only the cluster the run changed is mitigated; the incident once every cluster is
                 if fleet.reach(session, self.incidents, incident, run.cluster, "mitigated", actor=ACTOR,
                                source="engine", text=f"{ref} {run.playbook} verified: {verdict.text}",

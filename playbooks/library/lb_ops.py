@@ -67,7 +67,8 @@ def open_lb(tools: Any, settings: Settings, cluster: str) -> LoadBalancer:
     except LookupError:
         pass
     cfg = lb_settings(settings, cluster)
-    return HAProxyLoadBalancer(RuntimeClient(cfg.runtime), state_file=cfg.state_file)  # type: ignore[arg-type]
+    assert cfg.runtime is not None  # lb_settings refuses a load balancer without it
+    return HAProxyLoadBalancer(RuntimeClient(cfg.runtime), state_file=cfg.state_file)
 
 
 def servers_by_name(lb: LoadBalancer, cfg: LoadBalancerSettings) -> dict[str, dict[str, Any]]:

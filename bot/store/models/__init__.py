@@ -21,7 +21,7 @@ surface: importing it registers every table on ``ALL_TABLES`` (what the migratio
 
 from sqlmodel import SQLModel
 
-from bot.store.models.columns import UTCDateTime
+from bot.store.models.columns import UTCDateTime, table_of
 from bot.store.models.delivery import ChatBinding, OutboxMessage, ProcessedDelivery, RateLimit
 from bot.store.models.guard import GuardBreaker, GuardDeleteCount, GuardException
 from bot.store.models.incidents import (
@@ -43,5 +43,5 @@ __all__ = [
     "ALL_TABLES", "ActionItem", "Alert", "Approval", "ChatBinding", "ClusterChange", "EvidenceSection", "Flag",
     "GuardBreaker", "GuardDeleteCount", "GuardException", "Incident", "IncidentAlertCount", "IncidentCluster",
     "IncidentLink", "Lease", "OutboxMessage", "Participant", "PlaybookRun", "ProbeResult", "ProbeTally",
-    "ProcessedDelivery", "RateLimit", "RunStep", "Snapshot", "TimelineEvent", "UTCDateTime",
+    "ProcessedDelivery", "RateLimit", "RunStep", "Snapshot", "TimelineEvent", "UTCDateTime", "table_of",
 ]

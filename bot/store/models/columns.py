@@ -1,4 +1,5 @@
-"""Column types every table shares: aware UTC timestamps on SQLite as on PostgreSQL, JSON blobs.
+"""Column types every table shares: aware UTC timestamps on SQLite as on PostgreSQL, JSON blobs;
+and the Core table behind a table class, for the bulk statements.
 
 Migrations refer to ``bot.store.models.UTCDateTime``, so the type keeps that name.
 """
@@ -8,9 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime
+from sqlalchemy import JSON, Column, DateTime, Table
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import Field
+from sqlmodel import Field, SQLModel
 
 from bot.clock import utc
 
@@ -29,6 +30,11 @@ class UTCDateTime(TypeDecorator):
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         return None if value is None else utc(value)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core ``Table`` of a table class: bulk inserts and upserts take it, not a row at a time."""
+    return model.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ on table classes without declaring it
 
 
 def ts_column(nullable: bool = True, index: bool = False) -> Any:
