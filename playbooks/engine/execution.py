@@ -25,7 +25,7 @@ from playbooks.engine.declaration import Playbook
 from playbooks.engine.planning import compute
 from playbooks.engine.stepping import Stepper
 from playbooks.engine.run_driver import ACTOR, HandBack, describe_error
-from playbooks.engine.service import begin_undo
+from playbooks.engine.rollback import begin_undo
 from playbooks.engine.timeouts import call_with_timeout
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,7 @@ class Executor(Stepper):
                 records.event(session, run, "run.approval_expired",
                               f"its approval expired before it could start; still needed: {state.missing}",
                               at=now, key=f"approval_lapsed:{int(now.timestamp())}")
-                records.notify_commander(session, run, f"approval expired before it started; approve again.",
+                records.notify_commander(session, run, "approval expired before it started; approve again.",
                                          at=now, key=f"approval_lapsed:{int(now.timestamp())}")
                 records.refresh_card(session, run.incident_id, now)
                 return "approval-expired"

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from bot.errors import BadInput, NotFound
 from bot.store import timeline
 from bot.store import outbox
 from bot.store.messages import IncidentCard, Notice
@@ -22,6 +23,21 @@ from playbooks.engine import run_lifecycle
 
 def run_ref(run: PlaybookRun | int) -> str:
     return f"RUN-{run if isinstance(run, int) else run.id}"
+
+
+MAX_RUN_ID = 2**31 - 1  # 32-bit ids in both databases
+
+
+def parse_run(value: int | str) -> int:
+    """``RUN-7``, ``run-7`` or ``7`` as the id; a bad or impossible reference is a clear answer, not a crash."""
+    if isinstance(value, int):
+        return value
+    text = str(value).strip().upper().removeprefix("RUN-")
+    if not (text.isascii() and text.isdigit()):
+        raise BadInput(f"`{value}` is not a run; write RUN-<number>.", field="run")
+    if len(text) > 10 or int(text) > MAX_RUN_ID:
+        raise NotFound(f"there is no run RUN-{text[:24]}; run numbers stop at {MAX_RUN_ID}.")
+    return int(text)
 
 
 def event(session: Session, run: PlaybookRun, kind: str, text: str, *, at: datetime, key: str,

@@ -10,6 +10,7 @@ the other ending: when the state is unclear, the commander decides, not the bot.
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import col
@@ -150,3 +151,12 @@ class Rollback(RunDriver):
             records.notify_commander(session, run, text, at=now, key="handed_back")
             records.refresh_card(session, run.incident_id, now)
         self._hook("handed_back", run_id)
+
+
+def begin_undo(run: PlaybookRun, *, reason: str, by: str, now: Any, playbook: Playbook) -> None:
+    """Turn a succeeded run into a rollback the worker carries out (every step with an undo, in reverse)."""
+    pending = [i for i in reversed(range(len(playbook.steps))) if playbook.steps[i].undo is not None]
+    records.with_context(run, rollback={"reason": reason, "by": by, "at": now.isoformat(), "pending": pending,
+                                        "done": [], "errors": []})
+    run_lifecycle.move(run, "undo")
+    run.phase, run.owner, run.owner_heartbeat_at = "rollback", None, None

@@ -29,6 +29,7 @@ from playbooks.engine.declaration import PlanContext, Playbook
 from playbooks.engine.params import parse_params
 from playbooks.engine.planning import ComputedPlan, compute
 from playbooks.engine.registry import Registry
+from playbooks.engine.rollback import begin_undo
 from playbooks.engine.toolbox import Toolbox
 
 TERMINAL = run_lifecycle.TERMINAL
@@ -56,7 +57,7 @@ class PlaybookService:
 
     # ------------------------------------------------------------------ reading
     def get(self, run_id: int | str) -> PlaybookRun:
-        rid = parse_run(run_id)
+        rid = records.parse_run(run_id)
         with self.db.session() as session:
             run = session.get(PlaybookRun, rid)
             if run is None:
@@ -177,7 +178,7 @@ class PlaybookService:
         """Approve the run's current plan; ``plan`` (a hash prefix, as a button carries it) is the
         plan the approver saw: if the run's plan changed since, nothing is recorded."""
         now = self.clock.now()
-        rid = parse_run(run_id)
+        rid = records.parse_run(run_id)
         with self.db.session() as session:
             run = self._locked(session, rid)
             ref = records.run_ref(run)
@@ -239,7 +240,7 @@ class PlaybookService:
 
     def reject(self, run_id: int | str, *, user: str, reason: str | None = None, source: str = "chat") -> Decision:
         now = self.clock.now()
-        rid = parse_run(run_id)
+        rid = records.parse_run(run_id)
         with self.db.session() as session:
             run = self._locked(session, rid)
             ref = records.run_ref(run)
@@ -269,7 +270,7 @@ class PlaybookService:
         """Stop a run: before it starts, it just ends; running, it halts at the next step boundary
         and rolls back what it did; succeeded and reversible, its changes are undone."""
         now = self.clock.now()
-        rid = parse_run(run_id)
+        rid = records.parse_run(run_id)
         with self.db.session() as session:
             run = self._locked(session, rid)
             ref = records.run_ref(run)
@@ -371,30 +372,7 @@ class PlaybookService:
         return run
 
 
-def begin_undo(run: PlaybookRun, *, reason: str, by: str, now: Any, playbook: Playbook) -> None:
-    """Turn a succeeded run into a rollback the worker carries out (every step with an undo, in reverse)."""
-    pending = [i for i in reversed(range(len(playbook.steps))) if playbook.steps[i].undo is not None]
-    records.with_context(run, rollback={"reason": reason, "by": by, "at": now.isoformat(), "pending": pending,
-                                        "done": [], "errors": []})
-    run_lifecycle.move(run, "undo")
-    run.phase, run.owner, run.owner_heartbeat_at = "rollback", None, None
-
-
 def _same_plan(seen: str, current: str) -> bool:
     """A button carries a prefix of the hash (at least 12 hex digits, as shown in chat)."""
     seen = seen.strip().lower()
     return len(seen) >= 12 and current.lower().startswith(seen)
-
-
-def parse_run(value: int | str) -> int:
-    if isinstance(value, int):
-        return value
-    text = str(value).strip().upper().removeprefix("RUN-")
-    if not (text.isascii() and text.isdigit()):
-        raise BadInput(f"`{value}` is not a run; write RUN-<number>.", field="run")
-    if len(text) > 10 or int(text) > MAX_RUN_ID:
-        raise NotFound(f"there is no run RUN-{text[:24]}; run numbers stop at {MAX_RUN_ID}.")
-    return int(text)
-
-
-MAX_RUN_ID = 2**31 - 1  # 32-bit ids in both databases
