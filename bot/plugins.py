@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar, overload
+from typing import Any, Generic, Protocol, TypeVar, cast, overload
 
 from bot.clock import Clock
 from bot.config import Settings
@@ -67,14 +67,14 @@ class Extras(dict[str, object]):
 
     def find(self, key: Extra[T], default: T | None = None) -> T | None:
         """The capability, or ``default`` when no extension offers it (an optional capability)."""
-        return self.get(key.name, default)  # type: ignore[return-value]  # put() is the only writer through a key of T
+        return cast("T | None", self.get(key.name, default))  # put() is the only writer through a key of T
 
     def need(self, key: Extra[T]) -> T:
         """The capability; MissingCapability names it and the extension that provides it when absent."""
         if key.name not in self:
             raise MissingCapability(f"the {key.name} capability is not registered: {key.provided_by} is not among "
                                     f"the bot's extensions.")
-        return self[key.name]  # type: ignore[return-value]  # put() is the only writer through a key of T
+        return cast("T", self[key.name])  # put() is the only writer through a key of T
 
 
 class Worker(Protocol):
