@@ -216,6 +216,7 @@ def main() -> int:
     parser.add_argument("--parts", default="replicas,sigkill,fuzz,playbooks",
                         help="comma-separated: replicas, sigkill, fuzz, playbooks")
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # each figure as it is measured
     parts = set(args.parts.split(","))
     results = []
     if "replicas" in parts:

@@ -102,7 +102,8 @@ class World:
         (run / "kube-scheduler").touch()
         log.write_text("")
         # the component "restarts": each call is appended to the log; the new process takes the Lease
-        # and, like a leader-elected scheduler, keeps renewing it every 2 s while it runs
+        # 3 s after it starts (as a leader-elected scheduler does once it is up) and keeps renewing it
+        # every 2 s while it runs
         (self.work / "stop.sh").write_text(f'echo "stop $1" >> {log} && rm -f {run}/"$1"\n')
         renew = (f"curl -sf --cacert {self.kube.ca_file} -H 'Authorization: Bearer {self.kube.admin_token}' "
                  "-X PATCH -H 'Content-Type: application/merge-patch+json' "
@@ -111,7 +112,7 @@ class World:
                  '\\"$(date -u +%Y-%m-%dT%H:%M:%S.000000Z)\\"}}"')
         (self.work / "start.sh").write_text(
             f'echo "start $1" >> {log} && touch {run}/"$1" && '
-            f'(while [ -f {run}/"$1" ]; do {renew}; sleep 2; done) > /dev/null 2>&1 < /dev/null &\n')
+            f'(sleep 3; while [ -f {run}/"$1" ]; do {renew}; sleep 2; done) > /dev/null 2>&1 < /dev/null &\n')
         with closing(self.admin()) as admin:
             admin.create_object({
                 "apiVersion": ADMISSION, "kind": "ValidatingWebhookConfiguration", "metadata": {"name": self.webhook},
