@@ -48,7 +48,7 @@ from benchmarks.processes import (
     postgres,
     start_bot,
 )
-from bot.sandbox.pki import issue_certificate, make_pki, sandbox_users
+from bot.compose.sandbox.pki import issue_certificate, make_pki, sandbox_users
 
 CLUSTER = "bench"
 KINDS = ("pod",) * 6 + ("namespace",) * 2 + ("configmap",) * 2  # review i's kind is KINDS[i % 10]
@@ -115,11 +115,11 @@ def decision_cost(n: int = 20000) -> float:
     """CPU microseconds per review of the guard's own work (parse, decide, answer), in this process."""
     from datetime import datetime
 
-    from bot.clock import FakeClock
-    from bot.config.guard import GuardSettings
-    from bot.guard.decide import Guard
-    from bot.guard.review import answer, parse_review
-    from bot.guard.state import GuardState, OpenIncident
+    from bot.core.clock import FakeClock
+    from bot.core.config.guard import GuardSettings
+    from bot.domain.guard.decide import Guard
+    from bot.domain.guard.review import answer, parse_review
+    from bot.domain.guard.state import GuardState, OpenIncident
 
     clock = FakeClock(datetime(2026, 11, 30, tzinfo=UTC))
     guard = Guard(GuardSettings(enabled=True, breaker={"cluster_wide": 10**9}), clock)

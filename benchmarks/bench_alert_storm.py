@@ -45,10 +45,10 @@ from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.app.bot import build_bot  # noqa: E402
+from bot.compose.app.bot import build_bot  # noqa: E402
 from bot.chat.dispatcher import ChatContext  # noqa: E402
-from bot.config import Settings, load_settings  # noqa: E402
-from bot.store.models import Alert, Incident  # noqa: E402
+from bot.core.config import Settings, load_settings  # noqa: E402
+from bot.core.store.models import Alert, Incident  # noqa: E402
 from tests.detect.serving import BotServer  # noqa: E402
 from tests.support import slack_signing  # noqa: E402
 from tests.support.fake_slack import FakeSlack  # noqa: E402
@@ -125,7 +125,7 @@ def timed_fake_slack() -> FakeSlack:
 
 def bot_for(tmp: Path, name: str, slack: bool) -> tuple[Any, FakeSlack | None]:
     fake = timed_fake_slack() if slack else None
-    extensions = ["bot.app.webhooks"] + (["integrations.slack.extension"] if slack else [])
+    extensions = ["bot.compose.app.webhooks"] + (["integrations.adapters.slack.extension"] if slack else [])
     return build_bot(bench_settings(tmp, name, fake), extensions=extensions), fake
 
 
@@ -336,7 +336,7 @@ def storm(tmp: Path, total: int, seconds: float, group_interval: float, connecti
     deadline = time.time() + 30
     while time.time() < deadline:
         with bot.db.session() as s:
-            from bot.store.models import OutboxMessage
+            from bot.core.store.models import OutboxMessage
 
             pending = s.execute(select(func.count()).select_from(OutboxMessage)
                                 .where(OutboxMessage.status == "pending", OutboxMessage.channel == "chat")).scalar_one()

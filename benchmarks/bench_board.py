@@ -27,10 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx
 from pydantic import SecretStr
 
-from bot.app.bot import build_bot
+from bot.compose.app.bot import build_bot
 from bot.chat.dispatcher import ChatContext
-from bot.config import load_settings
-from bot.store.models import IncidentCluster, PlaybookRun, RunStep
+from bot.core.config import load_settings
+from bot.core.store.models import IncidentCluster, PlaybookRun, RunStep
 from tests.support.browser import ARGS, CHROMIUM
 from tests.ui.conftest import serve
 
@@ -78,7 +78,7 @@ def main() -> int:
         settings = load_settings(environ={})
         settings.database_url = f"sqlite:///{Path(tmp) / 'board.db'}"
         settings.api_token = SecretStr(TOKEN)
-        bot = build_bot(settings, extensions=["bot.app.export", "bot.app.followups", "bot.app.ui"])
+        bot = build_bot(settings, extensions=["bot.compose.app.export", "bot.compose.app.followups", "bot.compose.app.ui"])
         started = time.perf_counter()
         populate(bot, args.incidents)
         print(f"{args.incidents} open incidents written in {time.perf_counter() - started:.1f}s")

@@ -35,13 +35,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import insert  # noqa: E402
 
-from bot.clock import FakeClock  # noqa: E402
-from bot.config import load_settings  # noqa: E402
-from bot.export import export_incident  # noqa: E402
-from bot.incidents.service import Incidents  # noqa: E402
-from bot.store import migrate  # noqa: E402
-from bot.store.db import Database  # noqa: E402
-from bot.store.models import ActionItem, Alert, PlaybookRun, RunStep, TimelineEvent  # noqa: E402
+from bot.core.clock import FakeClock  # noqa: E402
+from bot.core.config import load_settings  # noqa: E402
+from bot.domain.export import export_incident  # noqa: E402
+from bot.domain.incidents.service import Incidents  # noqa: E402
+from bot.core.store import migrate  # noqa: E402
+from bot.core.store.db import Database  # noqa: E402
+from bot.core.store.models import ActionItem, Alert, PlaybookRun, RunStep, TimelineEvent  # noqa: E402
 
 T0 = datetime(2026, 11, 25, 3, 0, tzinfo=timezone.utc)
 FORMATS = ("md", "json", "html")
@@ -111,7 +111,7 @@ def whole_process(url: str, incident_id: int, repeat: int, tmp: Path) -> dict[st
     for _ in range(repeat):
         for fmt in FORMATS:
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "bot.cli.main", "export", f"INC-{incident_id}", "--format", fmt,
+            subprocess.run([sys.executable, "-m", "bot.compose.cli.main", "export", f"INC-{incident_id}", "--format", fmt,
                             "-o", str(tmp / f"out.{fmt}")], env=env, check=True, capture_output=True,
                            cwd=Path(__file__).resolve().parents[1])
             times[fmt].append(time.perf_counter() - start)

@@ -23,10 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.app.bot import build_bot  # noqa: E402
+from bot.compose.app.bot import build_bot  # noqa: E402
 from bot.chat import handlers_playbooks  # noqa: E402
-from bot.clock import FakeClock  # noqa: E402
-from bot.config import load_settings  # noqa: E402
+from bot.core.clock import FakeClock  # noqa: E402
+from bot.core.config import load_settings  # noqa: E402
 from playbooks.engine import Param, Plan, Playbook, Registry, Step  # noqa: E402
 from playbooks.library import throttle_client  # noqa: E402
 from tests.support.apiserver import ApiServerStandIn  # noqa: E402

@@ -35,10 +35,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.sandbox.controlplane import ControlPlane, ControlPlaneOptions  # noqa: E402
-from bot.sandbox.customers import CustomerOptions  # noqa: E402
-from integrations.kubernetes import connect  # noqa: E402
-from integrations.probes.customer import (delete_now, nodes_check, pod_manifest, run_pod_probe,  # noqa: E402
+from bot.compose.sandbox.controlplane import ControlPlane, ControlPlaneOptions  # noqa: E402
+from bot.compose.sandbox.customers import CustomerOptions  # noqa: E402
+from integrations.clients.kubernetes import connect  # noqa: E402
+from integrations.clients.probes.customer import (delete_now, nodes_check, pod_manifest, run_pod_probe,  # noqa: E402
                                            run_statefulset_probe)
 
 NAMESPACE = "ramp"

@@ -42,20 +42,20 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.clock import SystemClock  # noqa: E402
-from bot.config import load_settings  # noqa: E402
-from bot.config.clusters import (  # noqa: E402
+from bot.core.clock import SystemClock  # noqa: E402
+from bot.core.config import load_settings  # noqa: E402
+from bot.core.config.clusters import (  # noqa: E402
     ClusterEndpoints,
     EtcdEndpoints,
     EtcdMemberSettings,
     EtcdRestoreSettings,
     EtcdSnapshotSettings,
 )
-from bot.incidents.service import Incidents  # noqa: E402
-from bot.sandbox.processes import EtcdCluster  # noqa: E402
-from bot.store.db import Database  # noqa: E402
-from bot.store.migrate import upgrade  # noqa: E402
-from integrations.etcd import EtcdClient, save_snapshot, with_cluster  # noqa: E402
+from bot.domain.incidents.service import Incidents  # noqa: E402
+from bot.compose.sandbox.processes import EtcdCluster  # noqa: E402
+from bot.core.store.db import Database  # noqa: E402
+from bot.core.store.migrate import upgrade  # noqa: E402
+from integrations.clients.etcd import EtcdClient, save_snapshot, with_cluster  # noqa: E402
 from playbooks.backups import Catalogue  # noqa: E402
 from playbooks.engine import Toolbox, build_engine  # noqa: E402
 
@@ -166,7 +166,7 @@ class Playbook:
         steps = {}
         from sqlalchemy import select
 
-        from bot.store.models import RunStep
+        from bot.core.store.models import RunStep
 
         with self.db.session() as s:
             for row in s.execute(select(RunStep).where(RunStep.run_id == run.id).order_by(RunStep.index)).scalars():

@@ -259,8 +259,8 @@ def report(storm: Storm, fake: FakeSlack, url: str, args: argparse.Namespace, el
            cpu: list[float]) -> None:
     from sqlalchemy import func, select
 
-    from bot.store.db import Database
-    from bot.store.models import Alert, Incident
+    from bot.core.store.db import Database
+    from bot.core.store.models import Alert, Incident
 
     db = Database(url)
     with db.reading() as s:

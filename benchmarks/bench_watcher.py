@@ -34,12 +34,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from processes import describe, migrate, pct, postgres, start_bot  # noqa: E402
 
-from bot.clock import FakeClock  # noqa: E402
-from bot.config import load_settings  # noqa: E402
-from bot.slo import watcher  # noqa: E402
-from bot.slo.worker import Watcher  # noqa: E402
-from bot.store.db import Database  # noqa: E402
-from bot.store.models import Incident, TimelineEvent  # noqa: E402
+from bot.core.clock import FakeClock  # noqa: E402
+from bot.core.config import load_settings  # noqa: E402
+from bot.domain.slo import watcher  # noqa: E402
+from bot.domain.slo.worker import Watcher  # noqa: E402
+from bot.core.store.db import Database  # noqa: E402
+from bot.core.store.models import Incident, TimelineEvent  # noqa: E402
 from sqlalchemy import func, insert, select  # noqa: E402
 
 WARN_AFTER = timedelta(seconds=240)  # 80 % of the 5-minute diagnose budget (sev2)

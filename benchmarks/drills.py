@@ -17,9 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bot.sandbox.drill import Deadlines, Drill
-from bot.sandbox.scenarios import SCENARIOS
-from bot.sandbox.scorecard import SANDBOX_GOALS
+from bot.compose.sandbox.drill import Deadlines, Drill
+from bot.compose.sandbox.scenarios import SCENARIOS
+from bot.compose.sandbox.scorecard import SANDBOX_GOALS
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,7 +37,7 @@ signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 TOKEN = "bench-token"
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
-CLI = [sys.executable, "-m", "bot.cli.main"]
+CLI = [sys.executable, "-m", "bot.compose.cli.main"]
 
 
 def free_port() -> int:

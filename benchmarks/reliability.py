@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT))
 from pydantic import SecretStr  # noqa: E402
 from sqlalchemy import create_engine  # noqa: E402
 
-from bot.store.models import Incident  # noqa: E402
+from bot.core.store.models import Incident  # noqa: E402
 
 from tests.detect.payloads import alert, webhook  # noqa: E402
 from tests.reliability.replicas import (  # noqa: E402
@@ -125,7 +125,7 @@ def free_port() -> int:
 
 
 def start_serve(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen([sys.executable, "-m", "bot.cli.main", "serve", "--port", str(port)], cwd=ROOT,
+    process = subprocess.Popen([sys.executable, "-m", "bot.compose.cli.main", "serve", "--port", str(port)], cwd=ROOT,
                                env=env, stdout=subprocess.DEVNULL, stderr=log.open("ab"))
     deadline = time.monotonic() + 300  # a loaded 2-core machine can take minutes to import and migrate
     while time.monotonic() < deadline:
@@ -164,8 +164,8 @@ def sigkill_serve(incidents: int, kills: int) -> bool:
             process.send_signal(signal.SIGKILL)
             process.wait(30)
             process = start_serve(env, port, log)
-        from bot.store.db import Database
-        from bot.store.models import OutboxMessage
+        from bot.core.store.db import Database
+        from bot.core.store.models import OutboxMessage
 
         db = Database(db_url)
         deadline = time.monotonic() + 600

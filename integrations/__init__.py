@@ -1,10 +1,9 @@
-"""Clients of the outside world, and the Slack adapter.
+"""The outside world, in two layers that the folders show.
 
-``slack`` sits above the chat layer (it turns neutral messages into Block Kit); every other package
-is a client below the domain that knows nothing of incidents or chat (Kubernetes, etcd, Prometheus,
-HAProxy, the black-box probes, component control, PagerDuty, Opsgenie, issue trackers).  ``pagers``
-is the Protocol the paging senders use to reach PagerDuty and Opsgenie alike.
+``adapters`` sit above the chat layer (``slack`` turns neutral messages into Block Kit and Slack's
+requests into chat commands); ``clients`` sit below the domain and know nothing of incidents or
+chat (Kubernetes, etcd, component control, Prometheus, HAProxy, the black-box probes, PagerDuty,
+Opsgenie, issue trackers).
 """
 
-__all__ = ["components", "etcd", "haproxy", "kubernetes", "opsgenie", "pagerduty", "pagers", "probes",
-           "prometheus", "slack", "tickets"]
+__all__ = ["adapters", "clients"]

@@ -26,13 +26,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
-from bot.clock import Clock
-from bot.config import Settings
-from bot.errors import ConfigError, IncidentBotError, IntegrationError
-from bot.store.db import Database
-from bot.store.models import Lease, Snapshot
-from integrations.etcd import EtcdClient, SnapshotInfo, SnapshotTool, detect_tool, save_snapshot, sha256_file
-from bot.plugins import Extra, Host
+from bot.core.clock import Clock
+from bot.core.config import Settings
+from bot.core.errors import ConfigError, IncidentBotError, IntegrationError
+from bot.core.store.db import Database
+from bot.core.store.models import Lease, Snapshot
+from integrations.clients.etcd import EtcdClient, SnapshotInfo, SnapshotTool, detect_tool, save_snapshot, sha256_file
+from bot.core.plugins import Extra, Host
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ import freezegun
 import pytest
 from sqlalchemy import create_engine, text
 
-from bot.app.bot import Bot, build_bot
+from bot.compose.app.bot import Bot, build_bot
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
-from bot.config import Settings, load_settings
+from bot.core.clock import FakeClock
+from bot.core.config import Settings, load_settings
 from tests.support.postgres_server import PostgresServer
 
 # freezegun scans every loaded module; the kubernetes client builds pydantic models lazily on

@@ -9,7 +9,7 @@ Public modules:
 * ``delivery`` and ``surface`` — the outbox sender and the typed dispatch of outbox messages to a
   surface; ``console`` — the terminal chat;
 * ``handlers_*`` — the verbs of one capability each; the composition root registers them;
-* ``plugin`` — ``ChatHost``, what a plugin adding verbs may use of the bot (``bot.plugins.Host`` and more).
+* ``plugin`` — ``ChatHost``, what a plugin adding verbs may use of the bot (``bot.core.plugins.Host`` and more).
 """
 
 __all__ = ["cards", "console", "delivery", "dispatcher", "grammar", "handlers_core", "handlers_diagnosis",

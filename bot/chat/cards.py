@@ -7,11 +7,11 @@ from datetime import datetime
 
 from bot.chat.messages import (Block, Bullets, Button, Buttons, ClockLine, Clocks, Code, Fields, Heading, Paragraph,
                                Reply)
-from bot.clock import human_duration
-from bot.incidents import acks, fleet
-from bot.incidents.service import IncidentView
-from bot.store.refs import ref_of
-from bot.store.models import Incident, PlaybookRun, TimelineEvent
+from bot.core.clock import human_duration
+from bot.domain.incidents import acks, fleet
+from bot.domain.incidents.service import IncidentView
+from bot.core.store.refs import ref_of
+from bot.core.store.models import Incident, PlaybookRun, TimelineEvent
 
 STATE_EMOJI = {
     "detected": "🔴", "notified": "🔴", "diagnosing": "🟠", "diagnosed": "🟠", "mitigating": "🟡",
@@ -45,7 +45,7 @@ def card(view: IncidentView, pending_runs: Sequence[PlaybookRun] = ()) -> Reply:
     if len(view.clusters) > 1:
         blocks.extend(cluster_table(view))
     changed = (inc.extra or {}).get("changes_before_t0")
-    if changed:  # the change watch's nearest changes before T0 (bot.app.evidence)
+    if changed:  # the change watch's nearest changes before T0 (bot.compose.app.evidence)
         blocks.append(Paragraph("Changed before T0: " + "; ".join(changed)))
     if inc.root_cause:
         blocks.append(Paragraph(f"Root cause: {inc.root_cause}"))

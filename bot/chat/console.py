@@ -28,12 +28,12 @@ from bot.chat.dispatcher import ChatContext, Dispatcher, Services
 from bot.chat.delivery import OutboxSender
 from bot.chat.render_text import render
 from bot.chat.surface import Surface, handle, not_here
-from bot.incidents import fleet
-from bot.store.refs import ref_of
-from bot.store.messages import (IncidentCard, MalformedMessage, Message, Notice, Page, PageClose, SlackReply,
+from bot.domain.incidents import fleet
+from bot.core.store.refs import ref_of
+from bot.core.store.messages import (IncidentCard, MalformedMessage, Message, Notice, Page, PageClose, SlackReply,
                                 TimelinePost, decode)
-from bot.store.timeline import AUTONOMOUS_SOURCES
-from bot.store.models import OutboxMessage, TimelineEvent
+from bot.core.store.timeline import AUTONOMOUS_SOURCES
+from bot.core.store.models import OutboxMessage, TimelineEvent
 
 log = logging.getLogger(__name__)
 AS_RE = re.compile(r"^/as\s+@?([\w.\-]+)\s*$")
@@ -63,7 +63,7 @@ class ConsoleDeliverer:
 
     def _card(self, row: OutboxMessage, card: IncidentCard) -> dict[str, Any]:
         # later updates are seen as timeline lines, except one showing a cluster that joined since the
-        # announcement: its delivery is that cluster's notification (bot/incidents/fleet.py), so it is printed
+        # announcement: its delivery is that cluster's notification (bot/domain/incidents/fleet.py), so it is printed
         if card.announce or fleet.unannounced(self.dispatcher.services.db, card.incident_id):
             from bot.chat.handlers_core import card_for
 

@@ -2,7 +2,7 @@
 
 A ``Deliverer`` knows one chat system (console, Slack, a test recorder) and
 delivers one message; ``OutboxSender`` claims pending messages, reads each
-back as its typed declaration (``bot/store/messages.py``), hands them over in
+back as its typed declaration (``bot/core/store/messages.py``), hands them over in
 order, completes or reschedules them, and tells the domain when the first
 notification of an incident got through (that moment is ``notified_at``).
 A stored message that does not fit its declaration is marked failed with the
@@ -21,11 +21,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from bot.chat.dispatcher import Services
-from bot.errors import IncidentBotError
-from bot.store import outbox
-from bot.incidents import fleet
-from bot.store.messages import IncidentCard, MalformedMessage, Message, decode
-from bot.store.models import OutboxMessage
+from bot.core.errors import IncidentBotError
+from bot.core.store import outbox
+from bot.domain.incidents import fleet
+from bot.core.store.messages import IncidentCard, MalformedMessage, Message, decode
+from bot.core.store.models import OutboxMessage
 
 log = logging.getLogger(__name__)
 

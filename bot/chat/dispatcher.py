@@ -18,26 +18,26 @@ from typing import Any
 from bot.chat import grammar
 from bot.chat.grammar import Command
 from bot.chat.messages import Reply
-from bot.clock import Clock
-from bot.config import Settings
-from bot.errors import BadInput, IncidentBotError, NotAvailableYet
-from bot.incidents.service import Incidents
-from bot.store.refs import ref_of
-from bot.store.db import Database
-from bot.plugins import Extras
+from bot.core.clock import Clock
+from bot.core.config import Settings
+from bot.core.errors import BadInput, IncidentBotError, NotAvailableYet
+from bot.domain.incidents.service import Incidents
+from bot.core.store.refs import ref_of
+from bot.core.store.db import Database
+from bot.core.plugins import Extras
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Services:
-    """Everything handlers may use; built by the composition root (bot/app)."""
+    """Everything handlers may use; built by the composition root (bot/compose/app)."""
 
     db: Database
     settings: Settings
     clock: Clock
     incidents: Incidents
-    extras: Extras = field(default_factory=Extras)  # what plugins offer each other (bot/plugins.py)
+    extras: Extras = field(default_factory=Extras)  # what plugins offer each other (bot/core/plugins.py)
 
 
 @dataclass

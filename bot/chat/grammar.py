@@ -12,7 +12,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from bot.errors import BadInput
+from bot.core.errors import BadInput
 
 INC_RE = re.compile(r"^INC-\d+$", re.IGNORECASE)
 RUN_RE = re.compile(r"^(?:RUN-)?\d+$", re.IGNORECASE)

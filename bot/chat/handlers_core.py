@@ -9,8 +9,8 @@ from bot.chat import cards, grammar, handlers_review
 from bot.chat.dispatcher import ChatContext, Dispatcher
 from bot.chat.grammar import Command
 from bot.chat.messages import Bullets, Heading, Reply
-from bot.store.refs import ref_of
-from bot.store.models import PlaybookRun
+from bot.core.store.refs import ref_of
+from bot.core.store.models import PlaybookRun
 
 
 def pending_runs(dispatcher: Dispatcher, incident_id: int) -> list[PlaybookRun]:

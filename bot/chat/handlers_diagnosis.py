@@ -5,10 +5,10 @@ from __future__ import annotations
 from bot.chat.dispatcher import ChatContext, Dispatcher
 from bot.chat.grammar import Command
 from bot.chat.messages import Block, Bullets, Heading, Paragraph, Reply
-from bot.errors import IllegalTransition, NotAvailableYet
-from bot.incidents import fleet
-from bot.store.refs import ref_of
-from bot.diagnosis.service import DIAGNOSER
+from bot.core.errors import IllegalTransition, NotAvailableYet
+from bot.domain.incidents import fleet
+from bot.core.store.refs import ref_of
+from bot.domain.diagnosis.service import DIAGNOSER
 
 
 def diagnose(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:

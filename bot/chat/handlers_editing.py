@@ -8,11 +8,11 @@ from zoneinfo import ZoneInfo
 from bot.chat.dispatcher import ChatContext, Dispatcher
 from bot.chat.grammar import Command
 from bot.chat.messages import Bullets, Heading, Reply
-from bot.config.people import Team
-from bot.errors import BadInput, PermissionDenied
-from bot.incidents import editing, fleet
-from bot.store.refs import parse_ref, ref_of
-from bot.slo import rota
+from bot.core.config.people import Team
+from bot.core.errors import BadInput, PermissionDenied
+from bot.domain.incidents import editing, fleet
+from bot.core.store.refs import parse_ref, ref_of
+from bot.domain.slo import rota
 
 
 def severity(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:

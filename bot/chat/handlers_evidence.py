@@ -12,10 +12,10 @@ from typing import Any, Mapping
 from bot.chat.dispatcher import ChatContext, Dispatcher
 from bot.chat.grammar import Command
 from bot.chat.messages import Bullets, Heading, Paragraph, Reply
-from bot.clock import utc
-from bot.diagnosis import changes as change_log
-from bot.diagnosis import t0_evidence
-from bot.store.refs import ref_of
+from bot.core.clock import utc
+from bot.domain.diagnosis import changes as change_log
+from bot.domain.diagnosis import t0_evidence
+from bot.core.store.refs import ref_of
 
 
 def section_line(section: str, status: str, data: Mapping[str, Any], error: str | None) -> str:

@@ -14,8 +14,8 @@ from urllib.parse import quote
 from bot.chat.dispatcher import ChatContext, Dispatcher
 from bot.chat.grammar import Command
 from bot.chat.messages import Bullets, ClockLine, Clocks, Code, Heading, Paragraph, Reply
-from bot.export import export_incident, summary_lines
-from bot.export import Export
+from bot.domain.export import export_incident, summary_lines
+from bot.domain.export import Export
 
 # Slack's section text limit is 3000 characters; stay under it with the fences.
 INLINE_LIMIT = 2800

@@ -3,7 +3,7 @@
 ``allow`` asks for an exception (one user, this incident's cluster, a window, a rule); ``approve``
 gives it; ``lift`` (the commander only) reopens deletes after the breaker tripped; ``status`` says
 what the guard blocks now. Every step goes on the incident's timeline. The guard itself (the
-webhook) reads these rows; see ``bot.guard``.
+webhook) reads these rows; see ``bot.domain.guard``.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from typing import Any
 from bot.chat.dispatcher import ChatContext, Dispatcher
 from bot.chat.grammar import BY_NAME, Command
 from bot.chat.messages import Reply
-from bot.errors import BadInput, PermissionDenied
-from bot.guard import exceptions
-from bot.guard.breaker import EVERYONE
-from bot.store import timeline
-from bot.store.refs import ref_of
-from bot.store.models import GuardException
-from bot.store.states import FINISHED_STATES
-from bot.guard.decide import GUARD, Guard
+from bot.core.errors import BadInput, PermissionDenied
+from bot.domain.guard import exceptions
+from bot.domain.guard.breaker import EVERYONE
+from bot.core.store import timeline
+from bot.core.store.refs import ref_of
+from bot.core.store.models import GuardException
+from bot.core.store.states import FINISHED_STATES
+from bot.domain.guard.decide import GUARD, Guard
 
 ACTIONS = ("status", "allow", "approve", "lift")
 

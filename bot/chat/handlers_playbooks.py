@@ -1,7 +1,7 @@
 """Chat verbs of the playbook engine: plan, run, approve, reject, abort, freeze, unfreeze.
 
 Also the extension entry point (``register(bot)``, listed in
-``bot.app.bot.EXTENSIONS``): it builds the engine, exposes its service as
+``bot.compose.app.bot.EXTENSIONS``): it builds the engine, exposes its service as
 ``bot.services.extras.need(PLAYBOOKS)`` (what diagnosis calls to propose a run)
 and adds the playbook worker to ``bot.workers``.
 """
@@ -14,8 +14,8 @@ from bot.chat.cards import approval_buttons
 from bot.chat.dispatcher import ChatContext, Dispatcher
 from bot.chat.grammar import Command
 from bot.chat.messages import Code, Heading, Paragraph, Reply
-from bot.incidents import fleet
-from bot.store.models import PlaybookRun
+from bot.domain.incidents import fleet
+from bot.core.store.models import PlaybookRun
 from playbooks.engine import PLAYBOOK_ENGINE, PLAYBOOKS, Engine, PlaybookService, Registry, Toolbox, build_engine
 from playbooks.engine import metrics as playbook_metrics
 from bot.chat.plugin import ChatHost

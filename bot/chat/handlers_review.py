@@ -1,7 +1,7 @@
 """Chat verbs for after the incident: the post-mortem's written sections, action items, finding incidents.
 
 ``impact``, ``factor``, ``went-well`` and ``lesson`` append to the review
-sections (``bot.incidents.review``); ``action`` takes an owner, due date and
+sections (``bot.domain.incidents.review``); ``action`` takes an owner, due date and
 priority; ``list`` filters and searches (``--all --since 7d --cluster X
 --state resolved <text>``).
 """
@@ -15,12 +15,12 @@ from bot.chat import cards
 from bot.chat.dispatcher import ChatContext, Dispatcher, Handler
 from bot.chat.grammar import Command
 from bot.chat.messages import Bullets, Heading, Reply
-from bot.errors import BadInput
-from bot.incidents import action_items, review, search
-from bot.store.refs import ref_of
-from bot.store import outbox
-from bot.store.messages import Notice
-from bot.store.models import TimelineEvent
+from bot.core.errors import BadInput
+from bot.domain.incidents import action_items, review, search
+from bot.core.store.refs import ref_of
+from bot.core.store import outbox
+from bot.core.store.messages import Notice
+from bot.core.store.models import TimelineEvent
 
 
 def write_review(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:

@@ -12,8 +12,8 @@ from datetime import timedelta
 from bot.chat.dispatcher import ChatContext, Dispatcher
 from bot.chat.grammar import Command
 from bot.chat.messages import Bullets, Heading, Reply
-from bot.incidents.search import parse_since
-from bot.slo.budgets import budgets
+from bot.domain.incidents.search import parse_since
+from bot.domain.slo.budgets import budgets
 
 
 def slo(d: Dispatcher, ctx: ChatContext, cmd: Command) -> Reply:

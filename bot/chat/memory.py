@@ -9,8 +9,8 @@ from bot.chat.delivery import OutboxSender
 from bot.chat.dispatcher import ChatContext, Dispatcher
 from bot.chat.messages import Reply
 from bot.chat.render_text import render
-from bot.store.messages import Message
-from bot.store.models import OutboxMessage
+from bot.core.store.messages import Message
+from bot.core.store.models import OutboxMessage
 
 
 @dataclass

@@ -3,7 +3,7 @@
 A surface (Slack, the console, the pager webhook, PagerDuty, Opsgenie) names a
 handler for every kind it shows, and says in a sentence why each other kind is
 not for it.  The list is checked when the surface is built, that is at start-up:
-a kind declared in ``bot/store/messages.py`` that a surface neither handles nor
+a kind declared in ``bot/core/store/messages.py`` that a surface neither handles nor
 turns away is a bug found before the first message, not a message silently
 skipped at 3 a.m.  Handlers receive the typed message, so none of them reads a
 payload dict.
@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from bot.store.messages import KINDS, Message
-from bot.store.models import OutboxMessage
+from bot.core.store.messages import KINDS, Message
+from bot.core.store.models import OutboxMessage
 
 M = TypeVar("M", bound=Message)
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.clock import Clock
-from bot.config import Settings
-from bot.incidents.service import Incidents
-from bot.plugins import Extra
-from bot.store.db import Database
+from bot.core.clock import Clock
+from bot.core.config import Settings
+from bot.domain.incidents.service import Incidents
+from bot.core.plugins import Extra
+from bot.core.store.db import Database
 from playbooks.engine.declaration import RISKS, Plan, PlanContext, Playbook, Step, StepContext, Verdict
 from playbooks.engine.execution import Executor
 from playbooks.engine.params import REQUIRED, Param

@@ -18,9 +18,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.config import Settings
-from bot.errors import PermissionDenied
-from bot.store.models import Approval, PlaybookRun
+from bot.core.config import Settings
+from bot.core.errors import PermissionDenied
+from bot.core.store.models import Approval, PlaybookRun
 
 AUTO_APPROVER = "incident-bot"
 

@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlmodel import col
 
-from bot.errors import IncidentBotError
-from bot.incidents import fleet
-from bot.store.models import Incident, PlaybookRun
+from bot.core.errors import IncidentBotError
+from bot.domain.incidents import fleet
+from bot.core.store.models import Incident, PlaybookRun
 from playbooks.engine import approval, freeze, leases, records, run_lifecycle
 from playbooks.engine.declaration import Playbook
 from playbooks.engine.planning import compute

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from bot.store.models import Flag
+from bot.core.store.models import Flag
 
 FREEZE = "playbooks.freeze"
 

@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from bot.store.db import insert_once
-from bot.store.models import Lease
+from bot.core.store.db import insert_once
+from bot.core.store.models import Lease
 
 
 def lease_name(cluster: str) -> str:

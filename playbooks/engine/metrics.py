@@ -8,7 +8,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from bot.store.models import PlaybookRun
+from bot.core.store.models import PlaybookRun
 from playbooks.engine import freeze
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.errors import BadInput
+from bot.core.errors import BadInput
 
 
 class _Required:

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from bot.errors import BadInput, IncidentBotError, IntegrationError
+from bot.core.errors import BadInput, IncidentBotError, IntegrationError
 from playbooks.engine.declaration import Plan, PlanContext, Playbook
 from playbooks.engine.params import format_duration
 

@@ -13,11 +13,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from bot.errors import BadInput, NotFound
-from bot.store import timeline
-from bot.store import outbox
-from bot.store.messages import IncidentCard, Notice
-from bot.store.models import Approval, Incident, Participant, PlaybookRun
+from bot.core.errors import BadInput, NotFound
+from bot.core.store import timeline
+from bot.core.store import outbox
+from bot.core.store.messages import IncidentCard, Notice
+from bot.core.store.models import Approval, Incident, Participant, PlaybookRun
 from playbooks.engine import run_lifecycle
 
 
@@ -58,7 +58,7 @@ def expire_if_due(session: Session, run: PlaybookRun, *, now: datetime, ttl_seco
     """
     from datetime import timedelta
 
-    from bot.clock import utc
+    from bot.core.clock import utc
     from playbooks.engine.params import format_duration
 
     if run.state != "awaiting_approval" or utc(run.requested_at) > now - timedelta(seconds=ttl_seconds):
@@ -119,7 +119,7 @@ def lock_incident(session: Session, incident_id: int) -> Incident | None:
 
 def evidence_of(session: Session, incident: Incident) -> dict[str, Any]:
     """What diagnosis said about the incident: the latest cause event's data (and its evidence)."""
-    from bot.store.models import TimelineEvent
+    from bot.core.store.models import TimelineEvent
 
     found: dict[str, Any] = {}
     diag = (incident.extra or {}).get("diagnosis")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterable
 
-from bot.errors import NotFound
+from bot.core.errors import NotFound
 from playbooks.engine.declaration import Playbook
 
 

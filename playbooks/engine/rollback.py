@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import col
 
-from bot.store.models import PlaybookRun, RunStep
+from bot.core.store.models import PlaybookRun, RunStep
 from playbooks.engine import leases, records, run_lifecycle
 from playbooks.engine.declaration import Playbook
 from playbooks.engine.run_driver import ACTOR, LostOwnership, RunDriver, describe_error

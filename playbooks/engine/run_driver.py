@@ -19,12 +19,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import col
 
-from bot.clock import Clock
-from bot.config import Settings
-from bot.errors import IncidentBotError
-from bot.incidents.service import Incidents
-from bot.store.db import Database
-from bot.store.models import PlaybookRun, RunStep
+from bot.core.clock import Clock
+from bot.core.config import Settings
+from bot.core.errors import IncidentBotError
+from bot.domain.incidents.service import Incidents
+from bot.core.store.db import Database
+from bot.core.store.models import PlaybookRun, RunStep
 from playbooks.engine import leases, records
 from playbooks.engine.declaration import Playbook, StepContext
 from playbooks.engine.registry import Registry

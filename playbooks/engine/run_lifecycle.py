@@ -1,4 +1,4 @@
-"""The playbook run's lifecycle as a table, like the incident's (``bot/incidents/lifecycle.py``).
+"""The playbook run's lifecycle as a table, like the incident's (``bot/domain/incidents/lifecycle.py``).
 
 Every change of a run's state goes through ``move(run, trigger)``: the table says which moves
 exist, from which states, to which state and why, so the engine's guards, its error messages
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.errors import IllegalTransition
-from bot.store.models import PlaybookRun
+from bot.core.errors import IllegalTransition
+from bot.core.store.models import PlaybookRun
 
 STATES = ("planned", "awaiting_approval", "approved", "running", "succeeded", "failed", "rolled_back",
           "rejected", "aborted", "expired", "handed_back")

@@ -16,14 +16,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import col
 
-from bot.clock import Clock
-from bot.config import Settings
-from bot.errors import BadInput, Conflict, IllegalTransition, NotFound, PermissionDenied
-from bot.incidents import fleet
-from bot.incidents.service import Incidents
-from bot.store.refs import ref_of
-from bot.store.db import Database, insert_once
-from bot.store.models import Approval, Incident, PlaybookRun
+from bot.core.clock import Clock
+from bot.core.config import Settings
+from bot.core.errors import BadInput, Conflict, IllegalTransition, NotFound, PermissionDenied
+from bot.domain.incidents import fleet
+from bot.domain.incidents.service import Incidents
+from bot.core.store.refs import ref_of
+from bot.core.store.db import Database, insert_once
+from bot.core.store.models import Approval, Incident, PlaybookRun
 from playbooks.engine import approval, freeze, records, run_lifecycle
 from playbooks.engine.declaration import PlanContext, Playbook
 from playbooks.engine.params import parse_params
@@ -326,7 +326,7 @@ class PlaybookService:
             for iid in {incident_id, *(r.incident_id for r in running)} - {None}:
                 if session.get(Incident, iid) is None:  # a chat context naming an incident that is gone
                     continue
-                from bot.store import timeline
+                from bot.core.store import timeline
 
                 timeline.record(session, iid, "playbooks.frozen",
                                 f"playbooks frozen by @{user}" + (f": {reason}" if reason else ""),
@@ -346,7 +346,7 @@ class PlaybookService:
                                        f"commander or an approver can.")
             freeze.clear(session, by=user, now=now)
             if incident_id is not None and session.get(Incident, incident_id) is not None:
-                from bot.store import timeline
+                from bot.core.store import timeline
 
                 timeline.record(session, incident_id, "playbooks.unfrozen", f"playbooks unfrozen by @{user}",
                                 at=now, actor=user, source=source)
@@ -359,7 +359,7 @@ class PlaybookService:
 
     # ------------------------------------------------------------------ helpers
     def _commands_any(self, session: Any, user: str) -> bool:
-        from bot.store.models import Participant
+        from bot.core.store.models import Participant
 
         return session.execute(select(col(Participant.id)).where(
             col(Participant.user) == user, col(Participant.role) == "commander",

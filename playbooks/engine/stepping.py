@@ -31,9 +31,9 @@ import functools
 import logging
 from datetime import timedelta
 
-from bot.errors import IncidentBotError
-from bot.incidents import fleet
-from bot.store.models import PlaybookRun
+from bot.core.errors import IncidentBotError
+from bot.domain.incidents import fleet
+from bot.core.store.models import PlaybookRun
 from playbooks.engine import freeze, leases, records, run_lifecycle
 from playbooks.engine.declaration import Playbook, Verdict
 from playbooks.engine.rollback import Rollback

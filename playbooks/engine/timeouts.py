@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bot.errors import StepFailed
+from bot.core.errors import StepFailed
 
 
 def call_with_timeout(fn: Callable[[], Any], *, timeout: float, what: str,

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from bot.config import Settings
+from bot.core.config import Settings
 
 
 class Toolbox:
@@ -38,7 +38,7 @@ class Toolbox:
         return self.get("kubernetes", cluster)
 
     def _connect_kubernetes(self, cluster: str) -> Any:
-        from integrations.kubernetes import connect
+        from integrations.clients.kubernetes import connect
 
         endpoints = self.settings.clusters.get(cluster) if hasattr(self.settings, "clusters") else None
         kubeconfig = (getattr(endpoints, "kubeconfig", None) if endpoints else None) or self.settings.kubeconfig

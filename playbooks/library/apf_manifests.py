@@ -120,8 +120,8 @@ def semantic_problems(manifest: dict[str, Any]) -> list[tuple[str, str]]:
 
 def validate(manifest: dict[str, Any], kubernetes_version: str) -> str:
     """Schema (kubernetes-validate for that version) then semantics; BadInput naming the field."""
-    from bot.errors import BadInput
-    from integrations.kubernetes import validate_manifest
+    from bot.core.errors import BadInput
+    from integrations.clients.kubernetes import validate_manifest
 
     used = validate_manifest(manifest, kubernetes_version)
     problems = semantic_problems(manifest)

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from integrations.kubernetes.apf import RequestAttributes
+from integrations.clients.kubernetes.apf import RequestAttributes
 
 FORBIDDEN_GROUPS = frozenset({
     "system:masters", "system:nodes", "system:authenticated", "system:unauthenticated",

@@ -20,7 +20,7 @@ import copy
 import re
 from typing import Any
 
-from bot.errors import BadInput, IntegrationError, StepFailed
+from bot.core.errors import BadInput, IntegrationError, StepFailed
 from playbooks.engine.declaration import Plan, PlanContext, Playbook, Step, StepContext, Verdict
 from playbooks.engine.params import Param
 

@@ -1,4 +1,4 @@
-"""The etcd restore procedure as plain functions over ``integrations.etcd``.
+"""The etcd restore procedure as plain functions over ``integrations.clients.etcd``.
 
 The restore-etcd playbook strings these together as checkpointed steps; the
 benchmark times them against the same procedure typed by hand.  Why the
@@ -28,10 +28,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.config import Settings
-from bot.config.clusters import EtcdEndpoints
-from bot.errors import ConfigError, IntegrationError, StepFailed
-from integrations.etcd import (
+from bot.core.config import Settings
+from bot.core.config.clusters import EtcdEndpoints
+from bot.core.errors import ConfigError, IntegrationError, StepFailed
+from integrations.clients.etcd import (
     ClusterSummary,
     CommandController,
     EtcdClient,

@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import col
 
-from bot.errors import Conflict, NotFound
-from bot.store.models import PlaybookRun
+from bot.core.errors import Conflict, NotFound
+from bot.core.store.models import PlaybookRun
 from playbooks.backups import database_of
 from playbooks.engine.declaration import Plan, PlanContext, Playbook, Step, StepContext, Verdict
 from playbooks.engine.params import Param

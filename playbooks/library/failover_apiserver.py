@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from bot.errors import Conflict, StepFailed
+from bot.core.errors import Conflict, StepFailed
 from playbooks.engine.declaration import Plan, PlanContext, Playbook, Step, StepContext, Verdict
 from playbooks.engine.params import Param
 from playbooks.library import lb_ops

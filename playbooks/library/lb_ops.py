@@ -1,6 +1,6 @@
 """Load-balancer operations behind the apiserver failover and failback playbooks.
 
-Plain functions over the ``LoadBalancer`` seam (``integrations.haproxy``), so
+Plain functions over the ``LoadBalancer`` seam (``integrations.clients.haproxy``), so
 the playbooks only declare *what* happens and in which order.  A cloud load
 balancer or a kubeconfig switch can replace HAProxy by providing another
 ``LoadBalancer`` through the toolbox (kind ``loadbalancer``); nothing here
@@ -25,10 +25,10 @@ from typing import Any
 
 import httpx
 
-from bot.config import Settings
-from bot.config.clusters import LoadBalancerSettings
-from bot.errors import ConfigError, IntegrationError
-from integrations.haproxy import (
+from bot.core.config import Settings
+from bot.core.config.clusters import LoadBalancerSettings
+from bot.core.errors import ConfigError, IntegrationError
+from integrations.clients.haproxy import (
     HAProxyLoadBalancer,
     LoadBalancer,
     RuntimeClient,

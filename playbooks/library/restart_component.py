@@ -19,8 +19,8 @@ from typing import Any
 
 import httpx
 
-from bot.errors import ConfigError, StepFailed
-from integrations.components import CommandComponentController, ComponentController
+from bot.core.errors import ConfigError, StepFailed
+from integrations.clients.components import CommandComponentController, ComponentController
 from playbooks.engine.declaration import Plan, PlanContext, Playbook, Step, StepContext, Verdict
 from playbooks.engine.params import Param
 

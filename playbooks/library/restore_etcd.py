@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.errors import ConfigError, Conflict, IncidentBotError, StepFailed
-from integrations.etcd import EtcdMemberSpec
+from bot.core.errors import ConfigError, Conflict, IncidentBotError, StepFailed
+from integrations.clients.etcd import EtcdMemberSpec
 from playbooks import backups
 from playbooks.engine.declaration import Plan, PlanContext, Playbook, Step, StepContext, Verdict
 from playbooks.engine.params import Param

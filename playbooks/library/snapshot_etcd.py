@@ -14,9 +14,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bot.errors import Conflict, IntegrationError
-from integrations.etcd import EtcdClient, snapshot_status, sha256_file
-from integrations.etcd import SnapshotInfo
+from bot.core.errors import Conflict, IntegrationError
+from integrations.clients.etcd import EtcdClient, snapshot_status, sha256_file
+from integrations.clients.etcd import SnapshotInfo
 from playbooks import backups
 from playbooks.engine.declaration import Plan, PlanContext, Playbook, Step, StepContext, Verdict
 from playbooks.engine.params import Param

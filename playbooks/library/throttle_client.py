@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.errors import BadInput, StepFailed
-from integrations.kubernetes.apf import is_dangling, matching_flow_schema, precedence
+from bot.core.errors import BadInput, StepFailed
+from integrations.clients.kubernetes.apf import is_dangling, matching_flow_schema, precedence
 from playbooks.engine.declaration import Plan, PlanContext, Playbook, Step, StepContext, Verdict
 from playbooks.engine.params import Param, format_duration
 from playbooks.library import apf_manifests as manifests
 from playbooks.library.apf_subjects import normalise, parse_subject
-from bot.store.refs import ref_of
+from bot.core.store.refs import ref_of
 
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection", "*")
 _SAMPLE_RESOURCE = "pods"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.app.bot import Bot
+from bot.compose.app.bot import Bot
 from bot.chat.memory import MemoryChat
-from bot.store.models import Incident, TimelineEvent
+from bot.core.store.models import Incident, TimelineEvent
 
 
 def counts(bot: Bot) -> tuple[int, int]:

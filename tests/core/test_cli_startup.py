@@ -9,13 +9,13 @@ from pathlib import Path
 
 PROBE = """
 import sys
-from bot.cli.main import main
+from bot.compose.cli.main import main
 try:
     code = main(sys.argv[1:])
 except SystemExit as exc:  # --version and --help exit from argparse
     code = exc.code
-heavy = sorted(m for m in ("kubernetes", "slack_bolt", "alembic", "bot.sandbox.scenarios", "playbooks",
-                           "integrations.slack", "bot.app.bot") if m in sys.modules)
+heavy = sorted(m for m in ("kubernetes", "slack_bolt", "alembic", "bot.compose.sandbox.scenarios", "playbooks",
+                           "integrations.adapters.slack", "bot.compose.app.bot") if m in sys.modules)
 print("LOADED", ",".join(heavy), file=sys.stderr)
 sys.exit(code)
 """
@@ -46,7 +46,7 @@ def test_a_subcommand_s_own_help_is_still_complete() -> None:
 
 def test_export_reads_the_store_without_building_the_bot(tmp_path: Path) -> None:
     env = {"INCIDENT_BOT_DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}"}
-    subprocess.run([sys.executable, "-m", "bot.cli.main", "console", "--user", "alice"], env={**os.environ, **env},
+    subprocess.run([sys.executable, "-m", "bot.compose.cli.main", "console", "--user", "alice"], env={**os.environ, **env},
                    input="/incident declare etcd slow\n", capture_output=True, text=True, timeout=120, check=True)
     exported = run("export", "INC-1", "--format", "md", env=env)
     assert exported.returncode == 0, exported.stderr

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import load_settings, secret
-from bot.errors import ConfigError
+from bot.core.config import load_settings, secret
+from bot.core.errors import ConfigError
 
 
 def test_secrets_come_from_mounted_files(tmp_path: Path) -> None:
@@ -38,7 +38,7 @@ def test_a_value_and_its_file_together_are_refused(tmp_path: Path) -> None:
 
 
 def test_a_stray_variable_is_a_warning_not_a_failed_start(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="bot.config"):
+    with caplog.at_level(logging.WARNING, logger="bot.core.config"):
         settings = load_settings(environ={"INCIDENT_BOT_NO_SUCH_THING": "1",
                                           "INCIDENT_BOT_SLACK__CHANEL": "#typo",
                                           "INCIDENT_BOT_CLUSTERS__PROD__KUBECONFIG": "/etc/kube/prod"})

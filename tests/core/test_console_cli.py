@@ -28,7 +28,7 @@ TRANSCRIPT = """\
 def cli(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("INCIDENT_BOT_", "SLACK_"))}
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "bot.cli.main", *args], input=stdin, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "bot.compose.cli.main", *args], input=stdin, capture_output=True,
                           text=True, env=full_env, timeout=120)
 
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import io
 import threading
 
-from bot.app.bot import Bot
+from bot.compose.app.bot import Bot
 from bot.chat.console import Console
 from bot.chat.delivery import OutboxSender
 from bot.chat.memory import RecordingDeliverer
-from bot.clock import FakeClock
-from bot.store.models import OutboxMessage
+from bot.core.clock import FakeClock
+from bot.core.store.models import OutboxMessage
 
 
 class Screen(io.StringIO):

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from bot.app.bot import Bot
+from bot.compose.app.bot import Bot
 from bot.chat.memory import MemoryChat
 
 

@@ -13,9 +13,9 @@ from pydantic import SecretStr
 from sqlmodel import create_engine
 from starlette.testclient import TestClient
 
-from bot.app.bot import Bot
-from bot.app.http import build_http_app
-from bot.clock import FakeClock
+from bot.compose.app.bot import Bot
+from bot.compose.app.http import build_http_app
+from bot.core.clock import FakeClock
 from tests.detect.payloads import alert, webhook
 
 HOOK_TOKEN = "hook-token-for-tests"

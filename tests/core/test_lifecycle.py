@@ -6,9 +6,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from bot.errors import IllegalTransition
-from bot.incidents import lifecycle
-from bot.store.models import Incident
+from bot.core.errors import IllegalTransition
+from bot.domain.incidents import lifecycle
+from bot.core.store.models import Incident
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=timezone.utc)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from bot.store import migrate
-from bot.store.db import Database
+from bot.core.store import migrate
+from bot.core.store.db import Database
 
 
 def test_three_replicas_migrating_an_empty_database_at_once_all_start(postgres_url: str) -> None:

@@ -7,10 +7,10 @@ from pydantic import SecretStr
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
-from bot.app.bot import build_bot
-from bot.app.http import build_http_app
-from bot.app.openapi import document
-from bot.clock import FakeClock
+from bot.compose.app.bot import build_bot
+from bot.compose.app.http import build_http_app
+from bot.compose.app.openapi import document
+from bot.core.clock import FakeClock
 from tests.conftest import make_settings
 
 

@@ -13,18 +13,18 @@ from typing import Any
 
 import pytest
 
-from bot.app.bot import Bot
-from bot.app.pager import PagerDeliverer
-from bot.app.paging import OpsgenieDeliverer, PagerDutyDeliverer
+from bot.compose.app.bot import Bot
+from bot.compose.app.pager import PagerDeliverer
+from bot.compose.app.paging import OpsgenieDeliverer, PagerDutyDeliverer
 from bot.chat.console import ConsoleDeliverer
 from bot.chat.memory import MemoryChat
 from bot.chat.surface import Surface, handle, not_here
-from bot.store import outbox
-from bot.store.messages import (KINDS, IncidentCard, MalformedMessage, Message, Notice, Page, PageClose, SlackReply,
+from bot.core.store import outbox
+from bot.core.store.messages import (KINDS, IncidentCard, MalformedMessage, Message, Notice, Page, PageClose, SlackReply,
                                 TimelinePost, decode)
-from bot.store.models import OutboxMessage, TimelineEvent
-from integrations.opsgenie.alerts import OpsgenieAlerts
-from integrations.pagerduty.events import PagerDutyEvents
+from bot.core.store.models import OutboxMessage, TimelineEvent
+from integrations.clients.opsgenie.alerts import OpsgenieAlerts
+from integrations.clients.pagerduty.events import PagerDutyEvents
 
 EXAMPLES: list[Message] = [
     IncidentCard(incident_id=1),

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.app.bot import build_bot
-from bot.config import Settings
-from bot.diagnosis.service import DIAGNOSER, Diagnoser
-from bot.plugins import Extra, Extras, MissingCapability
+from bot.compose.app.bot import build_bot
+from bot.core.config import Settings
+from bot.domain.diagnosis.service import DIAGNOSER, Diagnoser
+from bot.core.plugins import Extra, Extras, MissingCapability
 from playbooks.engine import PLAYBOOKS, PlaybookService
 
 

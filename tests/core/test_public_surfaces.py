@@ -187,13 +187,13 @@ def test_no_two_modules_import_each_other() -> None:
 
 def test_the_checks_see_a_reach_in_and_an_import_past_the_surface(tmp_path: Path) -> None:
     """The checks above are only worth something if they notice a violation: feed them some."""
-    bad = ast.parse("from bot.incidents.service import _hidden\nfrom bot.slo import mass\n"
-                    "from bot.incidents.service import Incidents\n\ndef f(other):\n    return other._secret\n")
-    source = Source("bot.export.bad", tmp_path / "bad.py", bad)
+    bad = ast.parse("from bot.domain.incidents.service import _hidden\nfrom bot.domain.slo import mass\n"
+                    "from bot.domain.incidents.service import Incidents\n\ndef f(other):\n    return other._secret\n")
+    source = Source("bot.domain.export.bad", tmp_path / "bad.py", bad)
     surface = surface_problems([source])
-    assert len(surface) == 1 and "`mass` is not in bot.slo.__all__" in surface[0]
+    assert len(surface) == 1 and "`mass` is not in bot.domain.slo.__all__" in surface[0]
     reach = reach_in_problems([source])
-    assert any("from bot.incidents.service import _hidden" in p for p in reach)
+    assert any("from bot.domain.incidents.service import _hidden" in p for p in reach)
     assert any("other._secret" in p for p in reach) and len(reach) == 2
-    inside_package = Source("bot.slo.watcher2", tmp_path / "w.py", ast.parse("from bot.slo import mass\n"))
+    inside_package = Source("bot.domain.slo.watcher2", tmp_path / "w.py", ast.parse("from bot.domain.slo import mass\n"))
     assert surface_problems([inside_package]) == []  # a package's own modules may use each other

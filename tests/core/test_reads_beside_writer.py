@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from bot.app.bot import Bot
+from bot.compose.app.bot import Bot
 from bot.chat.dispatcher import ChatContext
 from bot.chat.memory import MemoryChat
 

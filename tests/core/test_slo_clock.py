@@ -8,12 +8,12 @@ from datetime import timedelta
 import pytest
 from freezegun import freeze_time
 
-from bot.app.bot import Bot, build_bot
+from bot.compose.app.bot import Bot, build_bot
 from bot.chat.memory import MemoryChat
-from bot.clock import SystemClock
-from bot.config import Settings
-from bot.config.budgets import StageBudgets
-from bot.slo.clocks import clocks
+from bot.core.clock import SystemClock
+from bot.core.config import Settings
+from bot.core.config.budgets import StageBudgets
+from bot.domain.slo.clocks import clocks
 from tests.conftest import T0
 
 

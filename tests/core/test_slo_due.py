@@ -6,15 +6,15 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, text
 
-from bot.app.bot import Bot, build_bot
+from bot.compose.app.bot import Bot, build_bot
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
-from bot.incidents.alert_payload import parse_notification
-from bot.slo import worker
-from bot.slo.worker import Watcher
-from bot.store import migrate
-from bot.store.db import Database
-from bot.store.models import Incident, TimelineEvent
+from bot.core.clock import FakeClock
+from bot.domain.incidents.alert_payload import parse_notification
+from bot.domain.slo import worker
+from bot.domain.slo.worker import Watcher
+from bot.core.store import migrate
+from bot.core.store.db import Database
+from bot.core.store.models import Incident, TimelineEvent
 from tests.conftest import T0, make_settings
 from tests.detect.payloads import alert, webhook
 
@@ -42,7 +42,7 @@ def test_a_warning_comes_at_80_percent_of_the_budget_and_not_a_tick_before(bot: 
 
 
 def test_an_alert_that_moves_t0_earlier_brings_the_warning_earlier(settings, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
-    bot = build_bot(settings, clock=clock, extensions=["bot.app.webhooks"])
+    bot = build_bot(settings, clock=clock, extensions=["bot.compose.app.webhooks"])
     try:
         ingest = bot.services.extras["alerts"].ingest
         ingest(parse_notification(webhook(alert("EtcdMemberDown", T0, job="etcd", instance="m1"))))
@@ -59,7 +59,7 @@ def test_an_alert_that_moves_t0_earlier_brings_the_warning_earlier(settings, clo
 
 def test_incidents_falling_due_together_breach_once_each_even_with_two_replicas(database_url: str) -> None:
     clock = FakeClock(T0)
-    bot = build_bot(make_settings(database_url), clock=clock, extensions=["bot.app.webhooks"])
+    bot = build_bot(make_settings(database_url), clock=clock, extensions=["bot.compose.app.webhooks"])
     try:
         ingest = bot.services.extras["alerts"].ingest
         count = worker.BATCH + 50  # more than one batch

@@ -8,11 +8,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import select
 
-from bot.store import timeline
-from bot.store import migrate, outbox
-from bot.store.db import Database
-from bot.store.messages import IncidentCard, Page, TimelinePost
-from bot.store.models import ALL_TABLES, Incident
+from bot.core.store import timeline
+from bot.core.store import migrate, outbox
+from bot.core.store.db import Database
+from bot.core.store.messages import IncidentCard, Page, TimelinePost
+from bot.core.store.models import ALL_TABLES, Incident
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=timezone.utc)
 

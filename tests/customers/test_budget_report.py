@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-from bot.app.bot import Bot
+from bot.compose.app.bot import Bot
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
-from bot.export import report_render
-from bot.incidents.probe_findings import ProbeRecorder
-from integrations.probes import ProbeOutcome
+from bot.core.clock import FakeClock
+from bot.domain.export import report_render
+from bot.domain.incidents.probe_findings import ProbeRecorder
+from integrations.clients.probes import ProbeOutcome
 
 NS = "incident-bot-probe"
 POD, READYZ, WRITE = f"pod {NS}", "apiserver https://10.0.0.10:6443/readyz", f"write-path {NS}"

@@ -14,15 +14,15 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.app.bot import Bot
-from bot.app.metrics import render_metrics
+from bot.compose.app.bot import Bot
+from bot.compose.app.metrics import render_metrics
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
-from bot.incidents.probe_findings import ProbeRecorder, ProbeWorker
-from bot.store.models import Incident, TimelineEvent
-from integrations.probes import ProbeFailed, pod_check
-from integrations.probes.customer import nodes_check, run_pod_probe
-from integrations.probes.fake_cluster import FakeWorkloadCluster
+from bot.core.clock import FakeClock
+from bot.domain.incidents.probe_findings import ProbeRecorder, ProbeWorker
+from bot.core.store.models import Incident, TimelineEvent
+from integrations.clients.probes import ProbeFailed, pod_check
+from integrations.clients.probes.customer import nodes_check, run_pod_probe
+from integrations.clients.probes.fake_cluster import FakeWorkloadCluster
 
 NS = "incident-bot-probe"
 

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from bot.sandbox.controlplane import ControlPlane, ControlPlaneOptions
-from bot.sandbox.customers import CustomerOptions, ready_nodes
-from bot.sandbox.processes import wait_until
-from integrations.probes.customer import run_pod_probe
+from bot.compose.sandbox.controlplane import ControlPlane, ControlPlaneOptions
+from bot.compose.sandbox.customers import CustomerOptions, ready_nodes
+from bot.compose.sandbox.processes import wait_until
+from integrations.clients.probes.customer import run_pod_probe
 
 LEASE_SECONDS = 8  # renewed every 2 s
 NODES = 4
@@ -118,8 +118,8 @@ def test_stopping_one_group_stops_its_leases_and_only_its_nodes_go_not_ready(pla
 
 def test_the_probe_check_runs_pod_statefulset_and_bypass_probes_as_the_bot(plane: ControlPlane) -> None:
     """What the diagnosis' ``probe`` checks answer on a healthy cluster, with the bot's own RBAC."""
-    from bot.app.customer_probes import CustomerProbes
-    from integrations.kubernetes import connect
+    from bot.compose.app.customer_probes import CustomerProbes
+    from integrations.clients.kubernetes import connect
 
     bypass = [s.url for s in plane.bypass.values()]
 

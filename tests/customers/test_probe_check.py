@@ -15,16 +15,16 @@ from typing import Any
 
 import pytest
 
-from bot.app.customer_probes import CustomerProbes
-from bot.clock import FakeClock
-from bot.diagnosis.fakes import FakeHttp, cluster_config
-from bot.diagnosis.library import Library
-from bot.diagnosis.loader import parse
-from bot.diagnosis.validation import ProcedureError
-from bot.diagnosis.ports import ClusterAccess
-from bot.diagnosis.runner import Runner
-from integrations.kubernetes import FakeKubernetes
-from integrations.probes.fake_cluster import FakeWorkloadCluster
+from bot.compose.app.customer_probes import CustomerProbes
+from bot.core.clock import FakeClock
+from bot.domain.diagnosis.fakes import FakeHttp, cluster_config
+from bot.domain.diagnosis.library import Library
+from bot.domain.diagnosis.loader import parse
+from bot.domain.diagnosis.validation import ProcedureError
+from bot.domain.diagnosis.ports import ClusterAccess
+from bot.domain.diagnosis.runner import Runner
+from integrations.clients.kubernetes import FakeKubernetes
+from integrations.clients.probes.fake_cluster import FakeWorkloadCluster
 from tests.conftest import T0
 
 NS = "incident-bot-probe"

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from bot import binaries
+from bot.core import binaries
 
 CHART = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "incident-bot"
 # the chart refuses an open /api/* unless told, and has no default image (it is built and pushed by the operator)

@@ -8,10 +8,10 @@ import pytest
 from pydantic import SecretStr
 from starlette.testclient import TestClient
 
-from bot.app.bot import Bot
-from bot.app.http import build_http_app
-from bot.cli.main import main
-from bot.config import Settings
+from bot.compose.app.bot import Bot
+from bot.compose.app.http import build_http_app
+from bot.compose.cli.main import main
+from bot.core.config import Settings
 from tests.conftest import make_settings
 
 TOKEN = "api-token-for-tests"
@@ -52,7 +52,7 @@ def test_health_and_metrics_stay_open_for_probes_and_scrapers(client: TestClient
 
 
 def test_without_a_configured_token_the_api_is_open_on_loopback(sqlite_url: str, clock) -> None:  # type: ignore[no-untyped-def]
-    from bot.app.bot import build_bot
+    from bot.compose.app.bot import build_bot
 
     bot = build_bot(make_settings(sqlite_url), clock=clock)
     try:

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from bot.config import load_settings, secret
+from bot.core.config import load_settings, secret
 from tests.deploy.helm import CHART, helm, one, refusal, render
 
 DEPLOY = CHART.parents[1]

@@ -6,8 +6,8 @@ import base64
 from pathlib import Path
 from typing import Any
 
-from bot.config import load_settings
-from bot.guard.policy import webhook_rules
+from bot.core.config import load_settings
+from bot.domain.guard.policy import webhook_rules
 from tests.deploy.helm import one, refusal, render
 
 GUARD = {"guard.enabled": True, "guard.tlsSecret": "incident-bot-guard-tls", "guard.caBundle": "Q0EK",

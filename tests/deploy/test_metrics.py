@@ -7,10 +7,10 @@ import subprocess
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
-from bot.app.bot import Bot
-from bot.app.http import build_http_app
+from bot.compose.app.bot import Bot
+from bot.compose.app.http import build_http_app
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 
 
 def scrape(bot: Bot) -> tuple[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]]:

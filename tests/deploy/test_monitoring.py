@@ -9,9 +9,9 @@ from pathlib import Path
 
 import yaml
 
-from bot.app.bot import Bot
+from bot.compose.app.bot import Bot
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from tests.deploy.test_metrics import scrape
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"

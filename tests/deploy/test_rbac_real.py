@@ -21,14 +21,14 @@ from typing import Any
 
 import pytest
 
-from bot.app.bot import Bot
+from bot.compose.app.bot import Bot
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
-from bot.diagnosis.checks import run_kind
-from bot.diagnosis.library import Library
-from bot.diagnosis.ports import ClusterAccess
-from integrations.kubernetes import KubernetesClient
-from integrations.kubernetes import KubernetesApiError
+from bot.core.clock import FakeClock
+from bot.domain.diagnosis.checks import run_kind
+from bot.domain.diagnosis.library import Library
+from bot.domain.diagnosis.ports import ClusterAccess
+from integrations.clients.kubernetes import KubernetesClient
+from integrations.clients.kubernetes import KubernetesApiError
 from playbooks.engine import Engine
 from tests.deploy.helm import render
 from tests.playbooks.conftest import diagnosed_incident, engine, pb_bot, pchat  # noqa: F401  (fixtures)
@@ -134,7 +134,7 @@ def test_the_write_probe_and_the_change_correlation_reads_work(installed: Instal
 
 def test_the_customer_probes_calls_are_allowed_in_the_probe_namespace(installed: Installed,
                                                                      bot_sa: KubernetesClient) -> None:
-    from integrations.probes.customer import STATEFULSET, delete_now, pod_manifest, statefulset_manifest
+    from integrations.clients.probes.customer import STATEFULSET, delete_now, pod_manifest, statefulset_manifest
 
     ns, pod = "incident-bot-probe", f"probe-{uuid.uuid4().hex[:6]}"
     bot_sa.create_object(pod_manifest(ns, pod))  # this apiserver has no nodes: the pod stays Pending

@@ -30,7 +30,7 @@ def start(tmp_path: Path, *args: str, **env: str) -> tuple[subprocess.Popen[str]
     environ.update({"INCIDENT_BOT_DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
                     "INCIDENT_BOT_PORT": str(port), **env})
     with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "bot.cli.main", *args, "serve"], env=environ,
+        proc = subprocess.Popen([sys.executable, "-m", "bot.compose.cli.main", *args, "serve"], env=environ,
                                 cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT, text=True)
     # generous: the start (imports, migrations) shares 2 cores with the other tests
     wait(lambda: "listening on" in log.read_text() or proc.poll() is not None, timeout=90)
@@ -77,5 +77,5 @@ def test_json_logs_are_one_object_a_line(tmp_path: Path) -> None:
     stop(proc)
     records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     start_line = next(r for r in records if "listening on" in r["message"])
-    assert start_line["level"] == "INFO" and start_line["logger"] == "bot.app.serve"
+    assert start_line["level"] == "INFO" and start_line["logger"] == "bot.compose.app.serve"
     assert {"time", "level", "logger", "message"} <= set(records[0])

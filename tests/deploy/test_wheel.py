@@ -94,8 +94,8 @@ def test_only_runtime_dependencies_come_with_it(installed: Installed) -> None:
         [str(installed.venv / "bin" / "python"), "-c",
          "import importlib.util as u, importlib.resources as r;"
          "print(sorted(m for m in ('kubernetes_validate', 'kmock', 'cryptography', 'jsonschema', 'pytest') if u.find_spec(m)));"
-         "print((r.files('bot.sandbox') / 'data' / 'rules-fast.yml').is_file());"
-         "print((r.files('bot.export') / 'templates' / 'postmortem.html.j2').is_file())"],
+         "print((r.files('bot.compose.sandbox') / 'data' / 'rules-fast.yml').is_file());"
+         "print((r.files('bot.domain.export') / 'templates' / 'postmortem.html.j2').is_file())"],
         capture_output=True, text=True, cwd=installed.workdir, env=installed.env())
     assert probe.stdout.split("\n")[:3] == ["[]", "True", "True"], probe.stderr
 

@@ -8,9 +8,9 @@ import pytest
 from pydantic import SecretStr
 from starlette.testclient import TestClient
 
-from bot.app.bot import Bot
-from bot.app.http import build_http_app
-from bot.config import Settings
+from bot.compose.app.bot import Bot
+from bot.compose.app.http import build_http_app
+from bot.core.config import Settings
 from tests.conftest import make_settings
 
 TOKEN = "am-webhook-token-for-tests"

@@ -15,12 +15,12 @@ from typing import Any
 
 import uvicorn
 
-from bot.app.bot import Bot
-from bot.app.http import build_http_app
-from bot.app.workers import WorkerRunner
+from bot.compose.app.bot import Bot
+from bot.compose.app.http import build_http_app
+from bot.compose.app.workers import WorkerRunner
 from bot.chat.delivery import OutboxSender
-from bot.store.messages import Message
-from bot.store.models import OutboxMessage
+from bot.core.store.messages import Message
+from bot.core.store.models import OutboxMessage
 
 
 @dataclass

@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
-from bot.app.bot import Bot
+from bot.compose.app.bot import Bot
 from bot.chat.memory import MemoryChat
-from bot.config.detection import AlertRule
-from bot.store.models import Alert, Incident, OutboxMessage, TimelineEvent
+from bot.core.config.detection import AlertRule
+from bot.core.store.models import Alert, Incident, OutboxMessage, TimelineEvent
 from tests.conftest import T0
 from tests.detect.payloads import alert, webhook
 
@@ -248,8 +248,8 @@ def test_an_old_downstream_incident_is_not_joined_by_a_new_root_fault(client: Te
 def test_a_bad_alert_rule_stops_the_bot_at_start_naming_the_setting() -> None:
     import pytest
 
-    from bot.config import load_settings
-    from bot.errors import ConfigError
+    from bot.core.config import load_settings
+    from bot.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"alerting\.rules\.0\.severity: .*expected one of sev1, sev2, sev3"):
         load_settings(environ={"INCIDENT_BOT_ALERTING__RULES": "[{severity: critical}]"})

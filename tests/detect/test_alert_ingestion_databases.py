@@ -7,17 +7,17 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from bot.app.bot import build_bot
-from bot.clock import FakeClock
-from bot.incidents.alert_payload import parse_notification
-from bot.incidents import alert_tally
-from bot.store.models import Alert, Incident, OutboxMessage
+from bot.compose.app.bot import build_bot
+from bot.core.clock import FakeClock
+from bot.domain.incidents.alert_payload import parse_notification
+from bot.domain.incidents import alert_tally
+from bot.core.store.models import Alert, Incident, OutboxMessage
 from tests.conftest import T0, make_settings
 from tests.detect.payloads import alert, webhook
 
 
 def test_deliveries_are_stored_once_and_grouped_on_both_stores(database_url: str) -> None:
-    bot = build_bot(make_settings(database_url), clock=FakeClock(T0), extensions=["bot.app.webhooks"])
+    bot = build_bot(make_settings(database_url), clock=FakeClock(T0), extensions=["bot.compose.app.webhooks"])
     try:
         ingest = bot.services.extras["alerts"].ingest
         cascade = [alert("EtcdMemberDown", T0, job="etcd", instance=f"m{i}") for i in range(3)] + \
@@ -39,7 +39,7 @@ def test_deliveries_are_stored_once_and_grouped_on_both_stores(database_url: str
 
 
 def test_two_replicas_receiving_a_new_fault_at_once_open_one_incident(database_url: str) -> None:
-    bot = build_bot(make_settings(database_url), clock=FakeClock(T0), extensions=["bot.app.webhooks"])
+    bot = build_bot(make_settings(database_url), clock=FakeClock(T0), extensions=["bot.compose.app.webhooks"])
     try:
         kind = type(bot.services.extras["alerts"])
         replicas = [kind(bot.db, bot.settings, bot.clock, bot.services.incidents) for _ in range(2)]
@@ -56,7 +56,7 @@ def test_two_replicas_receiving_a_new_fault_at_once_open_one_incident(database_u
 
 def test_the_counts_people_read_match_the_stored_alerts_after_joins_resolutions_and_races(database_url: str) -> None:
     """The status line ("N firing, M resolved") is kept by increments: it must still equal a full recount."""
-    bot = build_bot(make_settings(database_url), clock=FakeClock(T0), extensions=["bot.app.webhooks"])
+    bot = build_bot(make_settings(database_url), clock=FakeClock(T0), extensions=["bot.compose.app.webhooks"])
     try:
         kind = type(bot.services.extras["alerts"])
         replicas = [kind(bot.db, bot.settings, bot.clock, bot.services.incidents) for _ in range(2)]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from bot.config.detection import Alerting
-from bot.incidents.alert_rules import classify
+from bot.core.config.detection import Alerting
+from bot.domain.incidents.alert_rules import classify
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 RULES = DEPLOY / "prometheus" / "rules.yml"

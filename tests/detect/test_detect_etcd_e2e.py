@@ -16,9 +16,9 @@ import yaml
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
-from bot.app.bot import Bot, build_bot
-from bot.config import Settings
-from bot.store.models import Alert, Incident, OutboxMessage, TimelineEvent
+from bot.compose.app.bot import Bot, build_bot
+from bot.core.config import Settings
+from bot.core.store.models import Alert, Incident, OutboxMessage, TimelineEvent
 from tests.conftest import make_settings
 from tests.detect.serving import BotServer
 from tests.support.components import Alertmanager, EtcdCluster, Prometheus, wait_until
@@ -49,7 +49,7 @@ def e2e_settings(sqlite_url: str) -> Settings:
 
 @pytest.fixture
 def served(e2e_settings: Settings) -> Iterator[BotServer]:
-    bot = build_bot(e2e_settings, extensions=["bot.app.webhooks"])
+    bot = build_bot(e2e_settings, extensions=["bot.compose.app.webhooks"])
     with BotServer(bot, record_bodies=True) as server:
         yield server
     bot.close()

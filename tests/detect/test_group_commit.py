@@ -6,10 +6,10 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
-from bot.app.bot import build_bot
-from bot.clock import FakeClock
-from bot.incidents.alert_payload import parse_notification
-from bot.store.group_commit import GroupCommit, _Slot
+from bot.compose.app.bot import build_bot
+from bot.core.clock import FakeClock
+from bot.domain.incidents.alert_payload import parse_notification
+from bot.core.store.group_commit import GroupCommit, _Slot
 from tests.conftest import T0, make_settings
 from tests.detect.payloads import alert, webhook
 
@@ -52,7 +52,7 @@ def test_one_failing_request_does_not_fail_the_others_of_its_batch() -> None:
 
 
 def test_concurrent_deliveries_each_get_their_own_counts(sqlite_url: str) -> None:
-    bot = build_bot(make_settings(sqlite_url), clock=FakeClock(T0), extensions=["bot.app.webhooks"])
+    bot = build_bot(make_settings(sqlite_url), clock=FakeClock(T0), extensions=["bot.compose.app.webhooks"])
     try:
         ingest = bot.services.extras["alerts"].ingest
         bodies = [webhook(*[alert("KubeNodeNotReady", T0 + timedelta(seconds=n), severity="warning",
@@ -67,7 +67,7 @@ def test_concurrent_deliveries_each_get_their_own_counts(sqlite_url: str) -> Non
 
 
 def test_a_lone_delivery_is_written_at_once(sqlite_url: str) -> None:
-    bot = build_bot(make_settings(sqlite_url), clock=FakeClock(T0), extensions=["bot.app.webhooks"])
+    bot = build_bot(make_settings(sqlite_url), clock=FakeClock(T0), extensions=["bot.compose.app.webhooks"])
     try:
         ingestor = bot.services.extras["alerts"]
         result = ingestor.ingest(parse_notification(webhook(alert("EtcdMemberDown", T0, job="etcd", instance="m1"))))

@@ -9,20 +9,20 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from bot.app.bot import Bot, build_bot
-from bot.app.pager import PagerDeliverer
+from bot.compose.app.bot import Bot, build_bot
+from bot.compose.app.pager import PagerDeliverer
 from bot.chat.delivery import OutboxSender
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
-from bot.config import Settings
-from bot.store.models import Incident, OutboxMessage
+from bot.core.clock import FakeClock
+from bot.core.config import Settings
+from bot.core.store.models import Incident, OutboxMessage
 from tests.support.components import WebhookRecorder
 
 
 @pytest.fixture
 def pager_bot(settings: Settings, clock: FakeClock, webhook_recorder: WebhookRecorder) -> Iterator[Bot]:
     settings.oncall.pager_webhook_url = webhook_recorder.url + "/page"
-    b = build_bot(settings, clock=clock, extensions=["bot.app.webhooks", "bot.app.pager"])
+    b = build_bot(settings, clock=clock, extensions=["bot.compose.app.webhooks", "bot.compose.app.pager"])
     yield b
     b.close()
 

@@ -12,20 +12,20 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.app.bot import Bot, build_bot
-from bot.app.metrics import render_metrics
-from bot.clock import FakeClock
-from bot.config import Settings
-from bot.config.detection import ProbeCluster
-from bot.incidents.alert_payload import parse_notification
-from bot.incidents.probe_findings import ProbeWorker
-from bot.store.models import Incident, ProbeResult, TimelineEvent
+from bot.compose.app.bot import Bot, build_bot
+from bot.compose.app.metrics import render_metrics
+from bot.core.clock import FakeClock
+from bot.core.config import Settings
+from bot.core.config.detection import ProbeCluster
+from bot.domain.incidents.alert_payload import parse_notification
+from bot.domain.incidents.probe_findings import ProbeWorker
+from bot.core.store.models import Incident, ProbeResult, TimelineEvent
 from tests.conftest import T0
 from tests.detect.payloads import alert, webhook
 from tests.support.apiserver import ApiServerStandIn
 from tests.support.components import EtcdCluster
 
-EXTENSIONS = ["bot.app.webhooks", "bot.app.probing"]
+EXTENSIONS = ["bot.compose.app.webhooks", "bot.compose.app.probing"]
 
 
 @pytest.fixture

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.app.bot import build_bot
-from bot.clock import FakeClock
-from bot.incidents.alert_payload import parse_notification
-from bot.store.models import Alert
+from bot.compose.app.bot import build_bot
+from bot.core.clock import FakeClock
+from bot.domain.incidents.alert_payload import parse_notification
+from bot.core.store.models import Alert
 from tests.conftest import T0, make_settings
 from tests.detect.payloads import alert, webhook
 
 
 def test_an_alert_firing_again_on_the_replica_that_saw_it_first_is_firing(database_url: str) -> None:
-    bot = build_bot(make_settings(database_url), clock=FakeClock(T0), extensions=["bot.app.webhooks"])
+    bot = build_bot(make_settings(database_url), clock=FakeClock(T0), extensions=["bot.compose.app.webhooks"])
     try:
         kind = type(bot.services.extras["alerts"])
         a, b = (kind(bot.db, bot.settings, bot.clock, bot.services.incidents) for _ in range(2))

@@ -6,13 +6,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bot.app.bot import Bot
+from bot.compose.app.bot import Bot
 from bot.chat.memory import MemoryChat
-from bot.diagnosis.fakes import FakeEtcd, FakeHttp, cluster_config
-from bot.diagnosis.ports import ClusterAccess
-from bot.store import timeline
-from integrations.kubernetes import FakeKubernetes
-from integrations.prometheus import FakePrometheus
+from bot.domain.diagnosis.fakes import FakeEtcd, FakeHttp, cluster_config
+from bot.domain.diagnosis.ports import ClusterAccess
+from bot.core.store import timeline
+from integrations.clients.kubernetes import FakeKubernetes
+from integrations.clients.prometheus import FakePrometheus
 
 MAIN = ["http://main-1:6443"]
 BYPASS = ["http://bypass-1:6443"]
@@ -140,8 +140,8 @@ def test_an_automatic_run_cut_short_by_a_crash_runs_again_once(diagnosing_bot: B
 
 def test_automatic_diagnosis_on_both_stores_runs_once_across_replicas(database_url: str, http: FakeHttp,
                                                                       etcd: FakeEtcd) -> None:
-    from bot.app.bot import build_bot
-    from bot.clock import FakeClock
+    from bot.compose.app.bot import build_bot
+    from bot.core.clock import FakeClock
     from tests.conftest import T0, make_settings
 
     access = ClusterAccess("prod-1", cluster_config(main=MAIN, bypass=BYPASS, etcd=ETCD), metrics=FakePrometheus(),

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.cli.main import main
-from bot.diagnosis.library import BUILTIN_DIR
+from bot.compose.cli.main import main
+from bot.domain.diagnosis.library import BUILTIN_DIR
 from tests.support.components import StubApiserver
 
 BROKEN = """\
@@ -46,7 +46,7 @@ conclusions:
 def test_validate_rejects_a_broken_procedure_naming_file_line_and_reason(tmp_path: Path) -> None:
     broken = tmp_path / "broken.yaml"
     broken.write_text(BROKEN)
-    result = subprocess.run([sys.executable, "-m", "bot.cli.main", "sop", "validate", str(broken)],
+    result = subprocess.run([sys.executable, "-m", "bot.compose.cli.main", "sop", "validate", str(broken)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert result.stdout.splitlines() == [
@@ -104,8 +104,8 @@ def test_run_explains_the_checks_and_the_path(config, capsys: pytest.CaptureFixt
 
 def test_run_against_an_incident_records_only_when_asked(config, capsys: pytest.CaptureFixture[str]) -> None:
     path, _ = config
-    from bot.app.bot import build_bot
-    from bot.config import load_settings
+    from bot.compose.app.bot import build_bot
+    from bot.core.config import load_settings
 
     bot = build_bot(load_settings(path, environ={}))
     bot.services.incidents.declare("apiserver down", actor="alice", cluster="prod-1")

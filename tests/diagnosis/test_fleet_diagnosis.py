@@ -6,16 +6,16 @@ from datetime import timedelta
 
 import pytest
 
-from bot.app.bot import Bot
+from bot.compose.app.bot import Bot
 from bot.chat import handlers_playbooks
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
-from bot.diagnosis.fakes import FakeEtcd, FakeHttp, cluster_config
-from bot.diagnosis.ports import ClusterAccess
-from bot.incidents import fleet
-from bot.store.models import Incident, TimelineEvent
-from integrations.kubernetes import FakeKubernetes
-from integrations.prometheus import FakePrometheus
+from bot.core.clock import FakeClock
+from bot.domain.diagnosis.fakes import FakeEtcd, FakeHttp, cluster_config
+from bot.domain.diagnosis.ports import ClusterAccess
+from bot.domain.incidents import fleet
+from bot.core.store.models import Incident, TimelineEvent
+from integrations.clients.kubernetes import FakeKubernetes
+from integrations.clients.prometheus import FakePrometheus
 
 ENDPOINTS = {name: {"main": [f"http://{name}-main-1:6443"], "bypass": [f"http://{name}-bypass-1:6443"],
                     "etcd": [f"http://{name}-etcd-{i}:2379" for i in (1, 2, 3)]} for name in ("prod-eu-1", "prod-eu-2")}

@@ -10,13 +10,13 @@ import threading
 
 import pytest
 
-from bot.clock import FakeClock
-from bot.diagnosis.fakes import FakeEtcd, FakeHttp, cluster_config
-from bot.diagnosis.library import Library
-from bot.diagnosis.ports import ClusterAccess
-from bot.diagnosis.runner import Runner
-from integrations.kubernetes import FakeKubernetes
-from integrations.prometheus import FakePrometheus, PrometheusTimeout
+from bot.core.clock import FakeClock
+from bot.domain.diagnosis.fakes import FakeEtcd, FakeHttp, cluster_config
+from bot.domain.diagnosis.library import Library
+from bot.domain.diagnosis.ports import ClusterAccess
+from bot.domain.diagnosis.runner import Runner
+from integrations.clients.kubernetes import FakeKubernetes
+from integrations.clients.prometheus import FakePrometheus, PrometheusTimeout
 from tests.conftest import T0
 
 MAIN = ["http://main-1:6443", "http://main-2:6443"]

@@ -13,18 +13,18 @@ from typing import Any, Callable
 
 import pytest
 
-from bot.app.bot import Bot, build_bot
-from bot.app.diagnosis import RealBackends
+from bot.compose.app.bot import Bot, build_bot
+from bot.compose.app.diagnosis import RealBackends
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
-from bot.config.clusters import ApiserverGroups, ClusterEndpoints, EtcdEndpoints
-from bot.diagnosis.library import Library
-from bot.diagnosis.ports import ClusterAccess
-from bot.diagnosis.runner import Outcome, Runner
-from bot.store.models import PlaybookRun
-from integrations.etcd import EtcdClient
-from integrations.kubernetes import KubernetesClient
-from integrations.prometheus import PrometheusClient
+from bot.core.clock import FakeClock
+from bot.core.config.clusters import ApiserverGroups, ClusterEndpoints, EtcdEndpoints
+from bot.domain.diagnosis.library import Library
+from bot.domain.diagnosis.ports import ClusterAccess
+from bot.domain.diagnosis.runner import Outcome, Runner
+from bot.core.store.models import PlaybookRun
+from integrations.clients.etcd import EtcdClient
+from integrations.clients.kubernetes import KubernetesClient
+from integrations.clients.prometheus import PrometheusClient
 from tests.conftest import T0, make_settings
 from tests.support.apiserver import ApiServerStandIn
 from tests.support.components import EtcdCluster, Prometheus, StubApiserver, free_port

@@ -7,17 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from bot.app.bot import Bot
+from bot.compose.app.bot import Bot
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
-from bot.diagnosis.fakes import FakeEtcd, FakeHttp, cluster_config
-from bot.diagnosis.library import Library
-from bot.diagnosis.ports import ClusterAccess
-from bot.diagnosis.runner import Runner
-from bot.incidents.alert_payload import parse_notification
-from integrations.kubernetes import FakeKubernetes
-from integrations.prometheus import FakePrometheus
-from integrations.prometheus.client import Matrix, Series
+from bot.core.clock import FakeClock
+from bot.domain.diagnosis.fakes import FakeEtcd, FakeHttp, cluster_config
+from bot.domain.diagnosis.library import Library
+from bot.domain.diagnosis.ports import ClusterAccess
+from bot.domain.diagnosis.runner import Runner
+from bot.domain.incidents.alert_payload import parse_notification
+from integrations.clients.kubernetes import FakeKubernetes
+from integrations.clients.prometheus import FakePrometheus
+from integrations.clients.prometheus.client import Matrix, Series
 from tests.conftest import T0
 
 ETCD = ["http://etcd-1:2379", "http://etcd-2:2379", "http://etcd-3:2379"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli.main import main
+from bot.compose.cli.main import main
 
 
 def test_an_unknown_scenario_is_refused_with_the_known_ones(capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bot.sandbox.drill import Deadlines, Drill, DrillResult
-from bot.sandbox.sandbox import processes_under
+from bot.compose.sandbox.drill import Deadlines, Drill, DrillResult
+from bot.compose.sandbox.sandbox import processes_under
 
 # how long a test waits before calling a stage missed: generous, the goals are what is asserted
 DEADLINES = Deadlines(notify=30, diagnose=60, mitigate=120, snapshot=60)

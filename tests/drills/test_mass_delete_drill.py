@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bot.sandbox.guard_setup import JANITOR_USER
+from bot.compose.sandbox.guard_setup import JANITOR_USER
 from tests.drills.test_drills import (
     assert_left_nothing,
     assert_reports_written,

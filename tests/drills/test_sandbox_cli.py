@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.sandbox.processes import wait_until
-from bot.sandbox.sandbox import processes_under
+from bot.compose.sandbox.processes import wait_until
+from bot.compose.sandbox.sandbox import processes_under
 
 BIN = Path(sys.executable).with_name("incident-bot")
 

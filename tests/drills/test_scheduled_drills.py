@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.app.bot import build_bot
-from bot.clock import FakeClock
-from bot.config import Settings
-from bot.errors import ConfigError
-from bot.sandbox.drill import DrillResult
-from bot.sandbox.scheduled import DrillScheduler
-from bot.sandbox.scorecard import Scorecard, Stage
-from bot.store.models import OutboxMessage
+from bot.compose.app.bot import build_bot
+from bot.core.clock import FakeClock
+from bot.core.config import Settings
+from bot.core.errors import ConfigError
+from bot.compose.sandbox.drill import DrillResult
+from bot.compose.sandbox.scheduled import DrillScheduler
+from bot.compose.sandbox.scorecard import Scorecard, Stage
+from bot.core.store.models import OutboxMessage
 from tests.conftest import T0
 
 
@@ -85,7 +85,7 @@ def test_scenarios_run_in_turn_once_per_interval_and_the_verdict_is_posted(
 
 
 def test_a_scheduled_drill_runs_for_real_and_reports(settings: Settings, tmp_path: Path) -> None:
-    from bot.clock import SystemClock
+    from bot.core.clock import SystemClock
 
     _scheduled(settings, tmp_path, ["client-flood"], 3600)
     bot = build_bot(settings, extensions=[])

@@ -17,20 +17,20 @@ from pathlib import Path
 
 import pytest
 
-from bot.app.bot import Bot, build_bot
+from bot.compose.app.bot import Bot, build_bot
 from bot.chat import handlers_playbooks
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock, SystemClock
-from bot.config import Settings
-from bot.diagnosis.changes import WATCHED, ChangeRecorder, before_t0, sentence
-from bot.diagnosis.library import Library
-from bot.diagnosis.ports import ClusterAccess
-from bot.diagnosis.runner import Runner
-from bot.errors import IntegrationError
-from bot.sandbox.scenarios_webhook import API_VERSION, KIND, failing_webhook, policies
-from bot.store import migrate
-from bot.store.db import Database
-from integrations.kubernetes import KubernetesClient, connect
+from bot.core.clock import FakeClock, SystemClock
+from bot.core.config import Settings
+from bot.domain.diagnosis.changes import WATCHED, ChangeRecorder, before_t0, sentence
+from bot.domain.diagnosis.library import Library
+from bot.domain.diagnosis.ports import ClusterAccess
+from bot.domain.diagnosis.runner import Runner
+from bot.core.errors import IntegrationError
+from bot.compose.sandbox.scenarios_webhook import API_VERSION, KIND, failing_webhook, policies
+from bot.core.store import migrate
+from bot.core.store.db import Database
+from integrations.clients.kubernetes import KubernetesClient, connect
 from playbooks.engine import Engine
 from playbooks.engine import Registry
 from playbooks.library import disable_webhook

@@ -11,10 +11,10 @@ import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from bot.clock import FakeClock
-from bot.diagnosis.changes import WATCHED, AuditTail, ChangeRecorder, before_t0, sentence
-from bot.store import migrate
-from bot.store.db import Database
+from bot.core.clock import FakeClock
+from bot.domain.diagnosis.changes import WATCHED, AuditTail, ChangeRecorder, before_t0, sentence
+from bot.core.store import migrate
+from bot.core.store.db import Database
 
 T0 = datetime(2026, 11, 30, 6, 0, tzinfo=timezone.utc)
 DEPLOYMENT = next(w for w in WATCHED if w.kind == "Deployment")

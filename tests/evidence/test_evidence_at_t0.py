@@ -13,18 +13,18 @@ from typing import Any
 
 import pytest
 
-from bot.app.bot import Bot
+from bot.compose.app.bot import Bot
 from bot.chat.cards import card
 from bot.chat.memory import MemoryChat
 from bot.chat.render_text import render
-from bot.clock import FakeClock
-from bot.diagnosis.changes import WATCHED, ChangeRecorder
-from bot.diagnosis.fakes import FakeEtcd, FakeHttp, cluster_config
-from bot.diagnosis.ports import ClusterAccess
-from bot.export import export_incident
-from bot.store.models import EvidenceSection
-from integrations.kubernetes.fake import FakeKubernetes
-from integrations.prometheus.fake import FakePrometheus
+from bot.core.clock import FakeClock
+from bot.domain.diagnosis.changes import WATCHED, ChangeRecorder
+from bot.domain.diagnosis.fakes import FakeEtcd, FakeHttp, cluster_config
+from bot.domain.diagnosis.ports import ClusterAccess
+from bot.domain.export import export_incident
+from bot.core.store.models import EvidenceSection
+from integrations.clients.kubernetes.fake import FakeKubernetes
+from integrations.clients.prometheus.fake import FakePrometheus
 
 MAIN = "https://main-1:6443"
 ETCD = ("http://etcd-1:2379", "http://etcd-2:2379", "http://etcd-3:2379")

@@ -8,16 +8,16 @@ from collections.abc import Iterator
 import jsonschema
 import pytest
 
-from bot.app.bot import Bot, build_bot
+from bot.compose.app.bot import Bot, build_bot
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
-from bot.config import Settings
-from bot.export import SCHEMA_PATH
+from bot.core.clock import FakeClock
+from bot.core.config import Settings
+from bot.domain.export import SCHEMA_PATH
 
 
 @pytest.fixture
 def bot(settings: Settings, clock: FakeClock) -> Iterator[Bot]:
-    b = build_bot(settings, clock=clock, extensions=["bot.app.export"])
+    b = build_bot(settings, clock=clock, extensions=["bot.compose.app.export"])
     yield b
     b.close()
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.app.bot import Bot
+from bot.compose.app.bot import Bot
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
-from bot.store import timeline
-from bot.store.models import Alert, Approval, PlaybookRun, RunStep
+from bot.core.clock import FakeClock
+from bot.core.store import timeline
+from bot.core.store.models import Alert, Approval, PlaybookRun, RunStep
 
 
 def all_met(chat: MemoryChat, clock: FakeClock) -> None:

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.app.bot import Bot, build_bot
+from bot.compose.app.bot import Bot, build_bot
 from bot.chat import handlers_playbooks
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
-from bot.config import Settings
-from bot.export import export_incident
+from bot.core.clock import FakeClock
+from bot.core.config import Settings
+from bot.domain.export import export_incident
 from tests.playbooks.file_playbook import arm_hung_steps, release_hung_steps
 from tests.playbooks.file_playbook import registry_for_tests as make_registry
 
@@ -26,7 +26,7 @@ from tests.playbooks.file_playbook import registry_for_tests as make_registry
 @pytest.fixture
 def engine_bot(settings: Settings, clock: FakeClock) -> Iterator[Bot]:
     arm_hung_steps()
-    b = build_bot(settings, clock=clock, extensions=["bot.app.export"])
+    b = build_bot(settings, clock=clock, extensions=["bot.compose.app.export"])
     handlers_playbooks.install(b, registry=make_registry())
     yield b
     release_hung_steps()

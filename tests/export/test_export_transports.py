@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from bot.app.bot import Bot
-from bot.app.http import build_http_app
+from bot.compose.app.bot import Bot
+from bot.compose.app.http import build_http_app
 from bot.chat.memory import MemoryChat
-from bot.cli.main import main
-from bot.clock import FakeClock
-from bot.config import Settings
-from bot.export import export_incident
+from bot.compose.cli.main import main
+from bot.core.clock import FakeClock
+from bot.core.config import Settings
+from bot.domain.export import export_incident
 from tests.export import scenarios
 
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.app.bot import Bot
+from bot.compose.app.bot import Bot
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
-from bot.errors import BadInput
-from bot.export import export_incident
+from bot.core.clock import FakeClock
+from bot.core.errors import BadInput
+from bot.domain.export import export_incident
 from tests.export import scenarios
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -79,7 +79,7 @@ def test_the_html_chart_has_the_budget_marks_and_a_bar_per_stage(chat: MemoryCha
 
 
 def test_the_chart_uses_the_incidents_own_budgets(chat: MemoryChat, bot: Bot, clock: FakeClock) -> None:
-    from bot.config.budgets import StageBudgets
+    from bot.core.config.budgets import StageBudgets
 
     bot.settings.budgets.sev3 = StageBudgets(notify=120, diagnose=900, mitigate=1800)
     scenarios.cancelled(chat, clock)  # a sev3
@@ -158,14 +158,14 @@ def test_a_bad_zone_or_format_is_a_clear_error(chat: MemoryChat, bot: Bot, clock
 
 def test_postgresql_exports_the_same_document_as_sqlite(postgres_url: str, sqlite_url: str) -> None:
     """The evidence column comes back as JSON text on both stores; the documents agree byte for byte."""
-    from bot.app.bot import build_bot
+    from bot.compose.app.bot import build_bot
     from bot.chat.memory import MemoryChat
     from tests.conftest import T0, make_settings
 
     outputs = []
     for url in (sqlite_url, postgres_url):
         clock = FakeClock(T0)
-        b = build_bot(make_settings(url), clock=clock, extensions=["bot.app.export"])
+        b = build_bot(make_settings(url), clock=clock, extensions=["bot.compose.app.export"])
         try:
             chat = MemoryChat(b.dispatcher, workers=b.workers)
             scenarios.failed_then_successful_mitigation(b, chat, clock)

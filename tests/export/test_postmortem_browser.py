@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from bot.app.bot import Bot
+from bot.compose.app.bot import Bot
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
-from bot.export import export_incident
-from bot.store import timeline
+from bot.core.clock import FakeClock
+from bot.domain.export import export_incident
+from bot.core.store import timeline
 from tests.export import scenarios
 from tests.support.browser import DESKTOP, PHONE, browser, layout, shot  # noqa: F401 (fixture)
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 
-from bot.app.bot import Bot
+from bot.compose.app.bot import Bot
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
-from bot.export import export_incident
+from bot.core.clock import FakeClock
+from bot.domain.export import export_incident
 from tests.export import scenarios
 
 

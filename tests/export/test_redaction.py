@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
-from bot.app.bot import Bot
+from bot.compose.app.bot import Bot
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
-from bot.export import export_incident
-from bot.store import timeline
+from bot.core.clock import FakeClock
+from bot.domain.export import export_incident
+from bot.core.store import timeline
 
 SLACK_BOT = "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx"
 SLACK_USER = "xoxp-2222222222-3333333333-abcdef"

@@ -11,11 +11,11 @@ import jsonschema
 
 from starlette.testclient import TestClient
 
-from bot.app.bot import Bot
+from bot.compose.app.bot import Bot
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
-from bot.export import export_incident
-from bot.store.models import Alert, Incident
+from bot.core.clock import FakeClock
+from bot.domain.export import export_incident
+from bot.core.store.models import Alert, Incident
 from tests.conftest import T0
 from tests.detect.payloads import alert, webhook
 
@@ -134,7 +134,7 @@ def test_the_post_mortem_shows_each_cluster_and_the_acknowledgement(client: Test
     clock.advance(50)
     chat.say("alice", "/incident ack", incident=1)
     doc = json.loads(export_incident(bot.db, bot.settings, "INC-1", fmt="json").content)  # type: ignore[arg-type]
-    schema = json.loads((Path(__file__).parents[2] / "bot/export/schema/postmortem-v2.json").read_text())
+    schema = json.loads((Path(__file__).parents[2] / "bot/domain/export/schema/postmortem-v2.json").read_text())
     jsonschema.validate(doc, schema)
     assert [(c["name"], c["started_at"]) for c in doc["slo"]["clusters"]] == [
         ("prod-eu-1", T0.isoformat()), ("prod-eu-2", (T0 + timedelta(seconds=5)).isoformat())]

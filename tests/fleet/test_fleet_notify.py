@@ -7,9 +7,9 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from bot.app.bot import Bot
+from bot.compose.app.bot import Bot
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from tests.conftest import T0
 from tests.fleet.test_fleet_incidents import fire
 

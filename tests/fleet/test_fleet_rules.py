@@ -6,10 +6,10 @@ from datetime import timedelta
 
 from starlette.testclient import TestClient
 
-from bot.app.bot import Bot
+from bot.compose.app.bot import Bot
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
-from bot.config import Settings
+from bot.core.clock import FakeClock
+from bot.core.config import Settings
 from tests.conftest import T0
 from tests.detect.payloads import alert, webhook
 from tests.fleet.test_fleet_incidents import fire

@@ -6,15 +6,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.app.bot import Bot, build_bot
+from bot.compose.app.bot import Bot, build_bot
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
-from bot.config import Settings
+from bot.core.clock import FakeClock
+from bot.core.config import Settings
 
 
 @pytest.fixture
 def bot(settings: Settings, clock: FakeClock) -> Iterator[Bot]:
-    b = build_bot(settings, clock=clock, extensions=["bot.app.export", "bot.app.followups"])
+    b = build_bot(settings, clock=clock, extensions=["bot.compose.app.export", "bot.compose.app.followups"])
     yield b
     b.close()
 

@@ -8,13 +8,13 @@ import pytest
 from pydantic import SecretStr
 from starlette.testclient import TestClient
 
-from bot.app.bot import Bot
-from bot.app.http import build_http_app
+from bot.compose.app.bot import Bot
+from bot.compose.app.http import build_http_app
 from bot.chat.memory import MemoryChat
-from bot.cli.main import main
-from bot.clock import FakeClock
-from bot.export import report_render
-from bot.store.models import Incident
+from bot.compose.cli.main import main
+from bot.core.clock import FakeClock
+from bot.domain.export import report_render
+from bot.core.store.models import Incident
 from tests.export import scenarios
 
 API_TOKEN = "report-token-0123456789"

@@ -6,14 +6,14 @@ import json
 
 import jsonschema
 
-from bot.app.bot import Bot
+from bot.compose.app.bot import Bot
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
-from bot.export import export_incident
-from bot.export.api import SCHEMA_V1_PATH
-from bot.export.reading import load
-from bot.export.render import html
-from bot.store.models import ActionItem, TimelineEvent
+from bot.core.clock import FakeClock
+from bot.domain.export import export_incident
+from bot.domain.export.api import SCHEMA_V1_PATH
+from bot.domain.export.reading import load
+from bot.domain.export.render import html
+from bot.core.store.models import ActionItem, TimelineEvent
 
 
 def export(bot: Bot, fmt: str, ref: str = "INC-1") -> str:

@@ -8,13 +8,13 @@ from collections.abc import Iterator
 import pytest
 from pydantic import SecretStr
 
-from bot.app.bot import Bot
-from bot.app.followups import FollowUps, build_tracker
+from bot.compose.app.bot import Bot
+from bot.compose.app.followups import FollowUps, build_tracker
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
-from bot.config.surfaces import TicketSettings
-from bot.errors import ConfigError
-from bot.export import export_incident
+from bot.core.clock import FakeClock
+from bot.core.config.surfaces import TicketSettings
+from bot.core.errors import ConfigError
+from bot.domain.export import export_incident
 from tests.support.fake_trackers import FakeGitHub, FakeJira
 
 TOKEN = "ghp_fakeTokenForTests0123456789abcdef"
@@ -42,7 +42,7 @@ def worker(bot: Bot, tickets: TicketSettings) -> FollowUps:
 
 def items(bot: Bot) -> list[tuple[int, bool, str | None, str | None]]:
     with bot.db.session() as s:
-        from bot.store.models import ActionItem
+        from bot.core.store.models import ActionItem
 
         return [(a.id, a.done, a.tracker_key, a.done_by) for a in s.query(ActionItem).order_by(ActionItem.id)]
 
@@ -97,7 +97,7 @@ def test_a_refused_credential_is_kept_on_the_item_and_never_shows_the_token(chat
     with caplog.at_level(logging.DEBUG):
         assert sync.tick()["failed"] == 1
     with bot.db.session() as s:
-        from bot.store.models import ActionItem
+        from bot.core.store.models import ActionItem
 
         item = s.get(ActionItem, 1)
         assert item is not None and item.tracker_key is None

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from bot.app.bot import Bot, build_bot
+from bot.compose.app.bot import Bot, build_bot
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
-from bot.config import Settings
+from bot.core.clock import FakeClock
+from bot.core.config import Settings
 from tests.conftest import make_settings
 
 CLUSTER = "prod-1"

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy.exc import OperationalError
 from starlette.testclient import TestClient
 
-from bot.app.bot import Bot
+from bot.compose.app.bot import Bot
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from tests.guard.conftest import Apiserver, review
 
 
@@ -61,7 +61,7 @@ def test_with_the_database_down_the_guard_answers_allow_and_counts_it(gchat: Mem
     def database_down(*_: object, **__: object) -> None:
         raise OperationalError("SELECT", {}, Exception("connection refused"))
 
-    monkeypatch.setattr("bot.app.admission.load_state", database_down)
+    monkeypatch.setattr("bot.compose.app.admission.load_state", database_down)
     clock.advance(5)
     gchat.pump()  # the refresh fails: the last state is still young enough to use
     assert not apiserver.allowed("DELETE", "nodes", name="node-1")
@@ -70,7 +70,7 @@ def test_with_the_database_down_the_guard_answers_allow_and_counts_it(gchat: Mem
     answer = apiserver.send("DELETE", "nodes", name="node-1")
     assert answer["allowed"] is True
     assert guarded.services.extras["guard"].counts[("prod-1", "allow", "state-unavailable")] == 1
-    metrics = TestClient(__import__("bot.app.http", fromlist=["build_http_app"]).build_http_app(guarded)).get(
+    metrics = TestClient(__import__("bot.compose.app.http", fromlist=["build_http_app"]).build_http_app(guarded)).get(
         "/metrics").text
     assert 'incident_bot_guard_decisions_total{cluster="prod-1",decision="allow",reason="state-unavailable"} 1.0' \
         in metrics

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.app.bot import Bot
+from bot.compose.app.bot import Bot
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
-from bot.store.models import Alert, Incident
+from bot.core.clock import FakeClock
+from bot.core.store.models import Alert, Incident
 from tests.guard.conftest import Apiserver
 
 JANITOR = "system:serviceaccount:batch:janitor"
@@ -82,7 +82,7 @@ def test_the_breaker_survives_a_restart_of_the_bot(gchat: MemoryChat, apiserver:
 def test_audit_mode_counts_and_warns_but_never_denies(guard_settings, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
     from starlette.testclient import TestClient
 
-    from bot.app.bot import build_bot
+    from bot.compose.app.bot import build_bot
 
     guard_settings.guard.mode = "audit"
     bot = build_bot(guard_settings, clock=clock)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.app.bot import Bot
+from bot.compose.app.bot import Bot
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from tests.guard.conftest import Apiserver
 
 

@@ -16,10 +16,10 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import col
 from starlette.testclient import TestClient
 
-from bot.app.bot import Bot, build_bot
+from bot.compose.app.bot import Bot, build_bot
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
-from bot.store.models import (
+from bot.core.clock import FakeClock
+from bot.core.store.models import (
     Alert,
     GuardBreaker,
     GuardDeleteCount,
@@ -216,8 +216,8 @@ def test_a_trip_stored_by_a_replica_that_stopped_before_opening_the_incident_is_
 
 def test_upgrading_keeps_the_earliest_of_duplicate_open_breakers_left_by_replicas_that_counted_alone(
         database_url: str) -> None:
-    from bot.store import migrate
-    from bot.store.db import Database
+    from bot.core.store import migrate
+    from bot.core.store.db import Database
 
     db = Database(database_url)
     try:

@@ -10,11 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.app.bot import build_bot
-from bot.clock import FakeClock
-from bot.config import Settings
-from bot.sandbox.pki import issue_certificate, make_pki, sandbox_users
-from bot.sandbox.processes import free_port
+from bot.compose.app.bot import build_bot
+from bot.core.clock import FakeClock
+from bot.core.config import Settings
+from bot.compose.sandbox.pki import issue_certificate, make_pki, sandbox_users
+from bot.compose.sandbox.processes import free_port
 from tests.guard.conftest import review
 
 

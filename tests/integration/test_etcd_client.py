@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import ConfigError, IntegrationError, IntegrationTimeout
-from integrations.etcd import (
+from bot.core.errors import ConfigError, IntegrationError, IntegrationTimeout
+from integrations.clients.etcd import (
     CommandController,
     EtcdClient,
     EtcdMemberSpec,

@@ -13,8 +13,8 @@ from typing import Callable
 
 import pytest
 
-from bot.errors import ConfigError, IntegrationError
-from integrations.haproxy import (
+from bot.core.errors import ConfigError, IntegrationError
+from integrations.clients.haproxy import (
     AdminCommand,
     AdminFlag,
     HAProxyLoadBalancer,

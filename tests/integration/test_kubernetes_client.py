@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import BadInput, ConfigError, IntegrationError, IntegrationTimeout
-from integrations.kubernetes import (
+from bot.core.errors import BadInput, ConfigError, IntegrationError, IntegrationTimeout
+from integrations.clients.kubernetes import (
     FakeKubernetes,
     KubernetesClient,
     RequestAttributes,

@@ -8,10 +8,10 @@ from typing import Callable, Iterator, TypeVar
 
 import pytest
 
-from bot.errors import IntegrationError
-from integrations.prometheus import FakePrometheus, Matrix, PrometheusClient, PrometheusError, Scalar, Vector
+from bot.core.errors import IntegrationError
+from integrations.clients.prometheus import FakePrometheus, Matrix, PrometheusClient, PrometheusError, Scalar, Vector
 from tests.support.apiserver import ApiServerStandIn
-from bot.sandbox.processes import Prometheus
+from bot.compose.sandbox.processes import Prometheus
 
 pytest_plugins = ["tests.support.fixtures_kubernetes"]
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import IntegrationError
-from bot.sandbox.processes import wait_until
-from integrations.kubernetes import KubernetesClient, connect
+from bot.core.errors import IntegrationError
+from bot.compose.sandbox.processes import wait_until
+from integrations.clients.kubernetes import KubernetesClient, connect
 from tests.integration.test_kubernetes_client import throttle_fs, throttle_plc
 from tests.support.kube_apiserver import RealCluster
 

@@ -8,12 +8,12 @@ import pytest
 from pydantic import SecretStr
 from starlette.testclient import TestClient
 
-from bot.app.bot import Bot, build_bot
-from bot.app.http import build_http_app
+from bot.compose.app.bot import Bot, build_bot
+from bot.compose.app.http import build_http_app
 from bot.chat.delivery import OutboxSender
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
-from bot.config import Settings
+from bot.core.clock import FakeClock
+from bot.core.config import Settings
 from tests.conftest import make_settings
 from tests.support.fake_pagers import FakeOpsgenie, FakePagerDuty
 
@@ -53,7 +53,7 @@ def settings(sqlite_url: str, fake_pd: FakePagerDuty, fake_og: FakeOpsgenie) -> 
 
 @pytest.fixture
 def bot(settings: Settings, clock: FakeClock) -> Iterator[Bot]:
-    b = build_bot(settings, clock=clock, extensions=["bot.app.paging"])
+    b = build_bot(settings, clock=clock, extensions=["bot.compose.app.paging"])
     yield b
     b.close()
 

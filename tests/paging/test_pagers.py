@@ -8,10 +8,10 @@ import json
 from pydantic import SecretStr
 from starlette.testclient import TestClient
 
-from bot.app.bot import Bot
+from bot.compose.app.bot import Bot
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
-from bot.store.models import Incident, TimelineEvent
+from bot.core.clock import FakeClock
+from bot.core.store.models import Incident, TimelineEvent
 from tests.paging.conftest import OG_TOKEN, sender
 from tests.support.fake_pagers import FakeOpsgenie, FakePagerDuty
 

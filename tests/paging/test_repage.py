@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.app.bot import Bot
+from bot.compose.app.bot import Bot
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from tests.support.fake_pagers import FakePagerDuty
 
 
@@ -61,7 +61,7 @@ def test_escalation_ends_at_the_top_of_the_rota_and_at_max_escalations_and_with_
 
 
 def test_a_restart_repages_once(bot: Bot, chat: MemoryChat, clock: FakeClock) -> None:
-    from bot.slo.repage import RePager
+    from bot.domain.slo.repage import RePager
 
     chat.say("carol", "/incident declare etcd quorum lost")
     clock.advance(bot.settings.paging.repage_after_seconds)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from bot.config.surfaces import SlackSettings
-from integrations.slack.identity import MISS_TTL_SECONDS, Directory
+from bot.core.config.surfaces import SlackSettings
+from integrations.adapters.slack.identity import MISS_TTL_SECONDS, Directory
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=timezone.utc)
 

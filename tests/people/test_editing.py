@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from starlette.testclient import TestClient
 
-from bot.app.bot import Bot
-from bot.app.http import build_http_app
+from bot.compose.app.bot import Bot
+from bot.compose.app.http import build_http_app
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
-from bot.store.models import Alert, Incident, TimelineEvent
+from bot.core.clock import FakeClock
+from bot.core.store.models import Alert, Incident, TimelineEvent
 
 
 def counts(bot: Bot) -> tuple[int, int]:

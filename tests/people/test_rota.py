@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from bot.app.bot import Bot
+from bot.compose.app.bot import Bot
 from bot.chat.memory import MemoryChat
-from bot.config.people import OnCall, RotaOverride, Team
-from bot.slo import rota
+from bot.core.config.people import OnCall, RotaOverride, Team
+from bot.domain.slo import rota
 
 UTC = timezone.utc
 
@@ -21,7 +21,7 @@ def teams() -> dict[str, Team]:
 
 
 def paged_first(bot: Bot, incident_id: int) -> str:
-    from bot.slo.repage import first_page
+    from bot.domain.slo.repage import first_page
 
     with bot.db.session() as s:
         return first_page(s, incident_id)[0]  # type: ignore[index]
@@ -79,8 +79,8 @@ def test_oncall_in_chat_shows_who_is_on_now_and_next(chat: MemoryChat, bot: Bot)
 def test_a_bad_rota_setting_names_the_field() -> None:
     import pytest
 
-    from bot.config import load_settings
-    from bot.errors import ConfigError
+    from bot.core.config import load_settings
+    from bot.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"oncall\.teams\.eu\.members: List should have at least 1 item"):
         load_settings(environ={"INCIDENT_BOT_ONCALL__TEAMS": "{eu: {members: []}}"})
@@ -104,7 +104,7 @@ def test_oncall_marks_an_override_and_the_incident_of_a_component_gets_its_team(
         chat.say("zoe", "/incident oncall eu")
     chat.say("zoe", "/incident declare etcd slow --cluster prod-eu-3")
     with bot.db.session() as s:
-        from bot.store.models import Incident
+        from bot.core.store.models import Incident
         s.get(Incident, 1).component = "etcd"  # type: ignore[union-attr]
     mine = chat.say("zoe", "/incident oncall", incident=1)
     assert "On call for INC-1 (prod-eu-3 / etcd)" in mine and "etcd (UTC" in mine and "eu (" not in mine

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.app.bot import Bot, build_bot
+from bot.compose.app.bot import Bot, build_bot
 from bot.chat import handlers_playbooks
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
-from bot.config import Settings
+from bot.core.clock import FakeClock
+from bot.core.config import Settings
 from playbooks.engine import Engine
 from tests.playbooks.file_playbook import arm_hung_steps, release_hung_steps
 from tests.playbooks.file_playbook import registry_for_tests as make_registry

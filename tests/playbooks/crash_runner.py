@@ -19,12 +19,12 @@ import signal
 import sys
 import time
 
-from bot.app.bot import build_bot
+from bot.compose.app.bot import build_bot
 from bot.chat import handlers_playbooks
-from bot.clock import SystemClock
-from bot.config import load_settings
-from bot.config.budgets import StageBudgets
-from bot.store.models import PlaybookRun
+from bot.core.clock import SystemClock
+from bot.core.config import load_settings
+from bot.core.config.budgets import StageBudgets
+from bot.core.store.models import PlaybookRun
 from tests.playbooks.file_playbook import KILL_INSIDE_STEP, registry_for_tests
 
 FINISHED = {"succeeded", "failed", "rolled_back", "rejected", "aborted", "expired", "handed_back"}

@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from bot.errors import StepFailed
+from bot.core.errors import StepFailed
 from playbooks.engine import Param, Plan, PlanContext, Playbook, Step, StepContext, Verdict
 
 STEPS = 3

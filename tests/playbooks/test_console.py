@@ -26,7 +26,7 @@ def test_a_throttle_from_the_console(apiserver: ApiServerStandIn, apiserver_kube
     env = {k: v for k, v in os.environ.items() if not k.startswith(("INCIDENT_BOT_", "SLACK_", "PROMETHEUS"))}
     env.update(INCIDENT_BOT_DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}", KUBECONFIG=str(apiserver_kubeconfig),
                INCIDENT_BOT_ONCALL__ROTA="[alice, bob]", INCIDENT_BOT_DIAGNOSIS__AUTO="false")
-    out = subprocess.run([sys.executable, "-m", "bot.cli.main", "console", "--user", "alice"], input=SCRIPT,
+    out = subprocess.run([sys.executable, "-m", "bot.compose.cli.main", "console", "--user", "alice"], input=SCRIPT,
                          capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     text = out.stdout

@@ -19,10 +19,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bot.app.bot import build_bot
+from bot.compose.app.bot import build_bot
 from bot.chat import handlers_playbooks
-from bot.clock import SystemClock
-from bot.store.models import PlaybookRun
+from bot.core.clock import SystemClock
+from bot.core.store.models import PlaybookRun
 from tests.conftest import make_settings
 from tests.playbooks.file_playbook import registry_for_tests
 from tests.support.apiserver import ApiServerStandIn

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import BadInput
+from bot.core.errors import BadInput
 from playbooks.engine import Param, Plan, PlanContext, Playbook, Step
 from playbooks.engine.params import parse_params
 from playbooks.engine.planning import compute, plan_hash
@@ -87,22 +87,22 @@ def test_semantic_checks_catch_what_the_schema_misses(manifest: dict, problem: s
 
 
 def test_cli_lists_and_documents_playbooks_from_their_declarations() -> None:
-    listing = subprocess.run([sys.executable, "-m", "bot.cli.main", "playbooks", "list"], cwd=REPO,
+    listing = subprocess.run([sys.executable, "-m", "bot.compose.cli.main", "playbooks", "list"], cwd=REPO,
                              capture_output=True, text=True, timeout=60)
     assert listing.returncode == 0, listing.stderr
     assert any(line.startswith("throttle-client  ") and " high " in line for line in listing.stdout.splitlines())
-    show = subprocess.run([sys.executable, "-m", "bot.cli.main", "playbooks", "show", "throttle-client"], cwd=REPO,
+    show = subprocess.run([sys.executable, "-m", "bot.compose.cli.main", "playbooks", "show", "throttle-client"], cwd=REPO,
                           capture_output=True, text=True, timeout=60)
     assert show.returncode == 0, show.stderr
     assert "  subject (text; required) — the client to throttle; from diagnosis: subject, client, user" in show.stdout
     assert "rollback order: undo create flow schema → undo create priority level" in show.stdout
-    missing = subprocess.run([sys.executable, "-m", "bot.cli.main", "playbooks", "show", "nope"], cwd=REPO,
+    missing = subprocess.run([sys.executable, "-m", "bot.compose.cli.main", "playbooks", "show", "nope"], cwd=REPO,
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and "there is no playbook `nope`" in missing.stderr
 
 
 def test_the_shipped_bot_wires_the_engine(settings, clock) -> None:  # type: ignore[no-untyped-def]
-    from bot.app.bot import build_bot
+    from bot.compose.app.bot import build_bot
 
     bot = build_bot(settings, clock=clock)
     try:

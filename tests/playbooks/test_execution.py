@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from bot.app.bot import Bot
+from bot.compose.app.bot import Bot
 from bot.chat.dispatcher import ChatContext
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
-from bot.store.models import Incident, Lease, PlaybookRun, RunStep
+from bot.core.clock import FakeClock
+from bot.core.store.models import Incident, Lease, PlaybookRun, RunStep
 from playbooks.engine import Engine
 from tests.playbooks.conftest import diagnosed_incident
 
@@ -277,7 +277,7 @@ def test_runs_and_the_freeze_are_exported_as_metrics(pchat: MemoryChat, pb_bot: 
     pchat.say("alice", f"/incident run write-file path={target}")
     pchat.say("alice", "/incident approve RUN-1")
     pchat.say("alice", "/incident freeze")
-    from bot.app.metrics import render_metrics
+    from bot.compose.app.metrics import render_metrics
 
     lines_ = render_metrics(pb_bot).splitlines()
     assert 'incident_bot_playbook_runs{playbook="write-file",state="succeeded"} 1.0' in lines_

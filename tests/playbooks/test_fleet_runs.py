@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from bot.app.bot import Bot
+from bot.compose.app.bot import Bot
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
-from bot.store.models import Incident, PlaybookRun
-from bot.incidents import fleet
+from bot.core.clock import FakeClock
+from bot.core.store.models import Incident, PlaybookRun
+from bot.domain.incidents import fleet
 
 
 def fleet_incident(bot: Bot, chat: MemoryChat, clock: FakeClock) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.app.bot import Bot
+from bot.compose.app.bot import Bot
 from bot.chat.dispatcher import ChatContext
 
 

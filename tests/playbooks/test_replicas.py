@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from bot.app.bot import build_bot
+from bot.compose.app.bot import build_bot
 from bot.chat import handlers_playbooks
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from tests.conftest import T0, make_settings
 from tests.playbooks.file_playbook import registry_for_tests
 

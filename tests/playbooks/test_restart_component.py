@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from bot.app.bot import Bot
+from bot.compose.app.bot import Bot
 from bot.chat import handlers_playbooks
 from bot.chat.memory import MemoryChat
-from integrations.components import CommandComponentController, FakeComponents
+from integrations.clients.components import CommandComponentController, FakeComponents
 from playbooks.engine.toolbox import Toolbox
 from tests.playbooks.conftest import diagnosed_incident
 from playbooks.engine import Registry

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.errors import IllegalTransition
-from bot.store.models import PlaybookRun
+from bot.core.errors import IllegalTransition
+from bot.core.store.models import PlaybookRun
 from playbooks.engine import run_lifecycle
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.app.bot import Bot
+from bot.compose.app.bot import Bot
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
-from bot.store.models import Approval, PlaybookRun
+from bot.core.clock import FakeClock
+from bot.core.store.models import Approval, PlaybookRun
 from playbooks.engine import Engine
 from tests.playbooks.conftest import diagnosed_incident
 

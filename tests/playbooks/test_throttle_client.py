@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.app.bot import Bot
+from bot.compose.app.bot import Bot
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from playbooks.engine import Engine
 from tests.playbooks.conftest import diagnosed_incident
-from integrations.kubernetes import KubernetesClient
+from integrations.clients.kubernetes import KubernetesClient
 from tests.support.apiserver import ApiServerStandIn
 from tests.support.kube_apiserver import RealCluster
 

@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from bot.app.bot import Bot, build_bot
+from bot.compose.app.bot import Bot, build_bot
 from bot.chat.handlers_playbooks import install
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
-from bot.config.clusters import (
+from bot.core.clock import FakeClock
+from bot.core.config.clusters import (
     ClusterEndpoints,
     EtcdEndpoints,
     EtcdMemberSettings,
@@ -96,7 +96,7 @@ class Lab:
     def timeline_texts(self) -> list[str]:
         from sqlalchemy import select
 
-        from bot.store.models import TimelineEvent
+        from bot.core.store.models import TimelineEvent
 
         with self.bot.db.session() as s:
             return [e.text for e in s.execute(select(TimelineEvent).order_by(TimelineEvent.id)).scalars()]

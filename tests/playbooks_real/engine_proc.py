@@ -17,10 +17,10 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from bot.clock import FakeClock
-from bot.config import Settings
-from bot.incidents.service import Incidents
-from bot.store.db import Database
+from bot.core.clock import FakeClock
+from bot.core.config import Settings
+from bot.domain.incidents.service import Incidents
+from bot.core.store.db import Database
 from playbooks.engine import Toolbox, build_engine
 
 

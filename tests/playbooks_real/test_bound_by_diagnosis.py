@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.config.clusters import ApiserverGroups
+from bot.core.config.clusters import ApiserverGroups
 from tests.playbooks_real.conftest import CLUSTER, Lab
 from tests.playbooks_real.test_failover_apiserver import states
 from tests.playbooks_real.test_restore_etcd import destroy_etcd, keys_of, put_keys, take_snapshot

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from integrations.haproxy import HAProxyLoadBalancer
+from integrations.clients.haproxy import HAProxyLoadBalancer
 from tests.playbooks_real.conftest import BACKEND, Crash, Lab
 from tests.support.components import served_by, wait_until
 

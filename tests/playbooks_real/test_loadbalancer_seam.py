@@ -7,8 +7,8 @@ group or a kubeconfig switch would provide through the toolbox's
 
 from __future__ import annotations
 
-from bot.errors import IntegrationError
-from integrations.haproxy import LBServer, TargetState
+from bot.core.errors import IntegrationError
+from integrations.clients.haproxy import LBServer, TargetState
 from playbooks.engine import Toolbox
 from tests.playbooks_real.conftest import CLUSTER, Lab
 

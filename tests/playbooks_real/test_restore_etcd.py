@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from integrations.etcd import EtcdClient
-from integrations.haproxy import HAProxyLoadBalancer
+from integrations.clients.etcd import EtcdClient
+from integrations.clients.haproxy import HAProxyLoadBalancer
 from playbooks.backups import Catalogue
 from playbooks.engine import Toolbox
 from playbooks.library import etcd_ops
@@ -197,7 +197,7 @@ def test_a_sigkilled_engine_process_mid_restore_is_resumed_without_restoring_aga
 
 def test_members_the_controller_does_not_control_fail_the_stop_step(lab: Lab) -> None:
     """A controller that cannot see the running members (wrong host, wrong unit) must not 'stop' them silently."""
-    from integrations.etcd import LocalProcessController
+    from integrations.clients.etcd import LocalProcessController
 
     take_snapshot(lab)
     lab.engine = __import__("bot.chat.handlers_playbooks", fromlist=["install"]).install(

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from bot import binaries
+from bot.core import binaries
 
-from bot.config.clusters import EtcdRestoreSettings
+from bot.core.config.clusters import EtcdRestoreSettings
 from tests.playbooks_real.conftest import CLUSTER, Lab
 from tests.playbooks_real.test_restore_etcd import destroy_etcd, keys_of, put_keys, request_restore, take_snapshot
 

@@ -44,8 +44,8 @@ def test_a_second_replica_does_not_snapshot_the_same_interval(lab: Lab) -> None:
 
 def test_two_replicas_on_postgresql_take_one_snapshot(postgres_url: str, etcd_cluster, tmp_path: Path,
                                                        clock) -> None:
-    from bot.app.bot import build_bot
-    from bot.config.clusters import ClusterEndpoints, EtcdEndpoints, EtcdSnapshotSettings
+    from bot.compose.app.bot import build_bot
+    from bot.core.config.clusters import ClusterEndpoints, EtcdEndpoints, EtcdSnapshotSettings
     from tests.conftest import make_settings
 
     settings = make_settings(postgres_url)

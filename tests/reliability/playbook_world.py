@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from integrations.haproxy import HAProxyLoadBalancer
-from integrations.kubernetes.client import KubernetesClient
+from integrations.clients.haproxy import HAProxyLoadBalancer
+from integrations.clients.kubernetes.client import KubernetesClient
 from tests.support.components import EtcdCluster, HAProxy, HAProxyBackend, StubApiserver
 from tests.support.kube_apiserver import RealCluster
 

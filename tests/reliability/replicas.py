@@ -20,8 +20,8 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from bot.app.bot import Bot, build_bot
-from bot.store.models import OutboxMessage
+from bot.compose.app.bot import Bot, build_bot
+from bot.core.store.models import OutboxMessage
 from tests.conftest import make_settings
 from tests.support.fake_pagers import FakePagerDuty
 from tests.support.fake_slack import FakeSlack
@@ -212,7 +212,7 @@ def post_alerts_while(bots: list[Bot], tally: HttpTally, disturbance: Callable[[
 
     from starlette.testclient import TestClient
 
-    from bot.app.http import build_http_app
+    from bot.compose.app.http import build_http_app
     from tests.detect.payloads import alert, webhook
 
     clients = [TestClient(build_http_app(b), raise_server_exceptions=False) for b in bots]

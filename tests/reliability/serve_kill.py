@@ -36,9 +36,9 @@ import httpx
 import yaml
 from sqlalchemy import create_engine, text
 
-from bot.app.bot import Bot, build_bot
-from bot.config import load_settings
-from bot.store.models import OutboxMessage, PlaybookRun, TimelineEvent
+from bot.compose.app.bot import Bot, build_bot
+from bot.core.config import load_settings
+from bot.core.store.models import OutboxMessage, PlaybookRun, TimelineEvent
 from tests.reliability.playbook_world import Case, World
 from tests.reliability.replicas import PAGER_KEY
 from tests.support.fake_pagers import FakePagerDuty
@@ -120,7 +120,7 @@ class Serve:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("INCIDENT_BOT_", "SLACK_", "KUBECONFIG"))}
         env["INCIDENT_BOT_CONFIG"] = str(self.config)
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "bot.cli.main", "serve", "--port", str(self.port)],
+            self.process = subprocess.Popen([sys.executable, "-m", "bot.compose.cli.main", "serve", "--port", str(self.port)],
                                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
         self.starts += 1
         deadline = time.monotonic() + START_TIMEOUT

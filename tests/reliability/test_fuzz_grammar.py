@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from bot.app.bot import Bot
+from bot.compose.app.bot import Bot
 from bot.chat.dispatcher import ChatContext
 from bot.chat.grammar import VERBS
 from tests.reliability.schema_strategies import ODD_TEXT

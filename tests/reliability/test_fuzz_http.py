@@ -1,6 +1,6 @@
 """Schema-driven fuzzing of every HTTP endpoint: whatever arrives, the answer is never a 5xx.
 
-The requests are generated from ``GET /openapi.json`` (``bot.app.openapi``):
+The requests are generated from ``GET /openapi.json`` (``bot.compose.app.openapi``):
 each declared operation gets path and query parameters, headers and bodies
 drawn from its schemas, mixed with wrong types, odd Unicode, huge numbers and
 deep nesting; half carry valid credentials (the bearer tokens, or a real Slack
@@ -23,10 +23,10 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from pydantic import SecretStr
 from starlette.testclient import TestClient
 
-from bot.app.bot import Bot, build_bot
-from bot.app.http import build_http_app
-from bot.app.openapi import OPERATIONS, Operation
-from bot.clock import FakeClock
+from bot.compose.app.bot import Bot, build_bot
+from bot.compose.app.http import build_http_app
+from bot.compose.app.openapi import OPERATIONS, Operation
+from bot.core.clock import FakeClock
 from tests.conftest import make_settings
 from tests.reliability.schema_strategies import ODD_TEXT, from_schema
 from tests.support import slack_signing
@@ -126,7 +126,7 @@ def test_no_generated_request_gets_a_5xx(fuzz_client: tuple[TestClient, Bot], op
 
 
 def test_the_document_the_fuzzer_reads_is_the_one_served(fuzz_client: tuple[TestClient, Bot]) -> None:
-    from bot.app.openapi import document
+    from bot.compose.app.openapi import document
 
     client, _ = fuzz_client
     served = client.get("/openapi.json")

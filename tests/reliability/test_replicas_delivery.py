@@ -10,8 +10,8 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import create_engine
 
-from bot.store import outbox
-from bot.store.models import Incident
+from bot.core.store import outbox
+from bot.core.store.models import Incident
 from tests.reliability.replicas import (
     HttpTally,
     count,

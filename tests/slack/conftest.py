@@ -13,11 +13,11 @@ import pytest
 import uvicorn
 from pydantic import SecretStr
 
-from bot.app.bot import Bot, build_bot
-from bot.app.http import build_http_app
-from bot.clock import FakeClock
-from bot.config import Settings
-from bot.store.models import OutboxMessage
+from bot.compose.app.bot import Bot, build_bot
+from bot.compose.app.http import build_http_app
+from bot.core.clock import FakeClock
+from bot.core.config import Settings
+from bot.core.store.models import OutboxMessage
 from tests.conftest import make_settings
 from tests.support import slack_signing
 from tests.support.fake_slack import FakeSlack

@@ -6,13 +6,13 @@ from typing import Any
 
 from slack_sdk.models.blocks import Block
 
-from bot.app.bot import Bot
+from bot.compose.app.bot import Bot
 from bot.chat import cards
 from bot.chat.dispatcher import ChatContext
 from bot.chat.handlers_core import card_for
 from bot.chat.messages import Bullets, Buttons, Button, Code, Fields, Heading, Paragraph, Reply
-from bot.store.models import PlaybookRun
-from integrations.slack.blockkit import MAX_BLOCKS, blocks_of, message_of, mrkdwn
+from bot.core.store.models import PlaybookRun
+from integrations.adapters.slack.blockkit import MAX_BLOCKS, blocks_of, message_of, mrkdwn
 
 
 def assert_within_limits(blocks: list[dict[str, Any]]) -> None:

@@ -6,12 +6,12 @@ import logging
 
 import pytest
 
-from bot.store import outbox
-from bot.store.messages import IncidentCard
-from bot.store.models import Approval, ChatBinding, PlaybookRun
-from bot.app.bot import build_bot
-from bot.clock import FakeClock
-from bot.config import Settings
+from bot.core.store import outbox
+from bot.core.store.messages import IncidentCard
+from bot.core.store.models import Approval, ChatBinding, PlaybookRun
+from bot.compose.app.bot import build_bot
+from bot.core.clock import FakeClock
+from bot.core.config import Settings
 from tests.slack.conftest import SlackServer
 from tests.support.fake_slack import FakeSlack
 from tests.support import slack_signing
@@ -95,7 +95,7 @@ def test_the_commanders_press_approves_as_the_commander_and_the_buttons_go(slack
 
 def test_before_the_engine_is_there_a_press_is_refused_as_not_available(
         settings: Settings, clock: FakeClock, fake_slack: FakeSlack) -> None:
-    bot = build_bot(settings, clock=clock, extensions=["integrations.slack.extension"])
+    bot = build_bot(settings, clock=clock, extensions=["integrations.adapters.slack.extension"])
     server = SlackServer(bot, fake_slack).start()
     try:
         home, run, _ = a_pending_run(server)
@@ -121,7 +121,7 @@ def test_reject_runs_through_the_same_words(slack: SlackServer) -> None:
 
 def test_a_double_click_is_one_press(slack: SlackServer, caplog: pytest.LogCaptureFixture) -> None:
     home, run, _ = a_pending_run(slack)
-    caplog.set_level(logging.INFO, logger="integrations.slack.listeners")
+    caplog.set_level(logging.INFO, logger="integrations.adapters.slack.listeners")
     press(slack, home, "run_approve", str(run.id), "U0DAVE", "first")
     press(slack, home, "run_approve", str(run.id), "U0DAVE", "second")
     response(slack, "first")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from bot.store.models import ChatBinding, Incident, TimelineEvent
+from bot.core.store.models import ChatBinding, Incident, TimelineEvent
 from tests.slack.conftest import SlackServer
 from tests.support import slack_signing
 

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from bot.app.bot import Bot
+from bot.compose.app.bot import Bot
 from bot.chat.delivery import OutboxSender
-from bot.clock import FakeClock
-from bot.store import outbox
-from bot.store.messages import Message
-from bot.store.models import OutboxMessage
+from bot.core.clock import FakeClock
+from bot.core.store import outbox
+from bot.core.store.messages import Message
+from bot.core.store.models import OutboxMessage
 from tests.support.fake_slack import FakeSlack
 
 LEASE = 60.0

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from integrations.slack.modal import SHORTCUT_ID
+from integrations.adapters.slack.modal import SHORTCUT_ID
 
 MANIFEST = yaml.safe_load((Path(__file__).parents[2] / "manifest.yml").read_text())
 
@@ -40,7 +40,7 @@ FEATURE_SCOPES = {"commands",           # /incident and the shortcut
 def methods_called() -> set[str]:
     import re
 
-    source = "".join(p.read_text() for p in (Path(__file__).parents[2] / "integrations" / "slack").glob("*.py"))
+    source = "".join(p.read_text() for p in (Path(__file__).parents[2] / "integrations" / "adapters" / "slack").glob("*.py"))
     return set(re.findall(r'"((?:chat|conversations|users|views|auth|channels|groups|im)\.[A-Za-z]+)"', source))
 
 

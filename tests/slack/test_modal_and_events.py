@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from bot.store.models import ChatBinding, Incident
-from integrations.slack import homes
+from bot.core.store.models import ChatBinding, Incident
+from integrations.adapters.slack import homes
 from tests.slack.conftest import SlackServer
 from tests.support import slack_signing
 

@@ -10,11 +10,11 @@ from datetime import timedelta
 
 import pytest
 
-from bot.app.bot import Bot
+from bot.compose.app.bot import Bot
 from bot.chat.dispatcher import ChatContext
-from bot.clock import FakeClock
-from bot.store.models import ChatBinding, OutboxMessage
-from bot.config import Settings
+from bot.core.clock import FakeClock
+from bot.core.store.models import ChatBinding, OutboxMessage
+from bot.core.config import Settings
 from tests.slack.conftest import slack_settings
 from tests.support.fake_slack import FakeSlack
 
@@ -180,7 +180,7 @@ def test_unknown_people_are_named_not_lost(slack_bot: Bot, fake_slack: FakeSlack
 
 
 def test_delivery_records_are_forgotten_after_slack_stops_retrying(slack_bot: Bot, clock: FakeClock) -> None:
-    from integrations.slack import dedupe
+    from integrations.adapters.slack import dedupe
 
     assert dedupe.first_time(slack_bot.db, "slack:event:Ev1", source="slack", now=clock.now())
     assert not dedupe.first_time(slack_bot.db, "slack:event:Ev1", source="slack", now=clock.now())

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.app.bot import Bot, build_bot
-from bot.clock import FakeClock
-from bot.config import Settings
+from bot.compose.app.bot import Bot, build_bot
+from bot.core.clock import FakeClock
+from bot.core.config import Settings
 from tests.slack.conftest import SlackServer, slack_settings
 from tests.support.fake_slack import FakeSlack
 

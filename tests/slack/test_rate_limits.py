@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from bot.app.bot import Bot
+from bot.compose.app.bot import Bot
 from bot.chat.delivery import OutboxSender
-from bot.clock import FakeClock
-from bot.store.models import OutboxMessage
-from bot.store.ratelimits import RateLimits
-from integrations.slack.deliverer import SlackDeliverer
-from integrations.slack.web import SlackWeb
+from bot.core.clock import FakeClock
+from bot.core.store.models import OutboxMessage
+from bot.core.store.ratelimits import RateLimits
+from integrations.adapters.slack.deliverer import SlackDeliverer
+from integrations.adapters.slack.web import SlackWeb
 from tests.support.fake_slack import FakeSlack
 
 

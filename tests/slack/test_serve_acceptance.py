@@ -43,7 +43,7 @@ def test_serve_declares_posts_the_card_and_updates_it_on_ack(tmp_path: Path, fak
            "INCIDENT_BOT_SLACK__CARD_MIN_INTERVAL_SECONDS": "1",
            "INCIDENT_BOT_ONCALL__ROTA": "[alice, bob]"}
     env.pop("INCIDENT_BOT_CONFIG", None)
-    proc = subprocess.Popen([sys.executable, "-m", "bot.cli.main", "--log-level", "DEBUG", "serve",
+    proc = subprocess.Popen([sys.executable, "-m", "bot.compose.cli.main", "--log-level", "DEBUG", "serve",
                              "--port", str(port)], env=env, cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
@@ -100,7 +100,7 @@ def test_serve_socket_mode_connects_out_and_answers(tmp_path: Path, fake_slack: 
            "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN, "SLACK_API_URL": fake_slack.api_url}
     for name in ("INCIDENT_BOT_CONFIG", "SLACK_SIGNING_SECRET"):
         env.pop(name, None)
-    proc = subprocess.Popen([sys.executable, "-m", "bot.cli.main", "serve", "--socket-mode", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "bot.compose.cli.main", "serve", "--socket-mode", "--port", str(port)],
                             env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert wait(lambda: fake_slack.answered("apps.connections.open"))[0]["token_kind"] == "xapp"

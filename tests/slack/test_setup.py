@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from bot.app.bot import build_bot
-from bot.clock import FakeClock
-from bot.config import Settings
-from bot.errors import ConfigError
-from integrations.slack.extension import start_socket_mode
+from bot.compose.app.bot import build_bot
+from bot.core.clock import FakeClock
+from bot.core.config import Settings
+from bot.core.errors import ConfigError
+from integrations.adapters.slack.extension import start_socket_mode
 from tests.conftest import make_settings
 
 

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 from pydantic import SecretStr
 
-from bot.app.bot import build_bot
-from bot.clock import FakeClock
-from integrations.slack.extension import start_socket_mode
+from bot.compose.app.bot import build_bot
+from bot.core.clock import FakeClock
+from integrations.adapters.slack.extension import start_socket_mode
 from tests.slack.conftest import APP_TOKEN, slack_settings
 from tests.support.fake_slack import FakeSlack, FakeSocketMode
 

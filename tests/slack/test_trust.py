@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.store.models import Approval, Incident, PlaybookRun
+from bot.core.store.models import Approval, Incident, PlaybookRun
 from tests.slack.conftest import SlackServer
 from tests.slack.test_buttons import a_pending_run, press, response
 from tests.support import slack_signing
@@ -110,5 +110,5 @@ def test_an_answer_never_goes_to_a_response_url_outside_slack(slack: SlackServer
     slack.until(lambda: slack.pending() == 0)
     assert not slack.fake.answered("response_url")
     with slack.bot.db.session() as s:
-        from bot.store.models import OutboxMessage
+        from bot.core.store.models import OutboxMessage
         assert all("127.0.0.2" not in str(m.result) for m in s.query(OutboxMessage))

@@ -46,7 +46,7 @@ import aiohttp.web
 import kmock
 import yaml
 
-from integrations.kubernetes.apf import (
+from integrations.clients.kubernetes.apf import (
     DUMP_REQUESTS_COLUMNS,
     DUMP_REQUESTS_DETAIL_COLUMNS,
     RequestAttributes,

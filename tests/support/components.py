@@ -1,10 +1,10 @@
 """Real components on loopback for integration tests.
 
-The starters live in ``bot.sandbox.processes`` (the sandbox and the drills run
+The starters live in ``bot.compose.sandbox.processes`` (the sandbox and the drills run
 the same code); this module re-exports them so tests keep one import path.
 """
 
-from bot.sandbox.processes import (  # noqa: F401 - re-exported
+from bot.compose.sandbox.processes import (  # noqa: F401 - re-exported
     ALERTMANAGER_BIN,
     AMTOOL_BIN,
     HAPROXY_BIN,

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.sandbox import cluster_setup
-from bot.sandbox.controlplane import DRILL_USERS, FLOOD_USER
-from bot.sandbox.kube_apiserver import KubeApiserver, write_kubeconfig
-from bot.sandbox.pki import ADMIN, BOT, ClusterPKI, make_pki, sandbox_users
-from bot.sandbox.processes import EtcdCluster
-from integrations.kubernetes import KubernetesClient, connect
+from bot.compose.sandbox import cluster_setup
+from bot.compose.sandbox.controlplane import DRILL_USERS, FLOOD_USER
+from bot.compose.sandbox.kube_apiserver import KubeApiserver, write_kubeconfig
+from bot.compose.sandbox.pki import ADMIN, BOT, ClusterPKI, make_pki, sandbox_users
+from bot.compose.sandbox.processes import EtcdCluster
+from integrations.clients.kubernetes import KubernetesClient, connect
 
 
 @dataclass

@@ -12,15 +12,15 @@ import pytest
 import uvicorn
 from pydantic import SecretStr
 
-from bot.app.bot import Bot, build_bot
-from bot.app.http import build_http_app
+from bot.compose.app.bot import Bot, build_bot
+from bot.compose.app.http import build_http_app
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
-from bot.config import Settings
+from bot.core.clock import FakeClock
+from bot.core.config import Settings
 from tests.support.browser import browser  # noqa: F401 (fixture)
 
 TOKEN = "board-token-7f3a9c0e5b2d"
-EXTENSIONS = ["bot.app.export", "bot.app.followups", "bot.app.ui"]
+EXTENSIONS = ["bot.compose.app.export", "bot.compose.app.followups", "bot.compose.app.ui"]
 
 
 @dataclass

@@ -6,12 +6,12 @@ import httpx
 from pydantic import SecretStr
 from starlette.testclient import TestClient
 
-from bot.app.bot import Bot, build_bot
-from bot.app.http import build_http_app
-from bot.app.ui_auth import COOKIE
+from bot.compose.app.bot import Bot, build_bot
+from bot.compose.app.http import build_http_app
+from bot.compose.app.ui_auth import COOKIE
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
-from bot.config import Settings
+from bot.core.clock import FakeClock
+from bot.core.config import Settings
 from tests.ui.conftest import EXTENSIONS, TOKEN, Served
 
 PATHS = ["/ui/", "/ui/board/cards", "/ui/incidents/INC-1", "/ui/incidents/INC-1/export?format=html",

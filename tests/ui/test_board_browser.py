@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from bot.chat.memory import MemoryChat
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from tests.support.browser import DESKTOP, PHONE, layout, shot
 from tests.ui.conftest import TOKEN, Served
 
@@ -52,8 +52,8 @@ def test_the_board_counts_down_and_shows_a_new_incident_without_a_reload(chat: M
 
 
 def test_the_board_shows_a_fleet_and_the_run_in_progress(chat: MemoryChat, live: Served, page: Any) -> None:
-    from bot.store import timeline
-    from bot.store.models import IncidentCluster, PlaybookRun, RunStep
+    from bot.core.store import timeline
+    from bot.core.store.models import IncidentCluster, PlaybookRun, RunStep
 
     chat.say("alice", "/incident declare apiserver 5xx across the fleet --cluster prod-1")
     chat.say("alice", "/incident cause LIST storm from ci-robot")

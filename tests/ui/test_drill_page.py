@@ -8,9 +8,9 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from bot.app.bot import build_bot
-from bot.clock import FakeClock, SystemClock
-from bot.sandbox.drill import Deadlines, Drill
+from bot.compose.app.bot import build_bot
+from bot.core.clock import FakeClock, SystemClock
+from bot.compose.sandbox.drill import Deadlines, Drill
 from tests.conftest import make_settings
 from tests.support.browser import layout, shot
 from tests.ui.conftest import EXTENSIONS, TOKEN, serve

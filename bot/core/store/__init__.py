@@ -1,0 +1,15 @@
+"""Persistence: the database, the tables, the migrations, and the append-only records on them.
+
+The lowest layer with ``bot.core.config``, ``bot.core.clock`` and ``bot.core.errors``: everything may import it,
+it imports nothing of the domain.  Public modules:
+
+* ``db`` — ``Database`` (sessions, readings, the writer), ``insert_once``; ``migrate`` — the schema;
+* ``models`` — the tables; ``states`` — the incident's state names and their groups;
+* ``refs`` — ``INC-<id>``: the one place an incident reference is written and parsed;
+* ``timeline`` — the append-only timeline every domain package writes facts to;
+* ``outbox`` and ``messages`` — side effects queued in the fact's transaction, typed per kind;
+* ``group_commit`` — many small writes in one transaction; ``ratelimits`` — shared rate limits.
+"""
+
+__all__ = ["db", "group_commit", "messages", "migrate", "models", "outbox", "ratelimits", "refs", "states",
+           "timeline"]

@@ -1,0 +1,296 @@
+"""The outbox: side effects towards people, written with the facts that cause them.
+
+A message is enqueued in the caller's transaction, so a crash can never record
+a fact and lose its notification (or the reverse).  Senders claim pending
+messages with a lease (``claimed_until``) so that several replicas never send
+the same message twice, deliver them in id order per incident, and either
+complete them or reschedule them with backoff (honouring Retry-After).
+
+Coalescing: a message with a ``coalesce_key`` replaces the payload of a pending
+message with the same key instead of queueing another one, so a storm of
+events produces one card update, not thousands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, insert, or_, select, update
+from sqlmodel import Session, col
+
+from bot.core.store.db import insert_once
+from bot.core.store.messages import Message
+from bot.core.store.models import OutboxMessage, table_of
+
+MAX_BACKOFF_SECONDS = 300.0
+
+
+def enqueue(
+    session: Session,
+    message: Message,
+    *,
+    now: datetime,
+    incident_id: int | None = None,
+    channel: str = "chat",
+    coalesce_key: str | None = None,
+    dedupe_key: str | None = None,
+    not_before: datetime | None = None,
+) -> OutboxMessage | None:
+    """Queue a message; returns None when ``dedupe_key`` was already queued.
+
+    ``coalesce_key`` defaults to the kind's own (an incident's card coalesces per incident)."""
+    payload = message.to_payload()
+    coalesce_key = coalesce_key if coalesce_key is not None else message.coalesce_key()
+    if coalesce_key is not None:
+        pending = session.execute(
+            select(OutboxMessage)
+            .where(
+                col(OutboxMessage.channel) == channel,
+                col(OutboxMessage.coalesce_key) == coalesce_key,
+                col(OutboxMessage.status) == "pending",
+                col(OutboxMessage.claimed_by).is_(None),
+            )
+            .order_by(col(OutboxMessage.id))
+        ).scalars().first()
+        if pending is not None:
+            pending.payload = {**pending.payload, **payload}
+            session.add(pending)
+            return pending
+    row = OutboxMessage(
+        incident_id=incident_id,
+        channel=channel,
+        kind=message.kind,
+        payload=payload,
+        coalesce_key=coalesce_key,
+        dedupe_key=dedupe_key,
+        created_at=now,
+        not_before=not_before or now,
+    )
+    if dedupe_key is None:
+        session.add(row)
+        session.flush()
+        return row
+    return row if insert_once(session, row) else None
+
+
+@dataclass(frozen=True)
+class Queued:
+    """One message of ``enqueue_many``, with ``enqueue``'s keywords (no ``dedupe_key``: bulk rows never collide)."""
+
+    message: Message
+    incident_id: int | None = None
+    channel: str = "chat"
+    coalesce_key: str | None = None
+
+    def as_row(self) -> dict[str, Any]:
+        return {"incident_id": self.incident_id, "channel": self.channel, "kind": self.message.kind,
+                "payload": self.message.to_payload(), "coalesce_key": self.key}
+
+    @property
+    def key(self) -> str | None:
+        return self.coalesce_key if self.coalesce_key is not None else self.message.coalesce_key()
+
+
+def enqueue_many(session: Session, queued: Sequence[Queued], *, now: datetime) -> int:
+    """Queue many messages in a few statements (the watcher's mass deadline); same coalescing as ``enqueue``.
+
+    Returns how many new rows.
+    """
+    messages = [q.as_row() for q in queued]
+    keys = sorted({(m["channel"], m["coalesce_key"]) for m in messages if m["coalesce_key"]})
+    pending: dict[tuple[str, str], OutboxMessage] = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        for row in session.execute(
+            select(OutboxMessage).where(
+                col(OutboxMessage.coalesce_key).in_([k for _, k in chunk]),
+                col(OutboxMessage.status) == "pending",
+                col(OutboxMessage.claimed_by).is_(None),
+            ).order_by(col(OutboxMessage.id))
+        ).scalars():
+            pending.setdefault((row.channel, row.coalesce_key), row)
+    rows: list[dict[str, Any]] = []
+    new_by_key: dict[tuple[str, str], dict[str, Any]] = {}
+    for m in messages:
+        key = (m["channel"], m["coalesce_key"])
+        existing = pending.get(key)
+        if existing is not None:
+            if any(existing.payload.get(k) != v for k, v in m["payload"].items()):
+                existing.payload = {**existing.payload, **m["payload"]}
+                session.add(existing)
+            continue
+        if key[1] is not None and key in new_by_key:
+            new_by_key[key]["payload"] = {**new_by_key[key]["payload"], **m["payload"]}
+            continue
+        rows.append({**m, "status": "pending", "attempts": 0, "created_at": now, "not_before": now, "result": {}})
+        if key[1] is not None:
+            new_by_key[key] = rows[-1]
+    table = table_of(OutboxMessage)
+    for start in range(0, len(rows), 500):
+        session.execute(insert(table), rows[start:start + 500])  # the table: one executemany, not a row at a time
+    return len(rows)
+
+
+def claim(
+    session: Session,
+    *,
+    channel: str,
+    worker: str,
+    now: datetime,
+    limit: int = 50,
+    lease_seconds: float = 60.0,
+) -> Sequence[OutboxMessage]:
+    """Claim due messages for ``worker``, oldest first, skipping incidents whose
+    earlier message is still waiting (per-incident order is never broken)."""
+    blocked: set[int] = set()
+    rows = session.execute(
+        select(OutboxMessage)
+        .where(
+            col(OutboxMessage.channel) == channel,
+            col(OutboxMessage.status) == "pending",
+        )
+        .order_by(col(OutboxMessage.id))
+        .limit(limit * 4)
+    ).scalars().all()
+    claimed: list[OutboxMessage] = []
+    for row in rows:
+        key = row.incident_id if row.incident_id is not None else -row.id
+        if key in blocked:
+            continue
+        held = row.claimed_by is not None and row.claimed_until is not None and row.claimed_until > now
+        due = row.not_before is None or row.not_before <= now
+        if held or not due:
+            blocked.add(key)
+            continue
+        # someone claimed it before and neither completed nor released it (read before the update,
+        # which refreshes the loaded row)
+        lapsed = row.claimed_by is not None
+        result = session.exec(  # exec, not execute: SQLModel types a DML result as a CursorResult (rowcount)
+            update(OutboxMessage)
+            .where(
+                and_(
+                    col(OutboxMessage.id) == row.id,
+                    col(OutboxMessage.status) == "pending",
+                    or_(col(OutboxMessage.claimed_until).is_(None), col(OutboxMessage.claimed_until) <= now),
+                )
+            )
+            .values(claimed_by=worker, claimed_until=now + timedelta(seconds=lease_seconds))
+        )
+        if result.rowcount != 1:
+            blocked.add(key)
+            continue
+        session.refresh(row)
+        if lapsed:  # that holder may have delivered it and died: count the attempt, so delivery checks first
+            row.attempts += 1
+            row.last_error = "a previous claim lapsed (its holder stopped or was too slow)"
+            session.add(row)
+        claimed.append(row)
+        if len(claimed) >= limit:
+            break
+    return claimed
+
+
+def anything_due(session: Session, *, channel: str, now: datetime) -> bool:
+    """Whether ``claim`` could find a message: a read, so an idle sender never asks for SQLite's write lock."""
+    return session.execute(
+        select(col(OutboxMessage.id)).where(
+            col(OutboxMessage.channel) == channel,
+            col(OutboxMessage.status) == "pending",
+            or_(col(OutboxMessage.not_before).is_(None), col(OutboxMessage.not_before) <= now),
+            or_(col(OutboxMessage.claimed_until).is_(None), col(OutboxMessage.claimed_until) <= now),
+        ).limit(1)
+    ).first() is not None
+
+
+def renew(session: Session, message_id: int, *, worker: str, now: datetime, lease_seconds: float = 60.0) -> bool:
+    """Extend ``worker``'s claim right before it delivers; False when the claim is no longer its own.
+
+    A sender works through a batch one message at a time; when Slack is slow the
+    lease of the last messages could lapse and another replica claim them.  The
+    sender renews each claim just before delivering, and skips a message it lost.
+    """
+    result = session.exec(  # exec: typed as a CursorResult (rowcount)
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id) == message_id, col(OutboxMessage.status) == "pending",
+               col(OutboxMessage.claimed_by) == worker)
+        .values(claimed_until=now + timedelta(seconds=lease_seconds))
+    )
+    return result.rowcount == 1
+
+
+def complete(session: Session, message_id: int, *, now: datetime, result: dict[str, Any] | None = None,
+             worker: str | None = None) -> bool:
+    """Mark a message sent; with ``worker``, only if that worker holds its claim (False otherwise)."""
+    row = session.get(OutboxMessage, message_id)
+    if row is None or row.status != "pending":
+        return False
+    if worker is not None and row.claimed_by not in (worker, None):
+        return False
+    row.status = "sent"
+    row.sent_at = now
+    row.claimed_by = None
+    row.claimed_until = None
+    row.attempts += 1
+    if result:
+        row.result = result
+    session.add(row)
+    return True
+
+
+def retry_later(
+    session: Session,
+    message_id: int,
+    *,
+    now: datetime,
+    error: str,
+    retry_after: float | None = None,
+    give_up_after: int | None = None,
+    worker: str | None = None,
+    attempted: bool = True,
+) -> None:
+    """Put a message back with exponential backoff (or the server's Retry-After).
+
+    With ``worker``, only a claim that worker still holds is released. ``attempted=False``: the
+    message was not tried (it waits behind an earlier one of its incident), so it keeps its
+    attempt count, and a later real failure is not backed off as if it had failed many times."""
+    row = session.get(OutboxMessage, message_id)
+    if row is None or row.status != "pending" or (worker is not None and row.claimed_by not in (worker, None)):
+        return
+    if attempted:
+        row.attempts += 1
+    row.last_error = error[:2000]
+    row.claimed_by = None
+    row.claimed_until = None
+    if give_up_after is not None and row.attempts >= give_up_after:
+        row.status = "failed"
+    else:
+        delay = retry_after if retry_after is not None else min(MAX_BACKOFF_SECONDS, 0.5 * (2 ** min(row.attempts, 10)))
+        row.not_before = now + timedelta(seconds=delay)
+    session.add(row)
+
+
+def fail(session: Session, message_id: int, *, error: str, worker: str | None = None) -> bool:
+    """Give up on a message that can never be delivered (its stored payload does not fit its declaration).
+
+    The row stays, ``failed`` with the reason in ``last_error``, for a person to read; it no
+    longer holds back its incident's later messages.  With ``worker``, only that worker's claim."""
+    row = session.get(OutboxMessage, message_id)
+    if row is None or row.status != "pending" or (worker is not None and row.claimed_by not in (worker, None)):
+        return False
+    row.status = "failed"
+    row.attempts += 1
+    row.last_error = error[:2000]
+    row.claimed_by = None
+    row.claimed_until = None
+    session.add(row)
+    return True
+
+
+def pending_count(session: Session, channel: str | None = None) -> int:
+    query = select(col(OutboxMessage.id)).where(col(OutboxMessage.status) == "pending")
+    if channel:
+        query = query.where(col(OutboxMessage.channel) == channel)
+    return len(session.execute(query).all())
