@@ -120,8 +120,12 @@ def test_one_client_flooding_is_found_in_apf_metrics_and_the_dump(standin, group
 def test_with_prometheus_down_the_overload_path_is_unknown_and_the_dump_decides(standin, groups, etcd, prometheus,
                                                                                  flood) -> None:
     outcome = run(access(standin, groups, etcd, dead_prometheus()), "apiserver-overload")
-    assert [c.known for c in outcome.checks] == [False, False, False, False, True]
-    assert "is unreachable" in outcome.checks[0].error
+    # the checks run concurrently and the tree concludes once its answer is determined: a Prometheus
+    # query still waiting for its timeout then is not part of the decision, so which ones are recorded varies
+    by_id = {c.id: c for c in outcome.checks}
+    assert by_id["top_users"].known
+    assert [c.id for c in outcome.checks if c.known] == ["top_users"]
+    assert "is unreachable" in (by_id["rejected"].error or "")
     assert (outcome.path[0].node, outcome.path[0].verdict) == ("overloaded", "unknown")
     assert (outcome.conclusion.id, outcome.params) == ("throttle_from_dump", {"subject": ROBOT})
 
