@@ -87,8 +87,10 @@ def test_a_killed_etcd_member_is_one_incident_announced_within_a_minute(served: 
         assert killed_at - timedelta(seconds=1) <= incident.started_at <= killed_at + timedelta(seconds=15)
         assert (incident.component, incident.severity, incident.source) == ("etcd", "sev1", "alertmanager")
         assert incident.notified_at - incident.started_at < timedelta(seconds=60), "the 1-minute budget"
-        announced = [m for m in served.deliverer.messages() if m.incident_id == incident.id]
-        assert [m.kind for m in announced][:2] == ["incident.card", "page"]
+        # the card's delivery stamps notified_at; the page is the next message of the incident, sent just after
+        announced = wait_until(lambda: [m.kind for m in served.deliverer.messages() if m.incident_id == incident.id][:2]
+                               == ["incident.card", "page"] or None, timeout=10, what="the card, then the page")
+        assert announced
 
         # a webhook without the token is refused; Alertmanager's own delivery sent twice changes nothing
         first_body = served.recorder.bodies[0]  # type: ignore[union-attr]
