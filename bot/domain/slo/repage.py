@@ -24,6 +24,7 @@ from bot.core.store.messages import IncidentCard
 from bot.core.store.states import ACTIVE_STATES
 from bot.core.store import timeline
 from bot.domain.slo import paging, rota
+from bot.domain.slo.worker import ClockWorker
 from bot.core.store import outbox
 from bot.core.store.models import Incident, TimelineEvent
 from bot.core.store.refs import ref_of
@@ -133,19 +134,10 @@ def due_ids(session: Session, candidates: list, settings: Settings, now: datetim
     return due
 
 
-class RePager:
+class RePager(ClockWorker):
     """The background worker: one ``tick`` looks at active incidents whose page is unanswered."""
 
     name = "re-pager"
-
-    def __init__(self, db, settings: Settings, clock) -> None:
-        self.db = db
-        self.settings = settings
-        self.clock = clock
-
-    @property
-    def interval(self) -> float:
-        return self.settings.watcher_interval_seconds
 
     def tick(self) -> int:
         now = self.clock.now()

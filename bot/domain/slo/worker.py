@@ -32,10 +32,8 @@ def due_ids(session: Session, now: datetime) -> list[int]:
     ).scalars())
 
 
-class Watcher:
-    """The background worker: one ``tick`` evaluates the incidents that are due."""
-
-    name = "slo-watcher"
+class ClockWorker:
+    """What the 1-5-10 workers share: the database, the settings, the clock, the watcher's interval."""
 
     def __init__(self, db, settings: Settings, clock) -> None:
         self.db = db
@@ -45,6 +43,12 @@ class Watcher:
     @property
     def interval(self) -> float:
         return self.settings.watcher_interval_seconds
+
+
+class Watcher(ClockWorker):
+    """The background worker: one ``tick`` evaluates the incidents that are due."""
+
+    name = "slo-watcher"
 
     def tick(self) -> int:
         """Find what is due with a read (no write lock), then evaluate it in batches.
