@@ -39,7 +39,8 @@ from bot.core.config import load_settings  # noqa: E402
 from bot.domain.slo import watcher  # noqa: E402
 from bot.domain.slo.worker import Watcher  # noqa: E402
 from bot.core.store.db import Database  # noqa: E402
-from bot.core.store.models import Incident, TimelineEvent  # noqa: E402
+from bot.core.store.models import Incident, OutboxMessage, TimelineEvent  # noqa: E402
+from sqlmodel import col  # noqa: E402
 from sqlalchemy import func, insert, select  # noqa: E402
 
 WARN_AFTER = timedelta(seconds=240)  # 80 % of the 5-minute diagnose budget (sev2)
@@ -72,6 +73,12 @@ def warnings_recorded(db: Database) -> int:
                                .where(TimelineEvent.kind == "slo.warning")).scalar_one()
 
 
+def messages_queued(db: Database) -> int:
+    with db.reading() as session:
+        return session.execute(select(func.count()).select_from(OutboxMessage)
+                               .where(col(OutboxMessage.kind).in_(["timeline.post", "incident.card"]))).scalar_one()
+
+
 def in_process(url: str, count: int) -> None:
     t0 = datetime(2026, 11, 30, 3, 0, tzinfo=timezone.utc)
     open_incidents(url, count, t0)
@@ -86,12 +93,14 @@ def in_process(url: str, count: int) -> None:
         assert w.tick() == 0
         idle.append((time.perf_counter() - start) * 1000)
     clock.set(t0 + WARN_AFTER)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     recorded = w.tick()
-    mass = time.perf_counter() - start
+    mass, mass_cpu = time.perf_counter() - start, time.process_time() - cpu
     print(f"in-process, {count} open incidents: tick with nothing due median {statistics.median(idle):.1f} ms, "
-          f"max {max(idle):.1f} ms (20 ticks); tick where all fall due {mass:.2f} s "
-          f"({recorded} records, {warnings_recorded(db)} warnings on the timelines)")
+          f"max {max(idle):.1f} ms (20 ticks); tick where all fall due {mass:.2f} s, {mass_cpu:.2f} s of CPU "
+          f"({recorded} records, {warnings_recorded(db)} warnings on the timelines, "
+          f"{messages_queued(db)} chat posts and card updates queued); goal <= 5 s: "
+          f"{'met' if mass <= 5 else 'NOT met'}")
     db.dispose()
 
 

@@ -12,6 +12,7 @@ that finds the due ones is bot/domain/slo/worker.py.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlmodel import Session, col
@@ -19,7 +20,7 @@ from sqlmodel import Session, col
 from bot.core.config import Settings
 from bot.core.store import timeline
 from bot.domain.slo import paging, rota
-from bot.domain.slo.clocks import STAGES, StageClock, clocks
+from bot.domain.slo.clocks import STAGES, StageClock, StagedIncident, clocks
 from bot.core.store import outbox
 from bot.core.store.messages import IncidentCard
 from bot.core.store.models import Incident, Participant
@@ -27,6 +28,19 @@ from bot.core.store.states import ACTIVE_STATES
 from bot.core.store.refs import ref_of
 
 _AFTER = timedelta(microseconds=1)  # a budget is breached once the clock is past its deadline
+
+
+class Escalated(Protocol):
+    """What an escalation reads of an incident: an ORM incident or the mass tick's plain row."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def cluster(self) -> str: ...
+    @property
+    def component(self) -> str | None: ...
 
 
 def evaluate(session: Session, incident: Incident, settings: Settings, now: datetime) -> list[str]:
@@ -47,7 +61,7 @@ def evaluate(session: Session, incident: Incident, settings: Settings, now: date
     return recorded
 
 
-def next_due(incident: Incident, settings: Settings, now: datetime) -> datetime | None:
+def next_due(incident: StagedIncident, settings: Settings, now: datetime) -> datetime | None:
     """The first instant after ``now`` when ``evaluate`` will have something new to record.
 
     For each stage not reached yet: its warning (80 % of the budget), then its
@@ -90,7 +104,7 @@ def _record(session: Session, incident: Incident, clock: StageClock, kind: str, 
     return event is not None
 
 
-def escalate(session: Session, incident: Incident, clock: StageClock, settings: Settings, now: datetime) -> bool:
+def escalate(session: Session, incident: Escalated, clock: StageClock, settings: Settings, now: datetime) -> bool:
     """A breach pages the next person of the rota (one further step per breach)."""
     assert incident.id is not None
     level = len(timeline.events(session, incident.id, kinds=["slo.breach"]))

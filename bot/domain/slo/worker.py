@@ -19,7 +19,6 @@ from sqlmodel import Session, col
 from bot.core.config import Settings
 from bot.domain.slo import mass
 from bot.core.store.models import Incident
-from bot.core.store.states import ACTIVE_STATES
 
 BATCH = 250  # due incidents evaluated per transaction
 
@@ -63,16 +62,6 @@ class Watcher(ClockWorker):
         count = 0
         for start in range(0, len(due), BATCH):
             with self.db.session() as session:
-                query = select(Incident).where(col(Incident.id).in_(due[start:start + BATCH]),
-                                               col(Incident.slo_due_at) <= now)
-                if not self.db.is_sqlite:
-                    query = query.with_for_update(skip_locked=True)
-                active = []
-                for incident in session.execute(query.order_by(col(Incident.id))).scalars():
-                    if incident.state in ACTIVE_STATES:
-                        active.append(incident)
-                    else:
-                        incident.slo_due_at = None
-                        session.add(incident)
-                count += mass.evaluate_many(session, active, self.settings, now, sqlite=self.db.is_sqlite)
+                rows = mass.load_due(session, due[start:start + BATCH], now, sqlite=self.db.is_sqlite)
+                count += mass.evaluate_many(session, rows, self.settings, now, sqlite=self.db.is_sqlite)
         return count
