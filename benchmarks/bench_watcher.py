@@ -20,6 +20,7 @@ recorded (polled every 100 ms).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -70,7 +71,7 @@ def open_incidents(url: str, count: int, t0: datetime) -> None:
 def warnings_recorded(db: Database) -> int:
     with db.reading() as session:
         return session.execute(select(func.count()).select_from(TimelineEvent)
-                               .where(TimelineEvent.kind == "slo.warning")).scalar_one()
+                               .where(col(TimelineEvent.kind) == "slo.warning")).scalar_one()
 
 
 def messages_queued(db: Database) -> int:
@@ -105,25 +106,36 @@ def in_process(url: str, count: int) -> None:
 
 
 def served(url: str, count: int, workdir: Path) -> None:
-    lead = 15.0  # the bot starts (imports, migrations) before the warnings fall due
+    # the bot is up (imports, migrations) before the incidents are written, so however slowly it starts
+    # on a loaded machine the reads begin before the warnings fall due
+    bot = start_bot("watcher-serve", url, workdir)
+    lead = 20.0  # writing 10,000 incidents takes a few seconds
     t0 = datetime.now(timezone.utc) - WARN_AFTER + timedelta(seconds=lead)
     open_incidents(url, count, t0)
     due = t0 + WARN_AFTER
-    bot = start_bot("watcher-serve", url, workdir)
+    if datetime.now(timezone.utc) >= due:
+        bot.stop()
+        raise SystemExit(f"writing {count} incidents took more than {lead:g} s: the due instant passed before the "
+                         "reads began; nothing measured")
     db = Database(url)
     latencies: list[tuple[float, float]] = []  # (wall time, ms)
     stop = threading.Event()
+
+    failures: list[str] = []
 
     def ask() -> None:
         with httpx.Client(timeout=30) as client:
             while not stop.is_set():
                 start = time.perf_counter()
                 try:
-                    ok = client.get(bot.url + "/api/incidents").status_code == 200
+                    status = client.get(bot.url + "/api/incidents").status_code
+                    if status != 200:
+                        failures.append(f"HTTP {status}")
                 except httpx.TimeoutException:  # counted at the client's 30 s limit, not dropped
-                    ok = True
+                    pass
+                except httpx.HTTPError as exc:  # reported, not a silently dead thread
+                    failures.append(type(exc).__name__)
                 latencies.append((time.time(), (time.perf_counter() - start) * 1000))
-                assert ok, "GET /api/incidents did not answer 200"
                 stop.wait(0.02)
 
     asker = threading.Thread(target=ask, daemon=True)
@@ -143,17 +155,25 @@ def served(url: str, count: int, workdir: Path) -> None:
         bot.stop()
         db.dispose()
     window = [ms for at, ms in latencies if due.timestamp() <= at <= (finished or time.time())]
+    before = [ms for at, ms in latencies if at < due.timestamp()]
+    if os.environ.get("BENCH_DEBUG"):
+        print("  (debug) answers, seconds after the due instant and ms:",
+              [(round(at - due.timestamp(), 2), round(ms)) for at, ms in latencies])
     took = f"{finished - due.timestamp():.1f} s after the due instant" if finished else "not within 120 s"
     print(f"serve process, {count} open incidents: all warnings recorded {took} (watcher interval 5 s)")
+    p99 = pct(window, 99)
+    print("  " + describe("GET /api/incidents before the due instant", before))
     print("  " + describe("GET /api/incidents while the watcher writes", window)
-          + f" (p99 {pct(window, 99):.1f} ms, goal <= 100 ms)")
+          + f" (p99 {p99:.1f} ms, goal <= 100 ms: {'met' if p99 <= 100 else 'NOT met'})"
+          + (f"; {len(failures)} failed requests: {sorted(set(failures))}" if failures else ""))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--incidents", type=int, default=10_000)
     parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
-    parser.add_argument("--skip-serve", action="store_true")
+    parser.add_argument("--skip-serve", action="store_true", help="part 1 only")
+    parser.add_argument("--skip-in-process", action="store_true", help="part 2 only")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-watcher-") as d:
         workdir = Path(d)
@@ -161,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
             urls = [f"sqlite:///{workdir / 'a.db'}", f"sqlite:///{workdir / 'b.db'}"]
             for url in urls:
                 migrate(url)
-            in_process(urls[0], args.incidents)
+            if not args.skip_in_process:
+                in_process(urls[0], args.incidents)
             if not args.skip_serve:
                 served(urls[1], args.incidents, workdir)
         else:
@@ -169,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
                 urls = [pg.database("watcher_a"), pg.database("watcher_b")]
                 for url in urls:
                     migrate(url)
-                in_process(urls[0], args.incidents)
+                if not args.skip_in_process:
+                    in_process(urls[0], args.incidents)
                 if not args.skip_serve:
                     served(urls[1], args.incidents, workdir)
     return 0
