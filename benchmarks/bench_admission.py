@@ -47,6 +47,7 @@ from benchmarks.processes import (
     pct,
     postgres,
     start_bot,
+    Server,
 )
 from bot.compose.sandbox.pki import issue_certificate, make_pki, sandbox_users
 
@@ -147,12 +148,47 @@ def postgres_pids(data_dir: Path) -> list[int]:
     return [postmaster, *children]
 
 
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a live process (``serve``'s guard child included by the caller)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def child_pids(pid: int) -> list[int]:
+    return [int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
+
+
+def start_noop_admission(work: Path, cert: Path, key: Path, ca: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("noop_admission.py")), str(port),
+                                str(cert), str(key), str(ca)], stdout=(work / "noop.log").open("wb"),
+                               stderr=subprocess.STDOUT)
+    return process, port
+
+
+def wait_answering(url: str, context: ssl.SSLContext, seconds: float = 120.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with httpx.Client(verify=context, trust_env=False, timeout=2.0) as client:
+                if client.post(url, content=review(9), headers={"Content-Type": "application/json"}).status_code == 200:
+                    return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {seconds:.0f} s")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rate", type=float, default=200.0)
-    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--seconds", type=float, default=15.0, help="per round and target")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--hung-seconds", type=float, default=20.0)
+    parser.add_argument("--modes", default="process,thread",
+                        help="serve's guard modes to measure: process (guard.own_process, the default), thread")
     args = parser.parse_args()
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     print(f"the guard's own work (parse, decide, answer JSON) in one process: {decision_cost():.0f} us CPU per review")
     print(f"load average before the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
           "(the figures below include whatever else the machine runs)")
@@ -160,50 +196,78 @@ def main() -> int:
     pki = make_pki(work / "pki", sandbox_users())
     cert, key = issue_certificate(pki, work / "guard", "incident-bot-webhook")
     client_cert, client_key = issue_certificate(pki, work / "guard", "kube-apiserver", client=True)
-    port = free_port()
-    extra = {"INCIDENT_BOT_DEFAULT_CLUSTER": CLUSTER, "INCIDENT_BOT_GUARD__ENABLED": "true",
-             "INCIDENT_BOT_GUARD__PORT": str(port), "INCIDENT_BOT_GUARD__TLS_CERT_PATH": str(cert),
-             "INCIDENT_BOT_GUARD__TLS_KEY_PATH": str(key), "INCIDENT_BOT_GUARD__CLIENT_CA_PATH": str(pki.ca_cert),
-             "INCIDENT_BOT_GUARD__BREAKER__CLUSTER_WIDE": "1000000"}
     context = ssl.create_default_context(cafile=str(pki.ca_cert))
     context.load_cert_chain(str(client_cert), str(client_key))
-    url = f"https://127.0.0.1:{port}/admission/{CLUSTER}"
+    noop, noop_port = start_noop_admission(work, cert, key, pki.ca_cert)
+    urls = {"no-op": f"https://127.0.0.1:{noop_port}/admission/{CLUSTER}"}
+    servers: dict[str, Server] = {}
     with postgres() as pg:
         database = pg.database("bench_admission")
         migrate(database)
         declared = subprocess.run([*CLI, "console"], input="/incident declare etcd latency --severity sev1\n",
-                                  env=bot_env(database, extra), capture_output=True, text=True, cwd=ROOT,
-                                  check=True)
+                                  env=bot_env(database, {"INCIDENT_BOT_DEFAULT_CLUSTER": CLUSTER}),
+                                  capture_output=True, text=True, cwd=ROOT, check=True)
         print("console:", declared.stdout.strip().splitlines()[0] if declared.stdout.strip() else declared.stderr[-300:])
-        server = start_bot("serve", database, work, extra)
         try:
-            time.sleep(2)  # the guard's first read of its state (refresh_seconds 1)
-            print(f"incident-bot serve (PostgreSQL, guard on TLS with client certificates), {args.rate:.0f} "
-                  f"reviews/s from 8 connections, open loop")
-            up = load(url, context, args.rate, args.seconds)
-            print(describe(f"db up   {args.seconds:.0f}s  answer - scheduled", up["latency_ms"]))
-            print(describe("                 service time", up["service_ms"]))
-            print("                 outcomes:", up["outcomes"])
+            for mode in modes:
+                port = free_port()
+                servers[mode] = start_bot(f"serve-{mode}", database, work, {
+                    "INCIDENT_BOT_DEFAULT_CLUSTER": CLUSTER, "INCIDENT_BOT_GUARD__ENABLED": "true",
+                    "INCIDENT_BOT_GUARD__OWN_PROCESS": str(mode == "process").lower(),
+                    "INCIDENT_BOT_GUARD__PORT": str(port), "INCIDENT_BOT_GUARD__TLS_CERT_PATH": str(cert),
+                    "INCIDENT_BOT_GUARD__TLS_KEY_PATH": str(key), "INCIDENT_BOT_GUARD__CLIENT_CA_PATH": str(pki.ca_cert),
+                    "INCIDENT_BOT_GUARD__BREAKER__CLUSTER_WIDE": "1000000"})
+                urls[f"serve ({mode})"] = f"https://127.0.0.1:{port}/admission/{CLUSTER}"
+            for url in urls.values():
+                wait_answering(url, context)
+            time.sleep(2)  # the guards' first read of their state (refresh_seconds 1)
+            print(f"{args.rate:.0f} reviews/s from 8 connections, open loop; {args.rounds} rounds of "
+                  f"{args.seconds:.0f} s per target, alternated: " + ", ".join(urls))
+            results: dict[str, list[dict]] = {name: [] for name in urls}
+            for _ in range(args.rounds):
+                for name, url in urls.items():
+                    results[name].append(load(url, context, args.rate, args.seconds))
+            p99s: dict[str, float] = {}
+            for name, runs in results.items():
+                pooled = [x for r in runs for x in r["latency_ms"]]
+                p99s[name] = pct(pooled, 99)
+                print(describe(f"{name:15s} answer - scheduled", pooled)
+                      + "   p99 per round: " + ", ".join(f"{pct(r['latency_ms'], 99):.1f}" for r in runs))
+                outcomes: dict[str, int] = {}
+                for r in runs:
+                    for k, v in r["outcomes"].items():
+                        outcomes[k] = outcomes.get(k, 0) + v
+                print(f"{'':15s} outcomes: {dict(sorted(outcomes.items()))}")
+            for mode in modes:
+                print(f"serve ({mode}) p99 minus the no-op's: {p99s[f'serve ({mode})'] - p99s['no-op']:+.1f} ms")
+            hung_mode = modes[0]
             pids = postgres_pids(pg.server.directory / "data")
             for pid in pids:
                 os.kill(pid, signal.SIGSTOP)
             try:
-                hung = load(url, context, args.rate, args.hung_seconds)
+                hung = load(urls[f"serve ({hung_mode})"], context, args.rate, args.hung_seconds)
             finally:
                 for pid in pids:
                     os.kill(pid, signal.SIGCONT)
-            print(describe(f"db hung {args.hung_seconds:.0f}s  answer - scheduled", hung["latency_ms"]))
-            print(describe("                 service time", hung["service_ms"]))
+            print(describe(f"db hung {args.hung_seconds:.0f}s, serve ({hung_mode})", hung["latency_ms"]))
             print("                 outcomes:", hung["outcomes"])
             time.sleep(2)
-            metrics = httpx.get(server.url + "/metrics", timeout=30).text
-            print("\n".join(line for line in metrics.splitlines() if line.startswith("incident_bot_guard_decisions_total")))
-            cpu = server.cpu_seconds()
-            print(f"serve CPU over the run: {cpu:.1f} s; p99 goal 10 ms: "
-                  f"{'met' if pct(up['latency_ms'], 99) <= 10 else 'missed'} (db up), "
-                  f"{'met' if pct(hung['latency_ms'], 99) <= 10 else 'missed'} (db hung)")
+            for mode, server in servers.items():
+                metrics = httpx.get(server.url + "/metrics", timeout=30).text
+                print(f"serve ({mode}) /metrics:")
+                print("\n".join("  " + line for line in metrics.splitlines()
+                                if line.startswith(("incident_bot_guard_decisions_total", "incident_bot_guard_process"))))
+                children = child_pids(server.process.pid)
+                cpu = server.cpu_seconds() + sum(process_cpu(c) for c in children)
+                print(f"serve ({mode}) CPU over the run, its guard process included: {cpu:.1f} s")
+            verdict = "met" if p99s[f"serve ({modes[0]})"] <= 10 and pct(hung["latency_ms"], 99) <= 10 else "missed"
+            print(f"p99 goal 10 ms, serve ({modes[0]}): {verdict} "
+                  f"(db up {p99s[f'serve ({modes[0]})']:.1f} ms, db hung {pct(hung['latency_ms'], 99):.1f} ms)")
         finally:
-            server.stop()
+            for server in servers.values():
+                server.stop()
+            noop.terminate()
+            noop.wait(10)
     return 0
 
 

@@ -26,6 +26,7 @@ def test_only_a_client_with_a_certificate_from_the_ca_gets_an_answer(guard_setti
     guard = guard_settings.guard
     guard.port, guard.tls_cert_path, guard.tls_key_path = free_port(), str(cert), str(key)
     guard.client_ca_path = str(pki.ca_cert)
+    guard.own_process = False  # the listener in a thread of this process (test_guard_process.py: in its own)
     bot = build_bot(guard_settings, clock=clock)
     listener = bot.services.extras["guard_listener"]
     try:

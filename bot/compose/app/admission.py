@@ -18,7 +18,7 @@ from collections import Counter
 from typing import Any
 
 import uvicorn
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col
@@ -40,6 +40,7 @@ from bot.core.store.db import insert_once
 from bot.core.store.models import Alert, GuardBreaker
 from bot.chat.plugin import ChatHost
 from bot.core.plugins import Extra
+from bot.compose.app.guard_process import GuardProcess, decision_metrics, process_metrics, report_of
 from bot.compose.app.webhooks import ALERTS
 
 log = logging.getLogger(__name__)
@@ -256,17 +257,8 @@ def denial_summary(batch: list[Denial]) -> str:
 
 
 def guard_metrics(guard: Guard) -> list[Metric]:
-    decisions = CounterMetricFamily("incident_bot_guard_decisions", "Admission reviews answered by this replica, "
-                                    "by cluster, decision (allow, deny, would-deny, invalid) and reason.",
-                                    labels=["cluster", "decision", "reason"])
-    for (cluster, decision, reason), n in sorted(dict(guard.counts).items()):
-        decisions.add_metric([cluster, decision, reason], n)
-    tripped = GaugeMetricFamily("incident_bot_guard_breakers_open", "Mass-deletion breakers tripped and not lifted.",
-                                labels=["cluster", "resource"])
-    open_by: Counter[tuple[str, str]] = Counter((t.cluster, t.resource) for t in guard.breaker.tripped())
-    for (cluster, resource), n in sorted(open_by.items()):
-        tripped.add_metric([cluster, resource], n)
-    return [decisions, tripped]
+    report = report_of(guard, listening=True)
+    return decision_metrics(report.decisions, report.breakers_open)
 
 
 class TlsListener:
@@ -298,12 +290,20 @@ class TlsListener:
 
 GUARD_APP: Extra[Starlette] = Extra("guard_app", "bot.compose.app.admission")  # the webhook's own ASGI app
 GUARD_LISTENER: Extra[TlsListener] = Extra("guard_listener", "bot.compose.app.admission")  # its TLS port
+GUARD_PROCESS: Extra[GuardProcess] = Extra("guard_process", "bot.compose.app.admission")  # guard.own_process
 
 
 def register(bot: ChatHost) -> None:
     settings = bot.settings.guard
     handlers_guard.register(bot.dispatcher)
     if not settings.enabled:
+        return
+    if settings.own_process and settings.tls_cert_path and settings.tls_key_path:
+        process = GuardProcess(bot.settings)  # the listener and its worker live in the child
+        bot.services.extras.put(GUARD_PROCESS, process)
+        bot.metric_sources.append(lambda b: process_metrics(process))
+        bot.on_start.append(process.start)
+        bot.on_stop.append(process.stop)
         return
     guard = Guard(settings, bot.clock)
     bot.services.extras.put(GUARD, guard)

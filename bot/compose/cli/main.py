@@ -60,6 +60,17 @@ def _serve(args: argparse.Namespace) -> int:
                  allow_unauthenticated_api=args.allow_unauthenticated_api)
 
 
+# ---------------------------------------------------------------- guard-process
+def _guard_process_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--parent-pid", type=int, required=True, help="the serve process that started this one")
+
+
+def _guard_process(args: argparse.Namespace) -> int:
+    from bot.compose.app.guard_child import run
+
+    return run(args.parent_pid, sys.stdin.buffer, sys.stdout)
+
+
 # ---------------------------------------------------------------- db
 def _db_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=["upgrade", "current"], help="upgrade: apply migrations; current: show revision")
@@ -85,6 +96,8 @@ COMMANDS: dict[str, Command] = {
     "serve": ("run the service: HTTP endpoints, Slack, background workers", _serve_args, _serve),
     "console": ("the bot with a terminal chat instead of Slack (reads stdin)", _console_args, _console),
     "db": ("database migrations", _db_args, _db),
+    "guard-process": ("the admission webhook alone (serve starts it with guard.own_process; settings on stdin)",
+                      _guard_process_args, _guard_process),
 }
 
 

@@ -62,4 +62,8 @@ class GuardSettings(Section):
     tls_cert_path: str | None = None
     tls_key_path: str | None = None
     client_ca_path: str | None = None  # set: the apiservers must present a client certificate it signed
+    # the TLS listener and its worker run in a child process of ``serve`` (``incident-bot guard-process``):
+    # the rest of the bot (an alert storm's ingest, diagnosis, Slack) never holds the interpreter lock an
+    # admission answer waits for; false runs them in threads of ``serve`` itself
+    own_process: bool = True
     # (paths, not *_file: INCIDENT_BOT_X_FILE means "the value of X is in this file" everywhere else)
