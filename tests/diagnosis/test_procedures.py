@@ -170,6 +170,8 @@ def test_a_lost_quorum_is_confirmed_before_a_restore_is_proposed(world: dict) ->
     world["etcd"].down = set(ETCD[:2])
     outcome = run(world, "etcd-health")
     assert outcome.checks[0].evidence["attempts"] == 4 and len(world["sleeps"]) == 3
+    # the pauses are the bot's own time: recorded, so a drill's scorecard books them to the bot
+    assert outcome.checks[0].evidence["slept_seconds"] == sum(world["sleeps"])
     assert outcome.conclusion.id == "quorum_lost"
 
 

@@ -12,9 +12,11 @@ Status codes follow Alertmanager's retry rules: 2xx done, 4xx never retried
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import json
 import logging
+from datetime import datetime
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -60,7 +62,7 @@ def wake_senders(bot: Bot) -> None:
 def make_endpoint(bot: Bot) -> Any:
     ingestor = bot.services.extras.need(ALERTS)
 
-    def handle(body: bytes) -> IngestResult:
+    def handle(body: bytes, arrived_at: datetime) -> IngestResult:
         if len(body) > MAX_BODY_BYTES:
             raise BadInput(f"the payload is {len(body)} bytes; at most {MAX_BODY_BYTES} are accepted.", field="(body)")
         try:
@@ -69,12 +71,13 @@ def make_endpoint(bot: Bot) -> Any:
             raise BadInput(f"malformed Alertmanager webhook: (body): not JSON ({exc}).", field="(body)") from None
         except RecursionError:  # JSON nested thousands deep: no Alertmanager sends that
             raise BadInput("malformed Alertmanager webhook: (body): JSON nested too deeply.", field="(body)") from None
-        result = ingestor.ingest(parse_notification(decoded))
+        result = ingestor.ingest(dataclasses.replace(parse_notification(decoded), arrived_at=arrived_at))
         if result.changed:
             wake_senders(bot)  # right after the commit, before the response goes out
         return result
 
     async def alertmanager_webhook(request: Request) -> Response:
+        arrived_at = bot.clock.now()  # the alerts' received_at: what follows is the bot's own time
         if not authorized(request.headers.get("authorization"), secret(bot.settings.webhook_token)):
             reason = ("the webhook is closed: INCIDENT_BOT_WEBHOOK_TOKEN is not set"
                       if bot.settings.webhook_token is None
@@ -83,7 +86,7 @@ def make_endpoint(bot: Bot) -> Any:
         try:
             body = await request.body()
             # decoding a storm's 5,000-alert delivery takes CPU: off the event loop, like the ingestion
-            result = await run_in_threadpool(handle, body)
+            result = await run_in_threadpool(handle, body, arrived_at)
         except Exception as exc:
             return error_response(exc)
         return JSONResponse(result.as_json())

@@ -134,7 +134,7 @@ class Drill(DrillReadings):
         facts = scen.prepare(plane)
         self._hold_lease()
         fault_at = card.fault_at = bot.clock.now()
-        facts.update(scen.inject(plane))
+        facts.update(scen.fire(plane, facts))
         self.echo(f"drill {scen.name}: fault injected: {scen.summary} ({_facts(facts)})")
         incident: Incident | None = None
         run: PlaybookRun | None = None
@@ -215,11 +215,12 @@ class Drill(DrillReadings):
         """The stages as the database recorded them, the scorecard and the post-mortem written."""
         incident = self._reload(incident.id) if incident is not None and incident.id is not None else None
         card.is_drill = incident.is_drill if incident is not None else None
+        card.alerts = self._alerts_since(fault_at)
         if run is not None and run.id is not None:
             run = self._reload_run(run.id)
             card.auto_approved = run.auto_approved if run is not None else None
         card.stages = build_stages(fault_at=fault_at, incident=incident, budgets=self._bot.settings.budgets,
-                                   diagnosed_at=diagnosed_at, check_seconds=self._check_seconds(incident),
+                                   diagnosed_at=diagnosed_at, checks=self._check_spans(incident),
                                    first_alert=self._first_alert(incident), step_seconds=self._step_seconds(run),
                                    mitigation_expected=self.scenario.playbook is not None)
         result = DrillResult(card, self.out_dir)

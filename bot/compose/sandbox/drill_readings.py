@@ -19,6 +19,7 @@ from sqlmodel import col
 from bot.compose.sandbox.controlplane import ControlPlaneOptions
 from bot.compose.sandbox.sandbox import Sandbox
 from bot.compose.sandbox.scenario import Scenario
+from bot.compose.sandbox.scorecard import CheckSpan
 from bot.core.store.models import Alert, Incident, PlaybookRun, RunStep, TimelineEvent
 from playbooks.engine import run_lifecycle
 
@@ -75,22 +76,30 @@ class DrillReadings:
                 col(TimelineEvent.incident_id) == incident_id, col(TimelineEvent.kind) == "diagnosis.conclusion",
             ).order_by(col(TimelineEvent.id))).scalars().first()
 
-    def _check_seconds(self, incident: Incident | None) -> float | None:
-        """From the first diagnosis's start to its last check: the time the components took to answer."""
+    def _check_spans(self, incident: Incident | None) -> list[CheckSpan]:
+        """The first diagnosis's checks answered by its conclusion (late answers decided nothing)."""
         if incident is None:
-            return None
+            return []
         with self._bot.db.session() as session:
             events = session.execute(select(TimelineEvent).where(
                 col(TimelineEvent.incident_id) == incident.id,
                 col(TimelineEvent.kind).in_(("diagnosis.started", "diagnosis.check", "diagnosis.conclusion")),
             ).order_by(col(TimelineEvent.at), col(TimelineEvent.id))).scalars().all()
-        started = next((e.at for e in events if e.kind == "diagnosis.started"), None)
+        started = next((e for e in events if e.kind == "diagnosis.started"), None)
         concluded = next((e.at for e in events if e.kind == "diagnosis.conclusion"), None)
-        checks = [e.at for e in events if e.kind == "diagnosis.check" and started and concluded
-                  and started <= e.at <= concluded]
-        if started is None or not checks:
-            return None
-        return (max(checks) - started).total_seconds()
+        if started is None or concluded is None:
+            return []
+        number = (started.data or {}).get("number")
+        spans = []
+        for event in events:
+            data = event.data or {}
+            if event.kind != "diagnosis.check" or data.get("late") or data.get("number") != number \
+                    or not started.at <= event.at <= concluded:
+                continue
+            asked = datetime.fromisoformat(data["at"]) if data.get("at") else started.at
+            spans.append(CheckSpan(asked=asked, answered=event.at, known=data.get("status") == "ok",
+                                   slept=float(data.get("slept_seconds") or 0.0)))
+        return spans
 
     def _reload(self, incident_id: int) -> Incident | None:
         with self._bot.db.session() as session:
@@ -116,6 +125,16 @@ class DrillReadings:
         with self._bot.db.session() as session:
             return session.execute(select(Alert).where(col(Alert.incident_id) == incident.id)
                                    .order_by(col(Alert.received_at))).scalars().first()
+
+    def _alerts_since(self, fault_at: datetime) -> list[dict[str, Any]]:
+        """Every alert the webhook brought for the cluster after the fault, with the playbook its rule names:
+        a drill's false positives (a flood alert in a drill without a flood) show here."""
+        with self._bot.db.session() as session:
+            rows = session.execute(select(Alert).where(
+                col(Alert.cluster) == self.options.cluster, col(Alert.received_at) >= fault_at,
+            ).order_by(col(Alert.received_at))).scalars().all()
+            return [{"alertname": a.alertname, "playbook": (a.labels or {}).get("playbook"), "status": a.status,
+                     "received_after_fault": round((a.received_at - fault_at).total_seconds(), 3)} for a in rows]
 
     def _step_seconds(self, run: PlaybookRun | None) -> float | None:
         if run is None:

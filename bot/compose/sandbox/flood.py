@@ -9,6 +9,11 @@ real kube-apiserver's API Priority and Fairness queues them and, past the queue 
 Each writes one line per answer (wall-clock time, status, latency) to ``--out``; the drill reads
 any period back with ``ClientProcess.summary(since, until)``. The token comes in the environment
 (``FLOOD_TOKEN``), never on the command line.
+
+A drill starts the flood *held* (``--hold``): the process starts, imports its libraries and loads the CA,
+says ``ready`` and waits for ``go`` on its stdin. The interpreter's start-up (a second or more on a
+loaded machine) is then not counted as the fault's first seconds: the flood starts when the drill
+says go, and the drill stamps the fault at that moment.
 """
 
 from __future__ import annotations
@@ -53,13 +58,44 @@ class ClientProcess:
         self.env = {**os.environ, "FLOOD_TOKEN": token}
         self._proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> "ClientProcess":
+    def start(self, *, hold: bool = False, ready_timeout: float = 60.0) -> "ClientProcess":
+        """Start the client; with ``hold`` it is ready (imports done, clients built) but sends nothing
+        until ``go``."""
         self.out.write_text("")
-        self._proc = subprocess.Popen(self.args, env=self.env, stdin=subprocess.DEVNULL,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        pipe = subprocess.PIPE if hold else subprocess.DEVNULL
+        self._proc = subprocess.Popen(self.args + (["--hold"] if hold else []), env=self.env, stdin=pipe,
+                                      stdout=pipe, stderr=subprocess.DEVNULL, start_new_session=True)
+        if hold:
+            self._await_ready(ready_timeout)
         return self
 
+    def _await_ready(self, timeout: float) -> None:
+        proc = self._proc
+        assert proc is not None and proc.stdout is not None
+        stdout = proc.stdout
+        said: list[bytes] = []
+        reader = threading.Thread(target=lambda: said.append(stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(timeout)
+        if not said or said[0].strip() != b"ready":
+            code = proc.poll()
+            self.stop()
+            heard = f"it said {said[0][:80]!r}" if said else f"no answer, exit code {code}"
+            raise RuntimeError(f"the {self.args[3]} client did not get ready within {timeout:.0f}s ({heard})")
+
+    def go(self) -> float:
+        """Release a held client; the wall-clock time it was told to go."""
+        proc = self._proc
+        if proc is None or proc.stdin is None:
+            raise RuntimeError("go() needs a client started with hold=True")
+        at = time.time()
+        proc.stdin.write(b"go\n")
+        proc.stdin.flush()
+        return at
+
     def stop(self) -> None:
+        if self._proc is not None and self._proc.stdin is not None:
+            self._proc.stdin.close()  # a held client that never got its go ends on the closed stdin
         if self._proc is not None and self._proc.poll() is None:
             self._proc.send_signal(signal.SIGTERM)
             try:
@@ -123,6 +159,10 @@ def _run(args: argparse.Namespace) -> int:
                     stop.wait(args.interval)
 
     threads = [threading.Thread(target=loop, daemon=True) for _ in range(args.workers)]
+    if args.hold:  # ready: everything imported and built; the flood starts on the drill's word
+        print("ready", flush=True)
+        if sys.stdin.readline().strip() != "go":
+            return 1
     for t in threads:
         t.start()
     stop.wait()
@@ -141,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--interval", type=float, default=0.0)
+    parser.add_argument("--hold", action="store_true", help="say ready, then wait for `go` on stdin")
     return _run(parser.parse_args(argv))
 
 

@@ -36,6 +36,13 @@ class Scenario:
     finish: Callable[[ControlPlane, dict[str, Any]], None] | None = None
     notes: list[str] = field(default_factory=list)
     needs: tuple[str, ...] = ()  # ControlPlaneOptions flags the drill turns on (e.g. admission_guard)
+    # a fault ``prepare`` set up held (a client process started, ready, waiting for its go): releasing it
+    # is the injection, so the fault's stamp is its real start, not a process's start-up
+    release: Callable[[ControlPlane, dict[str, Any]], dict[str, Any]] | None = None
+
+    def fire(self, plane: ControlPlane, prepared: dict[str, Any]) -> dict[str, Any]:
+        """Inject the fault: release the one ``prepare`` set up held, or inject it now."""
+        return self.release(plane, prepared) if self.release is not None else self.inject(plane)
 
     @property
     def expectation(self) -> str:

@@ -196,23 +196,32 @@ def _served_by_bypass(plane: ControlPlane, facts: dict[str, Any]) -> str:
 
 
 def _prepare_flood(plane: ControlPlane) -> dict[str, Any]:
-    """Fill the flood's namespace, start the bystander and measure it before the fault."""
+    """Fill the flood's namespace, start the flood held (ready, sending nothing), start the bystander and
+    measure it before the fault.
+
+    The flood's process starts here, not at the fault: its interpreter's start-up is not the fault.
+    """
     assert plane.pki is not None
     admin = plane.admin()
     try:
         payload = "x" * 2000
         cluster_setup.apply_all(admin, [cluster_setup.configmap(FLOOD_NAMESPACE, f"data-{i:04d}", {"blob": payload})
                                         for i in range(FLOOD_CONFIGMAPS)])
+        before = admin.classify(FLOOD_USER.name, FLOOD_USER.groups)
     finally:
         admin.close()
+    flood = clients.flood(plane.apiserver_url, plane.pki.ca_cert, plane.pki.token(FLOOD_USER.name), FLOOD_NAMESPACE,
+                          plane.root / "flood.log").start(hold=True)
     bystander = clients.bystander(plane.apiserver_url, plane.pki.ca_cert, plane.pki.token(BYSTANDER_USER.name),
                                   "apps", "reporter", plane.root / "bystander.log").start()
     began = time.time()
     time.sleep(MEASURE_SECONDS)  # a measurement period, not a wait for something to happen
-    return {"_bystander": bystander, "_clients_since": began}
+    return {"_bystander": bystander, "_clients_since": began, "_flood": flood,
+            "_before": (before.flow_schema, before.priority_level)}
 
 
 def _flood(plane: ControlPlane) -> dict[str, Any]:
+    """Start a flood now (without ``prepare``): the process's start-up then counts as the fault's."""
     assert plane.pki is not None
     admin = plane.admin()
     try:
@@ -223,6 +232,14 @@ def _flood(plane: ControlPlane) -> dict[str, Any]:
                           plane.root / "flood.log").start()
     return {"user": FLOOD_USER.name, "flow_schema": before.flow_schema, "priority_level": before.priority_level,
             "_flood": flood, "_flood_since": time.time()}
+
+
+def _release_flood(plane: ControlPlane, prepared: dict[str, Any]) -> dict[str, Any]:
+    """Release the flood ``_prepare_flood`` started held: its first LISTs leave within milliseconds."""
+    flood: clients.ClientProcess = prepared["_flood"]
+    flow_schema, priority_level = prepared["_before"]
+    return {"user": FLOOD_USER.name, "flow_schema": flow_schema, "priority_level": priority_level,
+            "_flood_since": flood.go()}
 
 
 def _throttled(plane: ControlPlane, facts: dict[str, Any]) -> str:
@@ -283,7 +300,8 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("apiserver-down", "SIGKILL both main kube-apiservers; the bypass kube-apiserver stays healthy",
              "apiserver", "failover-apiserver", _kill_main, _served_by_bypass),
     Scenario("client-flood", f"{FLOOD_USER.name} floods the kube-apiservers with LISTs; APF queues and rejects",
-             "apiserver", "throttle-client", _flood, _throttled, prepare=_prepare_flood, finish=_stop_flood),
+             "apiserver", "throttle-client", _flood, _throttled, prepare=_prepare_flood, finish=_stop_flood,
+             release=_release_flood),
     Scenario("bad-webhook", "a ValidatingWebhookConfiguration with failurePolicy Fail whose backend is down "
              "blocks ConfigMap writes", "apiserver", "disable-webhook", bad_webhook.inject, bad_webhook.verify,
              finish=bad_webhook.finish),

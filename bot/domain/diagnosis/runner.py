@@ -228,6 +228,7 @@ class Runner:
                           evidence={"params": dict(check.params)})
         timeout = check.timeout or self.check_timeout
         attempts = check.repeat.times if check.repeat else 1
+        slept = 0.0  # the bot's own pauses between answers: its time, not the component's (drill scorecards)
         for attempt in range(1, attempts + 1):
             future = executor.submit(run_kind, check.kind, self.access, params, timeout)
             try:
@@ -243,7 +244,7 @@ class Runner:
                             evidence=facts.evidence)
             if check.repeat is None:
                 return result
-            result.evidence = {**result.evidence, "attempts": attempt}
+            result.evidence = {**result.evidence, "attempts": attempt, "slept_seconds": round(slept, 3)}
             try:
                 settled = bool(templating.evaluate(check.repeat.until, {**context, "result": ResultView(result)}))
             except Exception:
@@ -253,6 +254,7 @@ class Runner:
                     result.summary += f" (answer {attempt} of {attempts})"
                 return result
             self.sleep(check.repeat.every)
+            slept += check.repeat.every
         raise AssertionError("unreachable")
 
     # -- the tree

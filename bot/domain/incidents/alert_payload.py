@@ -64,6 +64,9 @@ class Notification:
     group_labels: dict[str, str] = field(default_factory=dict)
     external_url: str | None = None
     truncated_alerts: int = 0
+    # when the delivery reached the bot (its HTTP handler), before any queueing for the writer: the
+    # alerts' ``received_at``, so the bot's own ingest time is booked to the bot, not to Alertmanager
+    arrived_at: datetime | None = None
 
 
 def _fail(path: str, expected: str, got: Any = None) -> BadInput:

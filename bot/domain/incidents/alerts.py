@@ -347,7 +347,8 @@ class AlertIngestor:
                 "status": a.status, "cluster": item.cls.cluster, "component": item.cls.component,
                 "severity": item.cls.severity, "labels": a.labels, "annotations": a.annotations,
                 "starts_at": a.starts_at, "ends_at": a.ends_at, "generator_url": a.generator_url,
-                "group_key": item.source.group_key or None, "received_at": now, "updated_at": now}
+                "group_key": item.source.group_key or None, "received_at": item.source.arrived_at or now,
+                "updated_at": now}
 
     def _insert(self, session: Session, rows: list[tuple[dict[str, Any], int]], tally: alert_tally.Tally,
                 results: list[IngestResult]) -> None:
