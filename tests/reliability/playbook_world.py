@@ -4,14 +4,16 @@
 reached the way an operator configures it (``clusters.NAME``): the session's real
 kube-apiserver through the bot's least-privilege kubeconfig (throttle-client,
 disable-webhook, the restart-component Lease), a real HAProxy in front of two
-apiserver stand-ins (failover-apiserver, failback-apiserver), a real one-member
-etcd (snapshot-etcd), and shell command templates for the component controller
-that append every stop and start to a file (restart-component).
+apiserver stand-ins (failover-apiserver, failback-apiserver), a real 3-member
+etcd 3.6 (snapshot-etcd, then restore-etcd with its members under command
+templates and the apiservers cut at the same HAProxy: ``restore_world``), and
+shell command templates for the component controller that append every stop and
+start to a file (restart-component).
 
 Each ``Case`` says how to open its run and how to read, afterwards, whether its
 change happened exactly once as the world sees it (objects created once and
-changed once, one snapshot file, one stop and one start).  restore-etcd is not
-among them: see docs/trust-and-delivery.md.
+changed once, one snapshot file, one stop and one start, one restore holding
+the snapshot's keys).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 
 from integrations.clients.haproxy import HAProxyLoadBalancer
 from integrations.clients.kubernetes.client import KubernetesClient
+from tests.reliability.restore_world import RestoreWorld
 from tests.support.components import EtcdCluster, HAProxy, HAProxyBackend, StubApiserver
 from tests.support.kube_apiserver import RealCluster
 
@@ -46,6 +49,8 @@ class Case:
     before: Callable[[], None] = lambda: None        # the fault the incident is about
     # steps without a check that are not repeatable: a kill inside one is handed back, by design
     blind_steps: frozenset[int] = frozenset()
+    requested_by: str = "alice"
+    approvers: tuple[str, ...] = ("alice",)  # a critical run needs the commander and a second approver
 
 
 @dataclass
@@ -57,6 +62,7 @@ class World:
     main: StubApiserver
     bypass: StubApiserver
     etcd: EtcdCluster
+    restore: RestoreWorld
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
 
     @property
@@ -87,12 +93,15 @@ class World:
                      "start_command": f"sh {self.work / 'start.sh'} {{component}}",
                      "is_running_command": f"test -f {self.work / 'running'}/{{component}}",
                      "command_timeout_seconds": 30}
+        lb = {"runtime": str(self.haproxy.socket_path), "backend": BACKEND, "main": ["main"], "bypass": ["bypass"],
+              "state_file": str(self.haproxy.state_file), "frontend_url": self.haproxy.frontend_url(BACKEND),
+              "server_scheme": "http"}
         return {
             "kube": {"kubeconfig": str(self.kubeconfig), "components": {"kube-scheduler": component}},
-            "lb": {"loadbalancer": {"runtime": str(self.haproxy.socket_path), "backend": BACKEND, "main": ["main"],
-                                    "bypass": ["bypass"], "state_file": str(self.haproxy.state_file),
-                                    "frontend_url": self.haproxy.frontend_url(BACKEND), "server_scheme": "http"}},
-            "etcd": {"etcd": {"members": self.etcd.endpoints, "snapshots": {"dir": str(self.snapshots)}}},
+            "lb": {"loadbalancer": lb},
+            "etcd": {"loadbalancer": lb,  # restore-etcd cuts the apiservers off there
+                     "etcd": {"members": self.etcd.endpoints, "snapshots": {"dir": str(self.snapshots)},
+                              "restore": self.restore.settings()}},
         }
 
     # -- the world before the runs ---------------------------------------------------------
@@ -101,6 +110,7 @@ class World:
         run.mkdir(exist_ok=True)
         (run / "kube-scheduler").touch()
         log.write_text("")
+        self.restore.prepare()
         # the component "restarts": each call is appended to the log; the new process takes the Lease
         # 3 s after it starts (as a leader-elected scheduler does once it is up) and keeps renewing it
         # every 2 s while it runs
@@ -133,6 +143,7 @@ class World:
         """Cluster-wide objects of this world go (the apiserver is shared by the test session)."""
         for running in (self.work / "running").glob("*"):
             running.unlink()  # the component's Lease renewer ends with it
+        self.restore.cleanup()
         with closing(self.admin()) as admin:
             admin.delete_object(ADMISSION, "ValidatingWebhookConfiguration", self.webhook)
             admin.delete_object("coordination.k8s.io/v1", "Lease", self.lease, "kube-system")
@@ -168,6 +179,8 @@ class World:
                  self._failover_effects, before=self._main_down),
             Case("failback-apiserver", "lb", "back to the main apiservers", dict, self._failback_effects,
                  before=self._main_up),
+            Case("restore-etcd", "etcd", "etcd lost data: a script deleted keys", lambda: {"force": True},
+                 self._restore_effects, before=self.restore.fault, requested_by="bob", approvers=("alice", "carol")),
         ]
 
     def _main_down(self) -> None:
@@ -209,6 +222,9 @@ class World:
         states = self.lb_states()
         return [] if states == {"main": "maint", "bypass": "ready"} else [f"HAProxy states {json.dumps(states)}"]
 
+    def _restore_effects(self, plan: dict[str, Any]) -> list[str]:
+        return self.restore.effects(plan) + self._failback_effects(plan)  # the apiservers back as recorded
+
     def _failback_effects(self, plan: dict[str, Any]) -> list[str]:
         states = self.lb_states()
         return [] if states == {"main": "ready", "bypass": "ready"} else [f"HAProxy states {json.dumps(states)}"]
@@ -219,6 +235,7 @@ def build_world(work: Path, kube: RealCluster, kubeconfig: Path, make_stub: Call
     main, bypass = make_stub("main"), make_stub("bypass")
     proxy = make_haproxy([HAProxyBackend(BACKEND, {"main": main.address}, {"bypass": bypass.address})])
     proxy.wait_checked()
-    world = World(work, kube, kubeconfig, proxy, main, bypass, make_etcd(1))
+    etcd = make_etcd(3)
+    world = World(work, kube, kubeconfig, proxy, main, bypass, etcd, RestoreWorld(work, etcd))
     world.prepare()
     return world
