@@ -65,6 +65,9 @@ def test_merging_folds_one_incident_into_the_other(chat: MemoryChat, bot: Bot, c
     with TestClient(build_http_app(bot)) as client:
         assert client.get("/api/incidents/INC-1").json()["links"] == [{"incident": "INC-2", "relation": "merged from"}]
         assert client.get("/api/incidents/INC-2").json()["links"] == [{"incident": "INC-1", "relation": "merged into"}]
+        listed = {i["id"]: i["links"] for i in client.get("/api/incidents?all=1").json()["incidents"]}  # one read for the page
+        assert listed == {"INC-1": [{"incident": "INC-2", "relation": "merged from"}],
+                          "INC-2": [{"incident": "INC-1", "relation": "merged into"}]}
     assert chat.say("bob", "/incident merge INC-1 INC-2") == "INC-2 is closed; only open incidents can be merged."
 
 

@@ -11,6 +11,7 @@ incidents are related, in both timelines.  Every edit is a timeline event.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -140,19 +141,21 @@ def link(incidents: Incidents, ref: str | int, other_ref: str | int, *, actor: s
 
 def related(session: Session, incident_id: int) -> dict[int, str]:
     """Other incident id -> how it is related: ``related``, ``merged into`` or ``merged from``."""
-    out: dict[int, str] = {}
+    return related_many(session, [incident_id]).get(incident_id, {})
+
+
+def related_many(session: Session, incident_ids: Sequence[int]) -> dict[int, dict[int, str]]:
+    """``related`` for a page of incidents in one read (the API's list), not a query per incident."""
+    wanted = set(incident_ids)
+    out: dict[int, dict[int, str]] = {}
     for link_row in session.execute(
         select(IncidentLink)
-        .where(or_(col(IncidentLink.incident_id) == incident_id, col(IncidentLink.other_id) == incident_id))
+        .where(or_(col(IncidentLink.incident_id).in_(wanted), col(IncidentLink.other_id).in_(wanted)))
         .order_by(col(IncidentLink.id))
     ).scalars():
-        mine = link_row.incident_id == incident_id
-        other = link_row.other_id if mine else link_row.incident_id
-        out[other] = "related" if link_row.kind == "related" else ("merged into" if mine else "merged from")
+        for mine, other in ((link_row.incident_id, link_row.other_id), (link_row.other_id, link_row.incident_id)):
+            if mine in wanted:
+                out.setdefault(mine, {})[other] = ("related" if link_row.kind == "related" else
+                                                  ("merged into" if mine == link_row.incident_id else "merged from"))
     return out
-
-
-def links_json(incidents: Incidents, incident_id: int) -> list[dict[str, Any]]:
-    with incidents.db.session() as session:
-        return [{"incident": ref_of(other), "relation": kind} for other, kind in related(session, incident_id).items()]
 

@@ -14,6 +14,7 @@ overall (the worst), and a cluster can be split out into its own incident.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
@@ -318,7 +319,22 @@ def worst(verdicts: Any) -> str:
 
 def facts(session: Session, incident: Incident, budgets: Budgets, now: datetime) -> list[ClusterFacts]:
     """Every cluster of the incident with its clocks (the incident's own cluster when it has no rows yet)."""
-    rows = clusters(session, incident.id)
+    return facts_of(incident, clusters(session, incident.id), budgets, now)
+
+
+def clusters_of(session: Session, incident_ids: Sequence[int]) -> dict[int, list[IncidentCluster]]:
+    """``clusters`` of a page of incidents in one read (the API's list), not a query per incident."""
+    out: dict[int, list[IncidentCluster]] = {}
+    for row in session.execute(
+        select(IncidentCluster).where(col(IncidentCluster.incident_id).in_(list(incident_ids)))
+        .order_by(col(IncidentCluster.started_at), col(IncidentCluster.cluster))
+    ).scalars():
+        out.setdefault(row.incident_id, []).append(row)
+    return out
+
+
+def facts_of(incident: Incident, rows: list[IncidentCluster], budgets: Budgets, now: datetime) -> list[ClusterFacts]:
+    """``facts`` from cluster rows already read."""
     if not rows:
         rows = [IncidentCluster(incident_id=incident.id, cluster=incident.cluster, started_at=incident.started_at,
                                 detected_at=incident.detected_at, notified_at=incident.notified_at,
