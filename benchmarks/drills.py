@@ -63,8 +63,13 @@ def run_scenario(name: str, runs: int, rows: list[dict[str, Any]]) -> int:
     with tempfile.TemporaryDirectory(prefix="ib-drill-bench-") as tmp:
         for i in range(runs):
             start = time.monotonic()
-            result = Drill(name, out_dir=Path(tmp) / f"run-{i}", echo=lambda line: None,
-                           deadlines=Deadlines(notify=30, diagnose=60, mitigate=120)).run()
+            try:
+                result = Drill(name, out_dir=Path(tmp) / f"run-{i}", echo=lambda line: None,
+                               deadlines=Deadlines(notify=30, diagnose=60, mitigate=120)).run()
+            except Exception as exc:  # the scenario itself broke (its fault did not take): the next run goes on
+                failures += 1
+                print(f"{name}: run {i + 1} BROKE: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+                continue
             row = {"scenario": name, "run": i + 1, "passed": result.passed, "wall": time.monotonic() - start,
                    "load": os.getloadavg()[0], **measures(result.scorecard)}
             false = row["flood_alerts"] if SCENARIOS[name].playbook != FLOOD_PLAYBOOK else []

@@ -44,6 +44,19 @@ def test_the_slo_burn_rate_alerts_page_on_fast_burn_and_ticket_on_slow_burn() ->
     assert "SUCCESS" in run("promtool", "test", "rules", "rules_slo_test.yml", cwd=DEPLOY / "prometheus")
 
 
+def test_while_etcd_has_lost_quorum_flood_alerts_are_held_back_in_the_deployment_and_the_sandbox() -> None:
+    from bot.compose.sandbox.controlplane import INHIBIT_RULES
+
+    config = yaml.safe_load((DEPLOY / "alertmanager" / "alertmanager.yml").read_text())
+    assert config["inhibit_rules"] == [dict(r) for r in INHIBIT_RULES]
+    (rule,) = config["inhibit_rules"]
+    fast = rules(FAST)
+    sources = [n for n in fast if n in ("EtcdInsufficientMembers", "EtcdNoLeader")]
+    targets = sorted(n for n, r in fast.items() if r["labels"].get("playbook") == "throttle-client")
+    assert sorted(sources) == ["EtcdInsufficientMembers", "EtcdNoLeader"]  # the source alerts exist
+    assert "KubeAPIFlowControlRejections" in targets and rule["equal"] == ["cluster"]
+
+
 def test_amtool_accepts_the_receiver_which_points_at_the_bot_with_a_bearer_token() -> None:
     run("amtool", "check-config", DEPLOY / "alertmanager" / "alertmanager.yml")
     config = yaml.safe_load((DEPLOY / "alertmanager" / "alertmanager.yml").read_text())

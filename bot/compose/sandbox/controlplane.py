@@ -56,6 +56,9 @@ APISERVER_SERIES = "up|apiserver_request_total|apiserver_request_terminations_to
 # expose them (--disabled-metrics), 0.8 of its 1.4 MB. During the client flood, on 2 shared cores, the whole
 # /metrics took 1-3 s, every 1-s scrape (900 ms timeout) failed, and the flood's APF metrics were not seen
 # until the throttle. Nothing the rules, the SOPs or the bot read is among them.
+# deploy/alertmanager/alertmanager.yml's inhibition: no flood alert while etcd has lost quorum (a symptom there)
+INHIBIT_RULES = ({"source_matchers": ['alertname=~"EtcdInsufficientMembers|EtcdNoLeader"'],
+                  "target_matchers": ['playbook="throttle-client"'], "equal": ["cluster"]},)
 UNSCRAPED_APISERVER_METRICS = (
     "etcd_request_duration_seconds", "apiserver_request_sli_duration_seconds",
     "apiserver_watch_cache_read_wait_seconds", "apiserver_watch_list_duration_seconds",
@@ -190,7 +193,7 @@ class ControlPlane:
     def _start_monitoring(self, rules: Path) -> None:
         assert self.etcd is not None and self.pki is not None
         self.alertmanager = Alertmanager(self.webhook_url, self.webhook_token, workdir=self.root / "alertmanager",
-                                         group_by=("cluster", "component", "alertname"))
+                                         group_by=("cluster", "component", "alertname"), inhibit_rules=INHIBIT_RULES)
         self._stack.callback(self.alertmanager.stop)
         self.alertmanager.start()
         token_file = self.root / "pki" / "prometheus.token"

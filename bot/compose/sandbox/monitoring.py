@@ -141,6 +141,7 @@ class Alertmanager(Component):
         group_by: Sequence[str] = ("alertname", "job"),
         repeat_interval: str = "1h",
         start_timeout: float = 30.0,
+        inhibit_rules: Sequence[Mapping[str, Any]] = (),
     ) -> None:
         self._dir = Workdir(workdir, "ib-am-")
         self.workdir = self._dir.path
@@ -153,6 +154,7 @@ class Alertmanager(Component):
         self.group_by = list(group_by)
         self.repeat_interval = repeat_interval
         self.start_timeout = start_timeout
+        self.inhibit_rules = [dict(r) for r in inhibit_rules]
         self.config_path = self.workdir / "alertmanager.yml"
         self._proc: Process | None = None
 
@@ -160,7 +162,7 @@ class Alertmanager(Component):
         webhook: dict[str, Any] = {"url": self.webhook_url, "send_resolved": self.send_resolved, "max_alerts": 0}
         if self.bearer_token:
             webhook["http_config"] = {"authorization": {"credentials": self.bearer_token}}
-        return {
+        config: dict[str, Any] = {
             "global": {"resolve_timeout": "5m"},
             "route": {
                 "receiver": "incident-bot",
@@ -171,6 +173,9 @@ class Alertmanager(Component):
             },
             "receivers": [{"name": "incident-bot", "webhook_configs": [webhook]}],
         }
+        if self.inhibit_rules:
+            config["inhibit_rules"] = self.inhibit_rules
+        return config
 
     def check_config(self) -> str:
         self.config_path.write_text(yaml.safe_dump(self.config(), sort_keys=False))
