@@ -81,6 +81,10 @@ class OutboxSender:
     def interval(self) -> float:
         return self.services.settings.outbox_interval_seconds
 
+    @property
+    def claim_seconds(self) -> float:
+        return self.services.settings.outbox_claim_seconds
+
     def tick(self) -> int:
         db, clock = self.services.db, self.services.clock
         sent = self._finish_delivered()
@@ -88,7 +92,8 @@ class OutboxSender:
             if not outbox.anything_due(session, channel=self.channel, now=clock.now()):
                 return sent
         with db.session() as session:
-            messages = outbox.claim(session, channel=self.channel, worker=self.worker, now=clock.now(), limit=self.batch)
+            messages = outbox.claim(session, channel=self.channel, worker=self.worker, now=clock.now(), limit=self.batch,
+                                    lease_seconds=self.claim_seconds)
         failed_incidents: set[int] = set()
         for message in messages:
             if message.incident_id is not None and message.incident_id in failed_incidents:
@@ -104,7 +109,8 @@ class OutboxSender:
                     outbox.fail(session, message.id, error=str(exc), worker=self.worker)
                 continue
             with db.session() as session:  # the claim may have lapsed while earlier messages were slow
-                if not outbox.renew(session, message.id, worker=self.worker, now=clock.now()):
+                if not outbox.renew(session, message.id, worker=self.worker, now=clock.now(),
+                                    lease_seconds=self.claim_seconds):
                     log.info("outbox message %s: claim lost to another sender; not delivering it", message.id)
                     if message.incident_id is not None:  # its successors wait too: order per incident holds
                         failed_incidents.add(message.incident_id)

@@ -134,3 +134,29 @@ def test_a_replica_taking_over_a_dead_senders_claim_finds_the_posts_it_made(
     drain(slack_bot, clock, sender(slack_bot, "replica-b"))
     assert pending(slack_bot) == 0
     assert {k: n for k, n in keys(fake_slack).items() if n > 1} == {}
+
+
+def test_a_dead_senders_claim_holds_for_outbox_claim_seconds_and_no_longer(
+        slack_bot: Bot, fake_slack: FakeSlack, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``outbox_claim_seconds`` is how long the messages a dead replica had claimed wait for another."""
+    slack_bot.services.settings.outbox_claim_seconds = 5
+    slack_bot.services.incidents.declare("etcd slow", actor="alice")
+    dead = sender(slack_bot, "replica-a")
+
+    def die(*args: Any, **kwargs: Any) -> bool:  # SIGKILL right after Slack answered, before the record
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(outbox, "complete", die)
+    with pytest.raises(SystemExit):
+        dead.tick()
+    monkeypatch.undo()
+    posted, waiting = len(fake_slack.posts()), pending(slack_bot)
+    other = sender(slack_bot, "replica-b")
+    clock.advance(4)  # the claim still holds: nobody else touches those messages
+    other.tick()
+    assert (len(fake_slack.posts()), pending(slack_bot)) == (posted, waiting)
+    clock.advance(2)  # past 5 s: replica-b takes them over and delivers each once
+    for _ in range(5):
+        other.tick()
+    assert pending(slack_bot) == 0
+    assert {k: n for k, n in keys(fake_slack).items() if n > 1} == {}

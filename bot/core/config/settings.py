@@ -42,6 +42,9 @@ class Settings(Section):
     webhook_token: SecretStr | None = None
     watcher_interval_seconds: float = Field(5, gt=0)
     outbox_interval_seconds: float = Field(0.5, gt=0)
+    # how long a sender's claim on a batch holds before another sender may take it over (each delivery
+    # renews it first): after a replica dies, the messages it had claimed wait this long
+    outbox_claim_seconds: float = Field(60, gt=0)
     default_cluster: str = "default"
     export: ExportSettings = ExportSettings()
     tickets: TicketSettings = TicketSettings()
