@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
 from bot.core.store.db import insert_once
@@ -26,6 +27,15 @@ from bot.core.store.messages import Message
 from bot.core.store.models import OutboxMessage, table_of
 
 MAX_BACKOFF_SECONDS = 300.0
+
+# built once, bound per call: a storm coalesces a notice on every delivery
+_PENDING = (select(OutboxMessage)
+            .where(col(OutboxMessage.channel) == bindparam("channel"),
+                   col(OutboxMessage.coalesce_key) == bindparam("coalesce_key"),
+                   col(OutboxMessage.status) == "pending", col(OutboxMessage.claimed_by).is_(None))
+            .order_by(col(OutboxMessage.id)))
+_SET_PAYLOAD = (update(table_of(OutboxMessage)).where(table_of(OutboxMessage).c.id == bindparam("row_id"))
+                .values(payload=bindparam("payload")))
 
 
 def enqueue(
@@ -45,19 +55,13 @@ def enqueue(
     payload = message.to_payload()
     coalesce_key = coalesce_key if coalesce_key is not None else message.coalesce_key()
     if coalesce_key is not None:
-        pending = session.execute(
-            select(OutboxMessage)
-            .where(
-                col(OutboxMessage.channel) == channel,
-                col(OutboxMessage.coalesce_key) == coalesce_key,
-                col(OutboxMessage.status) == "pending",
-                col(OutboxMessage.claimed_by).is_(None),
-            )
-            .order_by(col(OutboxMessage.id))
-        ).scalars().first()
+        pending = session.execute(_PENDING, {"channel": channel, "coalesce_key": coalesce_key}).scalars().first()
         if pending is not None:
-            pending.payload = {**pending.payload, **payload}
-            session.add(pending)
+            # one UPDATE of the payload alone, now, and the loaded row told it is stored: no ORM flush
+            # of the row at commit (a storm's every delivery coalesces its notice here)
+            merged = {**pending.payload, **payload}
+            session.execute(_SET_PAYLOAD, {"row_id": pending.id, "payload": merged})
+            set_committed_value(pending, "payload", merged)
             return pending
     row = OutboxMessage(
         incident_id=incident_id,

@@ -27,7 +27,9 @@ def join(session: Session, found: OpenIncident, alert: AlertIn, cls: Classificat
     """An alert joins an incident: T0 moves earlier, severity goes up, if the alert says so."""
     row = found.incident
     found.firing += 1
-    touched.setdefault(row.id, Touched()).new.append(alert)
+    mark = touched.setdefault(row.id, Touched())
+    mark.new.append(alert)
+    mark.row = row
     old_t0, old_severity = row.started_at, row.severity
     if alert.starts_at < utc(row.started_at):
         old = utc(row.started_at)
@@ -48,8 +50,10 @@ def join(session: Session, found: OpenIncident, alert: AlertIn, cls: Classificat
         row.severity = raised
     if row.started_at != old_t0 or row.severity != old_severity:
         row.slo_due_at = now  # its budgets' instants moved: the watcher looks again at its next tick
-    row.updated_at = now
-    session.add(row)
+        row.updated_at = now
+        session.add(row)
+    # otherwise the row is left clean: ``alert_tally`` moves updated_at with the counts, in the one
+    # UPDATE of the incident that every delivery makes anyway (no ORM flush per delivery)
 
 def move_to_root(session: Session, depends_on: Mapping[str, list[str]], found: OpenIncident, alert: AlertIn,
                  cls: Classification, open_by_key: dict[str, list[OpenIncident]], now: datetime) -> None:

@@ -39,6 +39,9 @@ class Touched:
     new: list[AlertIn] = field(default_factory=list)
     resolved: list[AlertIn] = field(default_factory=list)
     opened_here: bool = False
+    # the incident's row when this delivery loaded it: the session's identity map holds rows weakly,
+    # so without this reference ``summarise`` would read the row again
+    row: Incident | None = None
 
 
 def key_digest(parts: list[str]) -> str:
@@ -73,26 +76,26 @@ def alert_names(alerts: list[AlertIn], limit: int = 4) -> str:
 def summarise(session: Session, settings: Settings, touched: dict[int, Touched], now: datetime) -> None:
     """One timeline event per incident and kind, one coalesced notice per incident, for one delivery."""
     for incident_id, what in sorted(touched.items()):
-        row = session.get(Incident, incident_id)
+        row = what.row if what.row is not None else session.get(Incident, incident_id)
         if row is None:
             continue
         joined = [] if what.opened_here else what.new
         if joined:
-            timeline.record(
+            timeline.record_fact(
                 session, incident_id, "alerts.firing",
                 f"{len(joined)} more alert{'s' if len(joined) != 1 else ''} firing: {alert_names(joined)}",
                 at=now, actor=SOURCE, source=SOURCE,
                 data={"count": len(joined), "alerts": [brief(a) for a in joined[:EVIDENCE_ALERTS]]},
-                dedupe_key="firing:" + key_digest([instance_key(a) for a in joined]), post=False)
+                dedupe_key="firing:" + key_digest([instance_key(a) for a in joined]))
         if what.resolved:
             only = what.resolved[0]
             text = (f"alert {only.alertname} resolved" + (f" ({only.labels['instance']})" if "instance" in only.labels else "")
                     if len(what.resolved) == 1 else f"{len(what.resolved)} alerts resolved: {alert_names(what.resolved)}")
-            timeline.record(
+            timeline.record_fact(
                 session, incident_id, "alert.resolved", text,
                 at=now, actor=SOURCE, source=SOURCE,
                 data={"count": len(what.resolved), "alerts": [brief(a) for a in what.resolved[:EVIDENCE_ALERTS]]},
-                dedupe_key="resolved:" + key_digest([instance_key(a) for a in what.resolved]), post=False)
+                dedupe_key="resolved:" + key_digest([instance_key(a) for a in what.resolved]))
         counts = alert_tally.read(session, incident_id)
         firing = sum(n for (status, _), n in counts.items() if status == "firing")
         total = sum(counts.values())

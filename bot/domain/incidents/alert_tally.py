@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
+from functools import cache
+from typing import Any
 
-from sqlalchemy import select, update
-from sqlmodel import Session, col
+from sqlalchemy import bindparam, select, update
+from sqlmodel import Session
 
 from bot.core.store.models import Incident, IncidentAlertCount, table_of
 
@@ -50,34 +52,43 @@ class Tally:
         rows = [{"incident_id": i, "alertname": name, "firing": f, "resolved": r}
                 for (i, name), (f, r) in sorted(self._by_name.items()) if f or r]
         if rows:
-            if sqlite:
-                from sqlalchemy.dialects.sqlite import insert
-            else:
-                from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]  # each dialect's insert() is its own type
-            table = table_of(IncidentAlertCount)
-            stmt = insert(table)
-            session.execute(stmt.on_conflict_do_update(
-                index_elements=["incident_id", "alertname"],
-                set_={"firing": table.c.firing + stmt.excluded.firing,
-                      "resolved": table.c.resolved + stmt.excluded.resolved}), rows)
+            session.execute(_add_counts(sqlite), rows)
         firing: defaultdict[int, int] = defaultdict(int)
         for (incident_id, _), (f, _r) in self._by_name.items():
             firing[incident_id] += f
         for incident_id in sorted(set(firing) | self._stored):
-            values: dict[str, object] = {"alerts_firing": col(Incident.alerts_firing) + firing[incident_id]}
-            if incident_id in self._stored:
+            values: dict[str, object] = {"alerts_firing": table_of(Incident).c.alerts_firing + firing[incident_id]}
+            if incident_id in self._stored:  # a new alert is activity: updated_at moves with it
                 values["last_alert_at"] = now
-            session.execute(update(Incident).where(col(Incident.id) == incident_id).values(**values)
-                            .execution_options(synchronize_session=False))
+                values["updated_at"] = now
+            incidents = table_of(Incident)  # Core, not the ORM's bulk update: one plain statement per delivery
+            session.execute(update(incidents).where(incidents.c.id == incident_id).values(**values))
+
+
+@cache
+def _add_counts(sqlite: bool) -> Any:
+    """The upsert adding a delivery's counts, built once per dialect (every delivery runs it)."""
+    if sqlite:
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]  # each dialect's insert() is its own type
+    table = table_of(IncidentAlertCount)
+    stmt = insert(table)
+    return stmt.on_conflict_do_update(index_elements=["incident_id", "alertname"],
+                                      set_={"firing": table.c.firing + stmt.excluded.firing,
+                                            "resolved": table.c.resolved + stmt.excluded.resolved})
+
+
+_COUNTS = table_of(IncidentAlertCount)
+# built once: every delivery reads its incidents' counts for the chat line
+_READ = select(_COUNTS.c.alertname, _COUNTS.c.firing, _COUNTS.c.resolved).where(
+    _COUNTS.c.incident_id == bindparam("incident_id"))
 
 
 def read(session: Session, incident_id: int) -> Counts:
     """The incident's alerts by status and name (one row per name, never a scan of its alerts)."""
     counts: Counts = {}
-    for name, f, r in session.execute(
-        select(col(IncidentAlertCount.alertname), col(IncidentAlertCount.firing), col(IncidentAlertCount.resolved))
-        .where(col(IncidentAlertCount.incident_id) == incident_id)
-    ):
+    for name, f, r in session.execute(_READ, {"incident_id": incident_id}):
         if f:
             counts[("firing", name)] = f
         if r:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlmodel import Session, col
 
 from bot.core.clock import Clock, utc
@@ -47,6 +47,10 @@ from bot.core.store.group_commit import GroupCommit
 from bot.core.store.models import Alert, Incident, table_of
 
 _CHUNK = 500  # bound on IN (...) lists and insert batches
+_ALERTS = table_of(Alert)
+# built once (every delivery looks its alerts up): the stored instances among some fingerprints
+_STORED = select(_ALERTS.c.id, _ALERTS.c.fingerprint, _ALERTS.c.starts_at, _ALERTS.c.status,
+                 _ALERTS.c.incident_id).where(_ALERTS.c.fingerprint.in_(bindparam("fingerprints", expanding=True)))
 
 
 @dataclass
@@ -210,11 +214,7 @@ class AlertIngestor:
         found: dict[tuple[str, datetime], _Stored] = {}
         for start in range(0, len(fingerprints), _CHUNK):
             chunk = fingerprints[start:start + _CHUNK]
-            for row in session.execute(
-                select(col(Alert.id), col(Alert.fingerprint), col(Alert.starts_at), col(Alert.status),
-                       col(Alert.incident_id))
-                .where(col(Alert.fingerprint).in_(chunk))
-            ):
+            for row in session.execute(_STORED, {"fingerprints": chunk}):
                 found[(row.fingerprint, utc(row.starts_at))] = _Stored(row.id, row.status, row.incident_id)
         return found
 
@@ -266,7 +266,7 @@ class AlertIngestor:
             for origin in sorted({i.origin for i in items}):
                 results[origin].opened.append(incident.id)
             open_by_key.setdefault(key, []).insert(0, OpenIncident(incident, len(items), now))
-            touched.setdefault(incident.id, Touched(opened_here=True)).new.extend(i.alert for i in items)
+            touched.setdefault(incident.id, Touched(opened_here=True, row=incident)).new.extend(i.alert for i in items)
         rows = []
         for item in new_firing:
             dest = target[item.alert.key]

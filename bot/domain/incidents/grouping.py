@@ -26,7 +26,7 @@ from collections.abc import Set
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlmodel import Session, col
 
 from bot.core.clock import utc
@@ -65,6 +65,13 @@ def downstream_keys(cluster: str, component: str, alerting: Alerting) -> set[str
     return {group_key(cluster, c) for c, deps in alerting.depends_on.items() if component in deps}
 
 
+# built once (every delivery runs it): active incidents of some group keys, newest first
+_OPEN = (select(Incident)
+         .where(col(Incident.group_key).in_(bindparam("keys", expanding=True)),
+                col(Incident.state).in_(sorted(ACTIVE_STATES)))
+         .order_by(col(Incident.id).desc()))
+
+
 def load_open(session: Session, keys: set[str]) -> dict[str, list[OpenIncident]]:
     """Active incidents with these group keys, newest first, with their alert activity.
 
@@ -74,12 +81,7 @@ def load_open(session: Session, keys: set[str]) -> dict[str, list[OpenIncident]]
     """
     if not keys:
         return {}
-    rows = list(session.execute(
-        select(Incident)
-        .where(col(Incident.group_key).in_(sorted(keys)),
-               col(Incident.state).in_(sorted(ACTIVE_STATES)))
-        .order_by(col(Incident.id).desc())
-    ).scalars())
+    rows = list(session.execute(_OPEN, {"keys": sorted(keys)}).scalars())
     out: dict[str, list[OpenIncident]] = {}
     for row in rows:
         last_activity = max(t for t in (row.detected_at, row.started_at, _aware(row.last_alert_at)) if t is not None)
