@@ -86,7 +86,8 @@ class Worker(Protocol):
     @property
     def interval(self) -> float: ...
 
-    def tick(self) -> Any: ...  # what it did (a count, a list), for logs and tests; the runner ignores it
+    def tick(self) -> Any: ...  # what it did (a count, a list), for logs and tests; the runner reads it only
+    # of a worker with ``drains = True`` (work found: tick again at once, no pause)
 
 
 class SharedServices(Protocol):

@@ -29,10 +29,13 @@ class WorkerRunner:
 
     def _loop(self, worker: Worker) -> None:
         while not self.stop_event.is_set():
+            done = 0
             try:
-                worker.tick()
+                done = worker.tick()
             except Exception:  # a worker must survive one bad tick
                 log.exception("worker %s failed a tick", worker.name)
+            if done and getattr(worker, "drains", False):
+                continue  # it found work and claims in small batches: there may be more waiting now
             self._pause(worker)
 
     def _pause(self, worker: Worker) -> None:

@@ -36,6 +36,8 @@ from bot.core.plugins import Extra
 
 log = logging.getLogger(__name__)
 PATH = "/slack/events"
+CHAT_SENDERS = 4  # chat senders per process
+CHAT_BATCH = 20  # messages one chat sender claims at a time
 
 
 class SlackRuntime:
@@ -55,10 +57,17 @@ class SlackRuntime:
         self.executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="slack-listener")
         self.app: App = build_slack_app(dispatcher, self.directory, self.web, wake=self.wake, executor=self.executor)
         self.deliverer = SlackDeliverer(dispatcher, self.web, self.directory)
-        self.senders = [OutboxSender(dispatcher.services, self.deliverer, channel="chat"),
+        # Several chat senders, each claiming a small batch: the claims keep each incident's messages
+        # in order and never give one message to two senders (as between replicas), while the cards of
+        # a storm's new incidents go out side by side instead of one after another behind a single
+        # sender's Slack and database round trips.
+        self.senders = [*(OutboxSender(dispatcher.services, self.deliverer, channel="chat", batch=CHAT_BATCH)
+                          for _ in range(CHAT_SENDERS)),
                         OutboxSender(dispatcher.services, self.deliverer, channel=REPLY_CHANNEL)]
-        for sender in self.senders:
-            sender.name = f"slack-outbox-{sender.channel}"
+        for n, sender in enumerate(self.senders):
+            sender.name = f"slack-outbox-{sender.channel}" + (f"-{n + 1}" if sender.channel == "chat" else "")
+            sender.worker = f"{sender.worker}:{sender.name}"  # each its own claims
+            sender.drains = True  # type: ignore[attr-defined]  # the runner ticks again at once while it finds work
 
     def close(self) -> None:
         """Let listeners still running finish on their own; take no new ones."""
