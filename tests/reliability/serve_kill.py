@@ -104,6 +104,7 @@ def settings_file(path: Path, db_url: str, world: World, slack: FakeSlack, pager
         "diagnosis": {"auto": False},  # the runs are the commander's, not a diagnosis's proposals
         "evidence": {"enabled": False},
         "outbox_interval_seconds": 0.2,
+        "outbox_claim_seconds": 5,  # the killed serve's claims lapse after 5 s instead of the default minute
         "clusters": world.clusters(),
     }
     path.write_text(yaml.safe_dump(data))
