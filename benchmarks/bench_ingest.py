@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import sys
 import tempfile
 import threading
@@ -38,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from processes import HEADERS, Server, median, migrate, postgres, start_bot, start_noop  # noqa: E402
 
 START = datetime.now(timezone.utc) - timedelta(minutes=1)
+GOAL = 0.5  # bot / no-op requests per second (issue 15)
 
 
 def iso(t: datetime) -> str:
@@ -152,12 +154,14 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{store:<9} {size:>2} alert(s)/delivery: bot {r['bot']['rps']:7.1f} req/s "
                           f"({r['bot']['cpu_ms']:.2f} ms CPU/req, rounds {r['bot']['rounds']})  "
                           f"no-op {r['no-op']['rps']:7.1f} req/s ({r['no-op']['cpu_ms']:.2f} ms CPU/req, "
-                          f"rounds {r['no-op']['rounds']})  ratio {r['ratio']:.2f}", flush=True)
+                          f"rounds {r['no-op']['rounds']})  ratio {r['ratio']:.2f}  "
+                          f"load {os.getloadavg()[0]:.1f}", flush=True)
         finally:
             if pg_context:
                 pg_context.__exit__(None, None, None)
     worst = min(r["ratio"] for _, _, r in results)
-    print(f"worst ratio {worst:.2f} (goal >= 0.5)")
+    missed = [f"{store} {size}" for store, size, r in results if r["ratio"] < GOAL]
+    print(f"worst ratio {worst:.2f}: goal (>= {GOAL}) " + ("met" if not missed else f"NOT met ({', '.join(missed)})"))
     return 0
 
 
