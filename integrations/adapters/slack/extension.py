@@ -72,6 +72,7 @@ class SlackRuntime:
     def close(self) -> None:
         """Let listeners still running finish on their own; take no new ones."""
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.web.close()
 
     def wake(self) -> None:
         """Senders with a ``wake`` event (see bot/compose/app/workers.py) deliver at once."""
