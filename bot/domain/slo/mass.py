@@ -51,11 +51,14 @@ class DueIncident(NamedTuple):
     resolved_at: datetime | None
 
 
+DUE_COLUMNS = tuple(DueIncident.__annotations__)  # the fields, in order: the columns selected
+
+
 def load_due(session: Session, ids: Sequence[int], now: datetime, *, sqlite: bool) -> list[DueIncident]:
     """The incidents among ``ids`` still due at ``now``; on PostgreSQL rows another replica holds are skipped
     (it evaluates them)."""
     table = table_of(Incident)
-    query = (select(*(table.c[name] for name in DueIncident._fields))
+    query = (select(*(table.c[name] for name in DUE_COLUMNS))
              .where(table.c.id.in_(ids), table.c.slo_due_at <= now).order_by(table.c.id))
     if not sqlite:
         query = query.with_for_update(skip_locked=True)
