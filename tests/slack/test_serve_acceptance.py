@@ -23,7 +23,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait(check, timeout: float = 15.0):  # type: ignore[no-untyped-def]
+def wait(check, timeout: float = 90.0):  # type: ignore[no-untyped-def]
+    """Until ``check`` holds: a process starting or a message arriving, never a timing goal (a loaded machine
+    takes 15 s and more to start serve)."""
     deadline = time.monotonic() + timeout
     while True:
         result = check()
