@@ -23,7 +23,7 @@ MAIN = ["http://main-1:6443", "http://main-2:6443"]
 BYPASS = ["http://bypass-1:6443"]
 ETCD = ["http://etcd-1:2379", "http://etcd-2:2379", "http://etcd-3:2379"]
 REJECTED = ("sum by (flow_schema, priority_level) (rate(apiserver_flowcontrol_rejected_requests_total[1m])) "
-            "or sum by (flow_schema, priority_level) (apiserver_flowcontrol_rejected_requests_total "
+            "or sum by (flow_schema, priority_level) (max_over_time(apiserver_flowcontrol_rejected_requests_total[1m]) "
             "unless apiserver_flowcontrol_rejected_requests_total offset 1m) / 60")
 INQUEUE = "sum by (flow_schema, priority_level) (apiserver_flowcontrol_current_inqueue_requests)"
 DUMP = """PriorityLevelName, FlowSchemaName, QueueIndex, RequestIndexInQueue, FlowDistingsher, ArriveTime, InitialSeats, FinalSeats, AdditionalLatency, StartTime, UserName, Verb, APIPath, Namespace, Name, APIVersion, Resource, SubResource
