@@ -4,15 +4,23 @@ The goal (issue 18): the guard never slows the apiserver: p99 <= 10 ms per Admis
 reviews/s, and when the bot's database is slow or down it answers allow within its timeout and
 counts it. ``serve`` runs as its own process, as an operator starts it (all workers, PostgreSQL,
 the guard's TLS listener requiring a client certificate, as the sandbox's apiservers present
-one); this process is only the load generator: an open loop sending each review at its scheduled
-instant (i/200 s) from several keep-alive connections, so a slow answer cannot hide the ones
-queued behind it (latency = answer - scheduled instant). The mix is what an apiserver sends: Pod
-deletes by many users (the breaker counts them), Namespace deletes (the risk list: denied while
-the sev1 declared first is open), ConfigMap writes (outside the lists: allowed at once).
+one). The load generator is ``admission_load/`` in Go, as the kube-apiserver is (``--client
+python`` for httpx threads, whose own pauses show in every figure): an open loop sending each
+review at its scheduled instant (i/200 s) from 8 keep-alive connections, so a slow answer cannot
+hide the ones queued behind it (latency = answer - scheduled instant). The mix is what an
+apiserver sends: Pod deletes by many users (the breaker counts them), Namespace deletes (the risk
+list: denied while the sev1 declared first is open), ConfigMap writes (outside the lists).
 
-Phases: ``db up`` (30 s), then every PostgreSQL process is stopped (SIGSTOP: connections hang,
-the worst kind of down) for ``db hung`` (20 s), then resumed; the counters are read from
-``/metrics`` afterwards. Run: ``.venv/bin/python benchmarks/bench_admission.py [--rate 200]``.
+The baseline is ``noop_admission.py``: the same stack (Starlette, uvicorn, TLS with client
+certificates) parsing each review and allowing it. Rounds alternate the baseline and each mode of
+``serve`` named in ``--modes``: ``process`` (``guard.own_process``, the default: the webhook in
+its own child process) and ``thread`` (the webhook in threads of ``serve``). Every target runs
+throughout, so each shares the machine with the others; measure one mode against the baseline
+(``--modes process``) for the figure, both to see the difference.
+
+Then every PostgreSQL process is stopped (SIGSTOP: connections hang, the worst kind of down) for
+``db hung`` (20 s) against the first mode, then resumed; the counters are read from ``/metrics``.
+Run: ``.venv/bin/python benchmarks/bench_admission.py --modes process`` (about 3 minutes).
 """
 
 from __future__ import annotations
@@ -112,6 +120,40 @@ def load(url: str, context: ssl.SSLContext, rate: float, seconds: float, connect
     return {"latency_ms": latencies, "service_ms": service, "outcomes": dict(sorted(outcomes.items()))}
 
 
+GO_CLIENT_SOURCE = Path(__file__).with_name("admission_load")
+GO_CLIENT = Path(os.environ.get("INCIDENT_BOT_CACHE", Path.home() / ".cache" / "incident-bot")) / "bin" / "admission-load"
+
+
+def go_client() -> Path:
+    """The Go load generator (the apiserver's side, in the apiserver's language), built once into the cache."""
+    newest = max(f.stat().st_mtime for f in GO_CLIENT_SOURCE.iterdir())
+    if not GO_CLIENT.exists() or GO_CLIENT.stat().st_mtime < newest:
+        GO_CLIENT.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["go", "build", "-o", str(GO_CLIENT), "."], cwd=GO_CLIENT_SOURCE, check=True)
+    return GO_CLIENT
+
+
+def go_load(url: str, tls: tuple[Path, Path, Path], rate: float, seconds: float, connections: int = 8) -> dict:
+    """``load`` with the Go client: the same open loop, reviews and outcomes, without Python's pauses."""
+    ca, cert, key = tls
+    total = int(rate * seconds)
+    bodies = b"".join(review(i) + b"\n" for i in range(total))
+    done = subprocess.run([str(go_client()), "-url", url, "-ca", str(ca), "-cert", str(cert), "-key", str(key),
+                           "-rate", str(rate), "-seconds", str(seconds), "-connections", str(connections)],
+                          input=bodies, capture_output=True, check=True)
+    latencies: list[float] = []
+    service: list[float] = []
+    outcomes: dict[str, int] = {}
+    for i, line in enumerate(done.stdout.decode().splitlines()):
+        latency, spent, status, allowed = line.split()
+        latencies.append(float(latency))
+        service.append(float(spent))
+        key_ = ("allowed" if allowed == "true" else "denied") if status == "200" else f"http {status}"
+        label = f"{KINDS[i % 10]} {key_}"
+        outcomes[label] = outcomes.get(label, 0) + 1
+    return {"latency_ms": latencies, "service_ms": service, "outcomes": dict(sorted(outcomes.items()))}
+
+
 def decision_cost(n: int = 20000) -> float:
     """CPU microseconds per review of the guard's own work (parse, decide, answer), in this process."""
     from datetime import datetime
@@ -185,6 +227,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=15.0, help="per round and target")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--hung-seconds", type=float, default=20.0)
+    parser.add_argument("--client", choices=["go", "python"], default="go",
+                        help="the load generator: go (as the apiserver; default) or python (httpx threads)")
     parser.add_argument("--modes", default="process,thread",
                         help="serve's guard modes to measure: process (guard.own_process, the default), thread")
     args = parser.parse_args()
@@ -198,6 +242,13 @@ def main() -> int:
     client_cert, client_key = issue_certificate(pki, work / "guard", "kube-apiserver", client=True)
     context = ssl.create_default_context(cafile=str(pki.ca_cert))
     context.load_cert_chain(str(client_cert), str(client_key))
+    tls = (pki.ca_cert, client_cert, client_key)
+
+    def run_load(url: str, seconds: float) -> dict:
+        if args.client == "go":
+            return go_load(url, tls, args.rate, seconds)
+        return load(url, context, args.rate, seconds)
+
     noop, noop_port = start_noop_admission(work, cert, key, pki.ca_cert)
     urls = {"no-op": f"https://127.0.0.1:{noop_port}/admission/{CLUSTER}"}
     servers: dict[str, Server] = {}
@@ -221,12 +272,12 @@ def main() -> int:
             for url in urls.values():
                 wait_answering(url, context)
             time.sleep(2)  # the guards' first read of their state (refresh_seconds 1)
-            print(f"{args.rate:.0f} reviews/s from 8 connections, open loop; {args.rounds} rounds of "
+            print(f"{args.rate:.0f} reviews/s from 8 connections ({args.client} client), open loop; {args.rounds} rounds of "
                   f"{args.seconds:.0f} s per target, alternated: " + ", ".join(urls))
             results: dict[str, list[dict]] = {name: [] for name in urls}
             for _ in range(args.rounds):
                 for name, url in urls.items():
-                    results[name].append(load(url, context, args.rate, args.seconds))
+                    results[name].append(run_load(url, args.seconds))
             p99s: dict[str, float] = {}
             for name, runs in results.items():
                 pooled = [x for r in runs for x in r["latency_ms"]]
@@ -245,7 +296,7 @@ def main() -> int:
             for pid in pids:
                 os.kill(pid, signal.SIGSTOP)
             try:
-                hung = load(urls[f"serve ({hung_mode})"], context, args.rate, args.hung_seconds)
+                hung = run_load(urls[f"serve ({hung_mode})"], args.hung_seconds)
             finally:
                 for pid in pids:
                     os.kill(pid, signal.SIGCONT)

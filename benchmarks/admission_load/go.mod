@@ -1,0 +1,3 @@
+module incident-bot/benchmarks/admission_load
+
+go 1.22
