@@ -117,18 +117,21 @@ def test_a_sender_that_delivered_but_could_not_record_it_never_delivers_it_again
     assert {k: n for k, n in keys(fake_slack).items() if n > 1} == {}
 
 
-def test_a_replica_taking_over_a_dead_senders_claim_finds_the_posts_it_made(
-        slack_bot: Bot, fake_slack: FakeSlack, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
-    slack_bot.services.incidents.declare("etcd slow", actor="alice")
-    dead = sender(slack_bot, "replica-a")
-
-    def die(*args: Any, **kwargs: Any) -> bool:  # SIGKILL right after Slack answered, before the record
+def killed_after_slack_answered(dead: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sender's replica SIGKILLed right after Slack answered, before the delivery was recorded."""
+    def die(*args: Any, **kwargs: Any) -> bool:
         raise SystemExit("killed")
 
     monkeypatch.setattr(outbox, "complete", die)
     with pytest.raises(SystemExit):
         dead.tick()
     monkeypatch.undo()
+
+
+def test_a_replica_taking_over_a_dead_senders_claim_finds_the_posts_it_made(
+        slack_bot: Bot, fake_slack: FakeSlack, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    slack_bot.services.incidents.declare("etcd slow", actor="alice")
+    killed_after_slack_answered(sender(slack_bot, "replica-a"), monkeypatch)
     assert len(fake_slack.posts()) >= 1
     clock.advance(LEASE + 1)  # its lease lapses
     drain(slack_bot, clock, sender(slack_bot, "replica-b"))
@@ -141,15 +144,7 @@ def test_a_dead_senders_claim_holds_for_outbox_claim_seconds_and_no_longer(
     """``outbox_claim_seconds`` is how long the messages a dead replica had claimed wait for another."""
     slack_bot.services.settings.outbox_claim_seconds = 5
     slack_bot.services.incidents.declare("etcd slow", actor="alice")
-    dead = sender(slack_bot, "replica-a")
-
-    def die(*args: Any, **kwargs: Any) -> bool:  # SIGKILL right after Slack answered, before the record
-        raise SystemExit("killed")
-
-    monkeypatch.setattr(outbox, "complete", die)
-    with pytest.raises(SystemExit):
-        dead.tick()
-    monkeypatch.undo()
+    killed_after_slack_answered(sender(slack_bot, "replica-a"), monkeypatch)
     posted, waiting = len(fake_slack.posts()), pending(slack_bot)
     other = sender(slack_bot, "replica-b")
     clock.advance(4)  # the claim still holds: nobody else touches those messages
