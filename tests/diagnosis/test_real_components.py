@@ -168,6 +168,8 @@ def test_etcd_healthy_then_one_member_down_then_quorum_lost(standin, groups, pro
     assert (lost.conclusion.id, lost.playbook) == ("quorum_lost", "restore-etcd")
     assert "etcd lost quorum: 0/3 members healthy, NO QUORUM" in lost.cause
     assert [(p.node, p.verdict) for p in lost.path[-2:]] == [("quorum", "else"), ("alarmed", "else")]
+    health = lost.checks[0].evidence  # two killed members refuse connections: no pause to wait out an election
+    assert (health["members_refusing"], health["attempts"]) == (2, 1)
 
 
 def test_a_corrupt_alarm_means_restore(standin, groups, prometheus, etcd_cluster_factory) -> None:

@@ -228,6 +228,7 @@ def _etcd_op(client: Any, op: str, members: list[str]) -> Facts:
         facts = {"members_total": s.members_total, "members_healthy": s.members_healthy,
                  "members_unhealthy": s.members_total - s.members_healthy, "quorum_size": s.quorum_size,
                  "has_quorum": s.has_quorum, "one_leader": s.one_leader, "all_healthy": s.all_healthy,
+                 "members_refusing": s.members_refusing, "quorum_unreachable": s.quorum_unreachable,
                  "leader": format(s.leader_id, "x") if s.leader_id else None,
                  "unhealthy": list(s.unhealthy_endpoints), "members": rows}
         # etcd 3.5+ answers /health false while an alarm is raised ("ALARM CORRUPT"): an alive,

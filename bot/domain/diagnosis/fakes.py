@@ -61,6 +61,14 @@ class _Summary:
     def unhealthy_endpoints(self) -> tuple[str, ...]:
         return tuple(m.endpoint for m in self.members if not m.healthy)
 
+    @property
+    def members_refusing(self) -> int:
+        return sum(1 for m in self.members if "connection refused" in m.error)
+
+    @property
+    def quorum_unreachable(self) -> bool:
+        return self.members_total - self.members_refusing < self.quorum_size
+
     def sentence(self) -> str:
         quorum = "quorum kept" if self.has_quorum else "NO QUORUM"
         leader = f"leader {self.leader_id:x}" if self.one_leader else "no leader"
@@ -81,10 +89,14 @@ class _Hash:
 
 @dataclass
 class FakeEtcd:
-    """Members by client URL: ``down`` ones do not answer, the rest agree on member 1 as leader."""
+    """Members by client URL: ``down`` ones refuse connections (no process), ``hanging`` ones never answer
+    (a partition), and while ``electing`` the members that answer have no leader; the rest agree on
+    member 1 as leader."""
 
     endpoints: tuple[str, ...] = ("http://etcd-1:2379", "http://etcd-2:2379", "http://etcd-3:2379")
     down: set[str] = field(default_factory=set)
+    hanging: set[str] = field(default_factory=set)
+    electing: bool = False
     alarms_raised: list[str] = field(default_factory=list)
     hashes: dict[str, int] = field(default_factory=dict)  # endpoint -> hashkv (default: all equal)
 
@@ -93,25 +105,30 @@ class FakeEtcd:
         self.endpoints = tuple(endpoints)
         return self
 
+    def _silent(self) -> set[str]:
+        return self.down | self.hanging
+
     def cluster_summary(self) -> _Summary:
-        up = [ep for ep in self.endpoints if ep not in self.down]
-        quorum = len(up) >= len(self.endpoints) // 2 + 1
+        up = [ep for ep in self.endpoints if ep not in self._silent()]
+        quorum = len(up) >= len(self.endpoints) // 2 + 1 and not self.electing
         leader = 1 if quorum else 0
         reports = tuple(
-            _Report(ep, quorum, _Status(i + 1, leader)) if ep in up else
+            _Report(ep, quorum, _Status(i + 1, leader), "RAFT NO LEADER" if self.electing else "") if ep in up else
+            _Report(ep, False, None, f"etcd member {ep} did not answer: context deadline exceeded")
+            if ep in self.hanging else
             _Report(ep, False, None, f"etcd member {ep} is unreachable: connection refused")
             for i, ep in enumerate(self.endpoints))
         return _Summary(len(self.endpoints), sum(1 for r in reports if r.healthy), leader,
                         (leader,) if up else (), reports)
 
     def alarms(self, endpoint: str | None = None) -> list[_Alarm]:
-        if len(self.endpoints) - len(self.down) < len(self.endpoints) // 2 + 1:
+        if len(self.endpoints) - len(self._silent()) < len(self.endpoints) // 2 + 1:
             raise IntegrationError("No etcd member answered /v3/maintenance/alarm: context deadline exceeded")
         return [_Alarm(1, a) for a in self.alarms_raised]
 
     def hashkv(self, endpoints: Sequence[str] | None = None, *, revision: int = 0) -> Mapping[str, _Hash]:
         eps = list(endpoints or self.endpoints)
-        dead = [ep for ep in eps if ep in self.down]
+        dead = [ep for ep in eps if ep in self._silent()]
         if dead:
             raise IntegrationError(f"etcdctl endpoint hashkv failed for {dead[0]} (connection refused).")
         return {ep: _Hash(self.hashes.get(ep, 3237359275), revision or 102) for ep in eps}

@@ -183,6 +183,16 @@ class ClusterSummary:
     def unhealthy_endpoints(self) -> tuple[str, ...]:
         return tuple(m.endpoint for m in self.members if not m.healthy)
 
+    @property
+    def members_refusing(self) -> int:
+        """Members whose port refused the connection: no etcd process listens there (not an election)."""
+        return sum(1 for m in self.members if "connection refused" in (m.error or "").lower())
+
+    @property
+    def quorum_unreachable(self) -> bool:
+        """Fewer members accept connections than a quorum needs: lost for certain, not for a second's election."""
+        return self.members_total > 0 and self.members_total - self.members_refusing < self.quorum_size
+
     def sentence(self) -> str:
         """A line for chat: ``2/3 members healthy, quorum kept, leader 1fb56780d7a82959``."""
         quorum = "quorum kept" if self.has_quorum else "NO QUORUM"
