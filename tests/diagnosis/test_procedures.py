@@ -7,6 +7,7 @@ the Kubernetes stand-in are in ``test_real_components.py``.
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 
@@ -150,17 +151,20 @@ def test_triage_escalates_when_nothing_known_is_wrong(world: dict) -> None:
     assert all(c.known for c in outcome.checks)
 
 
-def test_a_leader_election_is_not_a_lost_quorum(world: dict) -> None:
-    etcd = world["etcd"]
-    answers = iter([True, True, False])  # every member answers with no leader twice, then one is elected
-
+def electing(etcd: Any, rounds: list[bool]) -> None:
+    """The members answer with no leader while ``rounds`` says so, one ``cluster_summary`` at a time."""
+    answers = iter(rounds)
     real = etcd.cluster_summary
 
-    def electing():  # type: ignore[no-untyped-def]
+    def summary():  # type: ignore[no-untyped-def]
         etcd.electing = next(answers, False)
         return real()
 
-    etcd.cluster_summary = electing
+    etcd.cluster_summary = summary
+
+
+def test_a_leader_election_is_not_a_lost_quorum(world: dict) -> None:
+    electing(world["etcd"], [True, True, False])  # every member answers with no leader twice, then one is elected
     outcome = run(world, "etcd-health")
     health = outcome.checks[0]
     assert health.evidence["attempts"] == 3 and health.summary.endswith("(answer 3 of 4)")
@@ -187,16 +191,8 @@ def test_a_majority_refusing_connections_is_a_lost_quorum_at_the_first_answer(wo
 
 
 def test_one_member_refusing_connections_still_waits_out_an_election(world: dict) -> None:
-    etcd = world["etcd"]
-    etcd.down = {ETCD[2]}
-    answers = iter([True, False])
-    real = etcd.cluster_summary
-
-    def electing():  # type: ignore[no-untyped-def]
-        etcd.electing = next(answers, False)
-        return real()
-
-    etcd.cluster_summary = electing
+    world["etcd"].down = {ETCD[2]}
+    electing(world["etcd"], [True, False])
     outcome = run(world, "etcd-health")
     assert outcome.checks[0].evidence["attempts"] == 2 and world["sleeps"] == [0.5]
     assert outcome.conclusion.id == "one_member_down"
@@ -206,30 +202,30 @@ def test_a_lost_quorum_concludes_without_waiting_for_checks_against_dead_members
     """alarms and hashkv against dead members wait out their dial timeouts; `health` already decides."""
     etcd, answer = world["etcd"], threading.Event()
     etcd.down = set(ETCD[:2])
-    real_alarms, real_hashkv = etcd.alarms, etcd.hashkv
-    etcd.alarms = lambda *a, **k: (answer.wait(10), real_alarms(*a, **k))[1]  # type: ignore[method-assign]
-    etcd.hashkv = lambda *a, **k: (answer.wait(10), real_hashkv(*a, **k))[1]  # type: ignore[method-assign]
+    asking = {"alarms": threading.Event(), "hashkv": threading.Event()}
+    real_alarms, real_hashkv, real_summary = etcd.alarms, etcd.hashkv, etcd.cluster_summary
+
+    def stuck(name, real):  # type: ignore[no-untyped-def]  # asking a dead member: no answer until `answer`
+        return lambda *a, **k: (asking[name].set(), answer.wait(10), real(*a, **k))[2]
+
+    etcd.alarms, etcd.hashkv = stuck("alarms", real_alarms), stuck("hashkv", real_hashkv)  # type: ignore[method-assign]
+    # health answers once both are asking, so they are surely in flight when it decides
+    etcd.cluster_summary = lambda: (asking["alarms"].wait(10), asking["hashkv"].wait(10), real_summary())[2]
     heard: list[tuple[str, bool]] = []
-    late = threading.Semaphore(0)
+    late = {"alarms": threading.Event(), "hashkv": threading.Event()}
 
     def on_check(result) -> None:  # type: ignore[no-untyped-def]
         heard.append((result.id, result.late))
-        if result.late:
-            late.release()
+        if result.late and result.id in late:
+            late[result.id].set()
 
     incident = {"id": 1, "ref": "INC-1", "title": "t", "cluster": "prod-1", "component": "etcd", "labels": {},
                 "alerts": [], "alert_names": []}
     outcome = Runner(world["access"], FakeClock(T0), check_timeout=2, sleep=world["sleeps"].append).run(
         LIB.get("etcd-health"), incident, on_check=on_check)
     assert (outcome.conclusion.id, outcome.playbook) == ("quorum_lost", "restore-etcd")
-    # still asking dead members (and maybe Prometheus) when it concluded
-    assert {"alarms", "hashkv"} <= set(outcome.pending)
+    assert {"alarms", "hashkv"} <= set(outcome.pending)  # still asking dead members when it concluded
     assert {"alarms", "hashkv"} <= set(outcome.data()["concluded_before"])
-    answer.set()  # the dead members' calls that were running give up: their answers are kept as late evidence
-    def dead_member_answered_late() -> bool:
-        return any(check in ("alarms", "hashkv") and was_late for check, was_late in heard)
-
-    for _ in outcome.pending:  # each late answer (Prometheus's may come first) until a dead member's did
-        if dead_member_answered_late() or not late.acquire(timeout=10):
-            break
-    assert dead_member_answered_late() and ("health", False) in heard
+    answer.set()  # the dead members' calls give up: their answers are kept as late evidence
+    assert late["alarms"].wait(10) and late["hashkv"].wait(10)
+    assert ("health", False) in heard
