@@ -54,6 +54,7 @@ from benchmarks.processes import (
     migrate,
     pct,
     postgres,
+    process_cpu,
     start_bot,
     Server,
 )
@@ -188,12 +189,6 @@ def postgres_pids(data_dir: Path) -> list[int]:
             if f"\nPPid:\t{postmaster}\n" in status:
                 children.append(int(entry.name))
     return [postmaster, *children]
-
-
-def process_cpu(pid: int) -> float:
-    """User + system CPU seconds of a live process (``serve``'s guard child included by the caller)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def child_pids(pid: int) -> list[int]:

@@ -7,9 +7,7 @@ break etcd get their own cluster.  "Prometheus down" is a Prometheus URL nobody 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
-from typing import Any, Callable
 
 import pytest
 
@@ -28,19 +26,10 @@ from integrations.clients.prometheus import PrometheusClient
 from tests.conftest import T0, make_settings
 from tests.support.apiserver import ApiServerStandIn
 from tests.support.components import EtcdCluster, Prometheus, StubApiserver, free_port
+from tests.support.waiting import wait_for
 
 LIB = Library.load()
 ROBOT = "system:serviceaccount:ci:robot"
-
-
-def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")

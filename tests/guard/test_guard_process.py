@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import ssl
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,18 +28,13 @@ from bot.compose.sandbox.pki import issue_certificate, make_pki, sandbox_users
 from bot.compose.sandbox.processes import free_port
 from bot.core.config import Settings
 from tests.guard.conftest import CLUSTER, review
+from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def wait(predicate: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)  # polling a process's state, not timing anything
-    raise AssertionError(f"gave up waiting for {what}")
+def wait(predicate: Callable[[], Any], what: str) -> Any:
+    return wait_for(predicate, what, timeout=60.0, every=0.05)  # a process starting or stopping
 
 
 def alive(pid: int) -> bool:
@@ -86,6 +81,12 @@ def metrics(bot: Bot) -> str:
     return generate_latest(registry).decode()
 
 
+def no_incident_decisions(bot: Bot) -> float:
+    found = re.search(r'incident_bot_guard_decisions_total\{cluster="prod-1",decision="allow",'
+                      r'reason="no-incident"\} ([0-9.]+)', metrics(bot))
+    return float(found.group(1)) if found else 0.0
+
+
 @pytest.fixture
 def tls(tmp_path: Path, guard_settings: Settings) -> Tls:
     return Tls(tmp_path, guard_settings)
@@ -117,12 +118,13 @@ def test_the_webhook_answers_from_its_own_process_and_serve_counts_its_decisions
 def test_a_killed_guard_process_is_started_again_and_its_counts_are_kept(serving: Bot, tls: Tls) -> None:
     process = serving.services.extras.need(GUARD_PROCESS)
     wait(lambda: tls.ask("DELETE", "pods", namespace="apps"), "the first child's answer")
-    wait(lambda: "reason=\"no-incident\"} 1.0" in metrics(serving), "the first child's report")
+    # a retried ask (a slow answer on a loaded machine) is decided twice: count what the first child reported
+    before = wait(lambda: no_incident_decisions(serving), "the first child's report")
     first = process.pid
     os.kill(first, signal.SIGKILL)
     wait(lambda: process.pid not in (None, first), "a second child")
     wait(lambda: tls.ask("DELETE", "pods", namespace="apps"), "the second child's answer")
-    wait(lambda: "reason=\"no-incident\"} 2.0" in metrics(serving), "both children's decisions counted")
+    wait(lambda: no_incident_decisions(serving) > before, "both children's decisions counted")
     assert "incident_bot_guard_process_restarts_total 1.0" in metrics(serving)
 
 

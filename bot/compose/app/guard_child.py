@@ -10,12 +10,10 @@ announcements ``serve``'s senders deliver), lifts and freezes are read back ever
 from __future__ import annotations
 
 import ctypes
-import gc
 import logging
 import os
 import pickle
 import signal
-import sys
 import threading
 from types import FrameType
 from typing import IO
@@ -23,7 +21,7 @@ from typing import IO
 from bot.compose.app.admission import GUARD_LISTENER, GuardWorker
 from bot.compose.app.bot import build_bot
 from bot.compose.app.guard_process import report_of
-from bot.compose.app.serve import GIL_SWITCH_SECONDS
+from bot.compose.app.serve import settle_interpreter
 from bot.compose.app.workers import WorkerRunner
 from bot.core.config import Settings
 from bot.core.errors import ConfigError
@@ -70,11 +68,7 @@ def run(parent_pid: int, stdin: IO[bytes], stdout: IO[str]) -> int:
     guard = bot.services.extras.need(GUARD)
     listener = bot.services.extras.need(GUARD_LISTENER)
     runner = WorkerRunner([w for w in bot.workers if isinstance(w, GuardWorker)])
-    # as in serve: a 1 ms switch interval bounds how long the worker's refresh keeps an answer waiting,
-    # and what start-up built is frozen out of the collector's full passes
-    sys.setswitchinterval(GIL_SWITCH_SECONDS)
-    gc.collect()
-    gc.freeze()
+    settle_interpreter()  # as serve does: the worker's refresh keeps an answer waiting 1 ms at most
     try:
         listener.start()
         runner.start()

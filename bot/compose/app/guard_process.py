@@ -83,7 +83,7 @@ class GuardProcess:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._pending_base: Counter[tuple[str, str, str]] = Counter()  # counts of children that exited
+        self._exited_counts: Counter[tuple[str, str, str]] = Counter()  # counts of children that exited
 
     def start(self) -> None:
         # the child's death signal follows the thread that started it: this thread lives until stop()
@@ -102,7 +102,7 @@ class GuardProcess:
     def decisions(self) -> Counter[tuple[str, str, str]]:
         """Every decision since ``serve`` started: the exited children's and the running one's."""
         with self._lock:
-            return self._pending_base + Counter(self.report.decisions)
+            return self._exited_counts + Counter(self.report.decisions)
 
     def _supervise(self) -> None:
         backoff = FIRST_BACKOFF_SECONDS
@@ -116,7 +116,7 @@ class GuardProcess:
                 self._read(child)
                 code = child.wait()
                 with self._lock:  # a counter never goes down: the exited child's counts stay in the total
-                    self._pending_base += Counter(self.report.decisions)
+                    self._exited_counts += Counter(self.report.decisions)
                     self.report = Report()
                 if self._stopping.is_set():
                     return

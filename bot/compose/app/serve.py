@@ -27,6 +27,19 @@ log = logging.getLogger(__name__)
 GIL_SWITCH_SECONDS = 0.001
 
 
+def settle_interpreter() -> None:
+    """After start-up, before serving: shorter GIL turns, and start-up's objects out of the collector.
+
+    The HTTP loop shares the GIL with the workers. CPython lets a busy thread keep it for 5 ms at a
+    stretch; 1 ms bounds how long an answer waits while a worker computes (benchmarks/bench_admission.py).
+    What start-up built (settings, procedures, SQLAlchemy's mappers, compiled templates) lives as long
+    as the process: frozen out of the collector, a full collection no longer walks it.
+    """
+    sys.setswitchinterval(GIL_SWITCH_SECONDS)
+    gc.collect()
+    gc.freeze()
+
+
 def announce(line: str) -> None:
     """The start line is logged at INFO but shown at the default level too: it is how an operator checks a pod."""
     root_level = logging.getLogger().getEffectiveLevel()
@@ -58,15 +71,7 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
         log.warning("no chat or pager configured (SLACK_BOT_TOKEN + SLACK_SIGNING_SECRET or SLACK_APP_TOKEN, "
                     "or oncall.pager_webhook_url): incidents will be recorded but nobody will be notified")
     app = build_http_app(bot)
-    # The HTTP loop shares the GIL with the workers (diagnosis, outbox senders, the guard's count
-    # publisher). CPython lets a busy thread keep the GIL for 5 ms at a stretch; 1 ms keeps the
-    # admission webhook's p99 within its 10 ms goal while a worker computes (benchmarks/bench_admission.py).
-    sys.setswitchinterval(GIL_SWITCH_SECONDS)
-    # What start-up built (settings, procedures, SQLAlchemy's mappers, compiled templates) lives as
-    # long as the process: frozen out of the collector, a full collection no longer walks it, which
-    # is what the webhook's slowest answers waited for.
-    gc.collect()
-    gc.freeze()
+    settle_interpreter()
     runner = WorkerRunner(bot.workers)
     for hook in bot.on_start:
         hook()
