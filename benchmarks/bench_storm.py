@@ -8,7 +8,7 @@ Alertmanager: alerts of ``--clusters`` clusters appear at ``--rate`` per minute
 for ``--seconds``; a group (cluster, component, alertname) is sent with *all*
 its alerts when it first has alerts and every ``--group-interval`` seconds
 while it keeps changing; deliveries go to the replicas in turn, and a group's
-first delivery goes to every replica (an Alertmanager HA pair both sending).
+first delivery goes to every replica at once (an Alertmanager HA pair both sending).
 
 Reported: alerts sent vs stored (lost), incidents opened per group key
 (duplicates), identical Slack messages posted more than once (duplicates),
@@ -112,9 +112,25 @@ class Storm:
 
     def send(self, client: dict[str, httpx.Client], group: tuple[str, str, str], alerts: list[dict[str, Any]],
              everywhere: bool) -> None:
-        targets = self.replicas if everywhere else [self.replicas[next(self.turn) % len(self.replicas)]]
+        """One delivery; ``everywhere``: to every replica at the same moment, as both members of an
+        Alertmanager HA pair send a new group (the replicas race for it; one stores it)."""
         payload = body(group, alerts)
-        for server in targets:
+        if not everywhere:
+            self._post(client, self.replicas[next(self.turn) % len(self.replicas)], payload)
+            return
+        errors: list[BaseException] = []
+        senders = [threading.Thread(target=self._post, args=(client, server, payload, errors))
+                   for server in self.replicas]
+        for t in senders:
+            t.start()
+        for t in senders:
+            t.join()
+        if errors:
+            raise errors[0]
+
+    def _post(self, client: dict[str, httpx.Client], server: Server, payload: bytes,
+              errors: list[BaseException] | None = None) -> None:
+        try:
             sent = time.time()
             start = time.perf_counter()
             for attempt in range(3):  # Alertmanager retries a failed delivery
@@ -135,6 +151,10 @@ class Storm:
                 self.stored[server.name] += answer["stored"]
                 for ref in answer["opened"]:
                     self.opened.setdefault(int(ref.split("-")[1]), sent)
+        except BaseException as exc:
+            if errors is None:
+                raise
+            errors.append(exc)
 
     def slash(self, stop: threading.Event) -> None:
         with httpx.Client(timeout=30) as client:

@@ -13,7 +13,6 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from bot.chat import grammar
 from bot.chat.grammar import Command

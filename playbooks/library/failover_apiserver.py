@@ -117,12 +117,16 @@ def verify(ctx: StepContext) -> Verdict:
     now = lb_ops.current_states(lb, cfg)
     if any(now.get(n) != s for n, s in wanted.items()):
         return Verdict(False, "the LB states are not the planned ones: " + lb_ops.describe_states(now), {"states": now})
-    traffic = lb_ops.traffic_check(lb, cfg)
+    draining = any(wanted.get(n) == "drain" for n in cfg.main)
+    traffic = lb_ops.traffic_check(lb, cfg, main_draining=draining)
     data = {"states": now, **traffic}
     if not traffic["ok"]:
         return Verdict(False, f"requests through {cfg.frontend_url} did not all reach the bypass: {traffic}", data)
-    took = f", bypass took {traffic['bypass_sessions']} new sessions, main {traffic['main_sessions']}" \
-        if "bypass_sessions" in traffic else ""
+    took = ""
+    if "bypass_sessions" in traffic:
+        took = f", bypass took {traffic['bypass_sessions']} new sessions, main {traffic['main_sessions']}"
+        if draining and traffic["main_sessions"]:
+            took += " (on connections opened before the drain, which drain keeps)"
     return Verdict(True, f"{cfg.frontend_url}{cfg.ready_path} answers ok through the LB{took}; "
                          f"states: {lb_ops.describe_states(now)}", data)
 

@@ -14,6 +14,7 @@ to live: the worker removes it when it ends, with a timeline event.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from bot.core.errors import BadInput, StepFailed
@@ -24,6 +25,8 @@ from playbooks.library import apf_manifests as manifests
 from playbooks.library.apf_subjects import normalise, parse_subject
 from bot.core.store.refs import ref_of
 
+ADOPTION_WAIT_SECONDS = 10.0  # how long verify waits for the apiserver to apply the new FlowSchema
+ADOPTION_POLL_SECONDS = 0.2
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection", "*")
 _SAMPLE_RESOURCE = "pods"
 
@@ -194,6 +197,23 @@ def _delete_fs(ctx: StepContext) -> None:
         kube.delete_flow_schema(name)
 
 
+def _landing(ctx: StepContext, kube: Any, name: str, probe: dict[str, Any]) -> Any:
+    """Where APF puts the client's requests, asked until they land in ``name`` or the wait is over.
+
+    The apiserver applies a new FlowSchema asynchronously (its APF controller digests the
+    informers' events), so the first request after the create may still be classified by the
+    old configuration: a loaded apiserver took more than one request's time to switch.
+    """
+    deadline = time.monotonic() + ADOPTION_WAIT_SECONDS
+    if ctx.deadline is not None:
+        deadline = min(deadline, ctx.deadline - 1)
+    while True:
+        landed = kube.classify(probe["user"], probe["groups"], path=probe["path"])
+        if landed.flow_schema == name or time.monotonic() >= deadline:
+            return landed
+        time.sleep(ADOPTION_POLL_SECONDS)  # waiting for the apiserver's APF controller, not timing anything
+
+
 def verify(ctx: StepContext) -> Verdict:
     kube, name, probe = _kube(ctx), ctx.facts["name"], ctx.facts["probe"]
     fs = kube.get_flow_schema(name)
@@ -204,7 +224,7 @@ def verify(ctx: StepContext) -> Verdict:
         dangling = name in kube.dangling_flow_schemas()
     if dangling:
         return Verdict(False, f"FlowSchema {name} is dangling (its priority level is missing)")
-    landed = kube.classify(probe["user"], probe["groups"], path=probe["path"])
+    landed = _landing(ctx, kube, name, probe)
     data = {"flow_schema": landed.flow_schema, "priority_level": landed.priority_level,
             "impersonated": probe["user"], "path": probe["path"]}
     if landed.flow_schema != name:

@@ -10,6 +10,9 @@ import sys
 from pathlib import Path
 
 import httpx
+import uvicorn
+
+from bot.compose.app.serve import stop_requests_reach
 
 from tests.slack.test_serve_acceptance import free_port, serving, wait
 
@@ -75,7 +78,19 @@ def test_json_logs_are_one_object_a_line(tmp_path: Path) -> None:
     proc, log, _ = start(tmp_path, "--log-format", "json",
                          INCIDENT_BOT_DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}")
     stop(proc)
+    assert proc.returncode == 0
     records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     start_line = next(r for r in records if "listening on" in r["message"])
     assert start_line["level"] == "INFO" and start_line["logger"] == "bot.compose.app.serve"
     assert {"time", "level", "logger", "message"} <= set(records[0])
+
+
+def test_a_stop_signal_that_comes_before_the_server_listens_stops_it_like_one_while_serving() -> None:
+    """A pod deleted while it starts: the signal asks the server to stop; nothing is raised mid start-up."""
+    server = uvicorn.Server(uvicorn.Config(app=None))
+    default_term = signal.getsignal(signal.SIGTERM)
+    with stop_requests_reach(server):
+        signal.raise_signal(signal.SIGTERM)  # would kill the process, or raise mid start-up for SIGINT
+        signal.raise_signal(signal.SIGINT)
+        assert server.should_exit
+    assert signal.getsignal(signal.SIGTERM) is default_term

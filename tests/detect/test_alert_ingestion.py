@@ -223,7 +223,11 @@ def test_malformed_payloads_get_400_naming_the_field_and_change_nothing(client: 
 
 def test_alerts_are_on_metrics(client: TestClient, bot: Bot) -> None:
     post(client, webhook(alert("etcdNoLeader", T0, **ETCD)))
-    assert 'incident_bot_alerts{status="firing"} 1.0' in client.get("/metrics").text
+    post(client, webhook(alert("etcdNoLeader", T0, **ETCD)))  # Alertmanager's re-send: stored once
+    metrics = client.get("/metrics").text
+    assert 'incident_bot_alerts{status="firing"} 1.0' in metrics
+    assert "incident_bot_alert_deliveries_total 2.0" in metrics  # each delivery answered after its transaction
+    assert "incident_bot_alert_delivery_batches_total 2.0" in metrics  # one at a time: each its own
 
 
 def test_racing_deliveries_of_one_cascade_still_make_one_incident(client: TestClient, bot: Bot) -> None:
@@ -272,13 +276,13 @@ def test_an_alert_is_received_when_the_webhook_arrives_not_when_the_writer_gets_
     from bot.compose.app.webhooks import ALERTS
 
     ingestor = bot.services.extras.need(ALERTS)
-    original = ingestor.ingest
+    original = ingestor.ingest_many
 
-    def after_a_wait(notification: Any) -> Any:
+    def after_a_wait(notifications: Any) -> Any:
         bot.clock.advance(1.2)  # type: ignore[attr-defined]
-        return original(notification)
+        return original(notifications)
 
-    monkeypatch.setattr(ingestor, "ingest", after_a_wait)
+    monkeypatch.setattr(ingestor, "ingest_many", after_a_wait)
     assert post(client, webhook(alert("EtcdMemberDownFast", T0 - timedelta(seconds=2), **ETCD))).status_code == 200
     (incident,) = incidents(bot)
     with bot.db.session() as s:

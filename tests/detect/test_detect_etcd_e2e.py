@@ -4,7 +4,6 @@ incident, announced within the 1-minute budget; its restart must be recorded."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path

@@ -9,33 +9,25 @@ from datetime import timedelta
 from bot.compose.app.bot import build_bot
 from bot.core.clock import FakeClock
 from bot.domain.incidents.alert_payload import parse_notification
-from bot.core.store.group_commit import GroupCommit, _Slot
+from bot.core.store.group_commit import GroupCommit, Slot, run_batch
 from tests.conftest import T0, make_settings
+from tests.detect.held_writer import HeldFirstBatch
 from tests.detect.payloads import alert, webhook
 
 
 def test_requests_queued_behind_a_batch_are_written_in_one_and_answered_each() -> None:
-    release, entered = threading.Event(), threading.Event()
-    batches: list[list[int]] = []
-
-    def process(items: list[int]) -> list[int]:
-        batches.append(list(items))
-        if len(batches) == 1:  # hold the writer while the others queue
-            entered.set()
-            release.wait(10)
-        return [item * 10 for item in items]
-
-    group: GroupCommit[int, int] = GroupCommit(process)
+    held = HeldFirstBatch()
+    group: GroupCommit[int, int] = GroupCommit(held.process)
     with ThreadPoolExecutor(6) as pool:
         first = pool.submit(group.submit, 0)
-        assert entered.wait(10)
+        assert held.entered.wait(10)
         others = [pool.submit(group.submit, n) for n in range(1, 6)]
         while len(group._pending) < 5:  # all five queued behind the first batch
             threading.Event().wait(0.001)
-        release.set()
+        held.release.set()
         answers = [first.result(10)] + [f.result(10) for f in others]
     assert answers == [0, 10, 20, 30, 40, 50]
-    assert batches == [[0], [1, 2, 3, 4, 5]]
+    assert held.batches == [[0], [1, 2, 3, 4, 5]]
 
 
 def test_one_failing_request_does_not_fail_the_others_of_its_batch() -> None:
@@ -44,9 +36,8 @@ def test_one_failing_request_does_not_fail_the_others_of_its_batch() -> None:
             raise ValueError("bad delivery 3")
         return items
 
-    group: GroupCommit[int, int] = GroupCommit(process)
-    batch = [_Slot(1), _Slot(3), _Slot(5)]  # three requests that queued together
-    group._run(batch)
+    batch = [Slot(1), Slot(3), Slot(5)]  # three requests that queued together
+    run_batch(process, batch)
     assert [s.result for s in batch] == [1, None, 5]
     assert isinstance(batch[1].error, ValueError) and batch[0].error is None
 
@@ -85,6 +76,6 @@ def test_a_batch_stops_at_its_weight_but_always_takes_one() -> None:
         return items
 
     group: GroupCommit[int, int] = GroupCommit(process, weight=lambda n: n, max_weight=10)
-    group._pending = [_Slot(7), _Slot(2), _Slot(5), _Slot(30)]  # deliveries queued behind a busy writer
+    group._pending = [Slot(7), Slot(2), Slot(5), Slot(30)]  # deliveries queued behind a busy writer
     assert group.submit(1) == 1
     assert seen == [[7, 2], [5], [30], [1]]  # in order; a heavy one alone; never an empty batch

@@ -10,7 +10,6 @@ from bot.compose.app.bot import Bot
 from bot.chat.memory import MemoryChat
 from bot.domain.diagnosis.fakes import FakeEtcd, FakeHttp, cluster_config
 from bot.domain.diagnosis.ports import ClusterAccess
-from bot.core.store import timeline
 from integrations.clients.kubernetes import FakeKubernetes
 from integrations.clients.prometheus import FakePrometheus
 

@@ -16,7 +16,6 @@ from bot.compose.sandbox.drill import DrillResult
 from bot.compose.sandbox.scheduled import DrillScheduler
 from bot.compose.sandbox.scorecard import Scorecard, Stage
 from bot.core.store.models import OutboxMessage
-from tests.conftest import T0
 
 
 def _notices(bot) -> list[str]:  # type: ignore[no-untyped-def]

@@ -138,3 +138,16 @@ def test_a_change_before_t0_is_on_the_card_the_timeline_the_chat_and_the_export(
         ("ValidatingWebhookConfiguration", "deny-all", "created", 130.0)
     md = export_incident(bot.db, bot.settings, "INC-1", fmt="md").content
     assert "## Changed before T0" in md and "deny-all" in md
+
+
+def test_evidence_is_due_only_where_the_bot_can_look_and_something_is_missing(
+        world: dict[str, Any], chat: MemoryChat, clock: FakeClock) -> None:
+    bot = world["bot"]
+    chat.say("alice", "/incident declare writes fail --cluster prod-1")  # its snapshot is taken at once
+    chat.say("alice", "/incident declare nodes flap --cluster lab-7")  # no endpoints for lab-7: nothing to take
+    keeper = bot.services.extras["evidence"]
+    assert keeper.due() == []  # prometheus waits for its window; lab-7's incident is never due
+    clock.advance(301)
+    assert [(row.cluster, missing) for row, missing in keeper.due()] == [("prod-1", ["changes", "prometheus"])]
+    chat.pump()  # the worker takes both: Prometheus's window is complete, the change watch has had its turn
+    assert keeper.due() == []

@@ -10,8 +10,10 @@ uses the kmock stand-in.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +23,7 @@ from bot.core.clock import FakeClock
 from playbooks.engine import Engine
 from tests.playbooks.conftest import diagnosed_incident
 from integrations.clients.kubernetes import KubernetesClient
+from integrations.clients.kubernetes.client import Classification
 from tests.support.apiserver import ApiServerStandIn
 from tests.support.kube_apiserver import RealCluster
 
@@ -231,3 +234,26 @@ def test_a_v1beta3_cluster_gets_v1beta3_objects_validated_for_its_version(pb_bot
         assert run.state == "succeeded" and run.plan["facts"]["schema_version"] == "1.28"
         assert {c["manifest"]["apiVersion"] for c in run.plan["changes"]} == {"flowcontrol.apiserver.k8s.io/v1beta3"}
         assert pb_bot.services.incidents.get(inc).state == "mitigated"
+
+
+def test_verification_waits_for_the_apiserver_to_apply_the_new_flow_schema(
+        kchat: MemoryChat, pb_bot: Bot, engine: Engine, subject: Subject, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A loaded apiserver classifies the first requests after the create by its old configuration."""
+    real = KubernetesClient.classify
+    stale: list[str] = []
+
+    def slow_to_adopt(self: KubernetesClient, user: str, groups: Sequence[str] = (), **kw: Any) -> Classification:
+        landed = real(self, user, groups, **kw)
+        if (landed.flow_schema or "").startswith(subject.prefix) and len(stale) < 2:
+            stale.append(landed.flow_schema or "")
+            return replace(landed, flow_schema="service-accounts", priority_level="workload-low")
+        return landed
+
+    monkeypatch.setattr(KubernetesClient, "classify", slow_to_adopt)
+    diagnosed_incident(kchat, "alice")
+    kchat.say("bob", f"/incident run throttle-client subject={subject.chat} ttl=15m")
+    kchat.say("alice", "/incident approve RUN-1")
+
+    run = engine.service.get(1)
+    assert run.state == "succeeded", run.error  # verified on the third answer, not rolled back on the first
+    assert len(stale) == 2

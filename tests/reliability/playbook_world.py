@@ -31,10 +31,14 @@ from integrations.clients.kubernetes.client import KubernetesClient
 from tests.reliability.restore_world import RestoreWorld
 from tests.support.components import EtcdCluster, HAProxy, HAProxyBackend, StubApiserver
 from tests.support.kube_apiserver import RealCluster
+from tests.support.lagging_relay import LaggingUnixRelay
 
 BACKEND = "kube_api_servers"
 ADMISSION = "admissionregistration.k8s.io/v1"
 FLOWCONTROL = "flowcontrol.apiserver.k8s.io/v1"
+# each HAProxy runtime command takes this long for the bot, as on a remote LB: persist-state (one command)
+# lasts long enough to be seen running from outside and killed there
+RUNTIME_LAG = 0.05
 
 
 @dataclass
@@ -63,6 +67,7 @@ class World:
     bypass: StubApiserver
     etcd: EtcdCluster
     restore: RestoreWorld
+    runtime: LaggingUnixRelay  # the bot reaches HAProxy's runtime API through it (every command 50 ms)
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
 
     @property
@@ -93,7 +98,7 @@ class World:
                      "start_command": f"sh {self.work / 'start.sh'} {{component}}",
                      "is_running_command": f"test -f {self.work / 'running'}/{{component}}",
                      "command_timeout_seconds": 30}
-        lb = {"runtime": str(self.haproxy.socket_path), "backend": BACKEND, "main": ["main"], "bypass": ["bypass"],
+        lb = {"runtime": str(self.runtime.path), "backend": BACKEND, "main": ["main"], "bypass": ["bypass"],
               "state_file": str(self.haproxy.state_file), "frontend_url": self.haproxy.frontend_url(BACKEND),
               "server_scheme": "http"}
         return {
@@ -144,6 +149,7 @@ class World:
         for running in (self.work / "running").glob("*"):
             running.unlink()  # the component's Lease renewer ends with it
         self.restore.cleanup()
+        self.runtime.close()
         with closing(self.admin()) as admin:
             admin.delete_object(ADMISSION, "ValidatingWebhookConfiguration", self.webhook)
             admin.delete_object("coordination.k8s.io/v1", "Lease", self.lease, "kube-system")
@@ -236,6 +242,7 @@ def build_world(work: Path, kube: RealCluster, kubeconfig: Path, make_stub: Call
     proxy = make_haproxy([HAProxyBackend(BACKEND, {"main": main.address}, {"bypass": bypass.address})])
     proxy.wait_checked()
     etcd = make_etcd(3)
-    world = World(work, kube, kubeconfig, proxy, main, bypass, etcd, RestoreWorld(work, etcd))
+    runtime = LaggingUnixRelay(proxy.socket_path, lag=RUNTIME_LAG).start()
+    world = World(work, kube, kubeconfig, proxy, main, bypass, etcd, RestoreWorld(work, etcd), runtime)
     world.prepare()
     return world

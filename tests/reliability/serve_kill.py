@@ -38,7 +38,7 @@ from sqlalchemy import create_engine, text
 
 from bot.compose.app.bot import Bot, build_bot
 from bot.core.config import load_settings
-from bot.core.store.models import OutboxMessage, PlaybookRun, TimelineEvent
+from bot.core.store.models import PlaybookRun, TimelineEvent
 from tests.reliability.playbook_world import Case, World
 from tests.reliability.replicas import PAGER_KEY
 from tests.support.fake_pagers import FakePagerDuty

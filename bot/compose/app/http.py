@@ -107,7 +107,7 @@ def _incident_json(bot: Bot, incident: Any, links: dict[int, str], cluster_facts
             for c in clocks(incident, bot.settings.budgets, now)
         ],
     }
-    return redactor(bot).value(doc)
+    return redactor(bot).value(doc, check=True)  # one scan of its JSON text; walked only when it may hold one
 
 
 def build_http_app(bot: Bot) -> Starlette:

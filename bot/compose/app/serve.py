@@ -8,9 +8,13 @@ proxy).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
+import signal
 import sys
+from collections.abc import Iterator
+from types import FrameType
 
 import uvicorn
 
@@ -57,6 +61,30 @@ def check_exposure(settings: Settings, host: str, *, allow_unauthenticated_api: 
                       "or pass --allow-unauthenticated-api if something in front of the bot authenticates")
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def stop_requests_reach(server: uvicorn.Server) -> Iterator[None]:
+    """SIGINT and SIGTERM stop the server whenever they come, even before uvicorn listens.
+
+    uvicorn takes the signals only once its loop runs; one that came earlier (a pod deleted
+    while starting, an operator's Ctrl-C right after the start line) would raise
+    KeyboardInterrupt wherever start-up was, leaving an unawaited coroutine or an unclosed loop
+    behind and an exit code that says "crashed". Here it only asks the server to stop, so the
+    workers still finish their turn and the process exits 0, like a stop while serving.
+    """
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        server.should_exit = True
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def serve(settings: Settings, *, host: str | None = None, port: int | None = None, socket_mode: bool = False,
           allow_unauthenticated_api: bool = False) -> int:
     host = host or settings.host
@@ -72,22 +100,25 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
                     "or oncall.pager_webhook_url): incidents will be recorded but nobody will be notified")
     app = build_http_app(bot)
     settle_interpreter()
+    # log_config=None: uvicorn's records go through the bot's handlers (text or JSON alike)
+    # access_log off: kubelet probes and scrapes every few seconds would drown the log (outcomes are in /metrics)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
+                                           log_config=None, access_log=False))
     runner = WorkerRunner(bot.workers)
-    for hook in bot.on_start:
-        hook()
-    runner.start()
-    try:
-        if socket_mode:  # Slack over an outbound WebSocket instead of POST /slack/events
-            from integrations.adapters.slack.extension import start_socket_mode
+    with stop_requests_reach(server):
+        for hook in bot.on_start:
+            hook()
+        runner.start()
+        try:
+            if socket_mode:  # Slack over an outbound WebSocket instead of POST /slack/events
+                from integrations.adapters.slack.extension import start_socket_mode
 
-            bot.on_stop.append(start_socket_mode(bot))
-        announce(startup_line(settings, host=host, port=port, socket_mode=socket_mode,
-                              slack_on="slack" in bot.services.extras))
-        # log_config=None: uvicorn's records go through the bot's handlers (text or JSON alike)
-        # access_log off: kubelet probes and scrapes every few seconds would drown the log (outcomes are in /metrics)
-        uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="off", log_config=None,
-                    access_log=False)
-    finally:
-        runner.stop()
-        bot.close()
+                bot.on_stop.append(start_socket_mode(bot))
+            announce(startup_line(settings, host=host, port=port, socket_mode=socket_mode,
+                                  slack_on="slack" in bot.services.extras))
+            if not server.should_exit:
+                server.run()
+        finally:
+            runner.stop()
+            bot.close()
     return 0

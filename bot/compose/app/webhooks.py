@@ -1,9 +1,9 @@
 """``POST /webhooks/alertmanager``: the thin HTTP layer over ``bot.domain.incidents.alerts``.
 
 It authenticates (``Authorization: Bearer <INCIDENT_BOT_WEBHOOK_TOKEN>``,
-compared in constant time), decodes JSON, validates the payload (400 naming
-the field), and hands it to the ingestor in a worker thread: one transaction
-per delivery.  When a delivery changed something, it wakes the outbox senders
+compared in constant time) and queues the body for one writer thread, which
+decodes and validates it (400 naming the field) and stores every delivery
+queued meanwhile in one transaction (``BatchWriter``).  When a delivery changed something, it wakes the outbox senders
 so the announcement leaves at once instead of at the next polling tick.
 
 Status codes follow Alertmanager's retry rules: 2xx done, 4xx never retried
@@ -19,8 +19,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from prometheus_client.core import GaugeMetricFamily, Metric
-from starlette.concurrency import run_in_threadpool
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -30,7 +29,8 @@ from bot.compose.app.http import error_response
 from bot.chat.delivery import OutboxSender
 from bot.core.config import secret
 from bot.core.errors import BadInput
-from bot.domain.incidents.alert_payload import parse_notification
+from bot.core.store.batch_writer import BatchWriter
+from bot.domain.incidents.alert_payload import Notification, parse_notification
 from bot.domain.incidents.alerts import AlertIngestor, IngestResult, alert_counts
 from bot.core.plugins import Extra
 
@@ -39,7 +39,6 @@ PATH = "/webhooks/alertmanager"
 MAX_BODY_BYTES = 32 * 1024 * 1024  # 10,000 alerts of ~1 kB fit comfortably
 
 ALERTS: Extra[AlertIngestor] = Extra("alerts", "bot.compose.app.webhooks")  # the guard ingests its trips through it too
-
 
 
 def authorized(header: str | None, token: str | None) -> bool:
@@ -65,23 +64,53 @@ def wake_senders(bot: Bot) -> None:
             worker.wake.set()
 
 
-def make_endpoint(bot: Bot) -> Any:
+def decode(body: bytes, arrived_at: datetime) -> Notification:
+    """The delivery, validated (``BadInput`` names the field), stamped with its arrival."""
+    if len(body) > MAX_BODY_BYTES:
+        raise BadInput(f"the payload is {len(body)} bytes; at most {MAX_BODY_BYTES} are accepted.", field="(body)")
+    try:
+        decoded = json.loads(body)
+    except ValueError as exc:
+        raise BadInput(f"malformed Alertmanager webhook: (body): not JSON ({exc}).", field="(body)") from None
+    except RecursionError:  # JSON nested thousands deep: no Alertmanager sends that
+        raise BadInput("malformed Alertmanager webhook: (body): JSON nested too deeply.", field="(body)") from None
+    return dataclasses.replace(parse_notification(decoded), arrived_at=arrived_at)
+
+
+Delivery = tuple[bytes, datetime]  # the body as received, when it arrived
+Outcome = IngestResult | BadInput
+
+
+def make_writer(bot: Bot) -> BatchWriter[Delivery, Outcome]:
+    """The webhook's writer thread: it decodes and stores every delivery queued since its last transaction.
+
+    Decoding happens there too: a storm's 5,000-alert delivery takes CPU, and
+    the event loop must keep answering. A delivery that does not decode is
+    answered with its ``BadInput`` and never enters the transaction.
+    """
     ingestor = bot.services.extras.need(ALERTS)
 
-    def handle(body: bytes, arrived_at: datetime) -> IngestResult:
-        if len(body) > MAX_BODY_BYTES:
-            raise BadInput(f"the payload is {len(body)} bytes; at most {MAX_BODY_BYTES} are accepted.", field="(body)")
-        try:
-            decoded = json.loads(body)
-        except ValueError as exc:
-            raise BadInput(f"malformed Alertmanager webhook: (body): not JSON ({exc}).", field="(body)") from None
-        except RecursionError:  # JSON nested thousands deep: no Alertmanager sends that
-            raise BadInput("malformed Alertmanager webhook: (body): JSON nested too deeply.", field="(body)") from None
-        result = ingestor.ingest(dataclasses.replace(parse_notification(decoded), arrived_at=arrived_at))
-        if result.changed:
-            wake_senders(bot)  # right after the commit, before the response goes out
-        return result
+    def store(deliveries: list[Delivery]) -> list[Outcome]:
+        decoded: list[Notification | BadInput] = []
+        for body, arrived_at in deliveries:
+            try:
+                decoded.append(decode(body, arrived_at))
+            except BadInput as exc:
+                decoded.append(exc)
+        good = [d for d in decoded if isinstance(d, Notification)]
+        stored = iter(ingestor.ingest_many(good) if good else [])
+        outcomes: list[Outcome] = [next(stored) if isinstance(d, Notification) else d for d in decoded]
+        if any(isinstance(o, IngestResult) and o.changed for o in outcomes):
+            wake_senders(bot)  # right after the commit, before the answers go out
+        return outcomes
 
+    writer: BatchWriter[Delivery, Outcome] = BatchWriter(
+        store, name="alert-ingest", weight=lambda d: 1 + len(d[0]) // 1_000, max_weight=5_000)
+    bot.on_stop.append(writer.stop)
+    return writer
+
+
+def make_endpoint(bot: Bot, writer: BatchWriter[Delivery, Outcome]) -> Any:
     async def alertmanager_webhook(request: Request) -> Response:
         arrived_at = bot.clock.now()  # the alerts' received_at: what follows is the bot's own time
         if not authorized(request.headers.get("authorization"), secret(bot.settings.webhook_token)):
@@ -90,12 +119,12 @@ def make_endpoint(bot: Bot) -> Any:
                       else "missing or wrong bearer token (Authorization: Bearer <INCIDENT_BOT_WEBHOOK_TOKEN>)")
             return JSONResponse({"error": reason}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
         try:
-            body = await request.body()
-            # decoding a storm's 5,000-alert delivery takes CPU: off the event loop, like the ingestion
-            result = await run_in_threadpool(handle, body, arrived_at)
+            outcome = await writer.submit((await request.body(), arrived_at))
+            if isinstance(outcome, BadInput):
+                raise outcome
         except Exception as exc:
             return error_response(exc)
-        return JSONResponse(result.as_json())
+        return JSONResponse(outcome.as_json())
 
     return alertmanager_webhook
 
@@ -108,7 +137,20 @@ def alert_metrics(bot: Bot) -> list[Metric]:
     return [family]
 
 
+def writer_metrics(writer: BatchWriter[Delivery, Outcome]) -> list[Metric]:
+    """How many deliveries shared how many transactions: the batch size a storm reaches."""
+    deliveries = CounterMetricFamily("incident_bot_alert_deliveries", "Alertmanager deliveries stored by this "
+                                     "replica's webhook writer.")
+    deliveries.add_metric([], writer.requests)
+    batches = CounterMetricFamily("incident_bot_alert_delivery_batches", "Transactions the webhook writer stored "
+                                  "them in (deliveries queued meanwhile share one).")
+    batches.add_metric([], writer.batches)
+    return [deliveries, batches]
+
+
 def register(bot: Bot) -> None:
     bot.services.extras.put(ALERTS, AlertIngestor(bot.db, bot.settings, bot.clock, bot.services.incidents))
-    bot.routes.append(Route(PATH, make_endpoint(bot), methods=["POST"]))
+    writer = make_writer(bot)
+    bot.routes.append(Route(PATH, make_endpoint(bot, writer), methods=["POST"]))
     bot.metric_sources.append(alert_metrics)
+    bot.metric_sources.append(lambda _bot: writer_metrics(writer))

@@ -8,8 +8,10 @@ it imports nothing of the domain.  Public modules:
 * ``refs`` — ``INC-<id>``: the one place an incident reference is written and parsed;
 * ``timeline`` — the append-only timeline every domain package writes facts to;
 * ``outbox`` and ``messages`` — side effects queued in the fact's transaction, typed per kind;
-* ``group_commit`` — many small writes in one transaction; ``ratelimits`` — shared rate limits.
+* ``group_commit`` — many small writes in one transaction (``batch_writer``: the same for asyncio callers,
+  one writer thread); ``raw`` — hand-written SQL on the session's own cursor, for a storm's hot statements;
+  ``ratelimits`` — shared rate limits.
 """
 
-__all__ = ["db", "group_commit", "messages", "migrate", "models", "outbox", "ratelimits", "refs", "states",
-           "timeline"]
+__all__ = ["batch_writer", "db", "group_commit", "messages", "migrate", "models", "outbox", "ratelimits", "raw",
+           "refs", "states", "timeline"]

@@ -27,11 +27,47 @@ R = TypeVar("R")
 
 
 @dataclass
-class _Slot(Generic[T, R]):
+class Slot(Generic[T, R]):
+    """One request in a batch: its item, then its result or error."""
+
     item: T
     done: bool = False
     result: Any = None
     error: BaseException | None = None
+
+
+def take_batch(pending: list[Slot[T, R]], max_batch: int, weight: Callable[[T], int],
+               max_weight: int) -> list[Slot[T, R]]:
+    """Remove and return the oldest requests that fit one batch (at least one, however heavy)."""
+    taken, total = 0, 0
+    for slot in pending[:max_batch]:
+        total += weight(slot.item)
+        if taken and total > max_weight:
+            break
+        taken += 1
+    batch = pending[:taken]
+    del pending[:taken]
+    return batch
+
+
+def run_batch(process: Callable[[list[T]], list[R]], batch: list[Slot[T, R]]) -> None:
+    """``process`` the batch in one go; if that fails, each request alone, so one cannot fail the others."""
+    try:
+        results = process([s.item for s in batch])
+        for slot, result in zip(batch, results):
+            slot.result = result
+    except BaseException as exc:
+        if len(batch) == 1:
+            batch[0].error = exc
+        else:
+            for slot in batch:
+                try:
+                    slot.result = process([slot.item])[0]
+                except BaseException as single:
+                    slot.error = single
+    finally:
+        for slot in batch:
+            slot.done = True
 
 
 class GroupCommit(Generic[T, R]):
@@ -43,14 +79,14 @@ class GroupCommit(Generic[T, R]):
         self.max_batch = max_batch
         self._weight = weight  # e.g. alerts in a delivery: a batch stays one reasonably short transaction
         self.max_weight = max_weight
-        self._pending: list[_Slot[T, R]] = []
+        self._pending: list[Slot[T, R]] = []
         self._queue = threading.Lock()
         self._writer = threading.Lock()
         self.batches = 0  # how many transactions served how many requests (for /metrics and benchmarks)
         self.requests = 0
 
     def submit(self, item: T) -> R:
-        slot: _Slot[T, R] = _Slot(item)
+        slot: Slot[T, R] = Slot(item)
         with self._queue:
             self._pending.append(slot)
         while not slot.done:
@@ -58,34 +94,10 @@ class GroupCommit(Generic[T, R]):
                 if slot.done:
                     break
                 with self._queue:
-                    taken, total = 0, 0
-                    for pending in self._pending[:self.max_batch]:
-                        total += self._weight(pending.item)
-                        if taken and total > self.max_weight:
-                            break
-                        taken += 1
-                    batch, self._pending = self._pending[:taken], self._pending[taken:]
-                self._run(batch)
+                    batch = take_batch(self._pending, self.max_batch, self._weight, self.max_weight)
+                self.batches += 1
+                self.requests += len(batch)
+                run_batch(self._process, batch)
         if slot.error is not None:
             raise slot.error
         return slot.result
-
-    def _run(self, batch: list[_Slot[T, R]]) -> None:
-        self.batches += 1
-        self.requests += len(batch)
-        try:
-            results = self._process([s.item for s in batch])
-            for slot, result in zip(batch, results):
-                slot.result = result
-        except BaseException as exc:
-            if len(batch) == 1:
-                batch[0].error = exc
-            else:  # one bad request must not fail the others: each alone
-                for slot in batch:
-                    try:
-                        slot.result = self._process([slot.item])[0]
-                    except BaseException as single:
-                        slot.error = single
-        finally:
-            for slot in batch:
-                slot.done = True

@@ -18,25 +18,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
 from bot.core.store.db import insert_once
 from bot.core.store.messages import Message
 from bot.core.store.models import OutboxMessage, table_of
+from bot.core.store.raw import RawSql
 
 MAX_BACKOFF_SECONDS = 300.0
-
-# built once, bound per call: a storm coalesces a notice on every delivery
-_PENDING = (select(OutboxMessage)
-            .where(col(OutboxMessage.channel) == bindparam("channel"),
-                   col(OutboxMessage.coalesce_key) == bindparam("coalesce_key"),
-                   col(OutboxMessage.status) == "pending", col(OutboxMessage.claimed_by).is_(None))
-            .order_by(col(OutboxMessage.id)))
-_SET_PAYLOAD = (update(table_of(OutboxMessage)).where(table_of(OutboxMessage).c.id == bindparam("row_id"))
-                .values(payload=bindparam("payload")))
-
 
 def enqueue(
     session: Session,
@@ -51,23 +42,63 @@ def enqueue(
 ) -> OutboxMessage | None:
     """Queue a message; returns None when ``dedupe_key`` was already queued.
 
-    ``coalesce_key`` defaults to the kind's own (an incident's card coalesces per incident)."""
-    payload = message.to_payload()
+    ``coalesce_key`` defaults to the kind's own (an incident's card coalesces per incident): a
+    message still pending and unclaimed under that key takes this one's fields instead
+    (``merge_pending``), and is returned."""
     coalesce_key = coalesce_key if coalesce_key is not None else message.coalesce_key()
     if coalesce_key is not None:
-        pending = session.execute(_PENDING, {"channel": channel, "coalesce_key": coalesce_key}).scalars().first()
-        if pending is not None:
-            # one UPDATE of the payload alone, now, and the loaded row told it is stored: no ORM flush
-            # of the row at commit (a storm's every delivery coalesces its notice here)
-            merged = {**pending.payload, **payload}
-            session.execute(_SET_PAYLOAD, {"row_id": pending.id, "payload": merged})
-            set_committed_value(pending, "payload", merged)
-            return pending
+        merged_into = merge_pending(session, message, channel=channel, coalesce_key=coalesce_key)
+        if merged_into is not None:
+            return session.get(OutboxMessage, merged_into)
+    return _insert(session, message, now=now, incident_id=incident_id, channel=channel, coalesce_key=coalesce_key,
+                   dedupe_key=dedupe_key, not_before=not_before)
+
+
+def coalesce(session: Session, message: Message, *, now: datetime, incident_id: int, coalesce_key: str) -> None:
+    """``enqueue`` with a ``coalesce_key`` on the chat channel, without reading the row back.
+
+    A storm coalesces its incident's notice on every delivery: when a message is
+    pending, this is one or two plain statements and no ORM work at all.
+    """
+    if merge_pending(session, message, channel="chat", coalesce_key=coalesce_key) is None:
+        _insert(session, message, now=now, incident_id=incident_id, channel="chat", coalesce_key=coalesce_key)
+
+
+def merge_pending(session: Session, message: Message, *, channel: str, coalesce_key: str) -> int | None:
+    """Merge ``message``'s fields into the oldest message pending and unclaimed under ``coalesce_key``.
+
+    The id of the message merged into, or None when there is none.  The lookup and
+    the merge run on the session's DBAPI cursor (``raw``), on PostgreSQL in one
+    statement.  The update checks again that the message is still pending and
+    unclaimed, so a sender that claimed it meanwhile (another replica) never
+    sends a payload this transaction then changes: the caller queues a new
+    message instead.
+    """
+    raw = RawSql.of(session)
+    payload = message.to_payload()
+    if raw.sqlite:
+        pending = raw.rows(_PENDING_RAW, [channel, coalesce_key])
+        merged = {**raw.read_json(pending[0][1]), **payload} if pending else None
+        updated = raw.rows(_SET_PAYLOAD_RAW, [raw.json(merged), pending[0][0]]) if pending else []
+    else:
+        updated = raw.rows(_MERGE_PAYLOAD_PG, [raw.json(payload), channel, coalesce_key])
+    if not updated:
+        return None
+    row_id, stored = updated[0]
+    loaded = session.identity_map.get(Session.identity_key(OutboxMessage, row_id))
+    if loaded is not None:  # this transaction holds the row as an object: tell it what is stored
+        set_committed_value(loaded, "payload", raw.read_json(stored))
+    return int(row_id)
+
+
+def _insert(session: Session, message: Message, *, now: datetime, incident_id: int | None, channel: str,
+            coalesce_key: str | None, dedupe_key: str | None = None,
+            not_before: datetime | None = None) -> OutboxMessage | None:
     row = OutboxMessage(
         incident_id=incident_id,
         channel=channel,
         kind=message.kind,
-        payload=payload,
+        payload=message.to_payload(),
         coalesce_key=coalesce_key,
         dedupe_key=dedupe_key,
         created_at=now,
@@ -78,6 +109,14 @@ def enqueue(
         session.flush()
         return row
     return row if insert_once(session, row) else None
+
+
+_UNCLAIMED = "status = 'pending' AND claimed_by IS NULL"
+_PENDING_RAW = f"SELECT id, payload FROM outbox WHERE channel = ? AND coalesce_key = ? AND {_UNCLAIMED} ORDER BY id LIMIT 1"
+_SET_PAYLOAD_RAW = f"UPDATE outbox SET payload = ? WHERE id = ? AND {_UNCLAIMED} RETURNING id, payload"
+_MERGE_PAYLOAD_PG = (f"UPDATE outbox SET payload = (payload::jsonb || ?::jsonb)::json WHERE {_UNCLAIMED} AND id = ("
+                     f"SELECT id FROM outbox WHERE channel = ? AND coalesce_key = ? AND {_UNCLAIMED} ORDER BY id LIMIT 1"
+                     ") RETURNING id, payload")
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 from sqlmodel import Session, col
@@ -32,6 +32,17 @@ from bot.core.store.states import ACTIVE_STATES
 EVIDENCE_ALERTS = 20  # alerts kept in an event's data (the rest are counted)
 
 
+class IncidentView(Protocol):
+    """What a summary needs of an incident: an ORM row, or grouping's ``OpenIncident`` snapshot."""
+
+    @property
+    def state(self) -> str: ...
+    @property
+    def cluster(self) -> str: ...
+    @property
+    def component(self) -> str | None: ...
+
+
 @dataclass
 class Touched:
     """Per incident, what this delivery did to it (for one event and one notice)."""
@@ -39,9 +50,9 @@ class Touched:
     new: list[AlertIn] = field(default_factory=list)
     resolved: list[AlertIn] = field(default_factory=list)
     opened_here: bool = False
-    # the incident's row when this delivery loaded it: the session's identity map holds rows weakly,
-    # so without this reference ``summarise`` would read the row again
-    row: Incident | None = None
+    # the incident as this delivery loaded it (an ORM row it opened, or grouping's snapshot of one it
+    # joined): without it ``summarise`` would read the row again
+    row: IncidentView | None = None
 
 
 def key_digest(parts: list[str]) -> str:
@@ -51,7 +62,7 @@ def key_digest(parts: list[str]) -> str:
 
 def instance_key(alert: AlertIn) -> str:
     """``fingerprint@startsAt``: one firing of one alert, as Alertmanager identifies it."""
-    return f"{alert.fingerprint}@{alert.starts_at.isoformat()}"
+    return alert.instance
 
 
 def brief(alert: AlertIn) -> dict[str, Any]:
@@ -100,36 +111,36 @@ def summarise(session: Session, settings: Settings, touched: dict[int, Touched],
         firing = sum(n for (status, _), n in counts.items() if status == "firing")
         total = sum(counts.values())
         if joined or what.resolved:
-            outbox.enqueue(session, Notice(text=status_line(row, counts), incident_id=incident_id),
-                           incident_id=incident_id, now=now, coalesce_key=f"alerts:{incident_id}")
+            outbox.coalesce(session, Notice(text=status_line(incident_id, counts), incident_id=incident_id),
+                            incident_id=incident_id, now=now, coalesce_key=f"alerts:{incident_id}")
         if what.resolved and firing == 0 and total > 0 and row.state in ACTIVE_STATES:
-            offer_resolve(session, settings, row, total, now)
-        session.add(row)
+            offer_resolve(session, settings, incident_id, row, total, now)
 
-def status_line(row: Incident, counts: dict[tuple[str, str], int]) -> str:
+def status_line(incident_id: int, counts: dict[tuple[str, str], int]) -> str:
     firing = Counter({name: n for (status, name), n in counts.items() if status == "firing"})
     resolved = sum(n for (status, _), n in counts.items() if status == "resolved")
     top = ", ".join(f"{name} ×{n}" if n > 1 else name for name, n in firing.most_common(4))
     more = len(firing) - 4
-    return (f"{ref_of(row.id)} alerts: {sum(firing.values())} firing, {resolved} resolved"
+    return (f"{ref_of(incident_id)} alerts: {sum(firing.values())} firing, {resolved} resolved"
             + (f" — {top}" + (f" (+{more} more names)" if more > 0 else "") if top else ""))
 
-def offer_resolve(session: Session, settings: Settings, row: Incident, total: int, now: datetime) -> None:
+def offer_resolve(session: Session, settings: Settings, incident_id: int, row: IncidentView, total: int,
+                  now: datetime) -> None:
     """All alerts resolved: offer the commander to resolve (never resolve on our own)."""
     commander = session.execute(
         select(col(Participant.user))
-        .where(col(Participant.incident_id) == row.id, col(Participant.role) == "commander", col(Participant.active))
+        .where(col(Participant.incident_id) == incident_id, col(Participant.role) == "commander", col(Participant.active))
     ).scalars().first() or rota.primary(settings.oncall, now, cluster=row.cluster, component=row.component)
-    last_end = session.execute(select(func.max(col(Alert.ends_at))).where(col(Alert.incident_id) == row.id)).scalar()
+    last_end = session.execute(select(func.max(col(Alert.ends_at))).where(col(Alert.incident_id) == incident_id)).scalar()
     key = f"all-resolved:{total}:{utc(last_end).isoformat() if last_end else 'none'}"
-    ref = ref_of(row.id)
+    ref = ref_of(incident_id)
     text = (f"All {total} alert{'s' if total != 1 else ''} of {ref} have resolved"
             + (f", @{commander}" if commander else "") + ". "
             "A resolved alert is not proof of recovery (an alert also resolves when its series disappears, "
             f"e.g. a dead member's metrics): check the component, then `/incident resolve {ref}`.")
-    event = timeline.record(session, row.id, "alerts.all_resolved", f"all {total} alerts resolved; "
+    event = timeline.record(session, incident_id, "alerts.all_resolved", f"all {total} alerts resolved; "
                             "resolution offered to the commander", at=now, actor=SOURCE, source=SOURCE,
                             data={"alerts": total, "commander": commander}, dedupe_key=key, post=False)
     if event is not None:
-        outbox.enqueue(session, Notice(text=text, incident_id=row.id, offer="resolve", user=commander or None),
-                       incident_id=row.id, now=now, dedupe_key=f"{key}:{row.id}")
+        outbox.enqueue(session, Notice(text=text, incident_id=incident_id, offer="resolve", user=commander or None),
+                       incident_id=incident_id, now=now, dedupe_key=f"{key}:{incident_id}")

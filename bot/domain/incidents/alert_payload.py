@@ -16,6 +16,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cached_property
 from typing import Any
 
 from bot.core.errors import BadInput
@@ -43,10 +44,15 @@ class AlertIn:
     def alertname(self) -> str:
         return self.labels.get("alertname", "")
 
-    @property
+    @cached_property
     def key(self) -> tuple[str, datetime]:
         """An alert instance: the same fingerprint that starts again is a new instance."""
         return self.fingerprint, self.starts_at
+
+    @cached_property
+    def instance(self) -> str:
+        """``fingerprint@startsAt``: the instance as text (timeline dedupe keys and digests)."""
+        return f"{self.fingerprint}@{self.starts_at.isoformat()}"
 
     def summary(self) -> str:
         return (self.annotations.get("summary") or self.annotations.get("description")

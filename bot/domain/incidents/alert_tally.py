@@ -14,15 +14,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
-from functools import cache
-from typing import Any
 
-from sqlalchemy import bindparam, select, update
 from sqlmodel import Session
 
-from bot.core.store.models import Incident, IncidentAlertCount, table_of
-
-Counts = dict[tuple[str, str], int]  # (status, alertname) -> alerts
+from bot.core.store.raw import RawSql
+from bot.domain.incidents import alert_sql
+from bot.domain.incidents.alert_sql import Counts
 
 
 class Tally:
@@ -47,50 +44,15 @@ class Tally:
             pair[0] -= 1
             pair[1] += 1
 
-    def apply(self, session: Session, now: datetime, *, sqlite: bool) -> None:
+    def apply(self, raw: RawSql, now: datetime) -> None:
         """Add the changes to the stored counts (upsert per name, increment per incident)."""
-        rows = [{"incident_id": i, "alertname": name, "firing": f, "resolved": r}
-                for (i, name), (f, r) in sorted(self._by_name.items()) if f or r]
-        if rows:
-            session.execute(_add_counts(sqlite), rows)
+        by_name = [(i, name, f, r) for (i, name), (f, r) in sorted(self._by_name.items()) if f or r]
         firing: defaultdict[int, int] = defaultdict(int)
         for (incident_id, _), (f, _r) in self._by_name.items():
             firing[incident_id] += f
-        for incident_id in sorted(set(firing) | self._stored):
-            values: dict[str, object] = {"alerts_firing": table_of(Incident).c.alerts_firing + firing[incident_id]}
-            if incident_id in self._stored:  # a new alert is activity: updated_at moves with it
-                values["last_alert_at"] = now
-                values["updated_at"] = now
-            incidents = table_of(Incident)  # Core, not the ORM's bulk update: one plain statement per delivery
-            session.execute(update(incidents).where(incidents.c.id == incident_id).values(**values))
-
-
-@cache
-def _add_counts(sqlite: bool) -> Any:
-    """The upsert adding a delivery's counts, built once per dialect (every delivery runs it)."""
-    if sqlite:
-        from sqlalchemy.dialects.sqlite import insert
-    else:
-        from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]  # each dialect's insert() is its own type
-    table = table_of(IncidentAlertCount)
-    stmt = insert(table)
-    return stmt.on_conflict_do_update(index_elements=["incident_id", "alertname"],
-                                      set_={"firing": table.c.firing + stmt.excluded.firing,
-                                            "resolved": table.c.resolved + stmt.excluded.resolved})
-
-
-_COUNTS = table_of(IncidentAlertCount)
-# built once: every delivery reads its incidents' counts for the chat line
-_READ = select(_COUNTS.c.alertname, _COUNTS.c.firing, _COUNTS.c.resolved).where(
-    _COUNTS.c.incident_id == bindparam("incident_id"))
+        alert_sql.add_counts(raw, by_name, dict(firing), self._stored, now)
 
 
 def read(session: Session, incident_id: int) -> Counts:
     """The incident's alerts by status and name (one row per name, never a scan of its alerts)."""
-    counts: Counts = {}
-    for name, f, r in session.execute(_READ, {"incident_id": incident_id}):
-        if f:
-            counts[("firing", name)] = f
-        if r:
-            counts[("resolved", name)] = r
-    return counts
+    return alert_sql.read_counts(RawSql.of(session), incident_id)

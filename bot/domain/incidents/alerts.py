@@ -25,32 +25,28 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from bot.core.clock import Clock, utc
 from bot.core.config import Settings
-from bot.domain.incidents import alert_tally, fleet
+from bot.domain.incidents import alert_sql, alert_tally, fleet
 from bot.core.store import timeline
 from bot.domain.incidents.alert_joining import join, move_to_root
 from bot.domain.incidents.alert_notices import EVIDENCE_ALERTS, Touched, brief, summarise
 from bot.domain.incidents.alert_payload import SOURCE, AlertIn, Notification
 from bot.domain.incidents.alert_rules import Classification, classify, more_severe
-from bot.domain.incidents.grouping import OpenIncident, candidate_keys, choose, downstream_keys, load_open, upstream_rank
+from bot.domain.incidents.grouping import GroupKeys, OpenIncident, choose, load_open, upstream_rank
 from bot.domain.incidents.service import Incidents
 from bot.core.store.refs import ref_of
 from bot.domain.slo import paging, rota
 from bot.core.store.db import Database
 from bot.core.store.group_commit import GroupCommit
-from bot.core.store.models import Alert, Incident, table_of
-
-_CHUNK = 500  # bound on IN (...) lists and insert batches
-_ALERTS = table_of(Alert)
-# built once (every delivery looks its alerts up): the stored instances among some fingerprints
-_STORED = select(_ALERTS.c.id, _ALERTS.c.fingerprint, _ALERTS.c.starts_at, _ALERTS.c.status,
-                 _ALERTS.c.incident_id).where(_ALERTS.c.fingerprint.in_(bindparam("fingerprints", expanding=True)))
+from bot.core.store.models import Alert, Incident
+from bot.core.store.raw import RawSql
+from bot.domain.incidents.alert_sql import Stored
 
 
 @dataclass
@@ -86,12 +82,6 @@ def title_for(alert: AlertIn, cls: Classification) -> str:
     summary = alert.summary()
     title = f"{cls.component}: {alert.alertname}" + (f" — {summary}" if summary != alert.alertname else "")
     return title if len(title) <= 200 else title[:197] + "..."
-
-
-class _Stored(NamedTuple):
-    id: int
-    status: str
-    incident_id: int | None
 
 
 class KnownAlerts:
@@ -147,7 +137,7 @@ class AlertIngestor:
         hits = [a for a in notification.alerts if self.known.get(a.key) == a.status]
         if hits:  # another replica may have changed them since: the stored row decides (a column-only read)
             with self.db.reading() as session:
-                stored = self._existing(session, hits)
+                stored = alert_sql.stored(RawSql.of(session), {a.fingerprint for a in hits})
             hits = [a for a in hits if (row := stored.get(a.key)) is not None and row.status == a.status]
         unchanged = {a.key for a in hits}
         fresh = [a for a in notification.alerts if a.key not in unchanged]
@@ -166,12 +156,13 @@ class AlertIngestor:
             return results  # re-sends of what is stored: no write transaction
         incoming = self._dedupe_payload(incoming)
         with self.db.session() as session:
-            self._lock_clusters(session, {i.cls.cluster for i in incoming})
+            raw = RawSql.of(session)
+            alert_sql.lock_clusters(raw, {i.cls.cluster for i in incoming})
             now = self.clock.now()
-            existing = self._existing(session, [i.alert for i in incoming])
+            existing = alert_sql.stored(raw, {i.alert.fingerprint for i in incoming})
             new_firing: list[_Incoming] = []
             new_resolved: list[_Incoming] = []
-            transitions: list[tuple[_Stored, _Incoming]] = []
+            transitions: list[tuple[Stored, _Incoming]] = []
             for item in incoming:
                 row = existing.get(item.alert.key)
                 if row is None:
@@ -184,9 +175,9 @@ class AlertIngestor:
                 touched: dict[int, Touched] = {}
                 tally = alert_tally.Tally()
                 rows = self._assign(session, new_firing, new_resolved, now, touched, results)
-                self._insert(session, rows, tally, results)
-                self._apply_transitions(session, transitions, now, touched, results, tally)
-                tally.apply(session, now, sqlite=self.db.is_sqlite)
+                self._insert(raw, rows, tally, results)
+                self._apply_transitions(raw, transitions, now, touched, results, tally)
+                tally.apply(raw, now)
                 summarise(session, self.settings, touched, now)
         self.known.update((i.alert.key, i.alert.status) for i in incoming)  # committed: safe to remember
         return results
@@ -200,52 +191,34 @@ class AlertIngestor:
             seen[item.alert.key] = item
         return list(seen.values())
 
-    def _lock_clusters(self, session: Session, clusters: set[str]) -> None:
-        """Serialise deliveries per cluster on PostgreSQL (SQLite's BEGIN IMMEDIATE already does)."""
-        if self.db.is_sqlite:
-            return
-        for cluster in sorted(clusters):
-            session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"incident-bot:alerts:{cluster}"})
-
-    @staticmethod
-    def _existing(session: Session, alerts: list[AlertIn]) -> dict[tuple[str, datetime], "_Stored"]:
-        """The stored instances among ``alerts`` (columns only: a storm re-sends thousands)."""
-        fingerprints = sorted({a.fingerprint for a in alerts})
-        found: dict[tuple[str, datetime], _Stored] = {}
-        for start in range(0, len(fingerprints), _CHUNK):
-            chunk = fingerprints[start:start + _CHUNK]
-            for row in session.execute(_STORED, {"fingerprints": chunk}):
-                found[(row.fingerprint, utc(row.starts_at))] = _Stored(row.id, row.status, row.incident_id)
-        return found
-
     def _assign(self, session: Session, new_firing: list[_Incoming], new_resolved: list[_Incoming],
                 now: datetime, touched: dict[int, Touched],
                 results: list[IngestResult]) -> list[tuple[dict[str, Any], int]]:
         """Decide the incident of every new alert, opening incidents where none groups them."""
         alerting = self.settings.alerting
         window = timedelta(seconds=alerting.group_window_seconds)
+        group_keys = GroupKeys(alerting)
         keys: set[str] = set()
         for item in new_firing + new_resolved:
-            keys.update(candidate_keys(item.cls.cluster, item.cls.component, alerting))
-        open_by_key = load_open(session, keys)
+            keys.update(group_keys.of(item.cls.cluster, item.cls.component)[0])
+        open_by_key = load_open(RawSql.of(session), keys)
         # upstream components first, earliest alerts first: the root opens, the cascade joins
         new_firing.sort(key=lambda i: (upstream_rank(i.cls.component, alerting), i.alert.starts_at))
         pending: dict[str, list[_Incoming]] = {}  # group key -> alerts waiting for a new incident
         pending_fleet: dict[str, str] = {}  # fleet key -> the group key its alerts wait under
-        fleet_open: dict[str, OpenIncident | None] = {}
+        fleet_open: dict[str, tuple[OpenIncident, Incident] | None] = {}
         target: dict[tuple[str, datetime], int | str] = {}
         for item in new_firing:
-            keys_for = candidate_keys(item.cls.cluster, item.cls.component, alerting)
-            found = choose(open_by_key, keys_for, item.alert.starts_at, window,
-                           downstream_keys(item.cls.cluster, item.cls.component, alerting))
+            keys_for, downstream = group_keys.of(item.cls.cluster, item.cls.component)
+            found = choose(open_by_key, keys_for, item.alert.starts_at, window, downstream)
             if found is not None:
-                target[item.alert.key] = found.incident.id
+                target[item.alert.key] = found.id
                 join(session, found, item.alert, item.cls, now, touched)
                 move_to_root(session, alerting.depends_on, found, item.alert, item.cls, open_by_key, now)
                 continue
             other_cluster = self._fleet_join(session, item, now, fleet_open)
             if other_cluster is not None:  # the same fault in another cluster of the fleet
-                target[item.alert.key] = other_cluster.incident.id
+                target[item.alert.key] = other_cluster.id
                 join(session, other_cluster, item.alert, item.cls, now, touched)
                 continue
             waiting = next((k for k in keys_for if k in pending), None)
@@ -265,7 +238,7 @@ class AlertIngestor:
             opened[key] = incident.id
             for origin in sorted({i.origin for i in items}):
                 results[origin].opened.append(incident.id)
-            open_by_key.setdefault(key, []).insert(0, OpenIncident(incident, len(items), now))
+            open_by_key.setdefault(key, []).insert(0, OpenIncident.of(incident, len(items), now))
             touched.setdefault(incident.id, Touched(opened_here=True, row=incident)).new.extend(i.alert for i in items)
         rows = []
         for item in new_firing:
@@ -276,9 +249,9 @@ class AlertIngestor:
                 joined[incident_id] = joined.get(incident_id, 0) + 1
             rows.append((self._row(item, incident_id, now), item.origin))
         for item in new_resolved:  # never seen firing: kept, attached to an open incident of its group if any
-            found = choose(open_by_key, candidate_keys(item.cls.cluster, item.cls.component, alerting),
-                           item.alert.starts_at, window, downstream_keys(item.cls.cluster, item.cls.component, alerting))
-            home = found.incident.id if found else None
+            keys_for, downstream = group_keys.of(item.cls.cluster, item.cls.component)
+            found = choose(open_by_key, keys_for, item.alert.starts_at, window, downstream)
+            home = found.id if found else None
             if home is not None:
                 touched.setdefault(home, Touched()).resolved.append(item.alert)
                 results[item.origin].resolved += 1
@@ -316,19 +289,21 @@ class AlertIngestor:
         return fleet.fleet_key({**item.alert.labels, "alertname": item.alert.alertname}, self.settings.alerting.fleet)
 
     def _fleet_join(self, session: Session, item: _Incoming, now: datetime,
-                    cache: dict[str, OpenIncident | None]) -> OpenIncident | None:
+                    cache: dict[str, tuple[OpenIncident, Incident] | None]) -> OpenIncident | None:
         """An open incident of the same fault in other clusters (``alerting.fleet``); this cluster joins it."""
         key = self._fleet_key(item)
         if key is None:
             return None
         if key not in cache:
             row = fleet.find_open(session, key, item.alert.starts_at, self.settings.alerting.fleet)
-            cache[key] = OpenIncident(row, int(row.alerts_firing or 0), now) if row is not None else None
+            cache[key] = (OpenIncident.of(row, int(row.alerts_firing or 0), now), row) if row is not None else None
         found = cache[key]
-        if found is not None:
-            fleet.add(session, found.incident, item.cls.cluster, started_at=item.alert.starts_at, now=now,
-                      why=f"{item.alert.alertname} ({key})")
-        return found
+        if found is None:
+            return None
+        snapshot, row = found
+        fleet.add(session, row, item.cls.cluster, started_at=item.alert.starts_at, now=now,
+                  why=f"{item.alert.alertname} ({key})")
+        return snapshot
 
     def _page_rule_users(self, session: Session, incident: Incident, users: set[str], now: datetime) -> None:
         """Users named by an alert rule's ``page`` are paged besides the on-call commander."""
@@ -350,32 +325,24 @@ class AlertIngestor:
                 "group_key": item.source.group_key or None, "received_at": item.source.arrived_at or now,
                 "updated_at": now}
 
-    def _insert(self, session: Session, rows: list[tuple[dict[str, Any], int]], tally: alert_tally.Tally,
+    @staticmethod
+    def _insert(raw: RawSql, rows: list[tuple[dict[str, Any], int]], tally: alert_tally.Tally,
                 results: list[IngestResult]) -> None:
         """A batch insert that skips instances another delivery stored meanwhile; counts what it stored."""
         if not rows:
             return
-        if self.db.is_sqlite:
-            from sqlalchemy.dialects.sqlite import insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]  # each dialect's insert() is its own type
-        table = table_of(Alert)
-        for start in range(0, len(rows), _CHUNK):
-            chunk = rows[start:start + _CHUNK]
-            inserted = {(fp, utc(at)) for fp, at in session.execute(
-                insert(table).on_conflict_do_nothing(index_elements=["fingerprint", "starts_at"])
-                .returning(table.c.fingerprint, table.c.starts_at), [row for row, _ in chunk])}
-            for row, origin in chunk:
-                if (row["fingerprint"], utc(row["starts_at"])) in inserted:
-                    results[origin].stored += 1
-                    if row["incident_id"] is not None:
-                        tally.stored(row["incident_id"], row["alertname"], row["status"])
+        inserted = alert_sql.insert(raw, [row for row, _ in rows])
+        for row, origin in rows:
+            if (row["fingerprint"], utc(row["starts_at"])) in inserted:
+                results[origin].stored += 1
+                if row["incident_id"] is not None:
+                    tally.stored(row["incident_id"], row["alertname"], row["status"])
 
-    def _apply_transitions(self, session: Session, transitions: list[tuple["_Stored", _Incoming]], now: datetime,
+    @staticmethod
+    def _apply_transitions(raw: RawSql, transitions: list[tuple[Stored, _Incoming]], now: datetime,
                            touched: dict[int, Touched], results: list[IngestResult], tally: alert_tally.Tally) -> None:
         for row, item in transitions:
-            session.execute(update(Alert).where(col(Alert.id) == row.id)
-                            .values(status=item.alert.status, ends_at=item.alert.ends_at, updated_at=now))
+            alert_sql.set_status(raw, row.id, item.alert.status, item.alert.ends_at, now)
             if row.incident_id is not None:
                 tally.changed(row.incident_id, item.alert.alertname, item.alert.status)
             result = results[item.origin]

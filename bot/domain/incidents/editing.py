@@ -12,7 +12,6 @@ incidents are related, in both timelines.  Every edit is a timeline event.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlmodel import Session, col

@@ -335,11 +335,11 @@ def clusters_of(session: Session, incident_ids: Sequence[int]) -> dict[int, list
 
 def facts_of(incident: Incident, rows: list[IncidentCluster], budgets: Budgets, now: datetime) -> list[ClusterFacts]:
     """``facts`` from cluster rows already read."""
-    if not rows:
-        rows = [IncidentCluster(incident_id=incident.id, cluster=incident.cluster, started_at=incident.started_at,
+    if not rows:  # the incident's own cluster, as a plain view: a transient ORM row cost more than the page's reads
+        rows = [SimpleNamespace(incident_id=incident.id, cluster=incident.cluster, started_at=incident.started_at,  # type: ignore[list-item]  # read like a row, never stored
                                 detected_at=incident.detected_at, notified_at=incident.notified_at,
                                 diagnosed_at=incident.diagnosed_at, mitigated_at=incident.mitigated_at,
-                                state=incident.state)]
+                                state=incident.state, root_cause=None)]
     stage_budgets = budgets.for_severity(incident.severity)
     out = []
     for row in rows:

@@ -26,26 +26,42 @@ from collections.abc import Set
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select
-from sqlmodel import Session, col
-
 from bot.core.clock import utc
 from bot.core.config.detection import Alerting
+from bot.core.store.models import Incident
+from bot.core.store.raw import RawSql, marks
 from bot.core.store.states import ACTIVE_STATES
 from bot.domain.incidents.alert_rules import group_key
-from bot.core.store.models import Incident
 
 
 @dataclass
 class OpenIncident:
-    """An active incident with the alert activity that decides whether it still groups."""
+    """An active incident as grouping sees it: the columns that decide, read without the ORM.
 
-    incident: Incident
+    Every delivery reads the open incidents of its group keys; as ORM rows that read
+    cost a quarter of a PostgreSQL writer's time (``docs/performance.md``).  A join
+    changes this snapshot and writes the few columns it changed (``alert_joining``).
+    """
+
+    id: int
+    group_key: str
+    cluster: str
+    component: str | None
+    state: str
+    severity: str
+    started_at: datetime
     firing: int
     last_activity: datetime
 
     def accepts(self, at: datetime, window: timedelta) -> bool:
         return self.firing > 0 or at <= self.last_activity + window
+
+    @classmethod
+    def of(cls, row: Incident, firing: int, last_activity: datetime) -> OpenIncident:
+        """The snapshot of an ORM row this transaction holds (one it opened, a fleet's)."""
+        assert row.id is not None
+        return cls(row.id, row.group_key or "", row.cluster, row.component, row.state, row.severity,
+                   utc(row.started_at), firing, last_activity)
 
 
 def upstream_rank(component: str, alerting: Alerting) -> int:
@@ -65,32 +81,52 @@ def downstream_keys(cluster: str, component: str, alerting: Alerting) -> set[str
     return {group_key(cluster, c) for c, deps in alerting.depends_on.items() if component in deps}
 
 
-# built once (every delivery runs it): active incidents of some group keys, newest first
-_OPEN = (select(Incident)
-         .where(col(Incident.group_key).in_(bindparam("keys", expanding=True)),
-                col(Incident.state).in_(sorted(ACTIVE_STATES)))
-         .order_by(col(Incident.id).desc()))
+class GroupKeys:
+    """``candidate_keys`` and ``downstream_keys`` per (cluster, component), each worked out once.
+
+    A storm's batch holds thousands of alerts of a handful of components; one per
+    alert was a tenth of the writer's time on SQLite.  Made per batch, so a
+    settings change is seen by the next one.
+    """
+
+    def __init__(self, alerting: Alerting) -> None:
+        self.alerting = alerting
+        self._memo: dict[tuple[str, str], tuple[list[str], set[str]]] = {}
+
+    def of(self, cluster: str, component: str) -> tuple[list[str], set[str]]:
+        """(the keys it may join, in order; those of them only a cascade in progress joins)."""
+        found = self._memo.get((cluster, component))
+        if found is None:
+            found = (candidate_keys(cluster, component, self.alerting),
+                     downstream_keys(cluster, component, self.alerting))
+            self._memo[(cluster, component)] = found
+        return found
 
 
-def load_open(session: Session, keys: set[str]) -> dict[str, list[OpenIncident]]:
+_OPEN = ("SELECT id, group_key, cluster, component, state, severity, started_at, detected_at, last_alert_at, "
+         "alerts_firing FROM incidents WHERE group_key IN ({}) AND state IN ({}) ORDER BY id DESC")
+_ACTIVE = sorted(ACTIVE_STATES)
+
+
+def load_open(raw: RawSql, keys: set[str]) -> dict[str, list[OpenIncident]]:
     """Active incidents with these group keys, newest first, with their alert activity.
 
     The activity (firing alerts, last stored alert) is kept on the incident row
     by the ingestion, so this is one indexed read however many alerts the
-    incidents hold.
+    incidents hold.  A hand-written read sees what the transaction has flushed:
+    run it before changing incidents through the ORM.
     """
     if not keys:
         return {}
-    rows = list(session.execute(_OPEN, {"keys": sorted(keys)}).scalars())
+    ordered = sorted(keys)
     out: dict[str, list[OpenIncident]] = {}
-    for row in rows:
-        last_activity = max(t for t in (row.detected_at, row.started_at, _aware(row.last_alert_at)) if t is not None)
-        out.setdefault(row.group_key or "", []).append(OpenIncident(row, int(row.alerts_firing or 0), last_activity))
+    for (id_, key, cluster, component, state, severity, started, detected, last_alert, firing) in raw.rows(
+            _OPEN.format(marks(len(ordered)), marks(len(_ACTIVE))), [*ordered, *_ACTIVE]):
+        started_at: datetime = raw.read_time(started)  # type: ignore[assignment]  # started_at is NOT NULL
+        last_activity = max(t for t in (raw.read_time(detected), started_at, raw.read_time(last_alert)) if t is not None)
+        out.setdefault(key or "", []).append(OpenIncident(
+            id_, key or "", cluster, component, state, severity, started_at, int(firing or 0), last_activity))
     return out
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    return None if value is None else utc(value)
 
 
 def choose(open_by_key: dict[str, list[OpenIncident]], keys: list[str], at: datetime,
@@ -107,7 +143,7 @@ def choose(open_by_key: dict[str, list[OpenIncident]], keys: list[str], at: date
         for candidate in open_by_key.get(key, ()):
             if not candidate.accepts(at, window):
                 continue
-            if key in downstream and abs(utc(candidate.incident.started_at) - at) > window:
+            if key in downstream and abs(candidate.started_at - at) > window:
                 continue
             return candidate
     return None

@@ -31,7 +31,8 @@ from bot.domain.incidents.alert_rules import group_key
 from bot.domain.incidents.grouping import candidate_keys, choose, downstream_keys, load_open
 from bot.domain.incidents.service import Incidents
 from bot.core.store.db import Database
-from bot.core.store.models import ProbeResult, ProbeTally
+from bot.core.store.models import Incident, ProbeResult, ProbeTally
+from bot.core.store.raw import RawSql
 from integrations.clients.probes import Check, ProbeOutcome, run_checks
 
 SOURCE = "prober"
@@ -112,7 +113,8 @@ class ProbeRecorder:
         window = timedelta(seconds=self.settings.alerting.group_window_seconds)
         first = failures[0][0]
         keys = candidate_keys(first.cluster, first.component, self.settings.alerting)
-        found = choose(load_open(session, set(keys)), keys, t0, window,
+        session.flush()  # an incident opened for another key of this tick is seen by the hand-written read
+        found = choose(load_open(RawSql.of(session), set(keys)), keys, t0, window,
                        downstream_keys(first.cluster, first.component, self.settings.alerting))
         if found is None:
             names = ", ".join(o.target for o, _ in failures[:3]) + (f" +{len(failures) - 3} more" if len(failures) > 3 else "")
@@ -123,7 +125,9 @@ class ProbeRecorder:
             incident_id = incident.id
             result.opened.append(incident_id)
         else:
-            incident = found.incident
+            joined = session.get(Incident, found.id)
+            assert joined is not None  # read in this transaction a moment ago
+            incident = joined
             incident_id = incident.id
             if t0 < utc(incident.started_at):
                 incident.started_at = t0

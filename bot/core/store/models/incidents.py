@@ -109,8 +109,8 @@ class Alert(SQLModel, table=True):
 
     id: int = Field(default=None, primary_key=True)
     incident_id: Optional[int] = Field(default=None, foreign_key="incidents.id", index=True)
-    fingerprint: str = Field(index=True)
-    alertname: str = Field(index=True)
+    fingerprint: str  # looked up through uq_alert_instance (its first column)
+    alertname: str
     status: str = "firing"
     cluster: Optional[str] = None
     component: Optional[str] = None

@@ -1,0 +1,148 @@
+"""The statements a webhook delivery runs on ``alerts``, hand-written (why: ``bot/core/store/raw.py``).
+
+Each is one round trip whatever the incident's size: a lookup of the
+delivery's instances by fingerprint, one multi-row insert that skips instances
+stored meanwhile, and the running counts (``alert_tally``) added by upsert and
+increment.  Rows cross as ``RawSql`` converts them, so the ORM reads them back
+as it reads its own.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from bot.core.store.raw import RawSql, marks
+
+CHUNK = 500  # bound on IN (...) lists and insert batches
+
+COLUMNS = ("incident_id", "fingerprint", "alertname", "status", "cluster", "component", "severity", "labels",
+           "annotations", "starts_at", "ends_at", "generator_url", "group_key", "received_at", "updated_at")
+_JSON = {"labels", "annotations"}
+_TIMES = {"starts_at", "ends_at", "received_at", "updated_at"}
+
+_LOOKUP = "SELECT id, fingerprint, starts_at, status, incident_id FROM alerts WHERE fingerprint IN ({})"
+_ON_CONFLICT = " ON CONFLICT (fingerprint, starts_at) DO NOTHING RETURNING fingerprint, starts_at"
+_INSERT = f"INSERT INTO alerts ({', '.join(COLUMNS)}) VALUES {{}}" + _ON_CONFLICT
+# PostgreSQL: the batch as one JSON document, so the statement's text never changes with its size
+# (psycopg parses placeholders in Python and caches only short statements) and no parameter is an
+# array (psycopg escapes array elements in Python): one json.dumps, parsed by the server
+_PG_LOOKUP = "SELECT id, fingerprint, starts_at, status, incident_id FROM alerts WHERE fingerprint = ANY(?)"
+_PG_TYPES = ("int", "text", "text", "text", "text", "text", "text", "json", "json", "timestamptz", "timestamptz",
+             "text", "text", "timestamptz", "timestamptz")
+_PG_INSERT = (f"INSERT INTO alerts ({', '.join(COLUMNS)}) SELECT {', '.join(COLUMNS)} FROM json_to_recordset(?::json) "
+              "AS r(" + ", ".join(f"{c} {t}" for c, t in zip(COLUMNS, _PG_TYPES)) + ")" + _ON_CONFLICT)
+_ADD_COUNTS = ("INSERT INTO incident_alert_counts (incident_id, alertname, firing, resolved) VALUES (?, ?, ?, ?) "
+               "ON CONFLICT (incident_id, alertname) DO UPDATE SET "
+               "firing = incident_alert_counts.firing + excluded.firing, "
+               "resolved = incident_alert_counts.resolved + excluded.resolved")
+_ADD_FIRING = "UPDATE incidents SET alerts_firing = alerts_firing + ? WHERE id = ?"
+_ADD_FIRING_ACTIVE = "UPDATE incidents SET alerts_firing = alerts_firing + ?, last_alert_at = ?, updated_at = ? WHERE id = ?"
+# PostgreSQL: both in one statement and one round trip, the changes as JSON documents (a data-modifying
+# CTE runs once whether or not the outer statement reads it)
+_PG_ADD = ("WITH counts AS (INSERT INTO incident_alert_counts (incident_id, alertname, firing, resolved) "
+           "SELECT incident_id, alertname, firing, resolved FROM json_to_recordset(?::json) "
+           "AS c(incident_id int, alertname text, firing int, resolved int) "
+           "ON CONFLICT (incident_id, alertname) DO UPDATE SET "
+           "firing = incident_alert_counts.firing + excluded.firing, "
+           "resolved = incident_alert_counts.resolved + excluded.resolved) "
+           "UPDATE incidents SET alerts_firing = alerts_firing + i.add, "
+           "last_alert_at = CASE WHEN i.active THEN ?::timestamptz ELSE last_alert_at END, "
+           "updated_at = CASE WHEN i.active THEN ?::timestamptz ELSE updated_at END "
+           "FROM json_to_recordset(?::json) AS i(id int, add int, active boolean) WHERE incidents.id = i.id")
+_READ_COUNTS = "SELECT alertname, firing, resolved FROM incident_alert_counts WHERE incident_id = ?"
+_SET_STATUS = "UPDATE alerts SET status = ?, ends_at = ?, updated_at = ? WHERE id = ?"
+_SET_ONSET = "UPDATE incidents SET started_at = ?, severity = ?, slo_due_at = ?, updated_at = ? WHERE id = ?"
+_SET_COMPONENT = "UPDATE incidents SET component = ?, group_key = ?, updated_at = ? WHERE id = ?"
+
+Key = tuple[str, datetime]  # an alert instance: fingerprint, startsAt
+Counts = dict[tuple[str, str], int]  # (status, alertname) -> alerts
+
+
+class Stored(NamedTuple):
+    """What a delivery needs of a stored instance."""
+
+    id: int
+    status: str
+    incident_id: int | None
+
+
+def lock_clusters(raw: RawSql, clusters: set[str]) -> None:
+    """Serialise deliveries per cluster on PostgreSQL (SQLite's BEGIN IMMEDIATE already does)."""
+    if raw.sqlite:
+        return
+    for cluster in sorted(clusters):
+        raw.rows("SELECT pg_advisory_xact_lock(hashtext(?))", [f"incident-bot:alerts:{cluster}"])
+
+
+def stored(raw: RawSql, fingerprints: set[str]) -> dict[Key, Stored]:
+    """The stored instances of these fingerprints (columns only: a storm re-sends thousands)."""
+    ordered = sorted(fingerprints)
+    found: dict[Key, Stored] = {}
+    for start in range(0, len(ordered), CHUNK):
+        chunk = ordered[start:start + CHUNK]
+        query = (_LOOKUP.format(marks(len(chunk))), chunk) if raw.sqlite else (_PG_LOOKUP, [chunk])
+        for row_id, fingerprint, starts_at, status, incident_id in raw.rows(*query):
+            found[(fingerprint, raw.read_time(starts_at))] = Stored(row_id, status, incident_id)  # type: ignore[index]  # starts_at is NOT NULL
+    return found
+
+
+def insert(raw: RawSql, rows: Sequence[dict[str, Any]]) -> set[Key]:
+    """Insert alert rows (``COLUMNS``), skipping instances already stored; the instances inserted."""
+    inserted: set[Key] = set()
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start:start + CHUNK]
+        if raw.sqlite:
+            values = [raw.time(row[c]) if c in _TIMES else raw.json(row[c]) if c in _JSON else row[c]
+                      for row in chunk for c in COLUMNS]
+            query = (_INSERT.format(marks(len(chunk), len(COLUMNS))), values)
+        else:
+            # the rows as they are (json_to_recordset takes the columns it names); instants as ISO 8601
+            query = (_PG_INSERT, [json.dumps(chunk, default=raw.json_time)])
+        for fingerprint, starts_at in raw.rows(*query):
+            inserted.add((fingerprint, raw.read_time(starts_at)))  # type: ignore[arg-type]  # starts_at is NOT NULL
+    return inserted
+
+
+def set_status(raw: RawSql, alert_id: int, status: str, ends_at: datetime | None, now: datetime) -> None:
+    raw.rows(_SET_STATUS, [status, raw.time(ends_at), raw.time(now), alert_id])
+
+
+def set_onset(raw: RawSql, incident_id: int, started_at: datetime, severity: str, now: datetime) -> None:
+    """A joining alert moved the incident's T0 or raised its severity: the SLO watcher looks again now."""
+    raw.rows(_SET_ONSET, [raw.time(started_at), severity, raw.time(now), raw.time(now), incident_id])
+
+
+def set_component(raw: RawSql, incident_id: int, component: str, group_key: str, now: datetime) -> None:
+    """A cascade's incident moves to its upstream component (and group key)."""
+    raw.rows(_SET_COMPONENT, [component, group_key, raw.time(now), incident_id])
+
+
+def add_counts(raw: RawSql, by_name: Sequence[tuple[int, str, int, int]],
+               firing: dict[int, int], active: set[int], now: datetime) -> None:
+    """Add (incident, alertname, firing, resolved) changes; move ``active`` incidents' activity to ``now``."""
+    if not raw.sqlite:
+        names = [{"incident_id": i, "alertname": n, "firing": f, "resolved": r} for i, n, f, r in by_name]
+        incidents = [{"id": i, "add": firing.get(i, 0), "active": i in active} for i in sorted(set(firing) | active)]
+        raw.rows(_PG_ADD, [json.dumps(names), raw.time(now), raw.time(now), json.dumps(incidents)])
+        return
+    if by_name:
+        raw.run_many(_ADD_COUNTS, by_name)
+    for incident_id in sorted(set(firing) | active):
+        if incident_id in active:  # a new alert is activity: updated_at moves with it
+            raw.rows(_ADD_FIRING_ACTIVE, [firing.get(incident_id, 0), raw.time(now), raw.time(now), incident_id])
+        else:
+            raw.rows(_ADD_FIRING, [firing.get(incident_id, 0), incident_id])
+
+
+def read_counts(raw: RawSql, incident_id: int) -> Counts:
+    """The incident's alerts by status and name (one row per name, never a scan of its alerts)."""
+    counts: Counts = {}
+    for name, f, r in raw.rows(_READ_COUNTS, [incident_id]):
+        if f:
+            counts[("firing", name)] = f
+        if r:
+            counts[("resolved", name)] = r
+    return counts
