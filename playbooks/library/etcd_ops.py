@@ -36,6 +36,7 @@ from integrations.clients.etcd import (
     CommandController,
     EtcdClient,
     EtcdMemberSpec,
+    HashKV,
     LocalProcessController,
     MemberController,
     SnapshotTool,
@@ -241,13 +242,29 @@ def wait_healthy(specs: Sequence[EtcdMemberSpec], *, timeout: float,
         client.close()
 
 
+def hashes_at_one_revision(client: EtcdClient) -> dict[str, HashKV]:
+    """Every member's hashkv, compared at one revision when they answered at different ones.
+
+    ``endpoint hashkv`` hashes each member's key space at its own latest revision. A live
+    cluster's members are a write or two apart (the apiserver renews leases between their
+    answers), so those hashes differ for that alone, and a restore that worked was rolled back
+    for it. Asked again at the lowest revision every member has reached, the hashes must agree;
+    if they still differ, the members really disagree.
+    """
+    hashes = client.hashkv()
+    if len({h.hash for h in hashes.values()}) <= 1:
+        return hashes
+    common = min(h.revision for h in hashes.values())
+    return client.hashkv(revision=common)
+
+
 def looks_consistent(specs: Sequence[EtcdMemberSpec], *, etcdctl: str | None = None) -> bool:
     """No alarm and the same hashkv on every member (a healthy-looking cluster can still be corrupted)."""
     client = EtcdClient([m.client_url for m in specs], timeout=2.0, cli_timeout=20.0, etcdctl=etcdctl)
     try:
         if client.alarms():
             return False
-        return len({h.hash for h in client.hashkv().values()}) == 1
+        return len({h.hash for h in hashes_at_one_revision(client).values()}) == 1
     except IntegrationError:
         return False
     finally:
@@ -278,7 +295,7 @@ def check_restored(specs: Sequence[EtcdMemberSpec], snapshot_revision: int, *,
         if old_cluster_id and old_cluster_id in cluster_ids(summary):
             return False, f"the old cluster {old_cluster_id:x} still answers on the members' URLs", data
         try:
-            hashes = client.hashkv()
+            hashes = hashes_at_one_revision(client)
         except IntegrationError as exc:
             return False, f"hashkv failed: {exc}", data
         values = {h.hash for h in hashes.values()}
