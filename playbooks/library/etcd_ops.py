@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-import time
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any
 from bot.core.config import Settings
 from bot.core.config.clusters import EtcdEndpoints
 from bot.core.errors import ConfigError, IntegrationError, StepFailed
+from playbooks.engine.waiting import poll_until
 from integrations.clients.etcd import (
     ClusterSummary,
     CommandController,
@@ -220,26 +220,18 @@ def run_command(command: str, *, timeout: float, what: str) -> str:
     return detail
 
 
-def wait_healthy(specs: Sequence[EtcdMemberSpec], *, timeout: float,
-                 deadline: float | None = None, poll: float = 0.1,
+def wait_healthy(specs: Sequence[EtcdMemberSpec], *, timeout: float, poll: float = 0.1,
                  alive: Callable[[], None] | None = None) -> ClusterSummary:
     """Poll until every member is healthy and one leader is seen, or raise StepFailed with the last view."""
-    end = time.monotonic() + timeout
-    if deadline is not None:
-        end = min(end, deadline)
     client = client_for(specs, timeout=1.0)
     try:
-        while True:
-            summary = client.cluster_summary()
-            if summary.all_healthy and summary.one_leader:
-                return summary
-            if alive is not None:
-                alive()
-            if time.monotonic() >= end:
-                raise StepFailed(f"etcd is not healthy after {timeout:g} s: {summary.sentence()}.")
-            time.sleep(poll)
+        ok, summary = poll_until(client.cluster_summary, lambda s: s.all_healthy and s.one_leader,
+                                 seconds=timeout, every=poll, between=alive)
     finally:
         client.close()
+    if not ok:
+        raise StepFailed(f"etcd is not healthy after {timeout:g} s: {summary.sentence()}.")
+    return summary
 
 
 def hashes_at_one_revision(client: EtcdClient) -> dict[str, HashKV]:

@@ -13,7 +13,6 @@ holder other than the stuck one, and the component's ``/healthz`` answers (when 
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -23,6 +22,7 @@ from bot.core.errors import ConfigError, StepFailed
 from integrations.clients.components import CommandComponentController, ComponentController
 from playbooks.engine.declaration import Plan, PlanContext, Playbook, Step, StepContext, Verdict
 from playbooks.engine.params import Param
+from playbooks.engine.waiting import poll_until
 
 NAME = "restart-component"
 COMPONENTS = ("kube-scheduler", "kube-controller-manager")
@@ -128,15 +128,13 @@ def _new_leader(ctx: StepContext) -> tuple[bool, dict[str, Any]]:
 
 
 def _wait_leader(ctx: StepContext) -> dict[str, Any]:
-    deadline = time.monotonic() + LEADER_WAIT_SECONDS
-    while True:
-        ok, lease = _new_leader(ctx)
-        if ok:
-            return {"lease": lease}
-        if time.monotonic() > deadline or (ctx.deadline is not None and time.monotonic() > ctx.deadline - 1):
-            raise StepFailed(f"{lease['lease']} is not renewed by a new holder (holder {lease['holder']}, "
-                             f"renewed {lease['renewed_seconds_ago']} s ago)")
-        time.sleep(0.5)  # waiting for the old Lease to expire and the new process to take it
+    # waiting for the old Lease to expire and the new process to take it
+    ok, (_, lease) = poll_until(lambda: _new_leader(ctx), lambda answer: answer[0], seconds=LEADER_WAIT_SECONDS,
+                                every=0.5, step_deadline=ctx.deadline)
+    if not ok:
+        raise StepFailed(f"{lease['lease']} is not renewed by a new holder (holder {lease['holder']}, "
+                         f"renewed {lease['renewed_seconds_ago']} s ago)")
+    return {"lease": lease}
 
 
 def verify(ctx: StepContext) -> Verdict:

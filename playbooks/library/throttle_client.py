@@ -14,13 +14,13 @@ to live: the worker removes it when it ends, with a timeline event.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from bot.core.errors import BadInput, StepFailed
 from integrations.clients.kubernetes.apf import is_dangling, matching_flow_schema, precedence
 from playbooks.engine.declaration import Plan, PlanContext, Playbook, Step, StepContext, Verdict
 from playbooks.engine.params import Param, format_duration
+from playbooks.engine.waiting import poll_until
 from playbooks.library import apf_manifests as manifests
 from playbooks.library.apf_subjects import normalise, parse_subject
 from bot.core.store.refs import ref_of
@@ -204,14 +204,10 @@ def _landing(ctx: StepContext, kube: Any, name: str, probe: dict[str, Any]) -> A
     informers' events), so the first request after the create may still be classified by the
     old configuration: a loaded apiserver took more than one request's time to switch.
     """
-    deadline = time.monotonic() + ADOPTION_WAIT_SECONDS
-    if ctx.deadline is not None:
-        deadline = min(deadline, ctx.deadline - 1)
-    while True:
-        landed = kube.classify(probe["user"], probe["groups"], path=probe["path"])
-        if landed.flow_schema == name or time.monotonic() >= deadline:
-            return landed
-        time.sleep(ADOPTION_POLL_SECONDS)  # waiting for the apiserver's APF controller, not timing anything
+    _, landed = poll_until(lambda: kube.classify(probe["user"], probe["groups"], path=probe["path"]),
+                           lambda where: where.flow_schema == name, seconds=ADOPTION_WAIT_SECONDS,
+                           every=ADOPTION_POLL_SECONDS, step_deadline=ctx.deadline)
+    return landed
 
 
 def verify(ctx: StepContext) -> Verdict:
