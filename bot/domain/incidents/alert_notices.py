@@ -21,6 +21,7 @@ from sqlmodel import Session, col
 from bot.core.clock import utc
 from bot.core.config import Settings
 from bot.domain.incidents import alert_tally
+from bot.domain.incidents.alert_sql import Counts
 from bot.domain.incidents.alert_payload import SOURCE, AlertIn
 from bot.domain.slo import rota
 from bot.core.store import outbox, timeline
@@ -84,8 +85,12 @@ def alert_names(alerts: list[AlertIn], limit: int = 4) -> str:
     return ", ".join(shown)
 
 
-def summarise(session: Session, settings: Settings, touched: dict[int, Touched], now: datetime) -> None:
-    """One timeline event per incident and kind, one coalesced notice per incident, for one delivery."""
+def summarise(session: Session, settings: Settings, touched: dict[int, Touched], now: datetime, *,
+              counts: dict[int, Counts] | None = None) -> None:
+    """One timeline event per incident and kind, one coalesced notice per incident, for one delivery.
+
+    ``counts``: the incidents' alert counts where the tally's write already answered them.
+    """
     for incident_id, what in sorted(touched.items()):
         row = what.row if what.row is not None else session.get(Incident, incident_id)
         if row is None:
@@ -107,11 +112,12 @@ def summarise(session: Session, settings: Settings, touched: dict[int, Touched],
                 at=now, actor=SOURCE, source=SOURCE,
                 data={"count": len(what.resolved), "alerts": [brief(a) for a in what.resolved[:EVIDENCE_ALERTS]]},
                 dedupe_key="resolved:" + key_digest([instance_key(a) for a in what.resolved]))
-        counts = alert_tally.read(session, incident_id)
-        firing = sum(n for (status, _), n in counts.items() if status == "firing")
-        total = sum(counts.values())
+        known = counts.get(incident_id) if counts is not None else None
+        after = known if known is not None else alert_tally.read(session, incident_id)
+        firing = sum(n for (status, _), n in after.items() if status == "firing")
+        total = sum(after.values())
         if joined or what.resolved:
-            outbox.coalesce(session, Notice(text=status_line(incident_id, counts), incident_id=incident_id),
+            outbox.coalesce(session, Notice(text=status_line(incident_id, after), incident_id=incident_id),
                             incident_id=incident_id, now=now, coalesce_key=f"alerts:{incident_id}")
         if what.resolved and firing == 0 and total > 0 and row.state in ACTIVE_STATES:
             offer_resolve(session, settings, incident_id, row, total, now)

@@ -41,17 +41,25 @@ _ADD_COUNTS = ("INSERT INTO incident_alert_counts (incident_id, alertname, firin
 _ADD_FIRING = "UPDATE incidents SET alerts_firing = alerts_firing + ? WHERE id = ?"
 _ADD_FIRING_ACTIVE = "UPDATE incidents SET alerts_firing = alerts_firing + ?, last_alert_at = ?, updated_at = ? WHERE id = ?"
 # PostgreSQL: both in one statement and one round trip, the changes as JSON documents (a data-modifying
-# CTE runs once whether or not the outer statement reads it)
+# CTE runs once whether or not the outer statement reads it), answering the incidents' counts after it:
+# the names it changed as RETURNING gives them, the others as they were (the outer SELECT's snapshot
+# does not see its own CTEs' writes, so a name appears once, from one side or the other)
 _PG_ADD = ("WITH counts AS (INSERT INTO incident_alert_counts (incident_id, alertname, firing, resolved) "
            "SELECT incident_id, alertname, firing, resolved FROM json_to_recordset(?::json) "
            "AS c(incident_id int, alertname text, firing int, resolved int) "
            "ON CONFLICT (incident_id, alertname) DO UPDATE SET "
            "firing = incident_alert_counts.firing + excluded.firing, "
-           "resolved = incident_alert_counts.resolved + excluded.resolved) "
-           "UPDATE incidents SET alerts_firing = alerts_firing + i.add, "
+           "resolved = incident_alert_counts.resolved + excluded.resolved "
+           "RETURNING incident_id, alertname, firing, resolved), "
+           "bumped AS (UPDATE incidents SET alerts_firing = alerts_firing + i.add, "
            "last_alert_at = CASE WHEN i.active THEN ?::timestamptz ELSE last_alert_at END, "
            "updated_at = CASE WHEN i.active THEN ?::timestamptz ELSE updated_at END "
-           "FROM json_to_recordset(?::json) AS i(id int, add int, active boolean) WHERE incidents.id = i.id")
+           "FROM json_to_recordset(?::json) AS i(id int, add int, active boolean) WHERE incidents.id = i.id "
+           "RETURNING incidents.id) "
+           "SELECT incident_id, alertname, firing, resolved FROM counts UNION ALL "
+           "SELECT c.incident_id, c.alertname, c.firing, c.resolved FROM incident_alert_counts c "
+           "WHERE c.incident_id IN (SELECT id FROM bumped) AND NOT EXISTS "
+           "(SELECT 1 FROM counts n WHERE n.incident_id = c.incident_id AND n.alertname = c.alertname)")
 _READ_COUNTS = "SELECT alertname, firing, resolved FROM incident_alert_counts WHERE incident_id = ?"
 _SET_STATUS = "UPDATE alerts SET status = ?, ends_at = ?, updated_at = ? WHERE id = ?"
 _SET_ONSET = "UPDATE incidents SET started_at = ?, severity = ?, slo_due_at = ?, updated_at = ? WHERE id = ?"
@@ -121,28 +129,41 @@ def set_component(raw: RawSql, incident_id: int, component: str, group_key: str,
 
 
 def add_counts(raw: RawSql, by_name: Sequence[tuple[int, str, int, int]],
-               firing: dict[int, int], active: set[int], now: datetime) -> None:
-    """Add (incident, alertname, firing, resolved) changes; move ``active`` incidents' activity to ``now``."""
+               firing: dict[int, int], active: set[int], now: datetime) -> dict[int, Counts] | None:
+    """Add (incident, alertname, firing, resolved) changes; move ``active`` incidents' activity to ``now``.
+
+    On PostgreSQL the same round trip answers the incidents' counts after the change (what the
+    delivery's summary shows); on SQLite, where a statement costs microseconds, None: read them.
+    """
+    incident_ids = sorted(set(firing) | active)
     if not raw.sqlite:
         names = [{"incident_id": i, "alertname": n, "firing": f, "resolved": r} for i, n, f, r in by_name]
-        incidents = [{"id": i, "add": firing.get(i, 0), "active": i in active} for i in sorted(set(firing) | active)]
-        raw.rows(_PG_ADD, [json.dumps(names), raw.time(now), raw.time(now), json.dumps(incidents)])
-        return
+        incidents = [{"id": i, "add": firing.get(i, 0), "active": i in active} for i in incident_ids]
+        after: dict[int, Counts] = {i: {} for i in incident_ids}
+        for incident_id, name, f, r in raw.rows(_PG_ADD, [json.dumps(names), raw.time(now), raw.time(now),
+                                                          json.dumps(incidents)]):
+            _count(after.setdefault(incident_id, {}), name, f, r)
+        return after
     if by_name:
         raw.run_many(_ADD_COUNTS, by_name)
-    for incident_id in sorted(set(firing) | active):
+    for incident_id in incident_ids:
         if incident_id in active:  # a new alert is activity: updated_at moves with it
             raw.rows(_ADD_FIRING_ACTIVE, [firing.get(incident_id, 0), raw.time(now), raw.time(now), incident_id])
         else:
             raw.rows(_ADD_FIRING, [firing.get(incident_id, 0), incident_id])
+    return None
+
+
+def _count(counts: Counts, name: str, firing: int, resolved: int) -> None:
+    if firing:
+        counts[("firing", name)] = firing
+    if resolved:
+        counts[("resolved", name)] = resolved
 
 
 def read_counts(raw: RawSql, incident_id: int) -> Counts:
     """The incident's alerts by status and name (one row per name, never a scan of its alerts)."""
     counts: Counts = {}
     for name, f, r in raw.rows(_READ_COUNTS, [incident_id]):
-        if f:
-            counts[("firing", name)] = f
-        if r:
-            counts[("resolved", name)] = r
+        _count(counts, name, f, r)
     return counts

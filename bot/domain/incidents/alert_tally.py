@@ -44,13 +44,17 @@ class Tally:
             pair[0] -= 1
             pair[1] += 1
 
-    def apply(self, raw: RawSql, now: datetime) -> None:
-        """Add the changes to the stored counts (upsert per name, increment per incident)."""
+    def apply(self, raw: RawSql, now: datetime) -> dict[int, Counts] | None:
+        """Add the changes to the stored counts (upsert per name, increment per incident).
+
+        The counts after it, per incident, where the store answers them in the same round trip
+        (PostgreSQL); None where reading them costs less than carrying them (SQLite).
+        """
         by_name = [(i, name, f, r) for (i, name), (f, r) in sorted(self._by_name.items()) if f or r]
         firing: defaultdict[int, int] = defaultdict(int)
         for (incident_id, _), (f, _r) in self._by_name.items():
             firing[incident_id] += f
-        alert_sql.add_counts(raw, by_name, dict(firing), self._stored, now)
+        return alert_sql.add_counts(raw, by_name, dict(firing), self._stored, now)
 
 
 def read(session: Session, incident_id: int) -> Counts:

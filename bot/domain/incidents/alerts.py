@@ -177,8 +177,8 @@ class AlertIngestor:
                 rows = self._assign(session, new_firing, new_resolved, now, touched, results)
                 self._insert(raw, rows, tally, results)
                 self._apply_transitions(raw, transitions, now, touched, results, tally)
-                tally.apply(raw, now)
-                summarise(session, self.settings, touched, now)
+                counts = tally.apply(raw, now)
+                summarise(session, self.settings, touched, now, counts=counts)
         self.known.update((i.alert.key, i.alert.status) for i in incoming)  # committed: safe to remember
         return results
 
