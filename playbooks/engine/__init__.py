@@ -51,6 +51,7 @@ __all__ = [
     "Decision", "Engine", "Executor", "Param", "Plan", "PlanContext", "Playbook", "PlaybookService",
     "PlaybookWorker", "REQUIRED", "RISKS", "Registry", "Step", "StepContext", "Toolbox", "Verdict",
     "build_engine", "default_registry",
-    # modules read directly: the declaration types, the docs generator, the metrics, params, the run table
-    "declaration", "docs", "metrics", "params", "run_lifecycle",
+    # modules read directly: the declaration types, the docs generator, the metrics, params, the run table,
+    # the steps' waiting loop
+    "declaration", "docs", "metrics", "params", "run_lifecycle", "waiting",
 ]

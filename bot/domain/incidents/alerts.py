@@ -155,7 +155,7 @@ class AlertIngestor:
         if not incoming:
             return results  # re-sends of what is stored: no write transaction
         incoming = self._dedupe_payload(incoming)
-        with self.db.session() as session:
+        with self.db.session(batches=True) as session:
             raw = RawSql.of(session)
             alert_sql.lock_clusters(raw, {i.cls.cluster for i in incoming})
             now = self.clock.now()
