@@ -114,6 +114,9 @@ def _insert(session: Session, message: Message, *, now: datetime, incident_id: i
 _UNCLAIMED = "status = 'pending' AND claimed_by IS NULL"
 _PENDING_RAW = f"SELECT id, payload FROM outbox WHERE channel = ? AND coalesce_key = ? AND {_UNCLAIMED} ORDER BY id LIMIT 1"
 _SET_PAYLOAD_RAW = f"UPDATE outbox SET payload = ? WHERE id = ? AND {_UNCLAIMED} RETURNING id, payload"
+_MERGE_MANY_PG = ("UPDATE outbox SET payload = (outbox.payload::jsonb || m.fields::jsonb)::json "
+                  "FROM json_to_recordset(?::json) AS m(id int, fields json) WHERE outbox.id = m.id "
+                  "AND outbox.status = 'pending' AND outbox.claimed_by IS NULL RETURNING outbox.id, outbox.payload")
 _MERGE_PAYLOAD_PG = (f"UPDATE outbox SET payload = (payload::jsonb || ?::jsonb)::json WHERE {_UNCLAIMED} AND id = ("
                      f"SELECT id FROM outbox WHERE channel = ? AND coalesce_key = ? AND {_UNCLAIMED} ORDER BY id LIMIT 1"
                      ") RETURNING id, payload")
@@ -143,27 +146,17 @@ def enqueue_many(session: Session, queued: Sequence[Queued], *, now: datetime) -
     Returns how many new rows.
     """
     messages = [q.as_row() for q in queued]
-    keys = sorted({(m["channel"], m["coalesce_key"]) for m in messages if m["coalesce_key"]})
-    pending: dict[tuple[str, str], OutboxMessage] = {}
-    for start in range(0, len(keys), 500):
-        chunk = keys[start:start + 500]
-        for row in session.execute(
-            select(OutboxMessage).where(
-                col(OutboxMessage.coalesce_key).in_([k for _, k in chunk]),
-                col(OutboxMessage.status) == "pending",
-                col(OutboxMessage.claimed_by).is_(None),
-            ).order_by(col(OutboxMessage.id))
-        ).scalars():
-            pending.setdefault((row.channel, row.coalesce_key), row)
+    pending = _pending_by_key(session, sorted({(m["channel"], m["coalesce_key"]) for m in messages
+                                               if m["coalesce_key"]}))
+    fields: dict[tuple[str, str], dict[str, Any]] = {}  # what each pending message takes in
+    last: dict[tuple[str, str], dict[str, Any]] = {}
     rows: list[dict[str, Any]] = []
     new_by_key: dict[tuple[str, str], dict[str, Any]] = {}
     for m in messages:
         key = (m["channel"], m["coalesce_key"])
-        existing = pending.get(key)
-        if existing is not None:
-            if any(existing.payload.get(k) != v for k, v in m["payload"].items()):
-                existing.payload = {**existing.payload, **m["payload"]}
-                session.add(existing)
+        if key in pending:
+            fields[key] = {**fields.get(key, {}), **m["payload"]}
+            last[key] = m
             continue
         if key[1] is not None and key in new_by_key:
             new_by_key[key]["payload"] = {**new_by_key[key]["payload"], **m["payload"]}
@@ -171,10 +164,57 @@ def enqueue_many(session: Session, queued: Sequence[Queued], *, now: datetime) -
         rows.append({**m, "status": "pending", "attempts": 0, "created_at": now, "not_before": now, "result": {}})
         if key[1] is not None:
             new_by_key[key] = rows[-1]
+    for key in _merge_unclaimed(session, pending, fields):  # claimed by a sender meanwhile: queued anew
+        rows.append({**last[key], "payload": fields[key], "status": "pending", "attempts": 0, "created_at": now,
+                     "not_before": now, "result": {}})
     table = table_of(OutboxMessage)
     for start in range(0, len(rows), 500):
         session.execute(insert(table), rows[start:start + 500])  # the table: one executemany, not a row at a time
     return len(rows)
+
+
+def _pending_by_key(session: Session, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, Any]]:
+    """The oldest pending, unclaimed message (id, payload) under each (channel, coalesce key)."""
+    pending: dict[tuple[str, str], tuple[int, Any]] = {}
+    wanted = set(keys)
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        for row_id, channel, coalesce_key, payload in session.execute(
+            select(col(OutboxMessage.id), col(OutboxMessage.channel), col(OutboxMessage.coalesce_key),
+                   col(OutboxMessage.payload)).where(
+                col(OutboxMessage.coalesce_key).in_([k for _, k in chunk]),
+                col(OutboxMessage.status) == "pending",
+                col(OutboxMessage.claimed_by).is_(None),
+            ).order_by(col(OutboxMessage.id))
+        ):
+            if (channel, coalesce_key) in wanted:
+                pending.setdefault((channel, coalesce_key), (row_id, payload))
+    return pending
+
+
+def _merge_unclaimed(session: Session, pending: dict[tuple[str, str], tuple[int, Any]],
+                     fields: dict[tuple[str, str], dict[str, Any]]) -> list[tuple[str, str]]:
+    """Merge ``fields`` into the pending messages that are still unclaimed; the keys of those that were not.
+
+    Like ``merge_pending``, the update checks again that no sender claimed the message since it
+    was read (another replica's sender on PostgreSQL), so a payload being sent never changes.
+    """
+    changed = {key: f for key, f in fields.items() if any(pending[key][1].get(k) != v for k, v in f.items())}
+    if not changed:
+        return []
+    raw = RawSql.of(session)
+    if raw.sqlite:  # one writer at a time: what was read is what is stored
+        merged = {key: {**pending[key][1], **f} for key, f in changed.items()}
+        updated = {int(row[0]): raw.read_json(row[1]) for key, payload in merged.items()
+                   for row in raw.rows(_SET_PAYLOAD_RAW, [raw.json(payload), pending[key][0]])}
+    else:  # only the new fields, added to what is stored now (another replica may have merged too)
+        document = [{"id": pending[key][0], "fields": f} for key, f in changed.items()]
+        updated = {int(i): p for i, p in raw.rows(_MERGE_MANY_PG, [raw.json(document)])}
+    for row_id, stored in updated.items():
+        loaded = session.identity_map.get(Session.identity_key(OutboxMessage, row_id))
+        if loaded is not None:
+            set_committed_value(loaded, "payload", stored)
+    return [key for key in changed if pending[key][0] not in updated]
 
 
 def claim(
