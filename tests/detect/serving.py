@@ -1,6 +1,6 @@
 """The bot as ``serve`` runs it, inside a test: uvicorn on a free loopback port, workers in threads.
 
-Used by the end-to-end detection test and by benchmarks/bench_alert_storm.py.
+Used by the end-to-end detection test.
 Chat delivery is a recording deliverer that notes when each message went
 out, so a test can read "delivered" the way ``notified_at`` means it.
 """
