@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -32,7 +32,7 @@ READ_ONLY = "incident_bot_read_only"  # execution option: a transaction that onl
 IDLE_PING_SECONDS = 10.0  # a batch writer's connection is pinged only after sitting idle this long
 
 
-def make_engine(url: str, *, echo: bool = False, ping: str = "always") -> Engine:
+def make_engine(url: str, *, echo: bool = False, ping: Literal["always", "when_idle"] = "always") -> Engine:
     """Create the engine for ``url`` with the pragmas this bot relies on.
 
     ``ping`` (PostgreSQL): ``"always"`` checks a pooled connection with a round trip at every
@@ -92,12 +92,15 @@ def _ping_when_idle(engine: Engine) -> None:
     @event.listens_for(engine, "checkout")
     def _checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
         idle_since = record.info.get("idle_since")
-        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+        if idle_since is None:  # a new connection: it just answered
+            return
+        idle = time.monotonic() - idle_since
+        if idle < IDLE_PING_SECONDS:
             return
         try:
             engine.dialect.do_ping(dbapi_conn)
         except Exception as exc:
-            raise DisconnectionError(f"a pooled connection idle since {idle_since:.0f} did not answer") from exc
+            raise DisconnectionError(f"a pooled connection idle for {idle:.0f} s did not answer") from exc
 
 
 def redact_url(url: str) -> str:
