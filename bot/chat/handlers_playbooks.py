@@ -8,7 +8,6 @@ and adds the playbook worker to ``bot.workers``.
 
 from __future__ import annotations
 
-
 from bot.chat.cards import approval_buttons
 from bot.chat.dispatcher import ChatContext, Dispatcher
 from bot.chat.grammar import Command

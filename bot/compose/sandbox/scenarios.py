@@ -16,7 +16,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-
 from bot.core.errors import BadInput
 from bot.compose.sandbox import cluster_setup
 from bot.compose.sandbox.controlplane import BACKEND, BYSTANDER_USER, FLOOD_USER, ControlPlane

@@ -10,8 +10,8 @@ it imports nothing of the domain.  Public modules:
 * ``outbox`` and ``messages`` — side effects queued in the fact's transaction, typed per kind;
 * ``group_commit`` — many small writes in one transaction (``batch_writer``: the same for asyncio callers,
   one writer thread); ``raw`` — hand-written SQL on the session's own cursor, for a storm's hot statements;
-  ``ratelimits`` — shared rate limits.
+  ``ratelimits`` — shared rate limits; ``chunks`` — long id lists cut into statement-sized pieces.
 """
 
-__all__ = ["batch_writer", "db", "group_commit", "messages", "migrate", "models", "outbox", "ratelimits", "raw",
+__all__ = ["batch_writer", "chunks", "db", "group_commit", "messages", "migrate", "models", "outbox", "ratelimits", "raw",
            "refs", "states", "timeline"]

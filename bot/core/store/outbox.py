@@ -22,6 +22,7 @@ from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
+from bot.core.store.chunks import chunked
 from bot.core.store.db import insert_once
 from bot.core.store.messages import Message
 from bot.core.store.models import OutboxMessage, table_of
@@ -85,10 +86,15 @@ def merge_pending(session: Session, message: Message, *, channel: str, coalesce_
     if not updated:
         return None
     row_id, stored = updated[0]
-    loaded = session.identity_map.get(Session.identity_key(OutboxMessage, row_id))
-    if loaded is not None:  # this transaction holds the row as an object: tell it what is stored
-        set_committed_value(loaded, "payload", raw.read_json(stored))
+    _tell_loaded(session, int(row_id), raw.read_json(stored))
     return int(row_id)
+
+
+def _tell_loaded(session: Session, row_id: int, payload: Any) -> None:
+    """A payload changed by hand-written SQL: an object of the row this transaction holds learns it."""
+    loaded = session.identity_map.get(Session.identity_key(OutboxMessage, row_id))
+    if loaded is not None:
+        set_committed_value(loaded, "payload", payload)
 
 
 def _insert(session: Session, message: Message, *, now: datetime, incident_id: int | None, channel: str,
@@ -115,8 +121,8 @@ _UNCLAIMED = "status = 'pending' AND claimed_by IS NULL"
 _PENDING_RAW = f"SELECT id, payload FROM outbox WHERE channel = ? AND coalesce_key = ? AND {_UNCLAIMED} ORDER BY id LIMIT 1"
 _SET_PAYLOAD_RAW = f"UPDATE outbox SET payload = ? WHERE id = ? AND {_UNCLAIMED} RETURNING id, payload"
 _MERGE_MANY_PG = ("UPDATE outbox SET payload = (outbox.payload::jsonb || m.fields::jsonb)::json "
-                  "FROM json_to_recordset(?::json) AS m(id int, fields json) WHERE outbox.id = m.id "
-                  "AND outbox.status = 'pending' AND outbox.claimed_by IS NULL RETURNING outbox.id, outbox.payload")
+                  f"FROM json_to_recordset(?::json) AS m(id int, fields json) WHERE outbox.id = m.id AND {_UNCLAIMED} "
+                  "RETURNING outbox.id, outbox.payload")
 _MERGE_PAYLOAD_PG = (f"UPDATE outbox SET payload = (payload::jsonb || ?::jsonb)::json WHERE {_UNCLAIMED} AND id = ("
                      f"SELECT id FROM outbox WHERE channel = ? AND coalesce_key = ? AND {_UNCLAIMED} ORDER BY id LIMIT 1"
                      ") RETURNING id, payload")
@@ -161,24 +167,27 @@ def enqueue_many(session: Session, queued: Sequence[Queued], *, now: datetime) -
         if key[1] is not None and key in new_by_key:
             new_by_key[key]["payload"] = {**new_by_key[key]["payload"], **m["payload"]}
             continue
-        rows.append({**m, "status": "pending", "attempts": 0, "created_at": now, "not_before": now, "result": {}})
+        rows.append(_new_row(m, m["payload"], now))
         if key[1] is not None:
             new_by_key[key] = rows[-1]
     for key in _merge_unclaimed(session, pending, fields):  # claimed by a sender meanwhile: queued anew
-        rows.append({**last[key], "payload": fields[key], "status": "pending", "attempts": 0, "created_at": now,
-                     "not_before": now, "result": {}})
+        rows.append(_new_row(last[key], fields[key], now))
     table = table_of(OutboxMessage)
-    for start in range(0, len(rows), 500):
-        session.execute(insert(table), rows[start:start + 500])  # the table: one executemany, not a row at a time
+    for chunk in chunked(rows):
+        session.execute(insert(table), chunk)  # the table: one executemany, not a row at a time
     return len(rows)
+
+
+def _new_row(message: dict[str, Any], payload: dict[str, Any], now: datetime) -> dict[str, Any]:
+    return {**message, "payload": payload, "status": "pending", "attempts": 0, "created_at": now, "not_before": now,
+            "result": {}}
 
 
 def _pending_by_key(session: Session, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, Any]]:
     """The oldest pending, unclaimed message (id, payload) under each (channel, coalesce key)."""
     pending: dict[tuple[str, str], tuple[int, Any]] = {}
     wanted = set(keys)
-    for start in range(0, len(keys), 500):
-        chunk = keys[start:start + 500]
+    for chunk in chunked(keys):
         for row_id, channel, coalesce_key, payload in session.execute(
             select(col(OutboxMessage.id), col(OutboxMessage.channel), col(OutboxMessage.coalesce_key),
                    col(OutboxMessage.payload)).where(
@@ -211,9 +220,7 @@ def _merge_unclaimed(session: Session, pending: dict[tuple[str, str], tuple[int,
         document = [{"id": pending[key][0], "fields": f} for key, f in changed.items()]
         updated = {int(i): p for i, p in raw.rows(_MERGE_MANY_PG, [raw.json(document)])}
     for row_id, stored in updated.items():
-        loaded = session.identity_map.get(Session.identity_key(OutboxMessage, row_id))
-        if loaded is not None:
-            set_committed_value(loaded, "payload", stored)
+        _tell_loaded(session, row_id, stored)
     return [key for key in changed if pending[key][0] not in updated]
 
 

@@ -18,7 +18,8 @@ given ``%s`` ones for psycopg; it must hold no other ``?`` or ``%``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
@@ -56,16 +57,19 @@ class RawSql:
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run one statement; the rows it returns (none for a write without RETURNING)."""
-        try:
+        with self._driver_errors(sql):
             self._cursor.execute(self._sql(sql), tuple(params))
             return list(self._cursor.fetchall()) if self._cursor.description else []
-        except self._connection.dialect.loaded_dbapi.Error as exc:
-            raise self._translated(exc, sql) from exc
 
     def run_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """One statement for each row of parameters (a write without RETURNING)."""
-        try:
+        with self._driver_errors(sql):
             self._cursor.executemany(self._sql(sql), [tuple(r) for r in rows])
+
+    @contextmanager
+    def _driver_errors(self, sql: str) -> Iterator[None]:
+        try:
+            yield
         except self._connection.dialect.loaded_dbapi.Error as exc:
             raise self._translated(exc, sql) from exc
 

@@ -33,6 +33,7 @@ from bot.core.clock import Clock, utc
 from bot.core.config import Settings
 from bot.domain.diagnosis import changes as change_log
 from bot.domain.diagnosis.ports import Backends, ClusterAccess
+from bot.core.store.chunks import chunked
 from bot.core.store.db import Database, insert_once
 from bot.core.store.models import EvidenceSection, Incident
 from bot.core.store.refs import ref_of
@@ -274,9 +275,8 @@ class EvidenceKeeper:
                 if missing:
                     missing_by_id[incident_id] = missing
             ids = sorted(missing_by_id)
-            rows = [row for start in range(0, len(ids), 500) for row in session.execute(
-                select(Incident).where(col(Incident.id).in_(ids[start:start + 500]))
-                .order_by(col(Incident.id))).scalars()]
+            rows = [row for chunk in chunked(ids) for row in session.execute(
+                select(Incident).where(col(Incident.id).in_(chunk)).order_by(col(Incident.id))).scalars()]
         return [(row, missing_by_id[row.id]) for row in rows]
 
     def capture(self, incident: Incident, sections: list[str]) -> list[Captured]:

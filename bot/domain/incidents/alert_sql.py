@@ -14,9 +14,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from bot.core.store.chunks import chunked
 from bot.core.store.raw import RawSql, marks
-
-CHUNK = 500  # bound on IN (...) lists and insert batches
 
 COLUMNS = ("incident_id", "fingerprint", "alertname", "status", "cluster", "component", "severity", "labels",
            "annotations", "starts_at", "ends_at", "generator_url", "group_key", "received_at", "updated_at")
@@ -89,8 +88,7 @@ def stored(raw: RawSql, fingerprints: set[str]) -> dict[Key, Stored]:
     """The stored instances of these fingerprints (columns only: a storm re-sends thousands)."""
     ordered = sorted(fingerprints)
     found: dict[Key, Stored] = {}
-    for start in range(0, len(ordered), CHUNK):
-        chunk = ordered[start:start + CHUNK]
+    for chunk in chunked(ordered):
         query = (_LOOKUP.format(marks(len(chunk))), chunk) if raw.sqlite else (_PG_LOOKUP, [chunk])
         for row_id, fingerprint, starts_at, status, incident_id in raw.rows(*query):
             found[(fingerprint, raw.read_time(starts_at))] = Stored(row_id, status, incident_id)  # type: ignore[index]  # starts_at is NOT NULL
@@ -100,8 +98,7 @@ def stored(raw: RawSql, fingerprints: set[str]) -> dict[Key, Stored]:
 def insert(raw: RawSql, rows: Sequence[dict[str, Any]]) -> set[Key]:
     """Insert alert rows (``COLUMNS``), skipping instances already stored; the instances inserted."""
     inserted: set[Key] = set()
-    for start in range(0, len(rows), CHUNK):
-        chunk = rows[start:start + CHUNK]
+    for chunk in chunked(rows):
         if raw.sqlite:
             values = [raw.time(row[c]) if c in _TIMES else raw.json(row[c]) if c in _JSON else row[c]
                       for row in chunk for c in COLUMNS]

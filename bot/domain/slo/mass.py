@@ -23,6 +23,7 @@ from bot.core.config import Settings
 from bot.domain.slo import watcher
 from bot.domain.slo.clocks import StageClock, clocks
 from bot.core.store import outbox
+from bot.core.store.chunks import chunked
 from bot.core.store.messages import IncidentCard, TimelinePost
 from bot.core.store.models import Incident, TimelineEvent, table_of
 from bot.core.store.states import ACTIVE_STATES
@@ -126,9 +127,9 @@ def _insert_new(session: Session, rows: list[dict[str, Any]], *, sqlite: bool) -
         from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]  # each dialect's insert() is its own type
     table = table_of(TimelineEvent)
     out: dict[tuple[int, str], int] = {}
-    for start in range(0, len(rows), 500):
-        statement = (insert(table).on_conflict_do_nothing(index_elements=["incident_id", "dedupe_key"])
-                     .returning(table.c.id, table.c.incident_id, table.c.dedupe_key))
-        for event_id, incident_id, key in session.execute(statement, rows[start:start + 500]):
+    statement = (insert(table).on_conflict_do_nothing(index_elements=["incident_id", "dedupe_key"])
+                 .returning(table.c.id, table.c.incident_id, table.c.dedupe_key))
+    for chunk in chunked(rows):
+        for event_id, incident_id, key in session.execute(statement, chunk):
             out[(incident_id, key)] = event_id
     return out

@@ -21,6 +21,7 @@ from bot.core.clock import human_duration
 from bot.core.config import Settings
 from bot.core.config.people import Paging
 from bot.core.store.messages import IncidentCard
+from bot.core.store.chunks import chunked
 from bot.core.store.states import ACTIVE_STATES
 from bot.core.store import timeline
 from bot.domain.slo import paging, rota
@@ -103,8 +104,7 @@ def due_ids(session: Session, candidates: list, settings: Settings, now: datetim
     firsts: dict[int, tuple[str, datetime]] = {}
     done: dict[int, set[str]] = {}
     ids = [row[0] for row in candidates]
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
+    for chunk in chunked(ids):
         for incident_id, at, data in session.execute(
             select(col(TimelineEvent.incident_id), col(TimelineEvent.at), col(TimelineEvent.data))
             .where(col(TimelineEvent.incident_id).in_(chunk), col(TimelineEvent.kind) == "page.queued")
