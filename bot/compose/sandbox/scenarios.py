@@ -77,6 +77,17 @@ def _apiservers_ready(plane: ControlPlane) -> dict[str, bool]:
     return {name: server.ready() for name, server in plane.main.items()}
 
 
+def _lb_serves_main(plane: ControlPlane) -> bool:
+    """HAProxy has seen every main apiserver pass its health check again (checks run every second).
+
+    A ready apiserver that HAProxy still marks down gets no connection: a read through the
+    load balancer in that second is closed mid-handshake, which is not what the restore left.
+    """
+    assert plane.haproxy is not None
+    stats = plane.haproxy.server_stats()
+    return all(stats.get((BACKEND, name), {}).get("status", "").startswith("UP") for name in plane.main)
+
+
 # -- etcd-member-down: one member crashes, quorum holds -> a human decides ----------------
 
 
@@ -130,8 +141,8 @@ def _etcd_restored(plane: ControlPlane, facts: dict[str, Any]) -> str:
     if keys != facts["seed_keys"]:
         raise VerificationFailed(f"the restored etcd holds {keys} of the {facts['seed_keys']} seeded keys")
     try:
-        wait_until(lambda: all(_apiservers_ready(plane).values()), timeout=30, interval=0.5,
-                   what="the main kube-apiservers to be ready again")
+        wait_until(lambda: all(_apiservers_ready(plane).values()) and _lb_serves_main(plane), timeout=30,
+                   interval=0.5, what="the main kube-apiservers to be ready again, and up in the load balancer")
     except Exception:
         raise VerificationFailed(f"the kube-apiservers are not ready after the restore: {_apiservers_ready(plane)}")
     admin = plane.admin()
