@@ -159,7 +159,12 @@ def test_a_sigkilled_serve_leaves_no_guard_process_behind(guard_settings: Settin
         assert children
         serve.kill()
         serve.wait()
-        wait(lambda: not any(alive(pid) for pid in children), "the guard process to follow serve")
+        try:
+            wait(lambda: not any(alive(pid) for pid in children), "the guard process to follow serve")
+        except AssertionError:  # say which process outlived serve, and what it is (a CI run saw one once)
+            left = {pid: Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:200]
+                    for pid in children if alive(pid)}
+            raise AssertionError(f"the guard process did not follow serve: still alive {left}") from None
         assert tls.ask("CREATE", "configmaps", namespace="apps") is None
     finally:
         if serve.poll() is None:
