@@ -7,8 +7,10 @@ bot.  So every server here is a process started from the command line a user
 would run, with all its workers, and the client only speaks HTTP to it.
 
 PostgreSQL comes from ``tests/support/postgres_server.py`` (Debian's binaries,
-a temporary directory, a free loopback port; ``fsync=off`` as in the tests:
-the figures measure the bot, not this machine's disk).
+a temporary directory, a free loopback port) with PostgreSQL's durable defaults
+(``fsync``, ``synchronous_commit`` on), not the tests' fast settings: the bot's
+guarantees need them in production (docs/trust-and-delivery.md), and a commit
+that skips the WAL flush would flatter it.
 """
 
 from __future__ import annotations
@@ -156,7 +158,10 @@ class Postgres:
 
 @contextmanager
 def postgres() -> Iterator[Postgres]:
-    server = PostgresServer.start()
+    """A throwaway server with PostgreSQL's durable defaults (``fsync``, ``synchronous_commit``): a
+    production server's commits wait for the WAL flush, and so do the bot's here (the tests' server
+    skips it for speed)."""
+    server = PostgresServer.start(durable=True)
     try:
         yield Postgres(server)
     finally:

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.compose.app.bot import build_bot
 from bot.core.clock import FakeClock
 from bot.domain.incidents.alert_payload import parse_notification
-from bot.domain.incidents import alert_tally
+from bot.domain.incidents import alert_sql, alert_tally
+from bot.domain.incidents.alerts import AlertIngestor
+from bot.core.store.db import Database
+from bot.core.store.raw import RawSql
 from bot.core.store.models import Alert, Incident, OutboxMessage
 from tests.conftest import T0, make_settings
 from tests.detect.payloads import alert, webhook
@@ -83,4 +88,34 @@ def test_the_counts_people_read_match_the_stored_alerts_after_joins_resolutions_
                 select(OutboxMessage).where(OutboxMessage.kind == "notice").order_by(OutboxMessage.id)).scalars()]
         assert notices[-1].startswith("INC-1 alerts: 33 firing, 10 resolved")
     finally:
+        bot.close()
+
+
+def test_an_instance_stored_meanwhile_by_a_writer_that_skipped_the_lock_is_retried_not_counted_twice(
+        postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer inserts what its lookup did not find; the unique index catches a foreign writer in between."""
+    bot = build_bot(make_settings(postgres_url), clock=FakeClock(T0), extensions=["bot.compose.app.webhooks"])
+    foreign = Database(postgres_url)
+    try:
+        ingestor = bot.services.extras["alerts"]
+        assert ingestor.ingest(parse_notification(webhook(alert("EtcdNoLeader", T0, job="etcd", instance="m0")))).opened
+        assign = AlertIngestor._assign
+        raced: list[str] = []
+
+        def assign_then_a_foreign_insert(self: AlertIngestor, *args: Any) -> Any:
+            rows = assign(self, *args)
+            if not raced:  # after the lookup, before the insert: a writer without the cluster lock stores it
+                with foreign.session() as session:
+                    alert_sql.insert(RawSql.of(session), [rows[0][0]])
+                raced.append(rows[0][0]["fingerprint"])
+            return rows
+
+        monkeypatch.setattr(AlertIngestor, "_assign", assign_then_a_foreign_insert)
+        result = ingestor.ingest(parse_notification(webhook(alert("EtcdNoLeader", T0, job="etcd", instance="m1"))))
+        assert len(raced) == 1 and result.stored == 0 and result.unchanged == 1  # tried again, found it stored
+        with bot.db.session() as s:
+            assert s.execute(select(func.count()).select_from(Alert)).scalar_one() == 2
+            assert alert_tally.read(s, 1) == {("firing", "EtcdNoLeader"): 1}  # the foreign row was not counted here
+    finally:
+        foreign.dispose()
         bot.close()

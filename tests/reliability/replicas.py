@@ -267,9 +267,4 @@ def make_durable(server: PostgresServer) -> None:
     would show up here as alerts lost and pages delivered twice. A restart test needs the
     durability a production server has.
     """
-    options = (f"-c listen_addresses=127.0.0.1 -p {server.port} -k {server.directory} -c fsync=on "
-               "-c synchronous_commit=on -c full_page_writes=on -c max_connections=300")
-    done = server._run("pg_ctl", "-D", str(server.directory / "data"), "-o", options, "-m", "fast",
-                       "-l", str(server.directory / "server.log"), "-w", "restart")
-    if done.returncode != 0:
-        raise RuntimeError(f"pg_ctl restart failed: {done.stderr}")
+    server.restart(durable=True)

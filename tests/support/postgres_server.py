@@ -57,8 +57,25 @@ class PostgresServer:
             command = ["runuser", "-u", self.as_user, "--", *command]
         return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
 
+    def options(self, *, durable: bool) -> str:
+        """``pg_ctl -o``: loopback only; PostgreSQL's durable defaults, or the tests' fast settings.
+
+        The tests run without ``fsync`` and ``synchronous_commit`` (a crash may forget acknowledged
+        commits, PostgreSQL's documented trade); benchmarks and restart tests need what a
+        production server has.
+        """
+        safety = "on" if durable else "off"
+        return (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.directory} -c fsync={safety} "
+                f"-c synchronous_commit={safety} -c full_page_writes={safety} -c max_connections=300")
+
+    def restart(self, *, durable: bool) -> None:
+        done = self._run("pg_ctl", "-D", str(self.directory / "data"), "-o", self.options(durable=durable),
+                         "-m", "fast", "-l", str(self.directory / "server.log"), "-w", "restart")
+        if done.returncode != 0:
+            raise PostgresUnavailable(f"pg_ctl restart failed: {done.stderr.strip()}")
+
     @classmethod
-    def start(cls) -> "PostgresServer":
+    def start(cls, *, durable: bool = False) -> "PostgresServer":
         bin_dir = _bin_dir()
         as_user = "postgres" if os.geteuid() == 0 else None
         directory = Path(tempfile.mkdtemp(prefix="incident-bot-pg-"))
@@ -70,9 +87,8 @@ class PostgresServer:
         if init.returncode != 0:
             server._remove()
             raise PostgresUnavailable(f"initdb failed: {init.stderr.strip()[-500:]}")
-        options = (f"-c listen_addresses=127.0.0.1 -p {server.port} -k {directory} -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300")
-        started = server._run("pg_ctl", "-D", data, "-o", options, "-l", str(directory / "server.log"), "-w", "start")
+        started = server._run("pg_ctl", "-D", data, "-o", server.options(durable=durable), "-l",
+                              str(directory / "server.log"), "-w", "start")
         if started.returncode != 0:
             log = (directory / "server.log").read_text(errors="replace")[-800:] if (directory / "server.log").exists() else ""
             server._remove()

@@ -30,6 +30,9 @@ from sqlmodel import Session
 from bot.core.clock import utc
 
 
+Statement = tuple[str, Sequence[Any]]  # SQL with ``?`` placeholders, its parameters
+
+
 class RawSql:
     """A cursor on the transaction of ``session`` (``RawSql.of``: one per transaction, never kept beyond it)."""
 
@@ -60,6 +63,37 @@ class RawSql:
         with self._driver_errors(sql):
             self._cursor.execute(self._sql(sql), tuple(params))
             return list(self._cursor.fetchall()) if self._cursor.description else []
+
+    def batch(self, statements: Sequence[Statement], *, commit: bool = False) -> list[list[tuple[Any, ...]]]:
+        """Run several statements in order; the rows each returns.
+
+        On PostgreSQL they travel together in pipeline mode: one round trip for all of them (and
+        for the ``BEGIN`` psycopg sends before the transaction's first statement). The server still
+        runs them one after another, each with its own snapshot, so a read sent after a lock sees
+        what committed before the lock was granted. The first error fails the whole batch (the
+        server skips the rest), and the transaction with it.
+
+        ``commit``: on PostgreSQL the transaction's ``COMMIT`` travels with them, so these must be
+        its last statements and the ORM must hold nothing unflushed (the session's own commit then
+        finds nothing to do); elsewhere the session commits as usual.
+        """
+        ending = commit and not self.sqlite
+        if self.sqlite or (len(statements) < 2 and not ending):
+            return [self.rows(sql, params) for sql, params in statements]
+        if ending:
+            statements = [*statements, ("COMMIT", ())]
+        connection = self._cursor.connection
+        cursors = [connection.cursor() for _ in statements]
+        try:
+            with self._driver_errors("; ".join(sql for sql, _ in statements)):
+                with connection.pipeline():
+                    for cursor, (sql, params) in zip(cursors, statements):
+                        cursor.execute(self._sql(sql), tuple(params))
+                answers = [list(cursor.fetchall()) if cursor.description else [] for cursor in cursors]
+            return answers[:-1] if ending else answers
+        finally:
+            for cursor in cursors:
+                cursor.close()
 
     def run_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """One statement for each row of parameters (a write without RETURNING)."""

@@ -19,7 +19,7 @@ from bot.core.store import outbox
 from bot.core.store.db import insert_once
 from bot.core.store.messages import TimelinePost
 from bot.core.store.models import TimelineEvent
-from bot.core.store.raw import RawSql
+from bot.core.store.raw import RawSql, Statement
 
 # Events from these sources are the bot acting on its own: chat adapters show them.
 AUTONOMOUS_SOURCES = frozenset({"watcher", "alertmanager", "prober", "engine", "diagnosis", "system", "drill"})
@@ -68,19 +68,15 @@ def record(
     return event
 
 
-def record_fact(session: Session, incident_id: int, kind: str, text: str, *, at: datetime, dedupe_key: str,
-                actor: str = "system", source: str = "system", data: dict[str, Any] | None = None) -> int | None:
-    """Append an event that is not posted to chat, unless ``dedupe_key`` exists; its id, or None.
+def fact_statement(raw: RawSql, incident_id: int, kind: str, text: str, *, at: datetime, dedupe_key: str,
+                   actor: str = "system", source: str = "system", data: dict[str, Any] | None = None) -> Statement:
+    """An event not posted to chat, skipped if ``dedupe_key`` exists: a statement, to travel with others.
 
-    What ``record(..., dedupe_key=..., post=False)`` does, in one statement
-    (``INSERT ... ON CONFLICT DO NOTHING RETURNING id``, on the session's DBAPI
-    cursor: ``raw``) instead of a lookup, a savepoint and an ORM flush: the alert
-    ingestion writes such a fact on every delivery.
+    What ``record(..., dedupe_key=..., post=False)`` does, as one ``INSERT ... ON CONFLICT DO
+    NOTHING RETURNING id`` on the session's DBAPI cursor (``RawSql.batch``) instead of a lookup, a
+    savepoint and an ORM flush: the alert ingestion writes such a fact with every batch.
     """
-    raw = RawSql.of(session)
-    rows = raw.rows(_INSERT_FACT, [incident_id, raw.time(at), kind, actor, source, text, raw.json(data or {}),
-                                   dedupe_key])
-    return rows[0][0] if rows else None
+    return _INSERT_FACT, [incident_id, raw.time(at), kind, actor, source, text, raw.json(data or {}), dedupe_key]
 
 
 _INSERT_FACT = ("INSERT INTO timeline_events (incident_id, at, kind, actor, source, text, data, dedupe_key) "

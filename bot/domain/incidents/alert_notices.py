@@ -24,9 +24,10 @@ from bot.domain.incidents import alert_tally
 from bot.domain.incidents.alert_sql import Counts
 from bot.domain.incidents.alert_payload import SOURCE, AlertIn
 from bot.domain.slo import rota
-from bot.core.store import outbox, timeline
+from bot.core.store import outbox, outbox_many, timeline
 from bot.core.store.messages import Notice
 from bot.core.store.models import Alert, Incident, Participant
+from bot.core.store.raw import RawSql, Statement
 from bot.core.store.refs import ref_of
 from bot.core.store.states import ACTIVE_STATES
 
@@ -86,41 +87,57 @@ def alert_names(alerts: list[AlertIn], limit: int = 4) -> str:
 
 
 def summarise(session: Session, settings: Settings, touched: dict[int, Touched], now: datetime, *,
-              counts: dict[int, Counts] | None = None) -> None:
+              counts: dict[int, Counts] | None = None) -> list[Statement]:
     """One timeline event per incident and kind, one coalesced notice per incident, for one delivery.
 
     ``counts``: the incidents' alert counts where the tally's write already answered them.
+    On PostgreSQL the facts and notices are returned as statements, for the caller to send with its
+    ``COMMIT`` (``RawSql.batch(..., commit=True)``): a storm's batch pays no round trip for them.
+    On SQLite they are written here, and nothing is returned.
     """
+    raw = RawSql.of(session)
+    facts: list[Statement] = []
+    notices: list[tuple[int, Notice]] = []  # (incident, its notice)
+    offers: list[tuple[int, IncidentView, int]] = []
     for incident_id, what in sorted(touched.items()):
         row = what.row if what.row is not None else session.get(Incident, incident_id)
         if row is None:
             continue
         joined = [] if what.opened_here else what.new
         if joined:
-            timeline.record_fact(
-                session, incident_id, "alerts.firing",
+            facts.append(timeline.fact_statement(
+                raw, incident_id, "alerts.firing",
                 f"{len(joined)} more alert{'s' if len(joined) != 1 else ''} firing: {alert_names(joined)}",
                 at=now, actor=SOURCE, source=SOURCE,
                 data={"count": len(joined), "alerts": [brief(a) for a in joined[:EVIDENCE_ALERTS]]},
-                dedupe_key="firing:" + key_digest([instance_key(a) for a in joined]))
+                dedupe_key="firing:" + key_digest([instance_key(a) for a in joined])))
         if what.resolved:
             only = what.resolved[0]
             text = (f"alert {only.alertname} resolved" + (f" ({only.labels['instance']})" if "instance" in only.labels else "")
                     if len(what.resolved) == 1 else f"{len(what.resolved)} alerts resolved: {alert_names(what.resolved)}")
-            timeline.record_fact(
-                session, incident_id, "alert.resolved", text,
+            facts.append(timeline.fact_statement(
+                raw, incident_id, "alert.resolved", text,
                 at=now, actor=SOURCE, source=SOURCE,
                 data={"count": len(what.resolved), "alerts": [brief(a) for a in what.resolved[:EVIDENCE_ALERTS]]},
-                dedupe_key="resolved:" + key_digest([instance_key(a) for a in what.resolved]))
+                dedupe_key="resolved:" + key_digest([instance_key(a) for a in what.resolved])))
         known = counts.get(incident_id) if counts is not None else None
         after = known if known is not None else alert_tally.read(session, incident_id)
         firing = sum(n for (status, _), n in after.items() if status == "firing")
         total = sum(after.values())
         if joined or what.resolved:
-            outbox.coalesce(session, Notice(text=status_line(incident_id, after), incident_id=incident_id),
-                            incident_id=incident_id, now=now, coalesce_key=f"alerts:{incident_id}")
+            notices.append((incident_id, Notice(text=status_line(incident_id, after), incident_id=incident_id)))
         if what.resolved and firing == 0 and total > 0 and row.state in ACTIVE_STATES:
-            offer_resolve(session, settings, incident_id, row, total, now)
+            offers.append((incident_id, row, total))
+    for incident_id, row, total in offers:
+        offer_resolve(session, settings, incident_id, row, total, now)
+    if not raw.sqlite:
+        return [*facts, *outbox_many.coalesce_statements(raw, [outbox_many.Queued(
+            notice, incident_id=incident_id, coalesce_key=f"alerts:{incident_id}") for incident_id, notice in notices],
+            now=now)]
+    raw.batch(facts)
+    for incident_id, notice in notices:
+        outbox.coalesce(session, notice, now=now, incident_id=incident_id, coalesce_key=f"alerts:{incident_id}")
+    return []
 
 def status_line(incident_id: int, counts: dict[tuple[str, str], int]) -> str:
     firing = Counter({name: n for (status, name), n in counts.items() if status == "firing"})

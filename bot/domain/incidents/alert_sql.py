@@ -14,8 +14,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from sqlalchemy.exc import IntegrityError
+
 from bot.core.store.chunks import chunked
-from bot.core.store.raw import RawSql, marks
+from bot.core.store.raw import RawSql, Statement, marks
 
 COLUMNS = ("incident_id", "fingerprint", "alertname", "status", "cluster", "component", "severity", "labels",
            "annotations", "starts_at", "ends_at", "generator_url", "group_key", "received_at", "updated_at")
@@ -23,8 +25,8 @@ _JSON = {"labels", "annotations"}
 _TIMES = {"starts_at", "ends_at", "received_at", "updated_at"}
 
 _LOOKUP = "SELECT id, fingerprint, starts_at, status, incident_id FROM alerts WHERE fingerprint IN ({})"
-_ON_CONFLICT = " ON CONFLICT (fingerprint, starts_at) DO NOTHING RETURNING fingerprint, starts_at"
-_INSERT = f"INSERT INTO alerts ({', '.join(COLUMNS)}) VALUES {{}}" + _ON_CONFLICT
+_INSERT = f"INSERT INTO alerts ({', '.join(COLUMNS)}) VALUES {{}}"
+INSTANCE_CONSTRAINT = "uq_alert_instance"  # (fingerprint, starts_at): an instance is stored once
 # PostgreSQL: the batch as one JSON document, so the statement's text never changes with its size
 # (psycopg parses placeholders in Python and caches only short statements) and no parameter is an
 # array (psycopg escapes array elements in Python): one json.dumps, parsed by the server
@@ -32,7 +34,7 @@ _PG_LOOKUP = "SELECT id, fingerprint, starts_at, status, incident_id FROM alerts
 _PG_TYPES = ("int", "text", "text", "text", "text", "text", "text", "json", "json", "timestamptz", "timestamptz",
              "text", "text", "timestamptz", "timestamptz")
 _PG_INSERT = (f"INSERT INTO alerts ({', '.join(COLUMNS)}) SELECT {', '.join(COLUMNS)} FROM json_to_recordset(?::json) "
-              "AS r(" + ", ".join(f"{c} {t}" for c, t in zip(COLUMNS, _PG_TYPES)) + ")" + _ON_CONFLICT)
+              "AS r(" + ", ".join(f"{c} {t}" for c, t in zip(COLUMNS, _PG_TYPES)) + ")")
 _ADD_COUNTS = ("INSERT INTO incident_alert_counts (incident_id, alertname, firing, resolved) VALUES (?, ?, ?, ?) "
                "ON CONFLICT (incident_id, alertname) DO UPDATE SET "
                "firing = incident_alert_counts.firing + excluded.firing, "
@@ -78,41 +80,73 @@ class Stored(NamedTuple):
 
 def lock_clusters(raw: RawSql, clusters: set[str]) -> None:
     """Serialise deliveries per cluster on PostgreSQL (SQLite's BEGIN IMMEDIATE already does)."""
+    raw.batch(lock_statements(raw, clusters))
+
+
+def lock_statements(raw: RawSql, clusters: set[str]) -> list[Statement]:
+    """``lock_clusters`` as statements, in one order for every writer (two never wait on each other)."""
     if raw.sqlite:
-        return
-    for cluster in sorted(clusters):
-        raw.rows("SELECT pg_advisory_xact_lock(hashtext(?))", [f"incident-bot:alerts:{cluster}"])
+        return []
+    return [("SELECT pg_advisory_xact_lock(hashtext(?))", [f"incident-bot:alerts:{cluster}"])
+            for cluster in sorted(clusters)]
 
 
 def stored(raw: RawSql, fingerprints: set[str]) -> dict[Key, Stored]:
     """The stored instances of these fingerprints (columns only: a storm re-sends thousands)."""
+    return read_stored(raw, raw.batch(lookup_statements(raw, fingerprints)))
+
+
+def lookup_statements(raw: RawSql, fingerprints: set[str]) -> list[Statement]:
+    """``stored`` as statements, to travel with others (``RawSql.batch``); ``read_stored`` reads their rows."""
     ordered = sorted(fingerprints)
+    return [(_LOOKUP.format(marks(len(chunk))), chunk) if raw.sqlite else (_PG_LOOKUP, [chunk])
+            for chunk in chunked(ordered)]
+
+
+def read_stored(raw: RawSql, answers: Sequence[Sequence[tuple[Any, ...]]]) -> dict[Key, Stored]:
     found: dict[Key, Stored] = {}
-    for chunk in chunked(ordered):
-        query = (_LOOKUP.format(marks(len(chunk))), chunk) if raw.sqlite else (_PG_LOOKUP, [chunk])
-        for row_id, fingerprint, starts_at, status, incident_id in raw.rows(*query):
+    for rows in answers:
+        for row_id, fingerprint, starts_at, status, incident_id in rows:
             found[(fingerprint, raw.read_time(starts_at))] = Stored(row_id, status, incident_id)  # type: ignore[index]  # starts_at is NOT NULL
     return found
 
 
-def insert(raw: RawSql, rows: Sequence[dict[str, Any]]) -> set[Key]:
-    """Insert alert rows (``COLUMNS``), skipping instances already stored; the instances inserted."""
-    inserted: set[Key] = set()
+def insert(raw: RawSql, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert alert rows (``COLUMNS``); an instance already stored fails the statement (``is_stored_instance``)."""
+    raw.batch(insert_statements(raw, rows))
+
+
+def insert_statements(raw: RawSql, rows: Sequence[dict[str, Any]]) -> list[Statement]:
+    """``insert`` as statements, to travel with others (``RawSql.batch``).
+
+    No ``ON CONFLICT``: the ingestion inserts only instances its lookup did not find, under the
+    cluster's lock, so a conflict means a writer that skipped the lock stored one meanwhile. The
+    unique index says so, and the transaction rolls back before anything is counted twice; the
+    server skips the speculative insertion and the rows it would return.
+    """
+    statements: list[Statement] = []
     for chunk in chunked(rows):
         if raw.sqlite:
             values = [raw.time(row[c]) if c in _TIMES else raw.json(row[c]) if c in _JSON else row[c]
                       for row in chunk for c in COLUMNS]
-            query = (_INSERT.format(marks(len(chunk), len(COLUMNS))), values)
+            statements.append((_INSERT.format(marks(len(chunk), len(COLUMNS))), values))
         else:
             # the rows as they are (json_to_recordset takes the columns it names); instants as ISO 8601
-            query = (_PG_INSERT, [json.dumps(chunk, default=raw.json_time)])
-        for fingerprint, starts_at in raw.rows(*query):
-            inserted.add((fingerprint, raw.read_time(starts_at)))  # type: ignore[arg-type]  # starts_at is NOT NULL
-    return inserted
+            statements.append((_PG_INSERT, [json.dumps(chunk, default=raw.json_time)]))
+    return statements
 
 
-def set_status(raw: RawSql, alert_id: int, status: str, ends_at: datetime | None, now: datetime) -> None:
-    raw.rows(_SET_STATUS, [status, raw.time(ends_at), raw.time(now), alert_id])
+def is_stored_instance(exc: IntegrityError) -> bool:
+    """Whether the insert failed because an alert instance was already stored (and nothing else)."""
+    diag = getattr(exc.orig, "diag", None)
+    if diag is not None:  # psycopg names the constraint
+        return getattr(diag, "constraint_name", None) == INSTANCE_CONSTRAINT
+    return "UNIQUE constraint failed: alerts.fingerprint, alerts.starts_at" in str(exc.orig)
+
+
+def status_statement(raw: RawSql, alert_id: int, status: str, ends_at: datetime | None, now: datetime) -> Statement:
+    """A stored instance's new status (firing again, or resolved with its end)."""
+    return _SET_STATUS, [status, raw.time(ends_at), raw.time(now), alert_id]
 
 
 def set_onset(raw: RawSql, incident_id: int, started_at: datetime, severity: str, now: datetime) -> None:
@@ -134,13 +168,7 @@ def add_counts(raw: RawSql, by_name: Sequence[tuple[int, str, int, int]],
     """
     incident_ids = sorted(set(firing) | active)
     if not raw.sqlite:
-        names = [{"incident_id": i, "alertname": n, "firing": f, "resolved": r} for i, n, f, r in by_name]
-        incidents = [{"id": i, "add": firing.get(i, 0), "active": i in active} for i in incident_ids]
-        after: dict[int, Counts] = {i: {} for i in incident_ids}
-        for incident_id, name, f, r in raw.rows(_PG_ADD, [json.dumps(names), raw.time(now), raw.time(now),
-                                                          json.dumps(incidents)]):
-            _count(after.setdefault(incident_id, {}), name, f, r)
-        return after
+        return read_counts_after(incident_ids, raw.rows(*counts_statement(raw, by_name, firing, active, now)))
     if by_name:
         raw.run_many(_ADD_COUNTS, by_name)
     for incident_id in incident_ids:
@@ -149,6 +177,21 @@ def add_counts(raw: RawSql, by_name: Sequence[tuple[int, str, int, int]],
         else:
             raw.rows(_ADD_FIRING, [firing.get(incident_id, 0), incident_id])
     return None
+
+
+def counts_statement(raw: RawSql, by_name: Sequence[tuple[int, str, int, int]], firing: dict[int, int],
+                     active: set[int], now: datetime) -> Statement:
+    """``add_counts`` on PostgreSQL as one statement; ``read_counts_after`` reads its rows."""
+    names = [{"incident_id": i, "alertname": n, "firing": f, "resolved": r} for i, n, f, r in by_name]
+    incidents = [{"id": i, "add": firing.get(i, 0), "active": i in active} for i in sorted(set(firing) | active)]
+    return _PG_ADD, [json.dumps(names), raw.time(now), raw.time(now), json.dumps(incidents)]
+
+
+def read_counts_after(incident_ids: Sequence[int], rows: Sequence[tuple[Any, ...]]) -> dict[int, Counts]:
+    after: dict[int, Counts] = {i: {} for i in incident_ids}
+    for incident_id, name, f, r in rows:
+        _count(after.setdefault(incident_id, {}), name, f, r)
+    return after
 
 
 def _count(counts: Counts, name: str, firing: int, resolved: int) -> None:

@@ -13,11 +13,13 @@ huge one, and two replicas adding at once both count.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session
 
-from bot.core.store.raw import RawSql
+from bot.core.store.raw import RawSql, Statement
 from bot.domain.incidents import alert_sql
 from bot.domain.incidents.alert_sql import Counts
 
@@ -50,11 +52,25 @@ class Tally:
         The counts after it, per incident, where the store answers them in the same round trip
         (PostgreSQL); None where reading them costs less than carrying them (SQLite).
         """
+        by_name, firing = self._changes()
+        return alert_sql.add_counts(raw, by_name, firing, self._stored, now)
+
+    def statement(self, raw: RawSql, now: datetime) -> Statement:
+        """``apply`` on PostgreSQL as one statement, to travel with the delivery's inserts; ``read`` its rows."""
+        by_name, firing = self._changes()
+        return alert_sql.counts_statement(raw, by_name, firing, self._stored, now)
+
+    def read(self, rows: Sequence[tuple[Any, ...]]) -> dict[int, Counts]:
+        """The incidents' counts after ``statement`` ran."""
+        _, firing = self._changes()
+        return alert_sql.read_counts_after(sorted(set(firing) | self._stored), rows)
+
+    def _changes(self) -> tuple[list[tuple[int, str, int, int]], dict[int, int]]:
         by_name = [(i, name, f, r) for (i, name), (f, r) in sorted(self._by_name.items()) if f or r]
         firing: defaultdict[int, int] = defaultdict(int)
         for (incident_id, _), (f, _r) in self._by_name.items():
             firing[incident_id] += f
-        return alert_sql.add_counts(raw, by_name, dict(firing), self._stored, now)
+        return by_name, dict(firing)
 
 
 def read(session: Session, incident_id: int) -> Counts:

@@ -28,9 +28,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
-from bot.core.clock import Clock, utc
+from bot.core.clock import Clock
 from bot.core.config import Settings
 from bot.domain.incidents import alert_sql, alert_tally, fleet
 from bot.core.store import timeline
@@ -38,15 +39,15 @@ from bot.domain.incidents.alert_joining import join, move_to_root
 from bot.domain.incidents.alert_notices import EVIDENCE_ALERTS, Touched, brief, summarise
 from bot.domain.incidents.alert_payload import SOURCE, AlertIn, Notification
 from bot.domain.incidents.alert_rules import Classification, classify, more_severe
-from bot.domain.incidents.grouping import GroupKeys, OpenIncident, choose, load_open, upstream_rank
+from bot.domain.incidents.grouping import GroupKeys, OpenIncident, choose, open_statements, read_open, upstream_rank
 from bot.domain.incidents.service import Incidents
 from bot.core.store.refs import ref_of
 from bot.domain.slo import paging, rota
 from bot.core.store.db import Database
 from bot.core.store.group_commit import GroupCommit
 from bot.core.store.models import Alert, Incident
-from bot.core.store.raw import RawSql
-from bot.domain.incidents.alert_sql import Stored
+from bot.core.store.raw import RawSql, Statement
+from bot.domain.incidents.alert_sql import Counts, Key, Stored
 
 
 @dataclass
@@ -146,6 +147,12 @@ class AlertIngestor:
 
     def ingest_many(self, notifications: list[Notification]) -> list[IngestResult]:
         """Several deliveries in one transaction: one lookup, one insert, one summary per incident."""
+        try:
+            return self._ingest_many(notifications)
+        except StoredMeanwhile:  # once more: the lookup now sees what the other writer stored
+            return self._ingest_many(notifications)
+
+    def _ingest_many(self, notifications: list[Notification]) -> list[IngestResult]:
         results: list[IngestResult] = []
         incoming: list[_Incoming] = []
         for origin, notification in enumerate(notifications):
@@ -157,9 +164,8 @@ class AlertIngestor:
         incoming = self._dedupe_payload(incoming)
         with self.db.session(batches=True) as session:
             raw = RawSql.of(session)
-            alert_sql.lock_clusters(raw, {i.cls.cluster for i in incoming})
             now = self.clock.now()
-            existing = alert_sql.stored(raw, {i.alert.fingerprint for i in incoming})
+            existing, open_by_key = self._look_up(raw, incoming)
             new_firing: list[_Incoming] = []
             new_resolved: list[_Incoming] = []
             transitions: list[tuple[Stored, _Incoming]] = []
@@ -173,14 +179,30 @@ class AlertIngestor:
                     results[item.origin].unchanged += 1
             if new_firing or new_resolved or transitions:
                 touched: dict[int, Touched] = {}
-                tally = alert_tally.Tally()
-                rows = self._assign(session, new_firing, new_resolved, now, touched, results)
-                self._insert(raw, rows, tally, results)
-                self._apply_transitions(raw, transitions, now, touched, results, tally)
-                counts = tally.apply(raw, now)
-                summarise(session, self.settings, touched, now, counts=counts)
+                rows = self._assign(session, open_by_key, new_firing, new_resolved, now, touched, results)
+                counts = self._write(raw, rows, transitions, now, touched, results)
+                last = summarise(session, self.settings, touched, now, counts=counts)
+                session.flush()  # what the ORM holds goes first: the summary's statements end the transaction
+                raw.batch(last, commit=True)
         self.known.update((i.alert.key, i.alert.status) for i in incoming)  # committed: safe to remember
         return results
+
+    def _look_up(self, raw: RawSql, incoming: list[_Incoming]) -> tuple[dict[Key, Stored],
+                                                                          dict[str, list[OpenIncident]]]:
+        """Under the delivery's cluster locks: its instances already stored, the open incidents it may join.
+
+        On PostgreSQL the locks and both reads travel together (``RawSql.batch``, with the
+        transaction's ``BEGIN``): the server grants the locks before it starts the reads, so each
+        read's snapshot holds everything committed before the locks were granted.
+        """
+        group_keys = GroupKeys(self.settings.alerting)
+        keys: set[str] = set()
+        for item in incoming:  # every item's: those already stored join nothing, and cost only a wider read
+            keys.update(group_keys.of(item.cls.cluster, item.cls.component)[0])
+        locks = alert_sql.lock_statements(raw, {i.cls.cluster for i in incoming})
+        lookups = alert_sql.lookup_statements(raw, {i.alert.fingerprint for i in incoming})
+        answers = raw.batch([*locks, *lookups, *open_statements(keys)])[len(locks):]
+        return alert_sql.read_stored(raw, answers[:len(lookups)]), read_open(raw, answers[len(lookups):])
 
     # -- steps ---------------------------------------------------------------------
     @staticmethod
@@ -191,17 +213,13 @@ class AlertIngestor:
             seen[item.alert.key] = item
         return list(seen.values())
 
-    def _assign(self, session: Session, new_firing: list[_Incoming], new_resolved: list[_Incoming],
-                now: datetime, touched: dict[int, Touched],
+    def _assign(self, session: Session, open_by_key: dict[str, list[OpenIncident]], new_firing: list[_Incoming],
+                new_resolved: list[_Incoming], now: datetime, touched: dict[int, Touched],
                 results: list[IngestResult]) -> list[tuple[dict[str, Any], int]]:
         """Decide the incident of every new alert, opening incidents where none groups them."""
         alerting = self.settings.alerting
         window = timedelta(seconds=alerting.group_window_seconds)
         group_keys = GroupKeys(alerting)
-        keys: set[str] = set()
-        for item in new_firing + new_resolved:
-            keys.update(group_keys.of(item.cls.cluster, item.cls.component)[0])
-        open_by_key = load_open(RawSql.of(session), keys)
         # upstream components first, earliest alerts first: the root opens, the cascade joins
         new_firing.sort(key=lambda i: (upstream_rank(i.cls.component, alerting), i.alert.starts_at))
         pending: dict[str, list[_Incoming]] = {}  # group key -> alerts waiting for a new incident
@@ -326,33 +344,51 @@ class AlertIngestor:
                 "updated_at": now}
 
     @staticmethod
-    def _insert(raw: RawSql, rows: list[tuple[dict[str, Any], int]], tally: alert_tally.Tally,
-                results: list[IngestResult]) -> None:
-        """A batch insert that skips instances another delivery stored meanwhile; counts what it stored."""
-        if not rows:
-            return
-        inserted = alert_sql.insert(raw, [row for row, _ in rows])
-        for row, origin in rows:
-            if (row["fingerprint"], utc(row["starts_at"])) in inserted:
-                results[origin].stored += 1
-                if row["incident_id"] is not None:
-                    tally.stored(row["incident_id"], row["alertname"], row["status"])
+    def _write(raw: RawSql, rows: list[tuple[dict[str, Any], int]], transitions: list[tuple[Stored, _Incoming]],
+               now: datetime, touched: dict[int, Touched], results: list[IngestResult]) -> dict[int, Counts] | None:
+        """The new rows, the status changes and the counts they make; the incidents' counts after them.
 
-    @staticmethod
-    def _apply_transitions(raw: RawSql, transitions: list[tuple[Stored, _Incoming]], now: datetime,
-                           touched: dict[int, Touched], results: list[IngestResult], tally: alert_tally.Tally) -> None:
-        for row, item in transitions:
-            alert_sql.set_status(raw, row.id, item.alert.status, item.alert.ends_at, now)
-            if row.incident_id is not None:
-                tally.changed(row.incident_id, item.alert.alertname, item.alert.status)
-            result = results[item.origin]
-            if item.alert.status == "resolved":
-                result.resolved += 1
-                if row.incident_id is not None:
-                    touched.setdefault(row.incident_id, Touched()).resolved.append(item.alert)
-            elif row.incident_id is not None:  # resolved earlier, firing again (same instance)
-                touched.setdefault(row.incident_id, Touched()).new.append(item.alert)
-                result.joined[row.incident_id] = result.joined.get(row.incident_id, 0) + 1
+        Under the cluster locks no other writer stores these instances, so every row the lookup did
+        not find is inserted, and on PostgreSQL the counts travel with the insert (one round trip).
+        The unique index still checks it: an instance stored meanwhile by a writer that skipped the
+        lock fails the insert with ``StoredMeanwhile``, and the transaction rolls back before
+        anything is counted twice.
+        """
+        tally = alert_tally.Tally()
+        for row, origin in rows:
+            results[origin].stored += 1
+            if row["incident_id"] is not None:
+                tally.stored(row["incident_id"], row["alertname"], row["status"])
+        statuses = [_transition(row, item, now, touched, results, tally, raw) for row, item in transitions]
+        counting = [] if raw.sqlite else [tally.statement(raw, now)]
+        try:
+            answers = raw.batch([*alert_sql.insert_statements(raw, [row for row, _ in rows]), *statuses, *counting])
+        except IntegrityError as exc:
+            if alert_sql.is_stored_instance(exc):
+                raise StoredMeanwhile("an alert instance was stored by another writer inside this delivery's "
+                                      "cluster lock") from exc
+            raise
+        return tally.apply(raw, now) if raw.sqlite else tally.read(answers[-1])
+
+
+class StoredMeanwhile(RuntimeError):
+    """Alert instances this transaction found absent were stored before its insert (it is tried again)."""
+
+
+def _transition(row: Stored, item: _Incoming, now: datetime, touched: dict[int, Touched],
+                results: list[IngestResult], tally: alert_tally.Tally, raw: RawSql) -> Statement:
+    """A stored instance changes status: what it changes in the answer, the summary and the counts."""
+    if row.incident_id is not None:
+        tally.changed(row.incident_id, item.alert.alertname, item.alert.status)
+    result = results[item.origin]
+    if item.alert.status == "resolved":
+        result.resolved += 1
+        if row.incident_id is not None:
+            touched.setdefault(row.incident_id, Touched()).resolved.append(item.alert)
+    elif row.incident_id is not None:  # resolved earlier, firing again (same instance)
+        touched.setdefault(row.incident_id, Touched()).new.append(item.alert)
+        result.joined[row.incident_id] = result.joined.get(row.incident_id, 0) + 1
+    return alert_sql.status_statement(raw, row.id, item.alert.status, item.alert.ends_at, now)
 
 
 def alert_counts(db: Database) -> dict[str, int]:

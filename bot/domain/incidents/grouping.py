@@ -22,14 +22,15 @@ others join it.
 
 from __future__ import annotations
 
-from collections.abc import Set
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.core.clock import utc
 from bot.core.config.detection import Alerting
 from bot.core.store.models import Incident
-from bot.core.store.raw import RawSql, marks
+from bot.core.store.raw import RawSql, Statement, marks
 from bot.core.store.states import ACTIVE_STATES
 from bot.domain.incidents.alert_rules import group_key
 
@@ -116,16 +117,26 @@ def load_open(raw: RawSql, keys: set[str]) -> dict[str, list[OpenIncident]]:
     incidents hold.  A hand-written read sees what the transaction has flushed:
     run it before changing incidents through the ORM.
     """
+    return read_open(raw, raw.batch(open_statements(keys)))
+
+
+def open_statements(keys: set[str]) -> list[Statement]:
+    """``load_open`` as statements (none without keys), to travel with others; ``read_open`` reads them."""
     if not keys:
-        return {}
+        return []
     ordered = sorted(keys)
+    return [(_OPEN.format(marks(len(ordered)), marks(len(_ACTIVE))), [*ordered, *_ACTIVE])]
+
+
+def read_open(raw: RawSql, answers: Sequence[Sequence[tuple[Any, ...]]]) -> dict[str, list[OpenIncident]]:
     out: dict[str, list[OpenIncident]] = {}
-    for (id_, key, cluster, component, state, severity, started, detected, last_alert, firing) in raw.rows(
-            _OPEN.format(marks(len(ordered)), marks(len(_ACTIVE))), [*ordered, *_ACTIVE]):
-        started_at: datetime = raw.read_time(started)  # type: ignore[assignment]  # started_at is NOT NULL
-        last_activity = max(t for t in (raw.read_time(detected), started_at, raw.read_time(last_alert)) if t is not None)
-        out.setdefault(key or "", []).append(OpenIncident(
-            id_, key or "", cluster, component, state, severity, started_at, int(firing or 0), last_activity))
+    for rows in answers:
+        for (id_, key, cluster, component, state, severity, started, detected, last_alert, firing) in rows:
+            started_at: datetime = raw.read_time(started)  # type: ignore[assignment]  # started_at is NOT NULL
+            last_activity = max(t for t in (raw.read_time(detected), started_at, raw.read_time(last_alert))
+                                if t is not None)
+            out.setdefault(key or "", []).append(OpenIncident(
+                id_, key or "", cluster, component, state, severity, started_at, int(firing or 0), last_activity))
     return out
 
 

@@ -22,7 +22,7 @@ from sqlmodel import Session, col
 from bot.core.config import Settings
 from bot.domain.slo import watcher
 from bot.domain.slo.clocks import StageClock, clocks
-from bot.core.store import outbox
+from bot.core.store import outbox_many
 from bot.core.store.chunks import chunked
 from bot.core.store.messages import IncidentCard, TimelinePost
 from bot.core.store.models import Incident, TimelineEvent, table_of
@@ -105,11 +105,11 @@ def _record(session: Session, wanted: dict[tuple[int, str], tuple[DueIncident, S
         rows.append({"incident_id": incident_id, "at": now, "kind": kind, "actor": "watcher",
                      "source": "watcher", "text": text, "data": data, "dedupe_key": key})
     inserted = _insert_new(session, rows, sqlite=sqlite)
-    messages: list[outbox.Queued] = []
+    messages: list[outbox_many.Queued] = []
     for (incident_id, key), event_id in sorted(inserted.items()):
-        messages.append(outbox.Queued(TimelinePost(event_id=event_id), incident_id=incident_id))
-        messages.append(outbox.Queued(IncidentCard(incident_id=incident_id), incident_id=incident_id))
-    outbox.enqueue_many(session, messages, now=now)
+        messages.append(outbox_many.Queued(TimelinePost(event_id=event_id), incident_id=incident_id))
+        messages.append(outbox_many.Queued(IncidentCard(incident_id=incident_id), incident_id=incident_id))
+    outbox_many.enqueue_many(session, messages, now=now)
     count = len(inserted)
     for (incident_id, key) in sorted(inserted):
         incident, clock, kind = wanted[(incident_id, key)]
