@@ -27,12 +27,21 @@ from bot.domain.incidents import alert_sql
 T0 = datetime(2026, 11, 25, 20, 0, tzinfo=timezone.utc)
 
 
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
+def migrated(url: str) -> Iterator[Database]:
+    database = Database(url)
     upgrade(database)
     yield database
     database.dispose()
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    yield from migrated(database_url)
+
+
+@pytest.fixture
+def pg(postgres_url: str) -> Iterator[Database]:
+    yield from migrated(postgres_url)
 
 
 def an_incident(db: Database) -> int:
@@ -76,48 +85,41 @@ def test_a_failing_statement_fails_the_batch_and_leaves_nothing_of_its_transacti
     assert facts(db, incident_id) == []
 
 
-def test_a_batch_that_commits_ends_its_transaction_and_the_session_finds_nothing_left(postgres_url: str) -> None:
-    db = Database(postgres_url)
-    upgrade(db)
-    try:
-        incident_id = an_incident(db)
-        with db.session() as session:
-            raw = RawSql.of(session)
-            raw.batch([a_fact(raw, incident_id, "first"), a_fact(raw, incident_id, "second")], commit=True)
-            assert facts(db, incident_id) == ["fact first", "fact second"]  # another connection sees them now
-        assert facts(db, incident_id) == ["fact first", "fact second"]
-        with pytest.raises(IntegrityError), db.session() as session:
-            raw = RawSql.of(session)
-            raw.batch([a_fact(raw, incident_id, "third"), a_fact(raw, incident_id + 1000, "broken")], commit=True)
-        assert facts(db, incident_id) == ["fact first", "fact second"]  # the COMMIT went with the failed batch
-    finally:
-        db.dispose()
+def test_a_batch_that_commits_ends_its_transaction_and_the_session_finds_nothing_left(pg: Database) -> None:
+    incident_id = an_incident(pg)
+    with pg.session() as session:
+        raw = RawSql.of(session)
+        raw.batch([a_fact(raw, incident_id, "first"), a_fact(raw, incident_id, "second")], commit=True)
+        assert facts(pg, incident_id) == ["fact first", "fact second"]  # another connection sees them now
+    assert facts(pg, incident_id) == ["fact first", "fact second"]
+    with pytest.raises(IntegrityError), pg.session() as session:
+        raw = RawSql.of(session)
+        raw.batch([a_fact(raw, incident_id, "third"), a_fact(raw, incident_id + 1000, "broken")], commit=True)
+    assert facts(pg, incident_id) == ["fact first", "fact second"]  # the COMMIT went with the failed batch
 
 
 def test_a_lookup_sent_with_the_cluster_lock_sees_what_committed_while_the_lock_was_awaited(
-        postgres_url: str, postgres_admin_url: str) -> None:
+        pg: Database, postgres_admin_url: str) -> None:
     """The lock and the reads travel together; the reads' snapshots are taken after the lock is granted."""
-    db = Database(postgres_url)
-    upgrade(db)
     admin = create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
     row = {"incident_id": None, "fingerprint": "f-1", "alertname": "EtcdNoLeader", "status": "firing",
            "cluster": "prod", "component": "etcd", "severity": "critical", "labels": {}, "annotations": {},
            "starts_at": T0, "ends_at": None, "generator_url": None, "group_key": "g", "received_at": T0,
            "updated_at": T0}
     seen: list[set[tuple[str, datetime]]] = []
+
+    def next_delivery() -> None:
+        with pg.session() as session:
+            waiting = RawSql.of(session)
+            locks = alert_sql.lock_statements(waiting, {"prod"})
+            answers = waiting.batch([*locks, *alert_sql.lookup_statements(waiting, {"f-1"})])
+            seen.append(set(alert_sql.read_stored(waiting, answers[len(locks):])))
+
     try:
-        with db.session() as holder:  # a delivery of cluster prod holds the lock and stores an alert
+        with pg.session() as holder:  # a delivery of cluster prod holds the lock and stores an alert
             raw = RawSql.of(holder)
             alert_sql.lock_clusters(raw, {"prod"})
             alert_sql.insert(raw, [row])
-
-            def next_delivery() -> None:
-                with db.session() as session:
-                    waiting = RawSql.of(session)
-                    locks = alert_sql.lock_statements(waiting, {"prod"})
-                    answers = waiting.batch([*locks, *alert_sql.lookup_statements(waiting, {"f-1"})])
-                    seen.append(set(alert_sql.read_stored(waiting, answers[len(locks):])))
-
             follower = threading.Thread(target=next_delivery)
             follower.start()
             with admin.connect() as conn:  # the next delivery's batch is queued behind the lock
@@ -129,4 +131,3 @@ def test_a_lookup_sent_with_the_cluster_lock_sees_what_committed_while_the_lock_
         assert seen == [{("f-1", T0)}]
     finally:
         admin.dispose()
-        db.dispose()
