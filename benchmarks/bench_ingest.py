@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(s) for s in args.sizes.split(",")]
     print(f"# {args.rounds} alternated rounds of {args.seconds:g} s at each of {args.connections} connections, "
           f"incident preloaded with {args.preload} alerts")
-    with tempfile.TemporaryDirectory() as d:
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as d:
         workdir = Path(d)
         verdicts: list[tuple[str, int, float]] = []
         pg_context = postgres() if "postgres" in stores else None

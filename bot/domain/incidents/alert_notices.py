@@ -97,7 +97,7 @@ def summarise(session: Session, settings: Settings, touched: dict[int, Touched],
     """
     raw = RawSql.of(session)
     facts: list[Statement] = []
-    notices: list[tuple[int, Notice]] = []  # (incident, its notice)
+    notices: list[tuple[int, str, Notice]] = []  # (incident, coalesce key, its notice)
     offers: list[tuple[int, IncidentView, int]] = []
     for incident_id, what in sorted(touched.items()):
         row = what.row if what.row is not None else session.get(Incident, incident_id)
@@ -125,18 +125,18 @@ def summarise(session: Session, settings: Settings, touched: dict[int, Touched],
         firing = sum(n for (status, _), n in after.items() if status == "firing")
         total = sum(after.values())
         if joined or what.resolved:
-            notices.append((incident_id, Notice(text=status_line(incident_id, after), incident_id=incident_id)))
+            notices.append((incident_id, f"alerts:{incident_id}",
+                            Notice(text=status_line(incident_id, after), incident_id=incident_id)))
         if what.resolved and firing == 0 and total > 0 and row.state in ACTIVE_STATES:
             offers.append((incident_id, row, total))
     for incident_id, row, total in offers:
         offer_resolve(session, settings, incident_id, row, total, now)
     if not raw.sqlite:
         return [*facts, *outbox_many.coalesce_statements(raw, [outbox_many.Queued(
-            notice, incident_id=incident_id, coalesce_key=f"alerts:{incident_id}") for incident_id, notice in notices],
-            now=now)]
+            notice, incident_id=incident_id, coalesce_key=key) for incident_id, key, notice in notices], now=now)]
     raw.batch(facts)
-    for incident_id, notice in notices:
-        outbox.coalesce(session, notice, now=now, incident_id=incident_id, coalesce_key=f"alerts:{incident_id}")
+    for incident_id, key, notice in notices:
+        outbox.coalesce(session, notice, now=now, incident_id=incident_id, coalesce_key=key)
     return []
 
 def status_line(incident_id: int, counts: dict[tuple[str, str], int]) -> str:

@@ -62,8 +62,7 @@ class Tally:
 
     def read(self, rows: Sequence[tuple[Any, ...]]) -> dict[int, Counts]:
         """The incidents' counts after ``statement`` ran."""
-        _, firing = self._changes()
-        return alert_sql.read_counts_after(sorted(set(firing) | self._stored), rows)
+        return alert_sql.read_counts_after(sorted({i for i, _ in self._by_name} | self._stored), rows)
 
     def _changes(self) -> tuple[list[tuple[int, str, int, int]], dict[int, int]]:
         by_name = [(i, name, f, r) for (i, name), (f, r) in sorted(self._by_name.items()) if f or r]
